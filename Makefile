@@ -1,0 +1,36 @@
+# Every target creates the virtual environment it needs; a fresh machine needs only Python 3.11+.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STACK  ?= local
+
+.PHONY: venv test lint validate render schema emulator clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+lint: venv
+	$(PY) -m ruff check .
+
+test: venv lint
+	$(PY) -m pytest -q
+
+validate: venv
+	$(PY) -m components validate
+
+render: venv
+	$(PY) -m components render $(STACK)
+
+schema: venv
+	$(PY) -m components schema > stack.schema.json
+
+emulator: venv
+	$(PY) -m emulator --port 8787
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
