@@ -1,0 +1,166 @@
+"""``python -m components``: review a stack with no credentials and no network.
+
+It imports neither databricks-sdk nor pulumi, so a pull-request job runs it on a bare runner.
+Exit codes: 0 all good, 1 a stack is invalid (or a check failed), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components import spec as specmod
+from components.braintrust import build_provider_config, oauth_secret
+
+STACKS_DIR = Path("stacks")
+
+
+def resolve_target(target: str, stacks_dir: Path = STACKS_DIR) -> Path:
+    """A stack name (``dev``) or a path to a stack file."""
+    path = Path(target)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    return stacks_dir / f"Pulumi.{target}.yaml"
+
+
+def all_stack_files(stacks_dir: Path = STACKS_DIR) -> list[Path]:
+    return sorted(stacks_dir.glob("Pulumi.*.yaml"))
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    files = [resolve_target(t) for t in args.targets] if args.targets else all_stack_files()
+    if not files:
+        print(f"no stack files found under {STACKS_DIR}/ (expected Pulumi.<stack>.yaml)", file=sys.stderr)
+        return 1
+    failed = 0
+    for path in files:
+        try:
+            stack = specmod.load_stack_file(path)
+        except specmod.StackError as exc:
+            failed += 1
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            continue
+        policy = "production" if stack.production else "standard"
+        print(f"ok  {path}  ({stack.name}: {len(stack.spec.endpoints)} endpoints, {policy} policy)")
+    if failed:
+        print(f"{failed} of {len(files)} stack file(s) invalid", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def plan(stack: specmod.Stack) -> dict[str, Any]:
+    """What ``pulumi up`` will create for a stack, secrets redacted, ordered for stable diffs."""
+    s = stack.spec
+    host = s.workspace.host
+    endpoints = []
+    for endpoint in sorted(s.endpoints, key=lambda e: e.name):
+        inputs = s.endpoint_inputs(endpoint)
+        endpoints.append({
+            "name": endpoint.name,
+            "action": "reference" if inputs["mode"] == "pay_per_token" else "create",
+            "mode": inputs["mode"],
+            "flavor": endpoint.resolved_flavor(),
+            "served_entities": inputs["served_entities"],
+            "tags": dict(sorted(inputs["tags"].items())),
+            "rate_limits": inputs["rate_limits"],
+            "usage_tracking": inputs["usage_tracking"],
+            "route_optimized": inputs["route_optimized"],
+            "url": f"{host}/serving-endpoints/{endpoint.name}/invocations",
+        })
+    client_id = f"<application id of {s.principal.display_name}, known after pulumi up>"
+    if s.braintrust.auth_type == "pat":
+        secret = "<braintrust_pat>"
+    else:
+        secret = oauth_secret(client_id, "<client secret>")
+    record = build_provider_config(
+        name=s.braintrust.secret_name,
+        api_base=host,
+        auth_type=s.braintrust.auth_type,
+        secret=secret,
+        endpoints=[(e.name, e.resolved_flavor()) for e in s.endpoints],
+        supports_streaming=s.braintrust.supports_streaming,
+        org_name=s.braintrust.org_name,
+    )
+    return {
+        "stack": stack.name,
+        "file": stack.file,
+        "policy": "production" if stack.production else "standard",
+        "workspace": host,
+        "endpoints": endpoints,
+        "readiness_timeout_minutes": s.readiness_timeout_minutes,
+        "principal": {
+            "display_name": s.principal.display_name,
+            "entitlements": list(s.principal.entitlements),
+            "secret_lifetime_days": s.principal.secret_lifetime_days,
+            "rotate_before_days": s.principal.rotate_before_days,
+            "scopes": s.principal.scopes,
+        },
+        "grants": [
+            {"endpoint": e["name"], "permission": "CAN_QUERY", "principal": s.principal.display_name}
+            for e in endpoints
+        ],
+        "braintrust": {
+            "publish": s.braintrust.publish,
+            "api_url": s.braintrust.api_url,
+            "provider": record.redacted(),
+        },
+    }
+
+
+def dump(data: Any, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(data, indent=2, sort_keys=False) + "\n"
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=100)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    try:
+        stack = specmod.load_stack_file(resolve_target(args.stack))
+    except specmod.StackError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    sys.stdout.write(dump(plan(stack), args.format))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    sys.stdout.write(json.dumps(specmod.spec_json_schema(), indent=2) + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m components",
+        description="Validate, render and verify databricks-braintrust stacks.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("validate", help="check stack files offline (all of stacks/ by default)")
+    p.add_argument("targets", nargs="*", metavar="STACK_OR_FILE")
+    p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("render", help="what a stack will create, secrets redacted")
+    p.add_argument("stack", metavar="STACK_OR_FILE")
+    p.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    p.set_defaults(func=cmd_render)
+    p = sub.add_parser("schema", help="JSON Schema of a stack file, for editors")
+    p.set_defaults(func=cmd_schema)
+    try:  # verify is the only subcommand that talks to a workspace
+        verify = importlib.import_module("components.verify")
+    except ModuleNotFoundError as exc:
+        if exc.name != "components.verify":
+            raise
+    else:
+        verify.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
