@@ -1,0 +1,44 @@
+"""Errors the providers raise: the first line says what failed, on which object and what to do.
+
+The engine shows a provider error as the full traceback text, so the message is the only
+part a user reads; it never carries a secret (tokens, client secrets), only names and ids.
+"""
+
+from __future__ import annotations
+
+from databricks.sdk.errors import DatabricksError
+
+
+class ProviderError(Exception):
+    """One failed provider operation, phrased for the person running `pulumi up`."""
+
+    def __init__(self, what: str, obj: str, todo: str, detail: str | None = None) -> None:
+        self.what = what
+        self.obj = obj
+        self.todo = todo
+        self.detail = detail
+        first = f"{what} ({obj}): {todo}"
+        super().__init__(first if not detail else f"{first}\n{detail}")
+
+
+class WaitTimeout(ProviderError):
+    """A wait ran past its deadline; the remote object is left as it is."""
+
+
+def describe(exc: BaseException) -> str:
+    """A short, secret-free description of an SDK error: its class and Databricks' message."""
+    if isinstance(exc, DatabricksError):
+        code = getattr(exc, "error_code", None)
+        prefix = f"{type(exc).__name__}" + (f" [{code}]" if code else "")
+        return f"{prefix}: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def api_error(action: str, obj: str, exc: BaseException, todo: str | None = None) -> ProviderError:
+    """Wrap an SDK error raised while doing `action` on `obj`."""
+    return ProviderError(
+        f"{action} failed",
+        obj,
+        todo or "check the message below and the identity's permissions, then run `pulumi up` again",
+        describe(exc),
+    )

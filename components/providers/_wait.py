@@ -1,0 +1,66 @@
+"""The one wait helper every provider uses: poll with exponential backoff, capped, under a deadline.
+
+A wait always says what it is waiting for, so a timeout tells the user which object was
+still not done and in which state, and that running `pulumi up` again resumes the wait.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from ._errors import WaitTimeout
+
+T = TypeVar("T")
+
+BACKOFF_START = 0.5
+BACKOFF_CAP = 10.0
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Returned by a poll that is not done yet; `status` describes the current state."""
+
+    status: str
+
+
+@dataclass(frozen=True)
+class Done(Generic[T]):
+    value: T
+
+
+def wait_for(
+    poll: Callable[[], Done[T] | Pending],
+    *,
+    what: str,
+    obj: str,
+    timeout: float,
+    start: float = BACKOFF_START,
+    cap: float = BACKOFF_CAP,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Call `poll` until it returns Done, sleeping start, 2*start, ... (at most `cap`) in between.
+
+    `poll` raises to fail at once. Past `timeout` seconds, raise WaitTimeout naming `what`,
+    `obj` and the last status; nothing remote is changed by the timeout.
+    """
+    deadline = clock() + timeout
+    delay = start
+    while True:
+        result = poll()
+        if isinstance(result, Done):
+            return result.value
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise WaitTimeout(
+                f"timed out after {timeout:.0f}s waiting for {what}",
+                obj,
+                "nothing was changed; run `pulumi up` again to resume waiting, or raise the timeout",
+                f"last state: {result.status}",
+            )
+        # Never sleep past the deadline: the last poll happens right at it.
+        sleep(min(delay, remaining))
+        delay = min(delay * 2, cap)

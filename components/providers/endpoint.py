@@ -1,0 +1,451 @@
+"""A Model Serving endpoint: created (provisioned / custom) or only referenced (pay_per_token).
+
+Inputs (plain values, already validated by the spec layer):
+  name, mode ("provisioned" | "custom" | "pay_per_token"),
+  served_entities: [{name, entity_name, entity_version, workload_size?, workload_type?,
+                     scale_to_zero_enabled?, min_provisioned_throughput?,
+                     max_provisioned_throughput?}]  (empty for pay_per_token),
+  traffic: [{served_entity_name, traffic_percentage}] | None (None: 100% to the one entity),
+  tags: {key: value}, rate_limits: [{calls, renewal_period, key}], usage_tracking, route_optimized.
+Outputs: every input, plus endpoint_id (Databricks' id, keys the permissions API), url,
+  revision (hash of the desired served entities + traffic), task.
+
+Diff rules (terraform-provider-databricks' model serving resource, plus its users' complaints):
+  name, mode, route_optimized     -> replace (same name: delete first, the name is unique)
+  served_entities, traffic        -> update through the config API; compared as sets by name
+  tags                            -> update through the tags API; compared as a map
+  rate_limits, usage_tracking     -> update through the AI Gateway API; order-insensitive
+  pay_per_token                   -> never ours: only name/mode matter, nothing is ever written
+Create returns as soon as Databricks accepted the endpoint; EndpointsReady waits for rollouts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from databricks.sdk.errors import DatabricksError, NotFound, ResourceAlreadyExists, ResourceConflict
+from databricks.sdk.service.serving import (
+    AiGatewayRateLimit,
+    AiGatewayUsageTrackingConfig,
+    EndpointCoreConfigInput,
+    EndpointStateConfigUpdate,
+    EndpointTag,
+    ServedEntityInput,
+    ServingEndpointDetailed,
+    TrafficConfig,
+)
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    UpdateResult,
+)
+
+from ._client import DatabricksProvider
+from ._errors import ProviderError, api_error
+from ._props import diff_result, inputs_only, is_unknown, stable_hash
+from ._wait import Done, Pending, wait_for
+
+MODES = ("provisioned", "custom", "pay_per_token")
+PAY_PER_TOKEN = "pay_per_token"
+INPUT_KEYS = ("name", "mode", "served_entities", "traffic", "tags", "rate_limits",
+              "usage_tracking", "route_optimized")
+OUTPUT_KEYS = ("endpoint_id", "url", "revision", "task")
+ENTITY_KEYS = ("name", "entity_name", "entity_version", "workload_size", "workload_type",
+               "scale_to_zero_enabled", "min_provisioned_throughput",
+               "max_provisioned_throughput")
+REPLACE_KEYS = ("name", "mode", "route_optimized")
+# How long an update waits for a rollout already in progress before changing the endpoint.
+ROLLOUT_WAIT_SECONDS = 2700.0
+
+
+# ---------------------------------------------------------------- canonical forms (pure)
+
+def _num(value: Any) -> Any:
+    # Protobuf Structs carry every number as a double: 1240 arrives as 1240.0.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def canonical_entity(entity: dict[str, Any]) -> dict[str, Any]:
+    """One served entity with only the keys we manage, None dropped, versions as strings."""
+    out: dict[str, Any] = {}
+    for key in ENTITY_KEYS:
+        value = entity.get(key)
+        if value is None:
+            continue
+        if key == "entity_version":
+            value = str(_num(value))
+        out[key] = _num(value)
+    if "name" not in out and "entity_name" in out:
+        # Databricks' own default name for a served entity.
+        out["name"] = f"{out['entity_name'].replace('.', '-')}-{out.get('entity_version', '')}"
+    return out
+
+
+def canonical_entities(entities: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """Served entities as a map keyed by name: order never shows as a change."""
+    result = {}
+    for entity in entities or []:
+        e = canonical_entity(entity)
+        result[e["name"]] = e
+    return result
+
+
+def canonical_traffic(traffic: list[dict[str, Any]] | None,
+                      entities: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """Routes as {served_entity_name: percentage}; None sends everything to the one entity."""
+    if traffic is None:
+        return {name: 100 for name in entities} if len(entities) == 1 else {}
+    return {r["served_entity_name"]: int(_num(r["traffic_percentage"])) for r in traffic}
+
+
+def canonical_rate_limits(limits: list[dict[str, Any]] | None) -> list[tuple[str, str, int]]:
+    return sorted((str(r.get("key") or "user"), str(r.get("renewal_period") or "minute"),
+                   int(_num(r.get("calls") or 0))) for r in limits or [])
+
+
+def canonical(props: dict[str, Any], key: str) -> Any:
+    """The comparable form of one input; unknown values stay unknown."""
+    value = props.get(key)
+    if is_unknown(value):
+        return value
+    if key == "served_entities":
+        return canonical_entities(value)
+    if key == "traffic":
+        entities = props.get("served_entities")
+        if is_unknown(entities):
+            return entities
+        return canonical_traffic(value, canonical_entities(entities))
+    if key == "tags":
+        return {str(k): str(v) for k, v in (value or {}).items()}
+    if key == "rate_limits":
+        return canonical_rate_limits(value)
+    if key in ("usage_tracking", "route_optimized"):
+        return bool(value)
+    return value
+
+
+def revision(props: dict[str, Any]) -> str:
+    """A stable hash of the desired config (served entities + traffic), order-insensitive."""
+    if props.get("mode") == PAY_PER_TOKEN:
+        return stable_hash({"pay_per_token": props.get("name")})
+    return stable_hash({"served_entities": canonical(props, "served_entities"),
+                        "traffic": canonical(props, "traffic")})
+
+
+def diff_endpoint(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+    """The endpoint's diff rules; `olds` are the stored outputs, `news` the checked inputs."""
+    pay_per_token = news.get("mode") == PAY_PER_TOKEN and olds.get("mode") == PAY_PER_TOKEN
+    # A pay-per-token endpoint belongs to Databricks: nothing but its name and mode matter.
+    keys = ("name", "mode") if pay_per_token else INPUT_KEYS
+    changed = [k for k in keys
+               if is_unknown(news.get(k)) or canonical(olds, k) != canonical(news, k)]
+    replaces = [k for k in changed if k in REPLACE_KEYS]
+    # Same name: the old endpoint must go before the new one can take the name.
+    same_name = not is_unknown(news.get("name")) and olds.get("name") == news.get("name")
+    return diff_result(changed, replaces, delete_before_replace=same_name)
+
+
+def check_endpoint(news: dict[str, Any]) -> list[CheckFailure]:
+    """Rules the engine can check before any call (the spec layer already did most)."""
+    failures: list[CheckFailure] = []
+    mode = news.get("mode")
+    if not is_unknown(mode) and mode not in MODES:
+        failures.append(CheckFailure("mode", f"must be one of {', '.join(MODES)}, not {mode!r}"))
+    if is_unknown(news.get("served_entities")) or is_unknown(news.get("traffic")):
+        return failures
+    entities = news.get("served_entities") or []
+    names = [canonical_entity(e).get("name") for e in entities]
+    if len(set(names)) != len(names):
+        failures.append(CheckFailure("served_entities", "served entity names must be unique"))
+    if mode != PAY_PER_TOKEN and not is_unknown(mode) and not entities:
+        failures.append(CheckFailure("served_entities", "needs at least one served entity"))
+    if mode != PAY_PER_TOKEN and entities:
+        routes = canonical(news, "traffic")
+        if not routes:
+            failures.append(CheckFailure("traffic", "give traffic when serving several entities"))
+        elif set(routes) - set(names) or sum(routes.values()) != 100:
+            failures.append(CheckFailure(
+                "traffic", "routes must name served entities and add up to 100"))
+    return failures
+
+
+# ---------------------------------------------------------------- remote shapes
+
+def _remote_config(ep: ServingEndpointDetailed) -> dict[str, Any]:
+    """What the endpoint is configured to serve: the pending config if one rolls out."""
+    cfg = ep.pending_config or ep.config
+    return cfg.as_dict() if cfg is not None else {}
+
+
+def remote_entities(ep: ServingEndpointDetailed, wanted: dict[str, dict[str, Any]]
+                    ) -> dict[str, dict[str, Any]]:
+    """Remote served entities in canonical form, limited to the keys we set on each.
+
+    A key the API does not echo (a default it fills or drops) is not drift: keep ours.
+    """
+    result = {}
+    for raw in _remote_config(ep).get("served_entities") or []:
+        remote = canonical_entity(raw)
+        name = remote.get("name")
+        ours = wanted.get(name)
+        if ours is None:
+            result[name] = remote
+        else:
+            result[name] = {k: remote.get(k, v) for k, v in ours.items()}
+    return result
+
+
+def remote_traffic(ep: ServingEndpointDetailed, fallback: dict[str, int]) -> dict[str, int]:
+    routes = (_remote_config(ep).get("traffic_config") or {}).get("routes") or []
+    if not routes:
+        return fallback
+    return {r.get("served_entity_name") or r.get("served_model_name"):
+            int(r.get("traffic_percentage") or 0) for r in routes}
+
+
+def remote_tags(ep: ServingEndpointDetailed) -> dict[str, str]:
+    return {t.key: t.value or "" for t in ep.tags or []}
+
+
+def remote_gateway(ep: ServingEndpointDetailed) -> tuple[list[tuple[str, str, int]], bool]:
+    gw = ep.ai_gateway.as_dict() if ep.ai_gateway is not None else {}
+    usage = bool((gw.get("usage_tracking_config") or {}).get("enabled"))
+    return canonical_rate_limits(gw.get("rate_limits")), usage
+
+
+# ---------------------------------------------------------------- the provider
+
+class EndpointProvider(DatabricksProvider):
+    """Create, read, update and delete one serving endpoint through databricks-sdk."""
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        inputs = inputs_only(news, INPUT_KEYS)
+        return CheckResult(inputs, check_endpoint(inputs))
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return diff_endpoint(olds, news)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        inputs = inputs_only(props, INPUT_KEYS)
+        name = inputs["name"]
+        if inputs["mode"] == PAY_PER_TOKEN:
+            return CreateResult(name, self._outs(inputs, self._get_existing(name)))
+        entities = canonical(inputs, "served_entities")
+        routes = canonical(inputs, "traffic")
+        limits = canonical(inputs, "rate_limits")
+        usage = canonical(inputs, "usage_tracking")
+        gateway = None
+        if limits or usage:
+            from databricks.sdk.service.serving import AiGatewayConfig
+
+            gateway = AiGatewayConfig(rate_limits=_rate_limits(limits),
+                                      usage_tracking_config=AiGatewayUsageTrackingConfig(usage))
+        try:
+            waiter = self.w.serving_endpoints.create(
+                name,
+                config=EndpointCoreConfigInput(
+                    name=name,
+                    served_entities=[ServedEntityInput.from_dict(e) for e in entities.values()],
+                    traffic_config=_traffic(routes),
+                ),
+                tags=[EndpointTag(key=k, value=v) for k, v in canonical(inputs, "tags").items()]
+                or None,
+                ai_gateway=gateway,
+                route_optimized=canonical(inputs, "route_optimized") or None,
+            )
+            ep = waiter.response  # accepted; do not wait for the rollout here
+        except (ResourceAlreadyExists, ResourceConflict) as exc:
+            ep = self._adopt(inputs, exc)
+        except DatabricksError as exc:
+            if "already exists" not in str(exc).lower():
+                raise api_error("creating the serving endpoint", f"endpoint {name}", exc) from None
+            ep = self._adopt(inputs, exc)
+        if ep is None or ep.id is None:
+            ep = self._get_existing(name)
+        return CreateResult(name, self._outs(inputs, ep))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        name = props.get("name") or id_
+        try:
+            ep = self.w.serving_endpoints.get(name)
+        except NotFound:
+            return ReadResult("", {})  # gone: the engine drops it from state
+        except DatabricksError as exc:
+            raise api_error("reading the serving endpoint", f"endpoint {name}", exc) from None
+        inputs = inputs_only(props, INPUT_KEYS)
+        if inputs.get("mode") != PAY_PER_TOKEN:
+            wanted = canonical(inputs, "served_entities")
+            entities = remote_entities(ep, wanted) or wanted
+            inputs["served_entities"] = [entities[k] for k in sorted(entities)]
+            routes = remote_traffic(ep, canonical(inputs, "traffic"))
+            inputs["traffic"] = [{"served_entity_name": k, "traffic_percentage": v}
+                                 for k, v in sorted(routes.items())]
+            # Only the tags we manage: someone else's tags are not drift.
+            tags = remote_tags(ep)
+            inputs["tags"] = {k: tags[k] for k in canonical(inputs, "tags") if k in tags}
+            limits, usage = remote_gateway(ep)
+            inputs["rate_limits"] = [{"key": k, "renewal_period": p, "calls": c}
+                                     for k, p, c in limits]
+            inputs["usage_tracking"] = usage
+            inputs["route_optimized"] = bool(ep.route_optimized)
+        return ReadResult(id_, self._outs(inputs, ep))
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        inputs = inputs_only(news, INPUT_KEYS)
+        if inputs["mode"] == PAY_PER_TOKEN:
+            # Not ours: record the new inputs, write nothing.
+            return UpdateResult(self._outs(inputs, None, olds))
+        ep = self._reconcile(inputs, self._get_existing(inputs["name"]),
+                             previous_tags=canonical(olds, "tags"))
+        return UpdateResult(self._outs(inputs, ep))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        if props.get("mode") == PAY_PER_TOKEN:
+            return  # referenced, never created: never deleted
+        name = props.get("name") or id_
+        try:
+            self.w.serving_endpoints.delete(name)
+        except NotFound:
+            return
+        except DatabricksError as exc:
+            raise api_error("deleting the serving endpoint", f"endpoint {name}", exc) from None
+
+    # ------------------------------------------------------------ helpers
+
+    def _get_existing(self, name: str) -> ServingEndpointDetailed:
+        try:
+            return self.w.serving_endpoints.get(name)
+        except NotFound:
+            raise ProviderError(
+                "serving endpoint not found", f"endpoint {name} in {self.host()}",
+                "check the name (pay-per-token endpoints must already exist in the workspace; "
+                "pick one the workspace serves) or remove it from the stack file",
+            ) from None
+        except DatabricksError as exc:
+            raise api_error("reading the serving endpoint", f"endpoint {name}", exc) from None
+
+    def _adopt(self, inputs: dict[str, Any], exc: Exception) -> ServingEndpointDetailed:
+        """An endpoint of this name exists (a run died after creating it): make it ours."""
+        name = inputs["name"]
+        ep = self._get_existing(name)
+        if bool(ep.route_optimized) != canonical(inputs, "route_optimized"):
+            raise ProviderError(
+                "an endpoint with this name already exists with another route_optimized",
+                f"endpoint {name}",
+                "delete it or choose another name in the stack file, then run `pulumi up` again",
+            ) from exc
+        pulumi.log.info(f"endpoint {name} already exists: adopting it")
+        return self._reconcile(inputs, ep, previous_tags={})
+
+    def _reconcile(self, inputs: dict[str, Any], ep: ServingEndpointDetailed,
+                   previous_tags: dict[str, str]) -> ServingEndpointDetailed:
+        """Bring `ep` to `inputs`: tags, then AI Gateway, then the config (returns once accepted).
+
+        The config goes last so this call never waits for the rollout it starts itself.
+        """
+        name = inputs["name"]
+        entities = canonical(inputs, "served_entities")
+        routes = canonical(inputs, "traffic")
+        tags = canonical(inputs, "tags")
+        limits = canonical(inputs, "rate_limits")
+        usage = canonical(inputs, "usage_tracking")
+
+        current_tags = remote_tags(ep)
+        add = {k: v for k, v in tags.items() if current_tags.get(k) != v}
+        # Remove only tags we set before and no longer want; never someone else's.
+        drop = sorted(k for k in previous_tags if k not in tags and k in current_tags)
+        gateway_changed = remote_gateway(ep) != (limits, usage)
+        config_changed = (remote_entities(ep, entities) != entities
+                          or remote_traffic(ep, routes) != routes)
+        if not (add or drop or gateway_changed or config_changed):
+            return ep
+
+        ep = self._wait_not_updating(name)
+        obj = f"endpoint {name}"
+        try:
+            if add or drop:
+                self.w.serving_endpoints.patch(
+                    name, add_tags=[EndpointTag(key=k, value=v) for k, v in add.items()] or None,
+                    delete_tags=drop or None)
+            if gateway_changed:
+                gw = ep.ai_gateway
+                # PUT replaces the whole gateway: carry over what we do not manage.
+                self.w.serving_endpoints.put_ai_gateway(
+                    name,
+                    rate_limits=_rate_limits(limits),
+                    usage_tracking_config=AiGatewayUsageTrackingConfig(enabled=usage),
+                    guardrails=gw.guardrails if gw else None,
+                    inference_table_config=gw.inference_table_config if gw else None,
+                    fallback_config=gw.fallback_config if gw else None,
+                )
+            if config_changed:
+                waiter = self.w.serving_endpoints.update_config(
+                    name,
+                    served_entities=[ServedEntityInput.from_dict(e) for e in entities.values()],
+                    traffic_config=_traffic(routes),
+                )
+                if waiter.response is not None and waiter.response.id:
+                    ep = waiter.response
+        except DatabricksError as exc:
+            raise api_error("updating the serving endpoint", obj, exc) from None
+        return ep
+
+    def _wait_not_updating(self, name: str) -> ServingEndpointDetailed:
+        """Databricks refuses changes while a config update rolls out: wait for it first."""
+
+        def poll() -> Done[ServingEndpointDetailed] | Pending:
+            ep = self._get_existing(name)
+            update = ep.state.config_update if ep.state else None
+            if update == EndpointStateConfigUpdate.IN_PROGRESS:
+                return Pending(f"config_update {update.value}")
+            return Done(ep)
+
+        return wait_for(poll, what="the rollout in progress to finish before updating",
+                        obj=f"endpoint {name}", timeout=ROLLOUT_WAIT_SECONDS)
+
+    def _outs(self, inputs: dict[str, Any], ep: ServingEndpointDetailed | None,
+              olds: dict[str, Any] | None = None) -> dict[str, Any]:
+        name = inputs["name"]
+        outs = dict(inputs)
+        outs["revision"] = revision(inputs)
+        if ep is None:
+            olds = olds or {}
+            outs.update({k: olds.get(k) for k in ("endpoint_id", "url", "task")})
+            return outs
+        outs["endpoint_id"] = ep.id
+        outs["task"] = ep.task
+        outs["url"] = f"{self.host()}/serving-endpoints/{name}/invocations"
+        return outs
+
+
+def _traffic(routes: dict[str, int]) -> TrafficConfig | None:
+    if not routes:
+        return None
+    return TrafficConfig.from_dict({"routes": [
+        {"served_entity_name": k, "traffic_percentage": v} for k, v in sorted(routes.items())]})
+
+
+def _rate_limits(limits: list[tuple[str, str, int]]) -> list[AiGatewayRateLimit]:
+    return [AiGatewayRateLimit.from_dict({"key": k, "renewal_period": p, "calls": c})
+            for k, p, c in limits]
+
+
+class Endpoint(Resource, module="databricks-braintrust", name="Endpoint"):
+    """A serving endpoint; outputs endpoint_id, url, revision, task."""
+
+    endpoint_id: pulumi.Output[str]
+    url: pulumi.Output[str]
+    revision: pulumi.Output[str]
+    task: pulumi.Output[str]
+
+    def __init__(self, resource_name: str, props: dict[str, Any],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(EndpointProvider(), resource_name,
+                         {**props, **{k: None for k in OUTPUT_KEYS}}, opts)

@@ -1,0 +1,186 @@
+"""QueryGrant: one ACL entry (the principal may query one endpoint), and only that entry.
+
+Inputs: endpoint_id (Databricks' id: the permissions API is keyed by it), endpoint_name (for
+  messages), service_principal_name (the principal's application id), permission_level
+  (default CAN_QUERY).
+Outputs: every input.
+
+Diff rules: endpoint_id, service_principal_name, permission_level -> replace (new entry first,
+then the old one removed); endpoint_name alone -> no change.
+
+Create adds the entry with the PATCH API (update_permissions), which never touches other
+entries. The API has no per-entry delete, so delete reads the ACL and PUTs back every other
+direct entry exactly as it was, without ours. Inherited entries (from the workspace's serving
+endpoints root) are not sent: they are not part of the endpoint's own ACL, and sending them
+would turn them into direct ones. The permissions API has no compare-and-set, so an entry
+someone else adds between our GET and our PUT would be lost: within this process every ACL
+change to one endpoint runs under that endpoint's lock, and the GET is made right before the
+PUT, so the remaining window is one round trip against changes from outside.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pulumi
+from databricks.sdk.errors import DatabricksError, NotFound
+from databricks.sdk.service.serving import (
+    ServingEndpointAccessControlRequest,
+    ServingEndpointPermissions,
+)
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    UpdateResult,
+)
+
+from ._client import DatabricksProvider
+from ._errors import api_error
+from ._props import diff_result, inputs_only, is_unknown
+
+INPUT_KEYS = ("endpoint_id", "endpoint_name", "service_principal_name", "permission_level")
+REPLACE_KEYS = ("endpoint_id", "service_principal_name", "permission_level")
+DEFAULT_LEVEL = "CAN_QUERY"
+PRINCIPAL_KINDS = ("user_name", "group_name", "service_principal_name")
+# (kind, principal, level): one direct ACL entry.
+Entry = tuple[str, str, str]
+
+_LOCKS_GUARD = threading.Lock()
+_LOCKS: dict[str, threading.Lock] = {}
+
+
+def _endpoint_lock(endpoint_id: str) -> threading.Lock:
+    """One lock per endpoint: a PATCH must never land between our GET and our PUT."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(endpoint_id, threading.Lock())
+
+
+def diff_grant(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+    def level(p: dict[str, Any]) -> Any:
+        return p.get("permission_level") or DEFAULT_LEVEL
+
+    replaces = [k for k in ("endpoint_id", "service_principal_name")
+                if is_unknown(news.get(k)) or olds.get(k) != news.get(k)]
+    if is_unknown(news.get("permission_level")) or level(olds) != level(news):
+        replaces.append("permission_level")
+    return diff_result(replaces, replaces, delete_before_replace=False)
+
+
+def direct_entries(acl: ServingEndpointPermissions) -> list[Entry]:
+    """Every direct (non-inherited) entry of an ACL, in the order the API gave them."""
+    entries: list[Entry] = []
+    for item in acl.access_control_list or []:
+        kind, who = next(((k, getattr(item, k)) for k in PRINCIPAL_KINDS if getattr(item, k)),
+                         (None, None))
+        if kind is None:
+            continue
+        for perm in item.all_permissions or []:
+            if perm.inherited or perm.permission_level is None:
+                continue
+            entries.append((kind, who, perm.permission_level.value))
+    return entries
+
+
+def without(entries: list[Entry], ours: Entry) -> list[Entry]:
+    return [e for e in entries if e != ours]
+
+
+def _request(entry: Entry) -> ServingEndpointAccessControlRequest:
+    kind, who, level = entry
+    return ServingEndpointAccessControlRequest.from_dict({kind: who, "permission_level": level})
+
+
+class QueryGrantProvider(DatabricksProvider):
+    """update_permissions to add, get + set_permissions (ours removed) to delete."""
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        inputs = inputs_only(news, INPUT_KEYS)
+        inputs.setdefault("permission_level", DEFAULT_LEVEL)
+        failures = []
+        for key in ("endpoint_id", "service_principal_name"):
+            v = inputs.get(key)
+            if v is None or (not is_unknown(v) and not str(v)):
+                failures.append(CheckFailure(key, "is required"))
+        return CheckResult(inputs, failures)
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return diff_grant(olds, news)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        inputs = inputs_only(props, INPUT_KEYS)
+        ours = self._ours(inputs)
+        endpoint_id = inputs["endpoint_id"]
+        with _endpoint_lock(endpoint_id):
+            try:
+                self.w.serving_endpoints.update_permissions(
+                    endpoint_id, access_control_list=[_request(ours)])
+            except DatabricksError as exc:
+                raise api_error("granting query access", self._obj(inputs), exc) from None
+        return CreateResult(f"{endpoint_id}/{ours[1]}/{ours[2]}", inputs)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        inputs = inputs_only(props, INPUT_KEYS)
+        try:
+            acl = self.w.serving_endpoints.get_permissions(inputs["endpoint_id"])
+        except NotFound:
+            return ReadResult("", {})  # the endpoint is gone, and its ACL with it
+        except DatabricksError as exc:
+            raise api_error("reading permissions", self._obj(inputs), exc) from None
+        if self._ours(inputs) not in direct_entries(acl):
+            return ReadResult("", {})  # our entry was removed out of band
+        return ReadResult(id_, inputs)
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        # Only endpoint_name can change in place; nothing remote to do.
+        return UpdateResult(inputs_only(news, INPUT_KEYS))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        inputs = inputs_only(props, INPUT_KEYS)
+        endpoint_id = inputs["endpoint_id"]
+        ours = self._ours(inputs)
+        obj = self._obj(inputs)
+        with _endpoint_lock(endpoint_id):
+            try:
+                # Read right before the PUT, so the window for an outside change is one
+                # round trip; inside this process the lock closes it.
+                current = self._direct(endpoint_id)
+                if current is None or ours not in current:
+                    return  # endpoint or entry already gone
+                self.w.serving_endpoints.set_permissions(
+                    endpoint_id, access_control_list=[_request(e) for e in without(current, ours)])
+            except NotFound:
+                return  # the endpoint went away between the two calls
+            except DatabricksError as exc:
+                raise api_error("removing query access", obj, exc) from None
+
+    # ------------------------------------------------------------ helpers
+
+    def _direct(self, endpoint_id: str) -> list[Entry] | None:
+        try:
+            return direct_entries(self.w.serving_endpoints.get_permissions(endpoint_id))
+        except NotFound:
+            return None
+
+    @staticmethod
+    def _ours(inputs: dict[str, Any]) -> Entry:
+        return ("service_principal_name", str(inputs["service_principal_name"]),
+                str(inputs.get("permission_level") or DEFAULT_LEVEL))
+
+    @staticmethod
+    def _obj(inputs: dict[str, Any]) -> str:
+        return (f"{inputs.get('permission_level') or DEFAULT_LEVEL} for "
+                f"{inputs.get('service_principal_name')} on endpoint "
+                f"{inputs.get('endpoint_name') or inputs.get('endpoint_id')}")
+
+
+class QueryGrant(Resource, module="databricks-braintrust", name="QueryGrant"):
+    """One permission entry on one endpoint for the query principal."""
+
+    def __init__(self, resource_name: str, props: dict[str, Any],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(QueryGrantProvider(), resource_name, dict(props), opts)
