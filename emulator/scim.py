@@ -1,0 +1,237 @@
+"""SCIM service principals: /api/2.0/preview/scim/v2/ServicePrincipals.
+
+Wire shape is databricks.sdk.service.iam.ServicePrincipal (camelCase). Errors are SCIM bodies.
+Reads are open to any authenticated caller; writes need a workspace admin.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import uuid
+from typing import Any
+
+from databricks.sdk.service.iam import ComplexValue, ServicePrincipal
+
+from .auth import require_admin
+from .errors import ScimError
+from .models import Workspace
+from .routing import Request, Response, Route, ok
+
+SP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServicePrincipal"
+LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+BASE = r"/api/2\.0/preview/scim/v2/ServicePrincipals"
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+ENTITLEMENTS = {"allow-cluster-create", "allow-instance-pool-create", "databricks-sql-access",
+                "workspace-access", "workspace-consume"}
+FILTER_ATTRS = {"displayname": "displayName", "applicationid": "applicationId",
+                "externalid": "externalId", "id": "id", "active": "active"}
+
+
+def _require_admin(req: Request) -> None:
+    if req.principal is None or not req.principal.is_admin:
+        raise ScimError(403, "Only workspace admins may manage service principals.")
+
+
+def _get(ws: Workspace, sp_id: str) -> dict[str, Any]:
+    sp = ws.service_principals.get(sp_id)
+    if sp is None:
+        raise ScimError(404, f"User not found. ServicePrincipal with id {sp_id} not found.")
+    return sp
+
+
+def _complex_values(value: Any, field: str) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ScimError(400, f"{field} must be a list", "invalidValue")
+    out = []
+    for v in value:
+        if not isinstance(v, dict) or not isinstance(v.get("value"), str):
+            raise ScimError(400, f"each of {field} needs a string value", "invalidValue")
+        out.append(ComplexValue.from_dict(v).as_dict())
+    if field == "entitlements":
+        for v in out:
+            if v["value"] not in ENTITLEMENTS:
+                raise ScimError(400, f"Unknown entitlement {v['value']!r}", "invalidValue")
+    return out
+
+
+def _apply_fields(sp: dict[str, Any], body: dict[str, Any]) -> None:
+    if "displayName" in body:
+        if not isinstance(body["displayName"], str) or not body["displayName"].strip():
+            raise ScimError(400, "displayName must be a non-empty string", "invalidValue")
+        sp["displayName"] = body["displayName"]
+    if "active" in body:
+        if not isinstance(body["active"], bool):
+            raise ScimError(400, "active must be a boolean", "invalidValue")
+        sp["active"] = body["active"]
+    if "externalId" in body:
+        sp["externalId"] = body["externalId"]
+    for field in ("entitlements", "groups", "roles"):
+        if field in body:
+            sp[field] = _complex_values(body[field], field)
+
+
+def _render(sp: dict[str, Any]) -> dict[str, Any]:
+    out = ServicePrincipal.from_dict(sp).as_dict()
+    out["schemas"] = [SP_SCHEMA]
+    out.setdefault("active", True)
+    return out
+
+
+def create(ws: Workspace, req: Request) -> Response:
+    _require_admin(req)
+    body = req.json()
+    if not body.get("displayName"):
+        raise ScimError(400, "Request is missing required field: displayName", "invalidValue")
+    app_id = body.get("applicationId")
+    if app_id is not None:
+        if not isinstance(app_id, str) or not UUID_RE.match(app_id):
+            raise ScimError(400, f"applicationId {app_id!r} is not a valid UUID", "invalidValue")
+        if ws.sp_by_application_id(app_id):
+            raise ScimError(409, f"Service principal with application ID {app_id} already exists.",
+                            "uniqueness")
+    else:
+        app_id = str(uuid.uuid4())
+    sp_id = str(7_000_000_000_000_000 + ws.next_number())  # numeric string, like the real ids
+    sp: dict[str, Any] = {"id": sp_id, "applicationId": app_id, "active": True}
+    _apply_fields(sp, body)
+    ws.service_principals[sp_id] = sp
+    return ok(_render(sp), status=201)
+
+
+def _matches(sp: dict[str, Any], flt: str) -> bool:
+    # Supports `attr eq "value"`, `attr co "v"`, `attr sw "v"`, joined with `and`.
+    try:
+        tokens = shlex.split(flt)
+    except ValueError:
+        raise ScimError(400, f"Invalid filter {flt!r}", "invalidFilter") from None
+    clauses, i = [], 0
+    while i < len(tokens):
+        if i + 2 >= len(tokens):
+            raise ScimError(400, f"Invalid filter {flt!r}", "invalidFilter")
+        attr, op, value = tokens[i], tokens[i + 1].lower(), tokens[i + 2]
+        key = FILTER_ATTRS.get(attr.lower())
+        if key is None or op not in ("eq", "ne", "co", "sw"):
+            raise ScimError(400, f"Unsupported filter {flt!r}", "invalidFilter")
+        clauses.append((key, op, value))
+        i += 3
+        if i < len(tokens):
+            if tokens[i].lower() != "and":
+                raise ScimError(400, f"Unsupported filter {flt!r} (only 'and')", "invalidFilter")
+            i += 1
+    for key, op, value in clauses:
+        actual = sp.get(key, True if key == "active" else None)
+        actual = str(actual).lower() if isinstance(actual, bool) else actual
+        if actual is None:
+            return False
+        a, v = str(actual), value
+        if key in ("displayName",):  # SCIM: displayName compares case-insensitively
+            a, v = a.lower(), v.lower()
+        ok_ = {"eq": a == v, "ne": a != v, "co": v in a, "sw": a.startswith(v)}[op]
+        if not ok_:
+            return False
+    return True
+
+
+def list_(ws: Workspace, req: Request) -> Response:
+    items = sorted(ws.service_principals.values(), key=lambda s: int(s["id"]))
+    flt = req.arg("filter")
+    if flt:
+        items = [s for s in items if _matches(s, flt)]
+    try:
+        start = max(1, int(req.arg("startIndex", "1") or 1))
+        count = int(req.arg("count", "10000") or 10000)
+    except ValueError:
+        raise ScimError(400, "startIndex and count must be integers", "invalidValue") from None
+    page = items[start - 1:start - 1 + max(0, count)]
+    return ok({"schemas": [LIST_SCHEMA], "totalResults": len(items), "startIndex": start,
+               "itemsPerPage": len(page), "Resources": [_render(s) for s in page]})
+
+
+def get(ws: Workspace, req: Request) -> Response:
+    return ok(_render(_get(ws, req.params["id"])))
+
+
+def replace(ws: Workspace, req: Request) -> Response:
+    _require_admin(req)
+    sp = _get(ws, req.params["id"])
+    body = req.json()
+    app_id = body.get("applicationId")
+    if app_id is not None and app_id != sp["applicationId"]:
+        raise ScimError(400, "applicationId cannot be changed", "mutability")
+    if not body.get("displayName"):
+        raise ScimError(400, "Request is missing required field: displayName", "invalidValue")
+    new = {"id": sp["id"], "applicationId": sp["applicationId"], "active": True}
+    _apply_fields(new, body)
+    sp.clear()
+    sp.update(new)
+    return ok(_render(sp))
+
+
+_ENT_PATH = re.compile(r'^(entitlements|groups|roles)\[value eq "([^"]+)"\]$')
+
+
+def patch(ws: Workspace, req: Request) -> Response:
+    _require_admin(req)
+    sp = _get(ws, req.params["id"])
+    body = req.json()
+    ops = body.get("Operations", body.get("operations"))
+    if not isinstance(ops, list):
+        raise ScimError(400, "Operations must be a list", "invalidSyntax")
+    work = dict(sp)
+    for op in ops:
+        kind = str(op.get("op", "")).lower()
+        path, value = op.get("path"), op.get("value")
+        if kind not in ("add", "replace", "remove"):
+            raise ScimError(400, f"Unsupported op {op.get('op')!r}", "invalidSyntax")
+        if kind == "remove":
+            m = _ENT_PATH.match(path or "")
+            if m:
+                work[m.group(1)] = [v for v in work.get(m.group(1), []) if v["value"] != m.group(2)]
+            elif path in ("entitlements", "groups", "roles", "externalId"):
+                work.pop(path, None)
+            else:
+                raise ScimError(400, f"Cannot remove {path!r}", "noTarget")
+            continue
+        if path is None:
+            if not isinstance(value, dict):
+                raise ScimError(400, "value must be an object when path is absent", "invalidValue")
+            changes = value
+        else:
+            changes = {path: value}
+        for key, val in changes.items():
+            if key == "applicationId":
+                raise ScimError(400, "applicationId cannot be changed", "mutability")
+            if key in ("entitlements", "groups", "roles") and kind == "add":
+                current = {v["value"]: v for v in work.get(key, [])}
+                for v in _complex_values(val if isinstance(val, list) else [val], key):
+                    current[v["value"]] = v
+                work[key] = list(current.values())
+            elif key in ("displayName", "active", "externalId", "entitlements", "groups", "roles"):
+                _apply_fields(work, {key: val})
+            else:
+                raise ScimError(400, f"Unsupported attribute {key!r}", "invalidPath")
+    sp.clear()
+    sp.update(work)
+    return ok(_render(sp))
+
+
+def delete(ws: Workspace, req: Request) -> Response:
+    _require_admin(req)
+    _get(ws, req.params["id"])
+    ws.delete_service_principal(req.params["id"])
+    return Response(status=204)
+
+
+ROUTES = [
+    Route("POST", BASE, create),
+    Route("GET", BASE, list_),
+    Route("GET", BASE + r"/(?P<id>[^/]+)", get),
+    Route("PUT", BASE + r"/(?P<id>[^/]+)", replace),
+    Route("PATCH", BASE + r"/(?P<id>[^/]+)", patch),
+    Route("DELETE", BASE + r"/(?P<id>[^/]+)", delete),
+]
+
+__all__ = ["ROUTES", "require_admin"]

@@ -1,0 +1,517 @@
+"""Serving endpoints: /api/2.0/serving-endpoints (like the CLI test server's serving_endpoints.go).
+
+Wire shapes are databricks.sdk.service.serving dataclasses: inputs are checked against the
+fields of ServedEntityInput / ServedModelInput / EndpointCoreConfigInput, outputs are built with
+ServingEndpointDetailed / ServingEndpoint ``from_dict(...).as_dict()``.
+
+Rollouts are asynchronous and computed from the clock on read (Workspace.settle): a new config is
+``pending_config`` for ``ready_after`` seconds, then becomes ``config``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import uuid
+from typing import Any
+
+from databricks.sdk.service.serving import (
+    AiGatewayConfig,
+    EndpointCoreConfigInput,
+    EndpointTag,
+    RateLimit,
+    ServedEntityInput,
+    ServedModelInput,
+    ServingEndpoint,
+    ServingEndpointDetailed,
+    ServingModelWorkloadType,
+)
+
+from . import seed
+from .auth import require_admin
+from .errors import (
+    already_exists,
+    conflict,
+    invalid_parameter,
+    not_found,
+    permission_denied,
+)
+from .models import Principal, Workspace, level_rank
+from .routing import Request, Response, Route, ok
+
+BASE = r"/api/2\.0/serving-endpoints"
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
+ENTITY_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
+WORKLOAD_SIZES = ("Small", "Medium", "Large")
+WORKLOAD_TYPES = tuple(t.value for t in ServingModelWorkloadType)
+MAX_SERVED_ENTITIES = 15  # what the API accepts in practice; the SDK docstring says 10
+
+ENTITY_FIELDS = {f.name for f in dataclasses.fields(ServedEntityInput)}
+MODEL_FIELDS = {f.name for f in dataclasses.fields(ServedModelInput)}
+CONFIG_FIELDS = {f.name for f in dataclasses.fields(EndpointCoreConfigInput)}
+CREATE_FIELDS = {"name", "config", "ai_gateway", "tags", "rate_limits", "route_optimized",
+                 "description", "budget_policy_id", "email_notifications", "telemetry_config"}
+AI_GATEWAY_FIELDS = {f.name for f in dataclasses.fields(AiGatewayConfig)}
+
+
+# ---- lookups and authorization -------------------------------------------------------------
+
+
+def get_endpoint(ws: Workspace, name: str) -> dict[str, Any]:
+    ep = ws.endpoints.get(name)
+    if ep is None:
+        raise not_found(f"Endpoint with name '{name}' does not exist.")
+    ws.settle(ep)
+    return ep
+
+
+def require_level(ws: Workspace, ep: dict[str, Any], principal: Principal, level: str,
+                  action: str) -> None:
+    if level_rank(ws.effective_level(ep, principal)) < level_rank(level):
+        raise permission_denied(
+            f"{principal.label} does not have {level} permission on endpoint '{ep['name']}' "
+            f"and may not {action}.")
+
+
+def _no_rollout_in_progress(ep: dict[str, Any], what: str) -> None:
+    if ep.get("pending"):
+        raise conflict(f"Endpoint '{ep['name']}' has a config update in progress; "
+                       f"wait for it to finish before you {what}.")
+
+
+# ---- validation ------------------------------------------------------------------------------
+
+
+def _check_keys(d: Any, allowed: set[str], where: str) -> dict[str, Any]:
+    if not isinstance(d, dict):
+        raise invalid_parameter(f"{where} must be an object")
+    unknown = sorted(set(d) - allowed)
+    if unknown:
+        raise invalid_parameter(f"Unknown field(s) in {where}: {', '.join(unknown)}")
+    return d
+
+
+def _int_field(e: dict[str, Any], key: str, where: str) -> int | None:
+    v = e.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise invalid_parameter(f"{where}.{key} must be a non-negative integer, got {v!r}")
+    return v
+
+
+def _entity(ws: Workspace, e: dict[str, Any], where: str) -> tuple[dict[str, Any], str | None]:
+    """Validate one served entity; return its normalized input and its task."""
+    _check_keys(e, ENTITY_FIELDS, where)
+    for key in ("workload_size", "workload_type", "entity_name", "entity_version", "name"):
+        if key in e and e[key] is not None and not isinstance(e[key], str):
+            raise invalid_parameter(f"{where}.{key} must be a string")
+    if "scale_to_zero_enabled" in e and not isinstance(e["scale_to_zero_enabled"], bool):
+        raise invalid_parameter(f"{where}.scale_to_zero_enabled must be a boolean")
+    if e.get("workload_size") is not None and e["workload_size"] not in WORKLOAD_SIZES:
+        raise invalid_parameter(f"{where}.workload_size {e['workload_size']!r} is invalid; "
+                                f"expected one of {', '.join(WORKLOAD_SIZES)}")
+    if e.get("workload_type") is not None and e["workload_type"] not in WORKLOAD_TYPES:
+        raise invalid_parameter(f"{where}.workload_type {e['workload_type']!r} is invalid; "
+                                f"expected one of {', '.join(WORKLOAD_TYPES)}")
+    lo = _int_field(e, "min_provisioned_throughput", where)
+    hi = _int_field(e, "max_provisioned_throughput", where)
+    pmu = _int_field(e, "provisioned_model_units", where)
+    task: str | None = None
+    if e.get("external_model") is not None:
+        if e.get("entity_name"):
+            raise invalid_parameter(f"{where}: entity_name and external_model are exclusive")
+        ext = e["external_model"]
+        if not isinstance(ext, dict) or not ext.get("name") or not ext.get("provider") or not ext.get("task"):
+            raise invalid_parameter(f"{where}.external_model needs name, provider and task")
+        task = ext["task"]
+        default_name = ext["name"].replace(".", "-")
+    else:
+        name, version = e.get("entity_name"), e.get("entity_version")
+        if not name:
+            raise invalid_parameter(f"{where}.entity_name is required")
+        model = ws.uc_models.get(name)
+        if model is None:
+            raise not_found(f"Registered model '{name}' does not exist or you do not have "
+                            f"permission to access it.")
+        if not version:
+            raise invalid_parameter(f"{where}.entity_version is required for Unity Catalog models")
+        if version not in model["versions"]:
+            raise not_found(f"Model version {version} of '{name}' does not exist.")
+        task = model.get("task")
+        chunk = model.get("chunk")
+        if chunk:  # a foundation model eligible for provisioned throughput
+            if hi is None and pmu is None:
+                raise invalid_parameter(
+                    f"{where}: '{name}' is served with provisioned throughput: set "
+                    f"max_provisioned_throughput (a multiple of {chunk} tokens per second)")
+            if hi is not None:
+                lo = lo or 0
+                for key, v in (("min_provisioned_throughput", lo), ("max_provisioned_throughput", hi)):
+                    if v % chunk:
+                        raise invalid_parameter(
+                            f"{where}.{key} of '{name}' must be a multiple of {chunk} tokens per "
+                            f"second, got {v}")
+                if hi == 0 or lo > hi:
+                    raise invalid_parameter(
+                        f"{where}: need 0 <= min_provisioned_throughput <= "
+                        f"max_provisioned_throughput and max > 0, got min={lo} max={hi}")
+        else:  # a custom model: CPU/GPU workload, no provisioned throughput
+            if lo is not None or hi is not None:
+                raise invalid_parameter(f"{where}: model '{name}' is not eligible for provisioned "
+                                        f"throughput; set workload_size instead")
+            if not e.get("workload_size") and pmu is None:
+                raise invalid_parameter(f"{where}.workload_size is required for '{name}'")
+            if e.get("scale_to_zero_enabled") is None:
+                raise invalid_parameter(f"{where}.scale_to_zero_enabled is required for '{name}'")
+        # Emulator's reading of the default served entity name: `{entity_name}-{version}` with
+        # the dots of the three-level name turned into dashes (names may hold no dots).
+        default_name = f"{name.replace('.', '-')}-{version}"
+    out = ServedEntityInput.from_dict(e).as_dict()
+    out.pop("burst_scaling_enabled", None)  # not echoed on GET by the backend
+    out["name"] = e.get("name") or default_name
+    if not ENTITY_NAME_RE.match(out["name"]):
+        raise invalid_parameter(f"{where}.name {out['name']!r} may hold only letters, digits, "
+                                f"'-' and '_' (at most 63)")
+    return out, task
+
+
+def _served_model_to_entity(m: dict[str, Any], where: str) -> dict[str, Any]:
+    _check_keys(m, MODEL_FIELDS, where)
+    e = {k: v for k, v in m.items() if k not in ("model_name", "model_version")}
+    e["entity_name"] = m.get("model_name")
+    e["entity_version"] = m.get("model_version")
+    return e
+
+
+def validate_config(ws: Workspace, cfg: dict[str, Any], where: str) -> tuple[dict[str, Any], str | None]:
+    """Validate a core config (create's `config` or update's flat body): normalized + task."""
+    entities_in = cfg.get("served_entities")
+    models_in = cfg.get("served_models")
+    if entities_in and models_in:
+        raise invalid_parameter(f"{where}: give served_entities or served_models, not both")
+    if models_in:
+        if not isinstance(models_in, list):
+            raise invalid_parameter(f"{where}.served_models must be a list")
+        entities_in = [_served_model_to_entity(m, f"{where}.served_models[{i}]")
+                       for i, m in enumerate(models_in)]
+    if not entities_in or not isinstance(entities_in, list):
+        raise invalid_parameter(f"{where}.served_entities must hold at least one served entity")
+    if len(entities_in) > MAX_SERVED_ENTITIES:
+        raise invalid_parameter(f"{where}: at most {MAX_SERVED_ENTITIES} served entities")
+    entities, tasks = [], set()
+    for i, e in enumerate(entities_in):
+        out, task = _entity(ws, e, f"{where}.served_entities[{i}]")
+        entities.append(out)
+        tasks.add(task)
+    names = [e["name"] for e in entities]
+    if len(set(names)) != len(names):
+        raise invalid_parameter(f"{where}: served entity names must be unique, got {names}")
+    if len(tasks) > 1:
+        raise invalid_parameter(f"{where}: all served entities must serve the same task, got "
+                                f"{sorted(t or 'custom' for t in tasks)}")
+    traffic = cfg.get("traffic_config")
+    if traffic is None or not traffic.get("routes"):
+        if len(entities) > 1:
+            raise invalid_parameter(f"{where}.traffic_config is required with more than one "
+                                    f"served entity")
+        routes = [{"served_entity_name": names[0], "traffic_percentage": 100}]
+    else:
+        routes = []
+        for i, r in enumerate(traffic["routes"]):
+            _check_keys(r, {"served_entity_name", "served_model_name", "traffic_percentage"},
+                        f"{where}.traffic_config.routes[{i}]")
+            target = r.get("served_entity_name") or r.get("served_model_name")
+            pct = r.get("traffic_percentage")
+            if target not in names:
+                raise invalid_parameter(f"{where}.traffic_config.routes[{i}] names served entity "
+                                        f"{target!r}, which is not in the config ({names})")
+            if isinstance(pct, bool) or not isinstance(pct, int) or not 0 <= pct <= 100:
+                raise invalid_parameter(f"{where}.traffic_config.routes[{i}].traffic_percentage "
+                                        f"must be an integer from 0 to 100")
+            routes.append({"served_entity_name": target, "traffic_percentage": pct})
+        total = sum(r["traffic_percentage"] for r in routes)
+        if total != 100:
+            raise invalid_parameter(f"{where}.traffic_config: the traffic percentages must add "
+                                    f"up to 100, got {total}")
+    normalized = {"served_entities": entities, "traffic_config": {"routes": routes}}
+    if cfg.get("auto_capture_config") is not None:
+        normalized["auto_capture_config"] = cfg["auto_capture_config"]
+    return normalized, next(iter(tasks))
+
+
+def _tags(raw: Any, where: str) -> list[dict[str, Any]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise invalid_parameter(f"{where} must be a list")
+    out: dict[str, dict[str, Any]] = {}
+    for i, t in enumerate(raw):
+        _check_keys(t, {"key", "value"}, f"{where}[{i}]")
+        if not isinstance(t.get("key"), str) or not t["key"]:
+            raise invalid_parameter(f"{where}[{i}].key is required")
+        if t["key"] in out:
+            raise invalid_parameter(f"{where}: duplicate tag key {t['key']!r}")
+        out[t["key"]] = EndpointTag.from_dict(t).as_dict()
+    return list(out.values())
+
+
+def _ai_gateway(raw: Any) -> dict[str, Any] | None:
+    _check_keys(raw, AI_GATEWAY_FIELDS, "ai_gateway")
+    for i, rl in enumerate(raw.get("rate_limits") or []):
+        if rl.get("renewal_period") != "minute":
+            raise invalid_parameter(f"ai_gateway.rate_limits[{i}].renewal_period must be 'minute'")
+        if rl.get("calls") is None and rl.get("tokens") is None:
+            raise invalid_parameter(f"ai_gateway.rate_limits[{i}] needs calls or tokens")
+    cfg = AiGatewayConfig.from_dict(raw).as_dict()
+    return cfg or None
+
+
+def _rate_limits(raw: Any) -> list[dict[str, Any]]:
+    if not isinstance(raw, list):
+        raise invalid_parameter("rate_limits must be a list")
+    out = []
+    for i, rl in enumerate(raw):
+        _check_keys(rl, {"calls", "key", "renewal_period"}, f"rate_limits[{i}]")
+        if not isinstance(rl.get("calls"), int) or rl["calls"] < 0:
+            raise invalid_parameter(f"rate_limits[{i}].calls must be a non-negative integer")
+        if rl.get("renewal_period") != "minute":
+            raise invalid_parameter(f"rate_limits[{i}].renewal_period must be 'minute'")
+        if rl.get("key") not in (None, "user", "endpoint"):
+            raise invalid_parameter(f"rate_limits[{i}].key must be 'user' or 'endpoint'")
+        out.append(RateLimit.from_dict(rl).as_dict())
+    return out
+
+
+# ---- rollouts --------------------------------------------------------------------------------
+
+
+def start_rollout(ws: Workspace, ep: dict[str, Any], cfg: dict[str, Any], creator: str) -> None:
+    version = max((c["config_version"] for c in (ep.get("config"), ep.get("failed"))
+                   if c), default=0) + 1
+    now_ms = ws.now_ms()
+    for e in cfg["served_entities"]:
+        e.setdefault("creation_timestamp", now_ms)
+        e.setdefault("creator", creator)
+    ep["pending"] = {**cfg, "config_version": version, "start_time": now_ms,
+                     "ready_at": ws.now() + ws.ready_after,
+                     "fail_message": ws.rollout_failures.pop(ep["name"], None)}
+    ep["failed"] = None
+    ep["last_updated_timestamp"] = now_ms
+
+
+# ---- rendering -------------------------------------------------------------------------------
+
+
+def _entity_out(e: dict[str, Any], deployment: str, message: str) -> dict[str, Any]:
+    out = dict(e)
+    if out.get("entity_name", "").startswith("system.ai."):
+        short = out["entity_name"].split(".")[-1]
+        out["foundation_model"] = {"name": short, "display_name": short}
+    out["state"] = {"deployment": deployment, "deployment_state_message": message}
+    return out
+
+
+def _served_model(e: dict[str, Any]) -> dict[str, Any]:
+    keys = ("name", "workload_size", "workload_type", "scale_to_zero_enabled", "environment_vars",
+            "instance_profile_arn", "creator", "creation_timestamp", "provisioned_model_units",
+            "min_provisioned_concurrency", "max_provisioned_concurrency", "state")
+    out = {k: e[k] for k in keys if k in e}
+    out["model_name"], out["model_version"] = e["entity_name"], e["entity_version"]
+    return out
+
+
+def _config_out(c: dict[str, Any], deployment: str, message: str,
+                pending: bool = False) -> dict[str, Any]:
+    entities = [_entity_out(e, deployment, message) for e in c["served_entities"]]
+    out: dict[str, Any] = {"config_version": c["config_version"], "served_entities": entities}
+    models = [_served_model(e) for e in entities if e.get("entity_name")]
+    if models:  # the deprecated view, still returned
+        out["served_models"] = models
+    if c.get("traffic_config"):
+        out["traffic_config"] = {"routes": [
+            {**r, "served_model_name": r["served_entity_name"]} for r in c["traffic_config"]["routes"]]}
+    if c.get("auto_capture_config"):
+        out["auto_capture_config"] = c["auto_capture_config"]
+    if pending:
+        out["start_time"] = c["start_time"]
+    return out
+
+
+def render(ws: Workspace, ep: dict[str, Any], principal: Principal | None) -> dict[str, Any]:
+    ws.settle(ep)
+    pending, failed, live = ep.get("pending"), ep.get("failed"), ep.get("config")
+    out: dict[str, Any] = {k: ep[k] for k in ("id", "name", "creator", "creation_timestamp",
+                                              "last_updated_timestamp", "description",
+                                              "route_optimized", "budget_policy_id",
+                                              "email_notifications") if ep.get(k) is not None}
+    if ep.get("task"):
+        out["task"] = ep["task"]
+    # Tags come back ordered by key, not as sent (clients must compare them as a set).
+    out["tags"] = sorted(ep["tags"], key=lambda t: t["key"])
+    if ep.get("ai_gateway"):
+        out["ai_gateway"] = ep["ai_gateway"]
+    if live:
+        out["config"] = _config_out(live, "DEPLOYMENT_READY", "")
+    if pending:
+        out["pending_config"] = _config_out(
+            pending, "DEPLOYMENT_CREATING",
+            "Creating the served entity: provisioning compute and loading the model.", pending=True)
+        update = "IN_PROGRESS"
+    elif failed:
+        failed_view = _config_out(failed, "DEPLOYMENT_FAILED", failed["fail_message"],
+                                  pending=bool(live))
+        if live:  # the previous config keeps serving; the failed one stays visible as pending
+            out["pending_config"] = failed_view
+        else:  # a first rollout failed: nothing serves
+            out["config"] = failed_view
+        update = "UPDATE_FAILED"
+    else:
+        update = "NOT_UPDATING"
+    out["state"] = {"ready": "READY" if live else "NOT_READY", "config_update": update}
+    if principal is not None:
+        level = ws.effective_level(ep, principal)
+        if level:
+            out["permission_level"] = level
+    return ServingEndpointDetailed.from_dict(out).as_dict()
+
+
+def render_summary(ws: Workspace, ep: dict[str, Any]) -> dict[str, Any]:
+    full = render(ws, ep, None)
+    summary = {k: full[k] for k in ("id", "name", "creator", "creation_timestamp",
+                                    "last_updated_timestamp", "state", "tags", "task",
+                                    "ai_gateway", "description", "budget_policy_id") if k in full}
+    cfg = full.get("config")
+    if cfg:
+        summary["config"] = {
+            "served_entities": [{k: e[k] for k in ("name", "entity_name", "entity_version",
+                                                   "foundation_model", "external_model") if k in e}
+                                for e in cfg.get("served_entities", [])],
+        }
+        if cfg.get("served_models"):
+            summary["config"]["served_models"] = [
+                {k: m[k] for k in ("name", "model_name", "model_version") if k in m}
+                for m in cfg["served_models"]]
+    return ServingEndpoint.from_dict(summary).as_dict()
+
+
+# ---- handlers --------------------------------------------------------------------------------
+
+
+def create(ws: Workspace, req: Request) -> Response:
+    require_admin(req, "create serving endpoints")
+    body = _check_keys(req.json(), CREATE_FIELDS, "the request")
+    name = body.get("name")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise invalid_parameter(f"Invalid endpoint name {name!r}: use 1 to 63 letters, digits, "
+                                f"'-' and '_'.")
+    if name in ws.endpoints:
+        raise already_exists(f"Endpoint with name '{name}' already exists.")
+    cfg_in = body.get("config")
+    if not cfg_in:
+        raise invalid_parameter("config is required: give config.served_entities")
+    _check_keys(cfg_in, CONFIG_FIELDS, "config")
+    if cfg_in.get("name") not in (None, name):
+        raise invalid_parameter(f"config.name {cfg_in.get('name')!r} must equal the endpoint name {name!r}")
+    cfg, task = validate_config(ws, cfg_in, "config")
+    ep: dict[str, Any] = {
+        "id": uuid.uuid4().hex, "name": name, "creator": req.principal.name,
+        "creation_timestamp": ws.now_ms(), "last_updated_timestamp": ws.now_ms(),
+        "task": task, "pay_per_token": False, "description": body.get("description") or "",
+        "route_optimized": bool(body.get("route_optimized", False)),
+        "budget_policy_id": body.get("budget_policy_id"),
+        "email_notifications": body.get("email_notifications"),
+        "tags": _tags(body.get("tags"), "tags"),
+        "ai_gateway": _ai_gateway(body["ai_gateway"]) if body.get("ai_gateway") else None,
+        "rate_limits": _rate_limits(body["rate_limits"]) if body.get("rate_limits") else None,
+        "config": None, "pending": None, "failed": None,
+        "acl": [{"key": req.principal.acl_key, "name": req.principal.name, "level": "CAN_MANAGE"}],
+    }
+    start_rollout(ws, ep, cfg, req.principal.name)
+    ws.endpoints[name] = ep
+    return ok(render(ws, ep, req.principal))
+
+
+def list_(ws: Workspace, req: Request) -> Response:
+    eps = [ep for ep in sorted(ws.endpoints.values(), key=lambda e: e["name"])
+           if ws.effective_level(ep, req.principal)]
+    return ok({"endpoints": [render_summary(ws, ep) for ep in eps]})
+
+
+def get(ws: Workspace, req: Request) -> Response:
+    ep = get_endpoint(ws, req.params["name"])
+    require_level(ws, ep, req.principal, "CAN_VIEW", "view it")
+    return ok(render(ws, ep, req.principal))
+
+
+def delete(ws: Workspace, req: Request) -> Response:
+    ep = get_endpoint(ws, req.params["name"])
+    require_level(ws, ep, req.principal, "CAN_MANAGE", "delete it")
+    if ep.get("pay_per_token"):
+        raise permission_denied(f"'{ep['name']}' is a pay-per-token endpoint managed by Databricks.")
+    del ws.endpoints[ep["name"]]
+    return ok({})
+
+
+def _manageable(ws: Workspace, req: Request, action: str) -> dict[str, Any]:
+    ep = get_endpoint(ws, req.params["name"])
+    require_level(ws, ep, req.principal, "CAN_MANAGE", action)
+    return ep
+
+
+def update_config(ws: Workspace, req: Request) -> Response:
+    ep = _manageable(ws, req, "update its config")
+    if ep.get("pay_per_token"):
+        raise invalid_parameter(f"The config of pay-per-token endpoint '{ep['name']}' cannot be changed.")
+    body = _check_keys(req.json(), CONFIG_FIELDS | {"name"}, "the request")
+    _no_rollout_in_progress(ep, "update its config")
+    cfg, task = validate_config(ws, body, "config")
+    if ep.get("task") != task and ep.get("config"):
+        raise invalid_parameter(f"The new config serves task {task!r} but the endpoint serves "
+                                f"{ep.get('task')!r}; create a new endpoint instead.")
+    ep["task"] = task
+    start_rollout(ws, ep, cfg, req.principal.name)
+    return ok(render(ws, ep, req.principal))
+
+
+def put_ai_gateway(ws: Workspace, req: Request) -> Response:
+    ep = _manageable(ws, req, "change its AI Gateway")
+    body = req.json()
+    _no_rollout_in_progress(ep, "change its AI Gateway")
+    ep["ai_gateway"] = _ai_gateway(body) if body else None
+    ep["last_updated_timestamp"] = ws.now_ms()
+    return ok(ep["ai_gateway"] or {})
+
+
+def patch_tags(ws: Workspace, req: Request) -> Response:
+    ep = _manageable(ws, req, "change its tags")
+    body = _check_keys(req.json(), {"add_tags", "delete_tags"}, "the request")
+    tags = {t["key"]: t for t in ep["tags"]}
+    for key in body.get("delete_tags") or []:
+        tags.pop(key, None)
+    for t in _tags(body.get("add_tags"), "add_tags"):
+        tags[t["key"]] = t
+    ep["tags"] = list(tags.values())
+    return ok({"tags": sorted(ep["tags"], key=lambda t: t["key"])})
+
+
+def put_rate_limits(ws: Workspace, req: Request) -> Response:
+    ep = _manageable(ws, req, "change its rate limits")
+    body = _check_keys(req.json(), {"rate_limits"}, "the request")
+    ep["rate_limits"] = _rate_limits(body.get("rate_limits") or [])
+    return ok({"rate_limits": ep["rate_limits"]})
+
+
+NAME = r"(?P<name>[^/]+)"
+ROUTES = [
+    Route("POST", BASE, create, serving_scope=True),
+    Route("GET", BASE, list_, serving_scope=True),
+    Route("GET", f"{BASE}/{NAME}", get, serving_scope=True),
+    Route("DELETE", f"{BASE}/{NAME}", delete, serving_scope=True),
+    Route("PUT", f"{BASE}/{NAME}/config", update_config, serving_scope=True),
+    Route("PUT", f"{BASE}/{NAME}/ai-gateway", put_ai_gateway, serving_scope=True),
+    Route("PATCH", f"{BASE}/{NAME}/tags", patch_tags, serving_scope=True),
+    Route("PUT", f"{BASE}/{NAME}/rate-limits", put_rate_limits, serving_scope=True),
+]
+
+__all__ = ["ROUTES", "get_endpoint", "require_level", "render", "seed"]
