@@ -465,8 +465,8 @@ class StackSpec(BaseModel):
     def _encrypted(cls, value: Any, info: ValidationInfo) -> Any:
         if value is not None and not isinstance(value, dict):
             raise ValueError(
-                "is written in plain text: remove it from the file and run "
-                f"`{secret_hint(info.field_name or '')}`"
+                "is written in plain text (remove it from the file and run "
+                f"`{secret_hint(info.field_name or '')}`)"
             )
         return value
 

@@ -1,0 +1,228 @@
+"""The stack file's rules, one behaviour per test; the broken-file table covers messages."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components import catalog
+from components.spec import (
+    PROJECT,
+    CustomModelEndpoint,
+    FoundationModelEndpoint,
+    PayPerTokenEndpoint,
+    StackError,
+    load_stack_file,
+    spec_json_schema,
+    validate_document,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())
+
+
+def validate(mutate: Any = None, stack: str = "dev"):
+    document = copy.deepcopy(DEV)
+    if mutate:
+        mutate(document["config"])
+    return validate_document(document, stack=stack, file="Pulumi.x.yaml")
+
+
+def problems(mutate: Any, stack: str = "dev") -> list[str]:
+    with pytest.raises(StackError) as info:
+        validate(mutate, stack)
+    return [f"{p.path}: {p.message}" for p in info.value.problems]
+
+
+def endpoints(config: dict) -> list[dict]:
+    return config[f"{PROJECT}:endpoints"]
+
+
+def test_endpoint_kinds_are_told_apart_by_their_key() -> None:
+    kinds = [type(e) for e in validate().spec.endpoints]
+    assert kinds == [FoundationModelEndpoint, FoundationModelEndpoint, CustomModelEndpoint, PayPerTokenEndpoint]
+
+
+@pytest.mark.parametrize("name", ["a" * 63, "bt_x-1", "A9"])
+def test_endpoint_names_up_to_63_letters_digits_dash_underscore_are_accepted(name: str) -> None:
+    stack = validate(lambda c: endpoints(c)[0].update(name=name))
+    assert stack.spec.endpoints[0].name == name
+
+
+@pytest.mark.parametrize("name", ["a" * 64, "bt.x", "bt/x", "", "bt x"])
+def test_endpoint_names_outside_the_rule_are_refused(name: str) -> None:
+    assert any(p.startswith("endpoints[0].name") for p in problems(lambda c: endpoints(c)[0].update(name=name)))
+
+
+def test_throughput_bounds_may_be_equal() -> None:
+    stack = validate(lambda c: endpoints(c)[0]["throughput"].update(min=1240, max=1240))
+    assert stack.spec.endpoints[0].served_entities()[0]["min_provisioned_throughput"] == 1240
+
+
+def test_scale_to_zero_follows_min_throughput_zero() -> None:
+    entity = validate().spec.endpoints[0].served_entities()[0]
+    assert entity["scale_to_zero_enabled"] is True
+
+
+def test_entity_version_override_reaches_the_served_entity() -> None:
+    stack = validate(lambda c: endpoints(c)[0].update(entity_version=4))
+    entity = stack.spec.endpoints[0].served_entities()[0]
+    assert entity["entity_version"] == "4"
+    assert entity["entity_name"] == "system.ai.meta_llama_v3_1_8b_instruct"
+    assert entity["name"] == "meta_llama_v3_1_8b_instruct-4"
+
+
+def test_custom_model_version_given_as_a_number_becomes_the_api_string() -> None:
+    stack = validate(lambda c: endpoints(c)[2]["model"].update(version=3))
+    assert stack.spec.endpoints[2].served_entities()[0]["entity_version"] == "3"
+
+
+def test_retired_pay_per_token_model_names_its_replacement() -> None:
+    found = problems(lambda c: endpoints(c)[3].update(name="databricks-meta-llama-3-1-70b-instruct"))
+    assert any("databricks-meta-llama-3-3-70b-instruct" in p for p in found)
+
+
+def test_pay_per_token_name_that_is_a_model_key_gets_a_pointer() -> None:
+    found = problems(lambda c: endpoints(c)[0].update(foundation_model="databricks-meta-llama-3-1-8b-instruct"))
+    assert any("pay_per_token: true" in p for p in found)
+
+
+def test_host_trailing_slash_is_stored_without_it() -> None:
+    stack = validate(lambda c: c[f"{PROJECT}:workspace"].update(host="https://acme-dev.cloud.databricks.com/"))
+    assert stack.spec.workspace.host == "https://acme-dev.cloud.databricks.com"
+
+
+@pytest.mark.parametrize("host", [
+    "https://adb-1234567890123456.7.azuredatabricks.net",
+    "https://1234567890123456.7.gcp.databricks.com",
+    "https://acme.cloud.databricks.com",
+    "http://127.0.0.1:8787",
+    "http://localhost:8787",
+])
+def test_workspace_hosts_of_every_cloud_and_loopback_are_accepted(host: str) -> None:
+    assert validate(lambda c: c[f"{PROJECT}:workspace"].update(host=host)).spec.workspace.host == host
+
+
+@pytest.mark.parametrize("host", [
+    "http://10.0.0.5:8787", "https://acme.cloud.databricks.com?x=1", "ftp://acme.cloud.databricks.com",
+    "acme.cloud.databricks.com", "https://user:pw@acme.cloud.databricks.com",
+])
+def test_workspace_hosts_that_are_not_workspaces_are_refused(host: str) -> None:
+    assert any(p.startswith("workspace.host") for p in problems(lambda c: c[f"{PROJECT}:workspace"].update(host=host)))
+
+
+@pytest.mark.parametrize(("lifetime", "rotate", "ok"), [(1, 0, True), (730, 729, True), (731, 14, False),
+                                                        (0, 0, False), (30, 30, False), (30, 29, True)])
+def test_secret_lifetime_and_rotation_window(lifetime: int, rotate: int, ok: bool) -> None:
+    def mutate(c: dict) -> None:
+        c[f"{PROJECT}:principal"].update(secret_lifetime_days=lifetime, rotate_before_days=rotate)
+    if ok:
+        assert validate(mutate).spec.principal.secret_lifetime_days == lifetime
+    else:
+        assert any(p.startswith("principal.") for p in problems(mutate))
+
+
+def test_secure_values_count_as_present() -> None:
+    def mutate(c: dict) -> None:
+        c[f"{PROJECT}:braintrust"].update(auth_type="pat")
+        c[f"{PROJECT}:braintrust_pat"] = {"secure": "v1:AAAAencrypted"}
+    assert validate(mutate).spec.braintrust.auth_type == "pat"
+
+
+def test_oauth_is_the_default_auth_type() -> None:
+    def mutate(c: dict) -> None:
+        c[f"{PROJECT}:braintrust"].pop("auth_type")
+    assert validate(mutate).spec.braintrust.auth_type == "service_principal_oauth"
+
+
+@pytest.mark.parametrize("stack", ["prod", "production", "prod-eu"])
+def test_stacks_named_prod_get_the_production_policy(stack: str) -> None:
+    found = problems(lambda c: c[f"{PROJECT}:tags"].pop("environment"), stack=stack)
+    assert any(p.startswith("tags.owner") for p in found)
+
+
+def test_policy_field_makes_any_stack_production() -> None:
+    found = problems(lambda c: c.update({f"{PROJECT}:policy": "production"}), stack="dev")
+    assert any(p.startswith("tags.owner") for p in found)
+
+
+def test_production_allows_a_90_day_secret_and_an_owner() -> None:
+    def mutate(c: dict) -> None:
+        c[f"{PROJECT}:tags"]["owner"] = "ml-platform"
+        c[f"{PROJECT}:principal"]["secret_lifetime_days"] = 90
+    assert validate(mutate, stack="prod").production
+
+
+def test_endpoint_tags_merge_over_stack_tags_with_the_project_marker() -> None:
+    stack = validate(lambda c: endpoints(c)[0].update(tags={"team": "search"}))
+    tags = stack.spec.endpoint_inputs(stack.spec.endpoints[0])["tags"]
+    assert tags["team"] == "search" and tags["cost-center"] == "1234" and tags["managed-by"] == PROJECT
+
+
+def test_pay_per_token_endpoint_inputs_carry_no_tags_or_entities() -> None:
+    stack = validate()
+    inputs = stack.spec.endpoint_inputs(stack.spec.endpoints[3])
+    assert inputs["mode"] == "pay_per_token" and inputs["served_entities"] == [] and inputs["tags"] == {}
+
+
+def test_every_problem_in_a_file_is_reported_at_once() -> None:
+    def mutate(c: dict) -> None:
+        endpoints(c)[0]["throughput"]["max"] = 0
+        c[f"{PROJECT}:principal"]["secret_lifetime_days"] = 0
+    found = problems(mutate)
+    assert any(p.startswith("endpoints[0].throughput.max") for p in found)
+    assert any(p.startswith("principal.secret_lifetime_days") for p in found)
+
+
+def test_error_messages_never_echo_a_plaintext_credential() -> None:
+    token = "dapi" + "0" * 32
+    with pytest.raises(StackError) as info:
+        validate(lambda c: c.update({f"{PROJECT}:databricks_token": token, f"{PROJECT}:bogus": token}))
+    assert token not in str(info.value)
+
+
+def test_workload_enums_match_the_sdk() -> None:
+    from typing import get_args
+
+    from databricks.sdk.service.serving import ServedModelInputWorkloadType, ServingModelWorkloadType
+
+    from components.spec import WorkloadType
+    sdk = {m.value for m in ServingModelWorkloadType} | {m.value for m in ServedModelInputWorkloadType}
+    assert set(get_args(WorkloadType)) <= sdk
+
+
+def test_catalog_covers_the_five_required_models_with_an_entry_each() -> None:
+    required = {"meta-llama-3.1-70b-instruct", "meta-llama-3.1-8b-instruct", "mistral-7b-instruct",
+                "mixtral-8x7b-instruct", "mpt-7b-instruct"}
+    assert required <= set(catalog.BY_KEY)
+    assert catalog.BY_KEY["mpt-7b-instruct"].provisioned is None
+    assert catalog.BY_KEY["mpt-7b-instruct"].flavor == "completion"
+    for key in required - {"mpt-7b-instruct"}:
+        assert catalog.BY_KEY[key].provisioned.entity_name.startswith("system.ai.")
+
+
+def test_schema_describes_every_field_and_namespaced_keys() -> None:
+    schema = spec_json_schema()
+    config = schema["properties"]["config"]
+    assert f"{PROJECT}:endpoints" in config["properties"]
+    assert f"{PROJECT}:workspace" in config["required"]
+    defs = schema["$defs"]
+    for name in ("Principal", "BraintrustSettings", "FoundationModelEndpoint"):
+        for field, prop in defs[name]["properties"].items():
+            assert "description" in prop or "$ref" in prop or "allOf" in prop, (name, field)
+
+
+def test_schema_accepts_the_committed_stacks() -> None:
+    import jsonschema
+
+    schema = spec_json_schema()
+    for path in sorted((ROOT / "stacks").glob("Pulumi.*.yaml")):
+        jsonschema.validate(yaml.safe_load(path.read_text()), schema)
+
+
+def test_load_stack_file_names_the_stack_after_the_file() -> None:
+    assert load_stack_file(ROOT / "stacks" / "Pulumi.staging.yaml").name == "staging"
