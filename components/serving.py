@@ -1,0 +1,55 @@
+"""Serving endpoints and the stack's readiness gate, as components.
+
+Components only wire validated values into resources; the providers talk to Databricks.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.providers.endpoint import Endpoint
+from components.providers.readiness import EndpointsReady as ReadinessGate
+from components.spec import StackSpec, _Endpoint
+
+TOKEN = "databricks-braintrust:serving"
+
+
+class ServingEndpoint(pulumi.ComponentResource):
+    """One serving endpoint: created (foundation or custom model) or only read (pay-per-token)."""
+
+    name: pulumi.Output[str]
+    endpoint_id: pulumi.Output[str]
+    url: pulumi.Output[str]
+    revision: pulumi.Output[str]
+
+    def __init__(self, spec: StackSpec, endpoint: _Endpoint, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{TOKEN}:ServingEndpoint", endpoint.name, None, opts)
+        self.endpoint_name = endpoint.name
+        self.flavor = endpoint.resolved_flavor()
+        resource = Endpoint(endpoint.name, spec.endpoint_inputs(endpoint), pulumi.ResourceOptions(parent=self))
+        self.name = resource.name  # type: ignore[attr-defined]
+        self.endpoint_id = resource.endpoint_id
+        self.url = resource.url
+        self.revision = resource.revision
+        self.register_outputs({"name": self.name, "endpoint_id": self.endpoint_id, "url": self.url})
+
+
+class EndpointsReady(pulumi.ComponentResource):
+    """One gate for every endpoint of the stack: waits for all of them at once, in one worker,
+    so twenty endpoints rolling out take as long as the slowest, not five rounds of four."""
+
+    ready: pulumi.Output[dict]
+
+    def __init__(self, name: str, endpoints: list[ServingEndpoint], timeout_minutes: int,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{TOKEN}:EndpointsReady", name, None, opts)
+        revisions = pulumi.Output.all(*[e.revision for e in endpoints]).apply(
+            lambda revs: {e.endpoint_name: rev for e, rev in zip(endpoints, revs, strict=True)}
+        )
+        gate = ReadinessGate(
+            name,
+            {"endpoints": revisions, "timeout_seconds": float(timeout_minutes * 60)},
+            pulumi.ResourceOptions(parent=self),
+        )
+        self.ready = gate.ready
+        self.register_outputs({"ready": self.ready})
