@@ -63,6 +63,8 @@ def _apply_fields(sp: dict[str, Any], body: dict[str, Any]) -> None:
             raise ScimError(400, "displayName must be a non-empty string", "invalidValue")
         sp["displayName"] = body["displayName"]
     if "active" in body:
+        if body["active"] in ("true", "false", "True", "False"):  # SCIM clients send strings too
+            body = {**body, "active": body["active"].lower() == "true"}
         if not isinstance(body["active"], bool):
             raise ScimError(400, "active must be a boolean", "invalidValue")
         sp["active"] = body["active"]
