@@ -5,8 +5,10 @@ Inputs: endpoint_id (Databricks' id: the permissions API is keyed by it), endpoi
   (default CAN_QUERY).
 Outputs: every input.
 
-Diff rules: endpoint_id, service_principal_name, permission_level -> replace (new entry first,
-then the old one removed); endpoint_name alone -> no change.
+Diff rules: endpoint_id, service_principal_name -> replace (new entry first, then the old one
+removed); permission_level -> update in place (our entry swapped for the new level in one PUT:
+PATCH never lowers a level, and a replace would then remove the principal's only entry);
+endpoint_name alone -> no change.
 
 Create adds the entry with the PATCH API (update_permissions), which never touches other
 entries. The API has no per-entry delete, so delete reads the ACL and PUTs back every other
@@ -40,11 +42,11 @@ from pulumi.dynamic import (
 )
 
 from ._client import DatabricksProvider
-from ._errors import api_error
+from ._errors import ProviderError, api_error
 from ._props import diff_result, inputs_only, is_unknown
 
 INPUT_KEYS = ("endpoint_id", "endpoint_name", "service_principal_name", "permission_level")
-REPLACE_KEYS = ("endpoint_id", "service_principal_name", "permission_level")
+REPLACE_KEYS = ("endpoint_id", "service_principal_name")
 DEFAULT_LEVEL = "CAN_QUERY"
 PRINCIPAL_KINDS = ("user_name", "group_name", "service_principal_name")
 # (kind, principal, level): one direct ACL entry.
@@ -64,11 +66,12 @@ def diff_grant(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
     def level(p: dict[str, Any]) -> Any:
         return p.get("permission_level") or DEFAULT_LEVEL
 
-    replaces = [k for k in ("endpoint_id", "service_principal_name")
+    replaces = [k for k in REPLACE_KEYS
                 if is_unknown(news.get(k)) or olds.get(k) != news.get(k)]
+    changed = list(replaces)
     if is_unknown(news.get("permission_level")) or level(olds) != level(news):
-        replaces.append("permission_level")
-    return diff_result(replaces, replaces, delete_before_replace=False)
+        changed.append("permission_level")
+    return diff_result(changed, replaces, delete_before_replace=False)
 
 
 def direct_entries(acl: ServingEndpointPermissions) -> list[Entry]:
@@ -136,8 +139,29 @@ class QueryGrantProvider(DatabricksProvider):
         return ReadResult(id_, inputs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        # Only endpoint_name can change in place; nothing remote to do.
-        return UpdateResult(inputs_only(news, INPUT_KEYS))
+        """Only the level changes here (same endpoint, same principal): swap our entry."""
+        inputs = inputs_only(news, INPUT_KEYS)
+        old, new = self._ours(olds), self._ours(inputs)
+        if old == new:
+            return UpdateResult(inputs)
+        endpoint_id = inputs["endpoint_id"]
+        with _endpoint_lock(endpoint_id):
+            try:
+                current = self._direct(endpoint_id)
+                if current is None:
+                    raise ProviderError("changing query access failed", self._obj(inputs),
+                                        "the endpoint is gone: run `pulumi refresh`, then "
+                                        "`pulumi up`")
+                if old in current:
+                    entries = [e for e in without(current, old) if e != new] + [new]
+                    self.w.serving_endpoints.set_permissions(
+                        endpoint_id, access_control_list=[_request(e) for e in entries])
+                else:
+                    self.w.serving_endpoints.update_permissions(
+                        endpoint_id, access_control_list=[_request(new)])
+            except DatabricksError as exc:
+                raise api_error("changing query access", self._obj(inputs), exc) from None
+        return UpdateResult(inputs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         inputs = inputs_only(props, INPUT_KEYS)

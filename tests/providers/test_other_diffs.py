@@ -104,6 +104,8 @@ def test_grant_replaces_on_endpoint_or_principal_and_ignores_endpoint_name() -> 
     assert diff_grant(old, {**old, "endpoint_id": Unknown()}).replaces == ["endpoint_id"]
     d = diff_grant(old, {**old, "service_principal_name": "app2"})
     assert d.replaces == ["service_principal_name"] and d.delete_before_replace is False
+    d = diff_grant(old, {**old, "permission_level": "CAN_MANAGE"})
+    assert d.changes is True and d.replaces == []  # swapped in place, never removed
     no_level = {k: v for k, v in old.items() if k != "permission_level"}
     assert diff_grant(old, no_level).changes is False
 
