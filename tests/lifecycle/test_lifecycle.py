@@ -382,3 +382,46 @@ def test_grant_refresh_reports_it_gone_when_removed_out_of_band(target: Target,
     assert engine.refresh(QueryGrant, "grant") is None
     assert engine.register(QueryGrant, QueryGrantProvider, "grant",
                            grant_inputs(ep, sp)).op == "create"
+
+
+def test_gate_deadline_fails_clearly_and_the_next_run_resumes(target: Target,
+                                                              engine: Engine) -> None:
+    target.needs_emulator()
+    target.emulator.set_ready_after(3.0)
+    inputs = endpoint_inputs(target)
+    outs = up_endpoint(engine, "churn", inputs).outputs
+    gate = {"endpoints": {inputs["name"]: outs["revision"]}, "timeout_seconds": 0.5}
+    with pytest.raises(ProviderCallError) as err:
+        engine.register(EndpointsReady, EndpointsReadyProvider, "ready", gate)
+    first = err.value.message.splitlines()[0]
+    assert first.startswith("timed out after") and inputs["name"] in first
+    assert "run `pulumi up` again to resume" in first
+    assert engine.urn(EndpointsReady, "ready") not in engine.state  # nothing recorded
+    step = engine.register(EndpointsReady, EndpointsReadyProvider, "ready",
+                           {**gate, "timeout_seconds": 60})
+    assert step.op == "create" and step.outputs["ready"][inputs["name"]]["state"] == "READY"
+
+
+def test_gate_rides_out_throttling(target: Target, engine: Engine) -> None:
+    target.needs_emulator()
+    inputs = endpoint_inputs(target)
+    outs = up_endpoint(engine, "churn", inputs).outputs
+    target.emulator.inject_fault("GET", "/api/2.0/serving-endpoints/", 429, count=2,
+                                 retry_after=0.1)
+    gate = up_gate(engine, {inputs["name"]: outs["revision"]})
+    assert gate.outputs["ready"][inputs["name"]]["state"] == "READY"
+
+
+def test_preview_with_an_unknown_endpoint_id_plans_a_grant_replacement(target: Target,
+                                                                       engine: Engine) -> None:
+    from pulumi.runtime import rpc
+
+    ep = up_endpoint(engine, "churn", endpoint_inputs(target)).outputs
+    sp = up_principal(engine, target)
+    engine.register(QueryGrant, QueryGrantProvider, "grant", grant_inputs(ep, sp))
+    before = target.request_count()
+    diff = engine.diff(QueryGrant, QueryGrantProvider, "grant",
+                       {**grant_inputs(ep, sp), "endpoint_id": rpc.UNKNOWN})
+    assert list(diff.replaces) == ["endpoint_id"]
+    if before is not None:
+        assert target.request_count() == before
