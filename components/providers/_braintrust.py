@@ -1,0 +1,122 @@
+"""Braintrust's REST API for AI secrets, as the AiSecret provider uses it (stdlib urllib).
+
+Where the API key comes from, first found wins:
+  1. the secret stack config `databricks-braintrust:braintrust_api_key`, read in `configure`;
+  2. the environment variable BRAINTRUST_API_KEY of the provider process.
+Where the base URL comes from: the resource's `api_url` input (the stack file's
+`braintrust.api_url`, reviewed in the pull request, so what a review approved is where the
+record goes). BRAINTRUST_BASE_URL, which Braintrust's own clients read, is used only when
+the input is empty: it never silently redirects a reviewed stack to another server.
+
+Calls have a bounded timeout and are retried only on 429 and 5xx (honouring Retry-After),
+at most RETRIES times. Errors name the call, the record and Braintrust's message; they never
+carry the API key or the record's secret.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+from pulumi.dynamic import ConfigureRequest
+
+from components import http
+
+from ._errors import ProviderError
+
+TIMEOUT = 30.0
+RETRIES = 4
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+KEY_HINT = ("set the Braintrust API key with `pulumi config set --secret braintrust_api_key <key>` "
+            "or the environment variable BRAINTRUST_API_KEY")
+
+
+@dataclass(frozen=True)
+class BraintrustCredentials:
+    api_key: str | None = field(default=None, repr=False)  # never printed
+
+
+def credentials_from_config(req: ConfigureRequest) -> BraintrustCredentials:
+    key = req.config.get("braintrust_api_key") or os.environ.get("BRAINTRUST_API_KEY") or None
+    return BraintrustCredentials(api_key=key)
+
+
+def base_url(api_url: str | None) -> str:
+    url = api_url or os.environ.get("BRAINTRUST_BASE_URL") or "https://api.braintrust.dev"
+    return url.rstrip("/")
+
+
+class BraintrustApiError(ProviderError):
+    def __init__(self, what: str, obj: str, todo: str, status: int) -> None:
+        super().__init__(what, obj, todo)
+        self.status = status
+
+
+@dataclass
+class BraintrustApi:
+    """One base URL and one API key; every method returns the parsed record or raises."""
+
+    url: str
+    creds: BraintrustCredentials = field(repr=False)
+    timeout: float = TIMEOUT
+    retries: int = RETRIES
+
+    def _call(self, method: str, path: str, what: str, obj: str, body: Any = None) -> http.Result:
+        if not self.creds.api_key:
+            raise BraintrustApiError(f"{what} failed", obj, f"no Braintrust API key: {KEY_HINT}", 0)
+        result = http.request(
+            method, f"{self.url}{path}", json_body=body, timeout=self.timeout, retries=self.retries,
+            retry_statuses=RETRY_STATUSES,
+            headers={"Authorization": f"Bearer {self.creds.api_key}"})
+        if result.ok:
+            return result
+        summary = http.error_summary(result)
+        if self.creds.api_key in summary:  # never echo the key, whatever the server said
+            summary = summary.replace(self.creds.api_key, "<redacted>")
+        where = f"{method} {self.url}{path.split('?')[0]}"
+        tries = f" after {result.attempts} attempts" if result.attempts > 1 else ""
+        if result.status == 0:
+            todo = f"Braintrust did not answer{tries} ({summary}); check api_url and the network"
+        elif result.status in (401, 403):
+            todo = f"Braintrust refused the API key (HTTP {result.status}: {summary}); {KEY_HINT}"
+        else:
+            todo = f"Braintrust answered HTTP {result.status}{tries}: {summary}"
+        raise BraintrustApiError(f"{what} failed", f"{obj}, {where}", todo, result.status)
+
+    def upsert(self, record: dict[str, Any]) -> dict[str, Any]:
+        """PUT /v1/ai_secret: create or replace by name."""
+        res = self._call("PUT", "/v1/ai_secret", "publishing the AI secret",
+                         f"AI secret {record.get('name')!r}", body=record)
+        return _record(res)
+
+    def get(self, secret_id: str, name: str) -> dict[str, Any] | None:
+        """GET /v1/ai_secret/{id}; None when it is gone."""
+        try:
+            res = self._call("GET", f"/v1/ai_secret/{urllib.parse.quote(secret_id)}",
+                             "reading the AI secret", f"AI secret {name!r} ({secret_id})")
+        except BraintrustApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return _record(res)
+
+    def delete(self, secret_id: str, name: str) -> bool:
+        """DELETE /v1/ai_secret/{id}; False when it was already gone."""
+        try:
+            self._call("DELETE", f"/v1/ai_secret/{urllib.parse.quote(secret_id)}",
+                       "deleting the AI secret", f"AI secret {name!r} ({secret_id})")
+        except BraintrustApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+
+def _record(res: http.Result) -> dict[str, Any]:
+    body = res.body
+    if not isinstance(body, dict) or not body.get("id"):
+        raise ProviderError("Braintrust answered without a record", "AI secret",
+                            "check api_url points at Braintrust's API (e.g. https://api.braintrust.dev)")
+    return body

@@ -1,0 +1,189 @@
+"""AiSecret through the real provider process against the emulator's Braintrust API.
+
+One provider process per module (as one `pulumi up` has one), configured with the secret
+stack config `braintrust_api_key` exactly as the engine sends it; a second process with a
+wrong key for the refusal test (a process configures each provider once).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from components.braintrust import build_provider_config, oauth_secret
+from components.providers.ai_secret import AiSecret, AiSecretProvider, record_hash
+from tests.lifecycle.harness import Engine, ProviderCallError, ProviderProcess
+
+CLIENT_SECRET = "dose-client-secret-0123456789abcdef"
+ROTATED_SECRET = "dose-rotated-secret-fedcba9876543210"
+
+
+def _record(api_base: str, client_secret: str = CLIENT_SECRET, models: tuple[str, ...] = ("bt-chat",),
+            name: str = "databricks-lc") -> dict[str, Any]:
+    cfg = build_provider_config(
+        name=name, api_base=api_base, auth_type="service_principal_oauth",
+        secret=oauth_secret("0f3c2a51-1111-2222-3333-444455556666", client_secret),
+        endpoints=[(m, "chat") for m in models])
+    return cfg.to_record()
+
+
+def _inputs(emulator, record: dict[str, Any]) -> dict[str, Any]:
+    return {"name": record["name"], "record": record, "record_hash": record_hash(record),
+            "api_url": emulator.braintrust_url, "org_name": None}
+
+
+def _bt(emulator, method: str, path: str) -> tuple[int, Any]:
+    req = urllib.request.Request(f"{emulator.braintrust_url}{path}", method=method,
+                                 headers={"Authorization": f"Bearer {emulator.braintrust_api_key}"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+
+
+def _names(emulator) -> list[str]:
+    return [r["name"] for r in _bt(emulator, "GET", "/v1/ai_secret")[1]["objects"]]
+
+
+@pytest.fixture(scope="module")
+def proc(emulator_server) -> Iterator[ProviderProcess]:
+    p = ProviderProcess(env={"BRAINTRUST_API_KEY": "", "BRAINTRUST_BASE_URL": ""})
+    p.configure({"braintrust_api_key": emulator_server.braintrust_api_key},
+                secret_keys=("braintrust_api_key",))
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def engine(proc: ProviderProcess, emulator) -> Engine:
+    return Engine(proc)
+
+
+def test_create_publishes_the_record_and_returns_braintrust_ids(engine, emulator) -> None:
+    record = _record(emulator.url)
+    step = engine.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, record))
+    assert step.op == "create"
+    outs = step.outputs
+    status, remote = _bt(emulator, "GET", f"/v1/ai_secret/{outs['secret_id']}")
+    assert status == 200
+    assert remote["name"] == "databricks-lc"
+    assert remote["metadata"] == record["metadata"]
+    assert outs["preview_secret"] == remote["preview_secret"]
+    assert outs["updated_at"] == remote["updated_at"]
+    assert CLIENT_SECRET not in json.dumps(remote)
+
+
+def test_same_inputs_are_a_no_op_and_send_nothing(engine, emulator) -> None:
+    inputs = _inputs(emulator, _record(emulator.url))
+    engine.register(AiSecret, AiSecretProvider, "bt", inputs)
+    before = len(emulator.requests())
+    step = engine.register(AiSecret, AiSecretProvider, "bt", inputs)
+    assert step.op == "same"
+    assert len(emulator.requests()) == before
+
+
+def test_rotated_secret_publishes_again_in_place(engine, emulator) -> None:
+    first = engine.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, _record(emulator.url)))
+    rotated = _record(emulator.url, client_secret=ROTATED_SECRET)
+    step = engine.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, rotated))
+    assert step.op == "update"
+    assert list(step.diff.replaces) == []
+    assert step.outputs["secret_id"] == first.outputs["secret_id"]
+    puts = [r for r in emulator.requests() if r["method"] == "PUT"]
+    assert len(puts) == 2
+
+
+def test_added_endpoint_publishes_the_new_model_list(engine, emulator) -> None:
+    engine.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, _record(emulator.url)))
+    wider = _record(emulator.url, models=("bt-chat", "bt-other"))
+    step = engine.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, wider))
+    assert step.op == "update"
+    remote = _bt(emulator, "GET", f"/v1/ai_secret/{step.outputs['secret_id']}")[1]
+    assert remote["metadata"]["models"] == ["bt-chat", "bt-other"]
+
+
+def test_rename_creates_the_new_record_then_deletes_the_old(engine, emulator) -> None:
+    engine.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, _record(emulator.url)))
+    renamed = _record(emulator.url, name="databricks-lc-2")
+    step = engine.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, renamed))
+    assert step.op == "replace"
+    assert not step.diff.deleteBeforeReplace
+    assert _names(emulator) == ["databricks-lc-2"]
+
+
+def test_record_deleted_out_of_band_is_found_by_refresh_and_published_again(engine, emulator) -> None:
+    inputs = _inputs(emulator, _record(emulator.url))
+    outs = engine.register(AiSecret, AiSecretProvider, "bt", inputs).outputs
+    assert _bt(emulator, "DELETE", f"/v1/ai_secret/{outs['secret_id']}")[0] == 200
+    assert engine.refresh(AiSecret, "bt") is None
+    step = engine.register(AiSecret, AiSecretProvider, "bt", inputs)
+    assert step.op == "create"
+    assert _names(emulator) == ["databricks-lc"]
+
+
+def test_refresh_of_a_live_record_keeps_it_and_changes_nothing(engine, emulator) -> None:
+    inputs = _inputs(emulator, _record(emulator.url))
+    engine.register(AiSecret, AiSecretProvider, "bt", inputs)
+    assert engine.refresh(AiSecret, "bt") is not None
+    assert engine.register(AiSecret, AiSecretProvider, "bt", inputs).op == "same"
+
+
+def test_delete_twice_is_tolerated(engine, emulator, proc) -> None:
+    engine.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, _record(emulator.url)))
+    state = engine.state[engine.urn(AiSecret, "bt")]
+    engine.destroy(AiSecret, "bt")
+    assert _names(emulator) == []
+    proc.delete(state.id, engine.urn(AiSecret, "bt"), state.outputs)  # already gone: no error
+
+
+def test_record_stays_out_of_the_provider_log(engine, emulator, proc) -> None:
+    engine.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, _record(emulator.url)))
+    engine.register(AiSecret, AiSecretProvider, "bt",
+                    _inputs(emulator, _record(emulator.url, client_secret=ROTATED_SECRET)))
+    engine.destroy(AiSecret, "bt")
+    log = proc.stderr()
+    assert CLIENT_SECRET not in log and ROTATED_SECRET not in log
+    assert emulator.braintrust_api_key not in log
+
+
+def test_invalid_record_fails_check_before_anything_is_sent(proc, emulator) -> None:
+    record = _record(emulator.url)
+    record["metadata"]["auth_type"] = "pat"  # a JSON secret with auth_type pat
+    news = {**_inputs(emulator, record), "__provider": ""}
+    from tests.lifecycle.harness import provider_string
+
+    news["__provider"] = provider_string(AiSecretProvider)
+    _, failures = proc.check(Engine.urn(AiSecret, "bad"), {}, news)
+    assert failures and failures[0][0] == "record"
+    assert "auth_type" in failures[0][1] and CLIENT_SECRET not in failures[0][1]
+    assert emulator.requests() == []
+
+
+def test_bad_api_key_fails_with_one_clear_line_without_the_key(emulator_server, emulator) -> None:
+    bad_key = "sk-bt-wrong-key-9999999999"
+    p = ProviderProcess(env={"BRAINTRUST_API_KEY": "", "BRAINTRUST_BASE_URL": ""})
+    try:
+        p.configure({"braintrust_api_key": bad_key}, secret_keys=("braintrust_api_key",))
+        with pytest.raises(ProviderCallError) as info:
+            Engine(p).register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, _record(emulator.url)))
+    finally:
+        p.close()
+    message = info.value.message
+    first = message.splitlines()[0]
+    assert "publishing the AI secret failed" in first
+    assert "refused the API key (HTTP 401" in first and "braintrust_api_key" in first
+    assert len(message.strip().splitlines()) == 1
+    assert bad_key not in info.value.details and CLIENT_SECRET not in info.value.details
+
+
+def test_braintrust_503_is_retried_honouring_retry_after(engine, emulator) -> None:
+    emulator.inject_fault("PUT", "/braintrust/v1/ai_secret", 503, count=2, retry_after=0)
+    step = engine.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, _record(emulator.url)))
+    assert step.op == "create"
+    statuses = [r["status"] for r in emulator.requests() if r["method"] == "PUT"]
+    assert statuses == [503, 503, 200]
