@@ -227,7 +227,21 @@ def delete(ws: Workspace, req: Request) -> Response:
     return Response(status=204)
 
 
+def me(ws: Workspace, req: Request) -> Response:
+    """The caller (w.current_user.me()): the admin user, or the service principal."""
+    p = req.principal
+    if p.kind == "user":
+        return ok({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "1000000000000001",
+                   "userName": p.name, "displayName": p.name.split("@")[0], "active": True,
+                   "groups": [{"display": g, "value": g} for g in p.groups]})
+    sp = ws.service_principals[p.sp_id]
+    return ok({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": sp["id"],
+               "userName": sp["applicationId"], "displayName": sp.get("displayName"),
+               "active": sp.get("active", True)})
+
+
 ROUTES = [
+    Route("GET", r"/api/2\.0/preview/scim/v2/Me", me),
     Route("POST", BASE, create),
     Route("GET", BASE, list_),
     Route("GET", BASE + r"/(?P<id>[^/]+)", get),

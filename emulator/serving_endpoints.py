@@ -160,10 +160,11 @@ def _entity(ws: Workspace, e: dict[str, Any], where: str) -> tuple[dict[str, Any
             if lo is not None or hi is not None:
                 raise invalid_parameter(f"{where}: model '{name}' is not eligible for provisioned "
                                         f"throughput; set workload_size instead")
+            # Emulator defaults where the API docs name none: Small, scale to zero off.
             if not e.get("workload_size") and pmu is None:
-                raise invalid_parameter(f"{where}.workload_size is required for '{name}'")
+                e = {**e, "workload_size": "Small"}
             if e.get("scale_to_zero_enabled") is None:
-                raise invalid_parameter(f"{where}.scale_to_zero_enabled is required for '{name}'")
+                e = {**e, "scale_to_zero_enabled": False}
         # Emulator's reading of the default served entity name: `{entity_name}-{version}` with
         # the dots of the three-level name turned into dashes (names may hold no dots).
         default_name = f"{name.replace('.', '-')}-{version}"

@@ -212,3 +212,9 @@ def test_host_metadata_and_oidc_discovery_point_at_the_emulator(emulator):
     assert meta["oidc_endpoint"] == f"{emulator.url}/oidc" and meta["workspace_id"]
     disc = requests.get(f"{emulator.url}/oidc/.well-known/oauth-authorization-server", timeout=10).json()
     assert disc["token_endpoint"] == f"{emulator.url}/oidc/v1/token"
+
+
+def test_current_user_is_the_admin_or_the_service_principal(w, make_sp, sp_client):
+    assert w.current_user.me().user_name == "admin@emulator.local"
+    sp, secret = make_sp()
+    assert sp_client(sp, secret).current_user.me().user_name == sp.application_id

@@ -266,3 +266,10 @@ def test_fault_offset_skips_matching_requests_first(w, emulator):
     with pytest.raises(InternalError):
         w.serving_endpoints.get(PPT)
     w.serving_endpoints.get(PPT)
+
+
+def test_a_custom_model_without_sizing_gets_small_without_scale_to_zero(w):
+    cfg = EndpointCoreConfigInput(name="plain", served_entities=[
+        ServedEntityInput(entity_name=CHURN, entity_version="3")])
+    entity = w.serving_endpoints.create("plain", config=cfg).response.pending_config.served_entities[0]
+    assert entity.workload_size == "Small" and entity.scale_to_zero_enabled is False
