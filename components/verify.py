@@ -1,0 +1,364 @@
+"""``python -m components verify (--stack NAME | --config FILE)``: prove a Braintrust record works.
+
+It does for every model of the record exactly what Braintrust's AI proxy does
+(../shared/reference/braintrust.md, "How Braintrust's proxy calls Databricks"):
+
+1. ``service_principal_oauth``: ``POST {api_base}/oidc/v1/token`` with HTTP Basic
+   ``client_id:client_secret`` and ``grant_type=client_credentials&scope=all-apis``; the token
+   is fetched once and used for every model of the run. ``pat``: the secret is the token.
+2. ``POST {api_base}/serving-endpoints/{model}/invocations`` with ``Authorization: Bearer``
+   and a tiny OpenAI body: chat (``messages``, ``max_tokens: 16``), completion (``prompt``,
+   ``max_tokens: 16``) or embedding (``input``), by the model's ``flavor``.
+
+The record is validated first (``components.braintrust.validate_record``): an invalid one
+exits 2 and nothing is sent. Every request has a timeout (``--timeout``) and is retried only
+on 429, 503 and connection errors, at most ``--retries`` times (``Retry-After`` honoured,
+capped); the table shows the attempts. Exit 0 only when every model answered.
+
+It never prints a secret: client secret, PAT and access token are scrubbed from every line
+before it is written. It imports neither pulumi nor databricks-sdk and uses only urllib, so
+a CI job runs it with nothing but the record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import shutil
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from components import http
+from components.braintrust import BraintrustProviderConfig, validate_record
+
+OUTPUT_NAME = "braintrust_provider"
+PROMPT = "Reply with one word: ok"
+MAX_TOKENS = 16
+RETRY_STATUSES = frozenset({429, 503})
+RETRY_AFTER_CAP = 10.0
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+REDACTED = "<redacted>"
+INSTALL_HINT = ("verify --stack needs the Pulumi CLI (install: curl -fsSL https://get.pulumi.com | sh), "
+                "or pass the record with --config FILE")
+
+
+class UsageError(Exception):
+    """The record could not be read: one line for the user, exit 2."""
+
+
+@dataclass
+class Row:
+    model: str
+    flavor: str
+    status: str = "not sent"
+    latency_ms: int | None = None
+    attempts: int = 0
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass
+class Secrets:
+    """Everything that must never be printed; `scrub` removes it from a line."""
+
+    values: set[str] = field(default_factory=set)
+
+    def add(self, *values: str | None) -> None:
+        self.values.update(v for v in values if v and len(v) >= 4)
+
+    def scrub(self, text: str) -> str:
+        for value in sorted(self.values, key=len, reverse=True):
+            text = text.replace(value, REDACTED)
+        return text
+
+
+# ------------------------------------------------------------------ reading the record
+
+
+def _unwrap(data: Any) -> Any:
+    """The record itself, from a file holding it, a JSON string of it, or a whole
+    `pulumi stack output --json` object."""
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            raise UsageError("the record is a string that is not JSON") from None
+    if isinstance(data, dict) and "metadata" not in data and OUTPUT_NAME in data:
+        return _unwrap(data[OUTPUT_NAME])
+    return data
+
+
+def load_config_file(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return _unwrap(json.loads(text))
+    except ValueError as exc:
+        # json's message holds a position, never the text around it
+        raise UsageError(f"{path} is not JSON: {exc}") from None
+
+
+def load_stack_output(stack: str, timeout: float = 120.0) -> Any:
+    pulumi = shutil.which("pulumi")
+    if pulumi is None:
+        raise UsageError(INSTALL_HINT)
+    cmd = [pulumi, "stack", "output", OUTPUT_NAME, "--show-secrets", "--json", "--stack", stack]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise UsageError(f"`pulumi stack output` for stack {stack!r} took longer than {timeout:g} s") from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise UsageError(f"`pulumi stack output {OUTPUT_NAME} --stack {stack}` failed: {last}")
+    try:
+        return _unwrap(json.loads(done.stdout))
+    except ValueError:
+        raise UsageError(f"`pulumi stack output` for stack {stack!r} did not print JSON") from None
+
+
+def _listed_models(data: Any) -> list[tuple[str, str]]:
+    """(model, flavor) pairs from a record that may be invalid, for the 'not sent' rows."""
+    meta = data.get("metadata") if isinstance(data, dict) else None
+    if not isinstance(meta, dict):
+        return []
+    custom = meta.get("customModels") if isinstance(meta.get("customModels"), dict) else {}
+    names = meta.get("models") if isinstance(meta.get("models"), list) else list(custom)
+    pairs = []
+    for name in names:
+        spec = custom.get(name) if isinstance(custom.get(name), dict) else {}
+        pairs.append((str(name), str(spec.get("flavor") or "?")))
+    return pairs
+
+
+# ------------------------------------------------------------------ the proxy's calls
+
+
+def request_body(flavor: str) -> dict[str, Any]:
+    if flavor == "completion":
+        return {"prompt": PROMPT, "max_tokens": MAX_TOKENS}
+    if flavor == "embedding":
+        return {"input": [PROMPT]}
+    return {"messages": [{"role": "user", "content": PROMPT}], "max_tokens": MAX_TOKENS}
+
+
+def _answer_problem(flavor: str, body: Any) -> str | None:
+    """None when the answer has the OpenAI shape Braintrust reads, else what is wrong."""
+    if flavor == "embedding":
+        ok = isinstance(body, dict) and isinstance(body.get("data"), list)
+        return None if ok else "the answer is not an OpenAI embeddings response (no data)"
+    if isinstance(body, dict) and isinstance(body.get("choices"), list) and body["choices"]:
+        return None
+    kind = "chat completion" if flavor == "chat" else "completion"
+    return f"the answer is not an OpenAI {kind} (no choices): is the model's flavor right?"
+
+
+def _hint(stage: str, result: http.Result) -> str:
+    """Why a call failed, in terms of the record, the principal and the workspace."""
+    code = result.status
+    if stage == "token":
+        if code in (400, 401):
+            return ("the OAuth client id or secret was refused: the secret is wrong, expired or deleted, "
+                    "or the principal is gone; `pulumi up` creates a new secret")
+        if code == 404:
+            return "no OAuth token endpoint at {api_base}/oidc/v1/token: is api_base the workspace URL?"
+        return ""
+    if code == 401:
+        return "the workspace refused the token (a wrong or revoked PAT, or an expired token)"
+    if code == 403:
+        return "the identity may not query this endpoint (grant CAN_QUERY, or check the token's scopes)"
+    if code == 404:
+        return "no serving endpoint of this name in the workspace (check models and customModels)"
+    body = result.body if isinstance(result.body, dict) else {}
+    if body.get("error_code") == "INVALID_STATE":
+        return "the endpoint is not ready yet (wait for its rollout, or check its state)"
+    return ""
+
+
+def _failure(stage: str, result: http.Result) -> tuple[str, str]:
+    status = f"HTTP {result.status}" if result.status else "error"
+    summary = http.error_summary(result)
+    hint = _hint(stage, result)
+    prefix = "OAuth token: " if stage == "token" else ""
+    return status, f"{prefix}{summary}" + (f" ({hint})" if hint else "")
+
+
+@dataclass
+class Verifier:
+    config: BraintrustProviderConfig
+    timeout: float = 30.0
+    retries: int = 2
+    sleep: Callable[[float], None] = time.sleep
+    secrets: Secrets = field(default_factory=Secrets)
+    _token: str | None = field(default=None, repr=False)
+    _token_failure: Row | None = None
+    _token_attempts: int = 0
+
+    def __post_init__(self) -> None:
+        raw = self.config.secret.get_secret_value()
+        self.secrets.add(raw)
+        if self.config.metadata.auth_type == "service_principal_oauth":
+            fields = json.loads(raw)
+            self.secrets.add(fields["client_secret"])
+        else:
+            self._token = raw
+
+    @property
+    def api_base(self) -> str:
+        return self.config.metadata.api_base
+
+    def _post(self, url: str, **kwargs: Any) -> http.Result:
+        return http.request("POST", url, timeout=self.timeout, retries=self.retries,
+                            retry_statuses=RETRY_STATUSES, retry_after_cap=RETRY_AFTER_CAP,
+                            sleep=self.sleep, **kwargs)
+
+    def token(self) -> str | None:
+        """The bearer token, fetched once per run as the proxy does; None when it failed."""
+        if self._token is not None or self._token_failure is not None:
+            return self._token
+        fields = json.loads(self.config.secret.get_secret_value())
+        basic = base64.b64encode(
+            f"{urllib.parse.quote(fields['client_id'], safe='')}:"
+            f"{urllib.parse.quote(fields['client_secret'], safe='')}".encode()).decode()
+        self.secrets.add(basic)
+        result = self._post(
+            f"{self.api_base}/oidc/v1/token",
+            data=b"grant_type=client_credentials&scope=all-apis",
+            headers={"Authorization": f"Basic {basic}",
+                     "Content-Type": "application/x-www-form-urlencoded"})
+        self._token_attempts = result.attempts
+        body = result.body if isinstance(result.body, dict) else {}
+        token = body.get("access_token")
+        if result.ok and isinstance(token, str) and token and str(body.get("token_type", "")).lower() == "bearer":
+            self._token = token
+            self.secrets.add(token)
+            return token
+        self.secrets.add(token if isinstance(token, str) else None)
+        if result.ok:
+            status, error = "bad token", "OAuth token: the answer has no access_token of token_type Bearer"
+        else:
+            status, error = _failure("token", result)
+        self._token_failure = Row("", "", status, None, result.attempts, error)
+        return None
+
+    def check(self, model: str, flavor: str) -> Row:
+        row = Row(model, flavor)
+        token = self.token()
+        if token is None:
+            failed = self._token_failure
+            assert failed is not None
+            row.status, row.attempts, row.error = failed.status, failed.attempts, failed.error
+            return row
+        url = f"{self.api_base}/serving-endpoints/{urllib.parse.quote(model, safe='')}/invocations"
+        start = time.monotonic()
+        result = self._post(url, json_body=request_body(flavor), headers={"Authorization": f"Bearer {token}"})
+        row.latency_ms = round((time.monotonic() - start) * 1000)
+        row.attempts = result.attempts
+        if not result.ok:
+            row.status, row.error = _failure("invoke", result)
+        elif (problem := _answer_problem(flavor, result.body)) is not None:
+            row.status, row.error = "bad answer", problem
+        else:
+            row.status = "ok"
+        return row
+
+    def run(self) -> list[Row]:
+        meta = self.config.metadata
+        names = list(meta.models) if meta.models is not None else list(meta.customModels)
+        return [self.check(name, meta.customModels[name].flavor if name in meta.customModels else "chat")
+                for name in names]
+
+
+# ------------------------------------------------------------------ output
+
+
+def table(rows: list[Row]) -> list[str]:
+    header = ("MODEL", "FLAVOR", "STATUS", "LATENCY_MS", "ATTEMPTS", "ERROR")
+    cells = [header] + [
+        (r.model, r.flavor, r.status, "-" if r.latency_ms is None else str(r.latency_ms), str(r.attempts),
+         r.error or "-")
+        for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header) - 1)]
+    return ["  ".join(c[i].ljust(widths[i]) for i in range(len(header) - 1)) + "  " + c[-1] for c in cells]
+
+
+def _print(lines: list[str], secrets: Secrets, stream: Any = None) -> None:
+    out = stream or sys.stdout
+    for line in lines:
+        out.write(secrets.scrub(line) + "\n")
+    out.flush()
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    secrets = Secrets()
+    try:
+        data = load_config_file(Path(args.config)) if args.config else load_stack_output(args.stack)
+    except UsageError as exc:
+        print(f"verify: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if isinstance(data, dict):  # whatever happens next, its secret is never printed
+        secret = data.get("secret")
+        secrets.add(secret if isinstance(secret, str) else None)
+        if isinstance(secret, str):
+            try:
+                parsed = json.loads(secret)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, dict):
+                secrets.add(*(v for v in parsed.values() if isinstance(v, str)))
+    source = f"--config {args.config}" if args.config else f"stack {args.stack}"
+    if not isinstance(data, dict):
+        print(f"verify: the record from {source} is not a JSON object", file=sys.stderr)
+        return EXIT_INVALID
+    config, problems = validate_record(data)
+    if config is None:
+        lines = [f"invalid record ({source}), nothing sent:"] + [f"  {p}" for p in problems]
+        _print(lines, secrets, sys.stderr)
+        reason = "not sent: the record is invalid: " + "; ".join(problems)
+        rows = [Row(m, f, "invalid", None, 0, reason) for m, f in _listed_models(data)]
+        if rows:
+            _print(table(rows), secrets)
+        return EXIT_INVALID
+    if args.timeout <= 0 or args.retries < 0:
+        print("verify: --timeout must be positive and --retries at least 0", file=sys.stderr)
+        return EXIT_INVALID
+    verifier = Verifier(config, timeout=args.timeout, retries=args.retries, secrets=secrets)
+    meta = config.metadata
+    _print([f"verify {config.name!r} ({source}): {meta.api_base}, auth {meta.auth_type}, "
+            f"timeout {args.timeout:g} s per request, at most {args.retries + 1} attempts "
+            f"(retrying 429, 503 and connection errors)"], secrets)
+    rows = verifier.run()
+    answered = sum(r.ok for r in rows)
+    _print(table(rows) + [f"{answered} of {len(rows)} model(s) answered"], secrets)
+    if not rows:
+        _print(["the record lists no models: nothing to verify"], secrets, sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK if answered == len(rows) else EXIT_FAILED
+
+
+def add_parser(sub: Any) -> None:
+    """Register `verify` on the CLI's subparsers (components/cli.py calls this)."""
+    p = sub.add_parser(
+        "verify", help="query every model of a Braintrust record exactly as Braintrust's proxy does",
+        description="Validate the record, obtain a token as Braintrust's proxy does, send one tiny request "
+                    "per model and print a table. Exit 0 only when every model answered; 1 when one "
+                    "did not; 2 when the record is invalid or cannot be read.")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--stack", metavar="NAME",
+                        help=f"read the stack output {OUTPUT_NAME} (needs the Pulumi CLI)")
+    source.add_argument("--config", metavar="FILE", help="read the record from a JSON file")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="S", help="seconds per request (default 30)")
+    p.add_argument("--retries", type=int, default=2, metavar="N",
+                   help="retries per request on 429, 503 and connection errors (default 2)")
+    p.set_defaults(func=cmd_verify)

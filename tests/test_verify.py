@@ -1,0 +1,196 @@
+"""`python -m components verify` against the emulator: the proxy's token and invocation calls,
+bounded retries shown in the table, exit codes, and no secret in anything it prints.
+
+State is made with the SDK as an admin (the end-to-end test makes it through the providers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.braintrust import build_provider_config, oauth_secret
+from components.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAT = "databricks-meta-llama-3-1-8b-instruct"  # pay-per-token: present and ready in the emulator
+
+
+def _grant(emulator, endpoint: str, application_id: str) -> None:
+    from databricks.sdk.service.serving import (
+        ServingEndpointAccessControlRequest,
+        ServingEndpointPermissionLevel,
+    )
+
+    w = emulator.workspace_client()
+    w.serving_endpoints.update_permissions(w.serving_endpoints.get(endpoint).id, access_control_list=[
+        ServingEndpointAccessControlRequest(service_principal_name=application_id,
+                                            permission_level=ServingEndpointPermissionLevel.CAN_QUERY)])
+
+
+@pytest.fixture
+def principal(emulator) -> dict[str, str]:
+    """A service principal with an OAuth secret and CAN_QUERY on CHAT."""
+    w = emulator.workspace_client()
+    sp = w.service_principals.create(display_name="verify-test")
+    secret = w.service_principal_secrets_proxy.create(sp.id)
+    _grant(emulator, CHAT, sp.application_id)
+    return {"client_id": sp.application_id, "client_secret": secret.secret}
+
+
+def _write(tmp_path: Path, record: dict[str, Any]) -> Path:
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps(record))
+    return path
+
+
+def _oauth_record(emulator, principal, models=((CHAT, "chat"),), **kw) -> dict[str, Any]:
+    return build_provider_config(
+        name="databricks-test", api_base=emulator.url, auth_type="service_principal_oauth",
+        secret=oauth_secret(principal["client_id"], kw.pop("client_secret", principal["client_secret"])),
+        endpoints=list(models)).to_record()
+
+
+def _verify(capsys, path: Path, *extra: str) -> tuple[int, str]:
+    code = main(["verify", "--config", str(path), "--timeout", "10", *extra])
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def _row(output: str, model: str) -> str:
+    return next(line for line in output.splitlines() if line.startswith(model + " "))
+
+
+def _cells(output: str, model: str) -> dict[str, str]:
+    """The table row of `model`, cut at the header's column offsets."""
+    lines = output.splitlines()
+    header = next(line for line in lines if line.startswith("MODEL "))
+    names = header.split()
+    starts = [header.index(n) for n in names]
+    row = _row(output, model)
+    return {n: row[s:(starts[i + 1] if i + 1 < len(starts) else None)].strip()
+            for i, (n, s) in enumerate(zip(names, starts, strict=True))}
+
+
+def test_oauth_record_answers_for_every_model_with_one_token(emulator, principal, tmp_path, capsys) -> None:
+    record = _oauth_record(emulator, principal, models=((CHAT, "chat"),
+                                                        ("databricks-meta-llama-3-3-70b-instruct", "chat")))
+    _grant(emulator, "databricks-meta-llama-3-3-70b-instruct", principal["client_id"])
+    code, output = _verify(capsys, _write(tmp_path, record))
+    assert code == 0, output
+    assert "2 of 2 model(s) answered" in output
+    assert _cells(output, CHAT)["STATUS"] == "ok"
+    tokens = [r for r in emulator.requests() if r["path"] == "/oidc/v1/token"]
+    assert len(tokens) == 1  # cached for the run, as the proxy caches it
+
+
+def test_pat_record_uses_the_token_directly(emulator, tmp_path, capsys) -> None:
+    record = build_provider_config(name="databricks-pat", api_base=emulator.url, auth_type="pat",
+                                   secret=emulator.admin_token, endpoints=[(CHAT, "chat")]).to_record()
+    code, output = _verify(capsys, _write(tmp_path, record))
+    assert code == 0, output
+    assert not [r for r in emulator.requests() if r["path"] == "/oidc/v1/token"]
+    assert emulator.admin_token not in output
+
+
+def test_output_never_holds_the_client_secret_or_the_access_token(emulator, principal, tmp_path, capsys) -> None:
+    emulator.inject_fault("POST", f"/serving-endpoints/{CHAT}/invocations", 500)
+    code, output = _verify(capsys, _write(tmp_path, _oauth_record(emulator, principal)))
+    assert code == 1
+    assert principal["client_secret"] not in output
+    assert "eyJemu." not in output  # the emulator's access tokens start so
+
+
+def test_a_429_then_503_is_retried_and_the_attempts_are_shown(emulator, principal, tmp_path, capsys) -> None:
+    path = f"/serving-endpoints/{CHAT}/invocations"
+    emulator.inject_fault("POST", path, 429, retry_after=0)
+    emulator.inject_fault("POST", path, 503, retry_after=0)
+    code, output = _verify(capsys, _write(tmp_path, _oauth_record(emulator, principal)))
+    assert code == 0, output
+    row = _cells(output, CHAT)
+    assert (row["STATUS"], row["ATTEMPTS"]) == ("ok", "3")
+
+
+def test_retries_are_bounded_and_the_last_status_is_reported(emulator, principal, tmp_path, capsys) -> None:
+    emulator.inject_fault("POST", f"/serving-endpoints/{CHAT}/invocations", 503, count=10, retry_after=0)
+    code, output = _verify(capsys, _write(tmp_path, _oauth_record(emulator, principal)), "--retries", "1")
+    assert code == 1
+    row = _cells(output, CHAT)
+    assert (row["STATUS"], row["ATTEMPTS"]) == ("HTTP 503", "2")
+
+
+def test_a_400_is_not_retried(emulator, principal, tmp_path, capsys) -> None:
+    emulator.inject_fault("POST", f"/serving-endpoints/{CHAT}/invocations", 400)
+    code, output = _verify(capsys, _write(tmp_path, _oauth_record(emulator, principal)))
+    assert code == 1
+    assert _cells(output, CHAT)["ATTEMPTS"] == "1"
+
+
+def test_unreachable_workspace_is_an_error_after_bounded_attempts(principal, tmp_path, capsys, emulator) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    record = _oauth_record(emulator, principal)
+    record["metadata"]["api_base"] = f"http://127.0.0.1:{port}"
+    code, output = _verify(capsys, _write(tmp_path, record), "--retries", "1")
+    assert code == 1
+    row = _cells(output, CHAT)
+    assert (row["STATUS"], row["ATTEMPTS"]) == ("error", "2")
+    assert "connection failed" in row["ERROR"]
+
+
+def test_invalid_record_exits_2_and_sends_nothing(emulator, principal, tmp_path, capsys) -> None:
+    record = _oauth_record(emulator, principal)
+    record["metadata"]["api_base"] += "/"
+    emulator.admin("DELETE", "requests")
+    code, output = _verify(capsys, _write(tmp_path, record))
+    assert code == 2
+    assert "metadata.api_base" in output and "not sent" in _row(output, CHAT)
+    assert emulator.requests() == []
+    assert principal["client_secret"] not in output
+
+
+def test_the_whole_stack_output_object_is_accepted(emulator, principal, tmp_path, capsys) -> None:
+    outputs = {"braintrust_provider": _oauth_record(emulator, principal), "other": 1}
+    code, output = _verify(capsys, _write(tmp_path, outputs))
+    assert code == 0, output
+
+
+def test_missing_file_is_one_line_and_exit_2(tmp_path, capsys) -> None:
+    code, output = _verify(capsys, tmp_path / "nope.json")
+    assert code == 2 and len(output.strip().splitlines()) == 1
+
+
+def _run_cli(args: list[str], env_path: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": env_path, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "components", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_stack_without_the_pulumi_cli_says_how_in_one_line(tmp_path) -> None:
+    done = _run_cli(["verify", "--stack", "dev"], env_path=str(tmp_path))  # an empty PATH: no pulumi
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Pulumi CLI" in lines[0] and "--config" in lines[0]
+
+
+def test_verify_imports_neither_pulumi_nor_databricks_sdk(emulator, principal, tmp_path) -> None:
+    path = _write(tmp_path, _oauth_record(emulator, principal))
+    code = (
+        "import sys\n"
+        "from components.cli import main\n"
+        f"rc = main(['verify', '--config', {str(path)!r}])\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'databricks', 'requests', 'openai'))\n"
+        "print('IMPORTED', bad)\n"
+        "sys.exit(rc)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "IMPORTED []" in done.stdout
