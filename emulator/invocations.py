@@ -64,8 +64,9 @@ def _served_entity_name(ep: dict[str, Any]) -> str:
 
 def _chat(ws: Workspace, ep: dict[str, Any], body: dict[str, Any]) -> Response:
     if ep.get("task") != seed.CHAT:
-        raise bad_request(f"Endpoint '{ep['name']}' serves task {ep.get('task') or 'custom model'!r} "
-                          f"and does not accept chat requests (messages).")
+        serves = f"task {ep['task']}" if ep.get("task") else "a custom model"
+        raise bad_request(f"Endpoint '{ep['name']}' serves {serves} and does not accept chat "
+                          f"requests (messages).")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages or not all(
             isinstance(m, dict) and m.get("role") in ("system", "user", "assistant", "tool")
@@ -101,8 +102,9 @@ def _chat(ws: Workspace, ep: dict[str, Any], body: dict[str, Any]) -> Response:
 
 def _completion(ws: Workspace, ep: dict[str, Any], body: dict[str, Any]) -> Response:
     if ep.get("task") != seed.COMPLETIONS:
-        raise bad_request(f"Endpoint '{ep['name']}' serves {ep.get('task') or 'a custom model'!r} and "
-                          f"does not accept completion requests (prompt).")
+        serves = f"task {ep['task']}" if ep.get("task") else "a custom model"
+        raise bad_request(f"Endpoint '{ep['name']}' serves {serves} and does not accept "
+                          f"completion requests (prompt).")
     prompt = body.get("prompt")
     prompts = prompt if isinstance(prompt, list) else [prompt]
     if not prompts or not all(isinstance(p, str) for p in prompts):
