@@ -54,7 +54,7 @@ def build(stack: Stack) -> dict[str, Any]:
     principal = QueryPrincipal(stack.name, spec.principal, endpoints)
     pat = config.get_secret("braintrust_pat") if spec.braintrust.auth_type == "pat" else None
     provider = BraintrustProvider(stack, endpoints, principal, ready, pat)
-    return {
+    exports: dict[str, Any] = {
         "workspace_host": spec.workspace.host,
         "endpoints": {e.endpoint_name: e.url for e in endpoints},
         "endpoint_ids": {e.endpoint_name: e.endpoint_id for e in endpoints},
@@ -64,6 +64,9 @@ def build(stack: Stack) -> dict[str, Any]:
         "braintrust_provider": provider.record,
         "braintrust_provider_redacted": provider.redacted,
     }
+    if provider.published_id is not None:
+        exports["braintrust_ai_secret_id"] = provider.published_id
+    return exports
 
 
 def run() -> None:

@@ -185,7 +185,7 @@ def test_publishing_stacks_upsert_the_record_after_the_gate(program):
         assert {g.urn for g in grants} <= set(published.dependencies)
         assert CLIENT_SECRET not in published.inputs["record_hash"]
 
-    return exports["braintrust_provider_redacted"].apply(check)
+    return exports["braintrust_ai_secret_id"].apply(check)
 
 
 def test_invalid_config_stops_the_program_with_the_validate_message(monkeypatch: pytest.MonkeyPatch) -> None:
