@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STACK  ?= local
 
-.PHONY: venv test lint validate render schema emulator clean
+.PHONY: venv test lint validate render schema emulator clean up down
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,11 @@ emulator: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# The whole project on one machine (STACK=local: the emulator and a file backend in .pulumi-state/).
+# The Pulumi CLI is checked first; the logic lives in scripts/.
+up:
+	@scripts/up.sh "$(STACK)"
+
+down:
+	@scripts/down.sh "$(STACK)"

@@ -1,0 +1,174 @@
+"""`make up` / `make down` without the Pulumi CLI, and the emulator start/stop they rely on.
+
+The Pulumi CLI is not installable here, so `pulumi up` itself is not exercised: these tests
+prove the one-line stop without it, and that scripts/emulator.sh starts the emulator only
+when nothing answers, keeps its tokens in its directory, and stops only its own process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTALL = "curl -fsSL https://get.pulumi.com | sh"
+
+
+def _path_without_pulumi(tmp_path: Path) -> str:
+    """A PATH holding only what make and the scripts need before the Pulumi check."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("make", "bash", "sh", "env", "dirname"):
+        found = shutil.which(tool)
+        assert found, f"{tool} is needed by the Makefile"
+        (bin_dir / tool).symlink_to(found)
+    return str(bin_dir)
+
+
+def _script_lines(stderr: str) -> list[str]:
+    # make adds its own "make: *** [Makefile:N: up] Error 1" after a failed recipe
+    return [line for line in stderr.splitlines() if line.strip() and not line.startswith("make: ***")]
+
+
+@pytest.mark.parametrize("target", ["up", "down"])
+def test_make_target_without_pulumi_stops_with_one_line_saying_how_to_install(tmp_path, target) -> None:
+    env = {"PATH": _path_without_pulumi(tmp_path), "HOME": str(tmp_path),
+           "EMULATOR_DIR": str(tmp_path / "emu"), "EMULATOR_PORT": str(_free_port())}
+    done = subprocess.run(["make", "--no-print-directory", target, "STACK=local"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    lines = _script_lines(done.stderr)
+    assert len(lines) == 1 + (target == "down"), done.stderr  # down also says the emulator is not running
+    assert INSTALL in lines[0] and "make test" in lines[0] and "render local" in lines[0]
+    assert done.stdout == ""
+    assert not (ROOT / ".pulumi-state").exists() or target == "down"  # nothing set up before the check
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _emulator_sh(tmp_path: Path, port: int, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "EMULATOR_DIR": str(tmp_path / "emu"), "EMULATOR_PORT": str(port),
+           "PY": sys.executable}
+    return subprocess.run([str(ROOT / "scripts" / "emulator.sh"), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def _get(port: int, path: str, token: str) -> int:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _gone(pid: int, deadline_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_emulator_script_starts_once_keeps_its_tokens_and_stops_its_own_process(tmp_path) -> None:
+    port = _free_port()
+    emu = tmp_path / "emu"
+    started = _emulator_sh(tmp_path, port, "start")
+    try:
+        assert started.returncode == 0, started.stderr
+        assert "started" in started.stdout
+        token = (emu / "admin-token").read_text().strip()
+        key = (emu / "braintrust-api-key").read_text().strip()
+        assert oct((emu / "admin-token").stat().st_mode & 0o777) == "0o600"
+        assert _get(port, "/api/2.0/serving-endpoints", token) == 200
+        assert _get(port, "/braintrust/v1/ai_secret", key) == 200
+        put = urllib.request.Request(f"http://127.0.0.1:{port}/braintrust/v1/ai_secret", method="PUT",
+                                     data=json.dumps({"name": "kept", "type": "databricks"}).encode(),
+                                     headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        urllib.request.urlopen(put, timeout=5).close()
+        pid = int((emu / "emulator.pid").read_text())
+
+        again = _emulator_sh(tmp_path, port, "start")
+        assert again.returncode == 0 and "already running" in again.stdout
+        assert int((emu / "emulator.pid").read_text()) == pid  # no second process
+    finally:
+        stopped = _emulator_sh(tmp_path, port, "stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert _gone(pid)
+    assert not (emu / "emulator.pid").exists()
+    assert "kept" in (emu / "state.json").read_text()  # --state: the workspace survives a restart
+
+
+def test_emulator_script_refuses_a_foreign_server_on_its_port(tmp_path, emulator) -> None:
+    port = int(emulator.url.rsplit(":", 1)[1])  # the session emulator: another admin token
+    done = _emulator_sh(tmp_path, port, "start")
+    assert done.returncode == 1
+    assert "refuses the admin token" in done.stderr
+    assert not (tmp_path / "emu" / "emulator.pid").exists()
+
+
+def test_emulator_script_stop_without_a_pid_file_touches_nothing(tmp_path) -> None:
+    done = _emulator_sh(tmp_path, _free_port(), "stop")
+    assert done.returncode == 0 and "not running" in done.stdout
+
+
+FAKE_PULUMI = r'''#!/usr/bin/env bash
+# A stand-in for the Pulumi CLI: records its calls and the environment it was given, and answers
+# `stack output` with a PAT record for the emulator the script started.
+set -euo pipefail
+seen="backend=${PULUMI_BACKEND_URL:-} passphrase=${PULUMI_CONFIG_PASSPHRASE:+set}"
+seen="$seen host=${DATABRICKS_HOST:-} bt=${BRAINTRUST_API_KEY:+set}"
+echo "$* | $seen" >> "$FAKE_PULUMI_LOG"
+if [[ "$1 $2" == "stack output" ]]; then
+  sed -e "s|@HOST@|$DATABRICKS_HOST|" -e "s|@TOKEN@|$DATABRICKS_TOKEN|" "$FAKE_RECORD"
+fi
+'''
+CHAT = "databricks-meta-llama-3-1-8b-instruct"
+RECORD = {"name": "databricks-local", "type": "databricks", "secret": "@TOKEN@",
+          "metadata": {"api_base": "@HOST@", "auth_type": "pat", "models": [CHAT],
+                       "customModels": {CHAT: {"format": "openai", "flavor": "chat"}}}}
+
+
+def test_make_up_local_starts_the_emulator_then_selects_ups_and_verifies(tmp_path) -> None:
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir()
+    fake = bin_dir / "pulumi"
+    fake.write_text(FAKE_PULUMI)
+    fake.chmod(0o755)
+    port, log, emu = _free_port(), tmp_path / "pulumi.log", tmp_path / "emu"
+    (tmp_path / "record.json").write_text(json.dumps(RECORD))
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_PULUMI_LOG": str(log),
+           "FAKE_RECORD": str(tmp_path / "record.json"),
+           "EMULATOR_DIR": str(emu), "EMULATOR_PORT": str(port), "PULUMI_STATE_DIR": str(tmp_path / "state")}
+    env.pop("PULUMI_CONFIG_PASSPHRASE", None)
+    try:
+        done = subprocess.run(["make", "--no-print-directory", "up", "STACK=local"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        _emulator_sh(tmp_path, port, "stop")
+    assert done.returncode == 0, done.stdout + done.stderr
+    calls = log.read_text().splitlines()
+    assert [c.split(" | ")[0] for c in calls] == [
+        "stack select --create local", "up --yes --stack local",
+        "stack output braintrust_provider --show-secrets --json --stack local"]
+    expected_env = (f"backend=file://{tmp_path / 'state'} passphrase=set host=http://127.0.0.1:{port} bt=set")
+    assert all(c.split(" | ")[1] == expected_env for c in calls)
+    assert "emulator started" in done.stdout
+    assert "1 of 1 model(s) answered" in done.stdout
+    assert (emu / "admin-token").read_text().strip() not in done.stdout + done.stderr
