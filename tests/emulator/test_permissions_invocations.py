@@ -157,3 +157,11 @@ def test_unknown_endpoint_query_is_404(emulator):
                       headers={"Authorization": f"Bearer {emulator.admin_token}"},
                       json={"messages": [{"role": "user", "content": "x"}]}, timeout=10)
     assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_sdk_built_openai_client_answers_chat_on_a_pay_per_token_endpoint(w, emulator):
+    # What a Databricks user writes first: the SDK builds the OpenAI client with its own auth.
+    client = w.serving_endpoints.get_open_ai_client()
+    assert str(client.base_url).rstrip("/") == f"{emulator.url}/serving-endpoints"
+    out = client.chat.completions.create(model=PPT, messages=[{"role": "user", "content": "ping"}])
+    assert out.object == "chat.completion" and out.choices[0].message.content
