@@ -1,0 +1,1 @@
+"""Benchmarks against the emulator and the real provider process; see bench/README.md."""

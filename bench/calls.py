@@ -1,0 +1,170 @@
+"""API economy: how many requests each engine command spends against the workspace, by kind,
+read from the emulator's request log (admin calls are never logged).
+
+Scenarios, in order, on one stack of N custom-model endpoints through one provider process:
+  create        `pulumi up` from nothing (principal, secret, N endpoints, N grants, the gate)
+  no-op up      same spec again: Check + Diff only            goal: 0 requests
+  refresh       Read of every resource                        goal: <= 1 request per resource
+  tag change    one tag on one endpoint                       goal: writes touch only that endpoint
+  config change scale_to_zero on one endpoint (a rollout, so the gate waits again)
+  rotation      the secret expired (emulator clock), refreshed, then `pulumi up`
+  destroy       everything, dependents first
+and the readiness gate's polls per endpoint while the first rollout runs (backoff 0.5 s doubling,
+capped at 10 s), with rollout D seconds.
+
+    .venv/bin/python -m bench.calls [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bench.common import (
+    Emulator,
+    count_kinds,
+    custom_stack,
+    endpoint_name,
+    provider_process,
+    request_kind,
+    table,
+    write_results,
+)
+
+FULL = {"n": 20, "d": 2.0}
+QUICK = {"n": 4, "d": 1.0}
+POLL = "GET /serving-endpoints/{name}"
+ENDPOINT_PATH = "/api/2.0/serving-endpoints/"
+
+
+def touched_endpoints(log: list[dict[str, Any]], writes_only: bool) -> list[str]:
+    """Endpoints named in the paths of the requests (by name; permissions are keyed by id)."""
+    names = set()
+    for r in log:
+        if writes_only and r["method"] == "GET":
+            continue
+        if r["method"] == "POST" and r["path"] == ENDPOINT_PATH.rstrip("/"):
+            names.add(f"<created {len(names)}>")  # a create names the endpoint in its body
+        elif r["path"].startswith(ENDPOINT_PATH):
+            names.add(r["path"][len(ENDPOINT_PATH):].split("/")[0])
+    return sorted(names)
+
+
+def measure(emulator: Emulator, action: Callable[[], Any]) -> tuple[Any, list[dict[str, Any]]]:
+    emulator.clear_requests()
+    result = action()
+    return result, emulator.requests()
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    from bench.stack import StackRun
+    from tests.lifecycle.harness import Engine
+
+    grid = QUICK if quick else FULL
+    n, d = grid["n"], grid["d"]
+    scenarios: dict[str, dict[str, Any]] = {}
+
+    def record(name: str, log: list[dict[str, Any]], resources: int, **extra: Any) -> None:
+        scenarios[name] = {"requests": len(log), "per_resource": len(log) / resources,
+                           "writes": sum(1 for r in log if r["method"] != "GET"),
+                           "by_kind": count_kinds(log),
+                           "endpoints_written": touched_endpoints(log, writes_only=True),
+                           "endpoints_read": touched_endpoints(log, writes_only=False), **extra}
+
+    with Emulator(ready_after=d) as emulator:
+        emulator.reset()
+        emulator.set_ready_after(d)
+        proc = provider_process(emulator)
+        try:
+            config = custom_stack(n, host=emulator.url)
+            stack = StackRun(Engine(proc), config)
+            resources = 2 * n + 3  # endpoints, grants, principal, secret, gate
+
+            _, log = measure(emulator, stack.up)
+            polls = Counter(r["path"] for r in log if request_kind(r["method"], r["path"]) == POLL)
+            record("create", log, resources,
+                   polls_per_endpoint=sum(polls.values()) / n,
+                   max_polls_one_endpoint=max(polls.values(), default=0))
+
+            ops, log = measure(emulator, lambda: (stack.up(), dict(stack.ops))[1])
+            record("no-op up", log, resources, changed=sorted(k for k, v in ops.items() if v != "same"))
+
+            result, log = measure(emulator, stack.refresh)
+            record("refresh", log, resources, gone=sorted(k for k, v in result.items() if v != "kept"))
+
+            target = endpoint_name(0)
+            changed = copy.deepcopy(config)
+            changed["endpoints"][0]["tags"] = {"purpose": "bench"}
+            stack.config = changed
+            _, log = measure(emulator, stack.up)
+            record("tag change (1 endpoint)", log, resources, target=target,
+                   changed=sorted(k for k, v in stack.ops.items() if v != "same"))
+
+            changed = copy.deepcopy(changed)
+            changed["endpoints"][0]["scale_to_zero"] = False
+            stack.config = changed
+            _, log = measure(emulator, stack.up)
+            record("config change (1 endpoint)", log, resources, target=target,
+                   changed=sorted(k for k, v in stack.ops.items() if v != "same"))
+
+            # The provider decides rotation on its own clock; the emulator's clock moves the
+            # secret past its expiry, which `read` sees (status), as a later real run would.
+            emulator.advance_clock(91 * 86400)
+            stack.refresh()  # costs what the refresh row shows
+            _, log = measure(emulator, stack.up)
+            record("rotation (up after expiry)", log, resources,
+                   changed=sorted(k for k, v in stack.ops.items() if v != "same"))
+
+            _, log = measure(emulator, stack.destroy)
+            record("destroy", log, resources)
+        finally:
+            proc.close()
+
+    goals = {
+        "no-op up makes 0 requests": scenarios["no-op up"]["requests"] == 0,
+        "refresh <= 1 request per resource": scenarios["refresh"]["per_resource"] <= 1,
+        "tag change writes only the changed endpoint":
+            scenarios["tag change (1 endpoint)"]["endpoints_written"] == [endpoint_name(0)],
+        "config change writes only the changed endpoint":
+            scenarios["config change (1 endpoint)"]["endpoints_written"] == [endpoint_name(0)],
+        "config change reads only the changed endpoint":
+            scenarios["config change (1 endpoint)"]["endpoints_read"] == [endpoint_name(0)],
+    }
+    return {"n": n, "d": d, "scenarios": scenarios, "goals": goals}
+
+
+def render(result: dict[str, Any]) -> str:
+    scen = result["scenarios"]
+    cols = ("scenario", "requests", "per resource", "writes", "endpoints written",
+            "endpoints read")
+    rows = [(name, s["requests"], s["per_resource"], s["writes"], len(s["endpoints_written"]),
+             len(s["endpoints_read"])) for name, s in scen.items()]
+    out = table(f"calls: stack of N = {result['n']} endpoints ({2 * result['n'] + 3} resources), "
+                f"rollout {result['d']:g} s", cols, rows)
+    kinds = sorted({k for s in scen.values() for k in s["by_kind"]})
+    short = {name: name.split(" (")[0] for name in scen}
+    out += "\n" + table("requests by kind", ("kind", *short.values()),
+                        [(k, *(scen[s]["by_kind"].get(k, 0) for s in scen)) for k in kinds])
+    c = scen["create"]
+    out += (f"\ngate polls per endpoint during the first rollout: {c['polls_per_endpoint']:.2f} "
+            f"(most for one endpoint: {c['max_polls_one_endpoint']})\n")
+    for goal, met in result["goals"].items():
+        out += f"goal {goal}: {'met' if met else 'NOT met'}\n"
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.calls")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    result = run(args.quick)
+    print(render(result))
+    print(f"written {write_results('calls', result, args.quick)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

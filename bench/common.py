@@ -1,0 +1,215 @@
+"""What every benchmark shares: the emulator in its own process, generated stacks, the request
+log grouped by kind, tables, and JSON results under bench/results/ (ignored by git)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import selectors
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PROJECT = "databricks-braintrust"
+ADMIN_TOKEN = "dapi-bench-admin-0123456789abcdef"
+MODEL = ("main.ml.churn_scorer", "3")
+HOST = "https://acme-bench.cloud.databricks.com"
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+# ---------------------------------------------------------------- the emulator
+
+
+class Emulator:
+    """`python -m emulator` on a free loopback port, in its own process (as the workspace is
+    for the engine and the provider process): its HTTP work never competes for their GIL."""
+
+    def __init__(self, ready_after: float, start_timeout: float = 30.0) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "emulator", "--port", "0", "--admin-token", ADMIN_TOKEN,
+             "--ready-after", str(ready_after), "--model", f"{MODEL[0]}:{MODEL[1]}"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.url = self._read_url(start_timeout)
+        self.admin_token = ADMIN_TOKEN
+
+    def _read_url(self, timeout: float) -> str:
+        assert self.proc.stdout is not None
+        sel = selectors.DefaultSelector()
+        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        buf = b""
+        while b"\n" not in buf:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.proc.poll() is not None:
+                raise RuntimeError("the emulator did not start")
+            if sel.select(remaining):
+                buf += os.read(self.proc.stdout.fileno(), 256)
+        match = re.search(rb"listening on (\S+)", buf)
+        if match is None:
+            raise RuntimeError(f"unexpected emulator banner: {buf!r}")
+        return match.group(1).decode()
+
+    def admin(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            f"{self.url}/_emulator/{path.lstrip('/')}", data=data, method=method,
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as resp:  # loopback only
+            raw = resp.read()
+        return json.loads(raw) if raw else None
+
+    def reset(self) -> None:
+        self.admin("POST", "reset", {})
+
+    def set_ready_after(self, seconds: float) -> None:
+        self.admin("POST", "settings", {"ready_after": seconds})
+
+    def requests(self) -> list[dict[str, Any]]:
+        return self.admin("GET", "requests")["requests"]
+
+    def clear_requests(self) -> None:
+        self.admin("DELETE", "requests")
+
+    def advance_clock(self, seconds: float) -> None:
+        self.admin("POST", "clock", {"advance_seconds": seconds})
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    def __enter__(self) -> Emulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def provider_process(emulator: Emulator) -> Any:
+    """One real `python -m pulumi.dynamic` process (four workers), configured for the emulator."""
+    from tests.lifecycle.harness import ProviderProcess
+
+    proc = ProviderProcess()
+    proc.configure({"workspace": {"host": emulator.url}, "databricks_token": ADMIN_TOKEN},
+                   secret_keys=("databricks_token",))
+    return proc
+
+
+# ---------------------------------------------------------------- request kinds
+
+
+def _route_kinds() -> list[tuple[str, re.Pattern[str], str]]:
+    from emulator.server import ROUTES
+
+    kinds = []
+    for route in ROUTES:
+        readable = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", route.pattern).replace("\\", "")
+        readable = readable.replace("/api/2.0/preview/scim/v2", "/scim").replace("/api/2.0", "")
+        kinds.append((route.method, route.regex, f"{route.method} {readable}"))
+    return kinds
+
+
+_KINDS: list[tuple[str, re.Pattern[str], str]] | None = None
+
+
+def request_kind(method: str, path: str) -> str:
+    """`GET /serving-endpoints/{name}`: the emulator's own route, so kinds never drift."""
+    global _KINDS
+    if _KINDS is None:
+        _KINDS = _route_kinds()
+    for m, regex, kind in _KINDS:
+        if m == method and regex.match(path):
+            return kind
+    return f"{method} {path}"
+
+
+def count_kinds(log: Iterable[dict[str, Any]]) -> dict[str, int]:
+    counts = Counter(request_kind(r["method"], r["path"]) for r in log)
+    return dict(sorted(counts.items()))
+
+
+# ---------------------------------------------------------------- generated stacks
+
+
+def endpoint_name(i: int) -> str:
+    return f"bench-ep-{i:03d}"
+
+
+def custom_endpoint(i: int) -> dict[str, Any]:
+    return {"name": endpoint_name(i), "model": {"name": MODEL[0], "version": MODEL[1]},
+            "workload_size": "Small", "scale_to_zero": True}
+
+
+def stack_config(endpoints: Sequence[dict[str, Any]], host: str = HOST,
+                 display_name: str = "braintrust-bench") -> dict[str, Any]:
+    """The project's config keys (namespace stripped), as a stack file holds them."""
+    return {
+        "workspace": {"host": host},
+        "endpoints": list(endpoints),
+        "principal": {"display_name": display_name, "secret_lifetime_days": 90,
+                      "rotate_before_days": 14},
+        "braintrust": {"secret_name": "databricks-bench", "auth_type": "service_principal_oauth",
+                       "publish": False},
+        "tags": {"team": "ml-platform", "cost-center": "1234"},
+    }
+
+
+def stack_document(config: dict[str, Any]) -> dict[str, Any]:
+    return {"config": {f"{PROJECT}:{k}": v for k, v in config.items()}}
+
+
+def custom_stack(n: int, host: str = HOST) -> dict[str, Any]:
+    return stack_config([custom_endpoint(i) for i in range(n)], host=host)
+
+
+# ---------------------------------------------------------------- output
+
+
+def machine() -> dict[str, Any]:
+    return {"nproc": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(), "machine": platform.machine()}
+
+
+def write_results(name: str, data: dict[str, Any], quick: bool) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}{'-quick' if quick else ''}.json"
+    payload = {"bench": name, "quick": quick, "machine": machine(),
+               "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **data}
+    path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    if value is None:
+        return "-"
+    return str(value)
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A Markdown table (readable in a terminal, pasteable into README)."""
+    cells = [[fmt(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    line = "| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |"
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    body = ["| " + " | ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) + " |"
+            for r in cells]
+    return "\n".join([f"### {title}", "", line, rule, *body, ""])

@@ -1,0 +1,119 @@
+"""Parallel convergence: how long `pulumi up` takes to create N endpoints whose rollout takes D
+seconds, with the principal, its secret, one grant per endpoint and the readiness gate.
+
+Two designs, same emulator, same provider process (four gRPC workers), same engine walk:
+  gate    the project's design: creates return once accepted, one EndpointsReady waits for all
+  inside  each endpoint's create waits for its own rollout (bench/waiting_provider.py)
+Reported: wall time / D (1.0 is the physical limit: every endpoint rolls out at once), when the
+creates and the gate finished, the most creates the emulator saw start within D/2 (the provider
+process's real concurrency when creates block), and the gate's polls per endpoint.
+Goal: wall / D <= 1.25 at N = 50 with the gate.
+
+    .venv/bin/python -m bench.converge [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bench.common import Emulator, custom_stack, provider_process, request_kind, table, write_results
+
+FULL = {"n": (1, 5, 20, 50), "d": (2.0, 5.0)}
+QUICK = {"n": (1, 8, 20), "d": (2.0,)}
+# Quick mode keeps the inside design to the sizes that show the rounds without taking minutes.
+QUICK_INSIDE_MAX_N = 8
+GOAL = 1.25
+CREATE = "POST /serving-endpoints"
+POLL = "GET /serving-endpoints/{name}"
+
+
+def max_in_window(times: Sequence[float], window: float) -> int:
+    """The most events that fall within any `window` seconds."""
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] > window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+def one_run(emulator: Emulator, n: int, d: float, mode: str) -> dict[str, Any]:
+    from bench.stack import StackRun
+    from bench.waiting_provider import WaitingEndpointProvider
+    from components.providers.endpoint import EndpointProvider
+    from tests.lifecycle.harness import Engine
+
+    emulator.reset()
+    emulator.set_ready_after(d)
+    proc = provider_process(emulator)  # the engine starts it while the program runs
+    try:
+        run = StackRun(Engine(proc), custom_stack(n, host=emulator.url),
+                       endpoint_provider=EndpointProvider if mode == "gate" else WaitingEndpointProvider,
+                       gate=mode == "gate")
+        emulator.clear_requests()
+        t0 = time.monotonic()
+        marks = run.up()
+        wall = time.monotonic() - t0
+    finally:
+        proc.close()
+    log = emulator.requests()
+    creates = [r["time"] for r in log if request_kind(r["method"], r["path"]) == CREATE]
+    polls = sum(1 for r in log if request_kind(r["method"], r["path"]) == POLL)
+    created = max(v for k, v in marks.items() if k.startswith("endpoint:"))
+    grants = max(v for k, v in marks.items() if k.startswith("grant:"))
+    return {
+        "n": n, "d": d, "mode": mode, "wall": wall, "wall_over_d": wall / d,
+        "creates_done": created, "gate_done": marks.get("gate"), "grants_done": grants,
+        "secret_done": marks["secret"],
+        "max_creates_within_half_d": max_in_window(creates, d / 2),
+        "rounds_if_4_workers": math.ceil(n / 4),
+        "polls_per_endpoint": polls / n,
+        "requests": len(log),
+    }
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    grid = QUICK if quick else FULL
+    rows = []
+    with Emulator(ready_after=grid["d"][0]) as emulator:
+        for d in grid["d"]:
+            for n in grid["n"]:
+                for mode in ("gate", "inside"):
+                    if quick and mode == "inside" and n > QUICK_INSIDE_MAX_N:
+                        continue
+                    rows.append(one_run(emulator, n, d, mode))
+    at_goal = [r for r in rows if r["mode"] == "gate" and r["n"] == max(grid["n"])]
+    goal = {"target": f"wall/D <= {GOAL} at N = {max(grid['n'])} (gate)",
+            "worst": max(r["wall_over_d"] for r in at_goal),
+            "met": all(r["wall_over_d"] <= GOAL for r in at_goal)}
+    return {"rows": rows, "goal": goal}
+
+
+def render(result: dict[str, Any]) -> str:
+    cols = ("D s", "N", "design", "wall s", "wall/D", "creates done s", "gate done s",
+            "grants done s", "creates within D/2", "polls/endpoint")
+    rows = [(r["d"], r["n"], r["mode"], r["wall"], r["wall_over_d"], r["creates_done"],
+             r["gate_done"], r["grants_done"], r["max_creates_within_half_d"],
+             r["polls_per_endpoint"]) for r in result["rows"]]
+    g = result["goal"]
+    return (table("converge: N endpoints, rollout D seconds", cols, rows)
+            + f"\ngoal {g['target']}: worst {g['worst']:.2f} -> {'met' if g['met'] else 'NOT met'}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.converge")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    result = run(args.quick)
+    print(render(result))
+    print(f"written {write_results('converge', result, args.quick)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
