@@ -177,12 +177,12 @@ def _hint(stage: str, result: http.Result) -> str:
     if code == 401:
         return "the workspace refused the token (a wrong or revoked PAT, or an expired token)"
     if code == 403:
-        return "the identity may not query this endpoint (grant CAN_QUERY, or check the token's scopes)"
+        return "the identity may not query this endpoint: grant CAN_QUERY, or check the token's scopes"
     if code == 404:
-        return "no serving endpoint of this name in the workspace (check models and customModels)"
+        return "no serving endpoint of this name in the workspace: check models and customModels"
     body = result.body if isinstance(result.body, dict) else {}
     if body.get("error_code") == "INVALID_STATE":
-        return "the endpoint is not ready yet (wait for its rollout, or check its state)"
+        return "the endpoint is not ready yet: wait for its rollout, or check its state"
     return ""
 
 
