@@ -1,12 +1,17 @@
 """Parallel convergence: how long `pulumi up` takes to create N endpoints whose rollout takes D
 seconds, with the principal, its secret, one grant per endpoint and the readiness gate.
 
-Two designs, same emulator, same provider process (four gRPC workers), same engine walk:
+Designs, same emulator, same provider process (four gRPC workers), same engine walk:
   gate    the project's design: creates return once accepted, one EndpointsReady waits for all
   inside  each endpoint's create waits for its own rollout (bench/waiting_provider.py)
+  gate-proportional  (full run only) the gate with polls every 1/8 of the time waited so far
+          instead of doubling delays (bench/proportional_gate.py): what the schedule costs
 Reported: wall time / D (1.0 is the physical limit: every endpoint rolls out at once), when the
-creates and the gate finished, the most creates the emulator saw start within D/2 (the provider
-process's real concurrency when creates block), and the gate's polls per endpoint.
+creates and the gate finished, when the first create reached the emulator (the provider
+process's first-call cost: importing databricks-sdk, building the client), when the last
+endpoint was ready (last create + D) and the gate's overshoot past that, the most creates the
+emulator saw start within D/2 (the provider process's real concurrency when creates block),
+and the gate's polls per endpoint.
 Goal: wall / D <= 1.25 at N = 50 with the gate.
 
     .venv/bin/python -m bench.converge [--quick]
@@ -22,8 +27,8 @@ from typing import Any
 
 from bench.common import Emulator, custom_stack, provider_process, request_kind, table, write_results
 
-FULL = {"n": (1, 5, 20, 50), "d": (2.0, 5.0)}
-QUICK = {"n": (1, 8, 20), "d": (2.0,)}
+FULL = {"n": (1, 5, 20, 50), "d": (2.0, 5.0), "modes": ("gate", "inside", "gate-proportional")}
+QUICK = {"n": (1, 8, 20), "d": (2.0,), "modes": ("gate", "inside")}
 # Quick mode keeps the inside design to the sizes that show the rounds without taking minutes.
 QUICK_INSIDE_MAX_N = 8
 GOAL = 1.25
@@ -46,16 +51,24 @@ def one_run(emulator: Emulator, n: int, d: float, mode: str) -> dict[str, Any]:
     from bench.stack import StackRun
     from bench.waiting_provider import WaitingEndpointProvider
     from components.providers.endpoint import EndpointProvider
+    from components.providers.readiness import EndpointsReadyProvider
     from tests.lifecycle.harness import Engine
+
+    gate_provider: type = EndpointsReadyProvider
+    if mode == "gate-proportional":
+        from bench.proportional_gate import ProportionalGateProvider
+
+        gate_provider = ProportionalGateProvider
 
     emulator.reset()
     emulator.set_ready_after(d)
     proc = provider_process(emulator)  # the engine starts it while the program runs
     try:
         run = StackRun(Engine(proc), custom_stack(n, host=emulator.url),
-                       endpoint_provider=EndpointProvider if mode == "gate" else WaitingEndpointProvider,
-                       gate=mode == "gate")
+                       endpoint_provider=WaitingEndpointProvider if mode == "inside" else EndpointProvider,
+                       gate=mode != "inside", gate_provider=gate_provider)
         emulator.clear_requests()
+        t0_wall = time.time()
         t0 = time.monotonic()
         marks = run.up()
         wall = time.monotonic() - t0
@@ -65,11 +78,15 @@ def one_run(emulator: Emulator, n: int, d: float, mode: str) -> dict[str, Any]:
     creates = [r["time"] for r in log if request_kind(r["method"], r["path"]) == CREATE]
     polls = sum(1 for r in log if request_kind(r["method"], r["path"]) == POLL)
     created = max(v for k, v in marks.items() if k.startswith("endpoint:"))
+    # The emulator's log says when each create reached it; the last endpoint is ready D later.
+    first_create, last_create = min(creates) - t0_wall, max(creates) - t0_wall
     grants = max(v for k, v in marks.items() if k.startswith("grant:"))
     return {
         "n": n, "d": d, "mode": mode, "wall": wall, "wall_over_d": wall / d,
         "creates_done": created, "gate_done": marks.get("gate"), "grants_done": grants,
         "secret_done": marks["secret"],
+        "first_create_at": first_create, "last_create_at": last_create,
+        "all_ready_at": last_create + d, "overshoot": wall - (last_create + d),
         "max_creates_within_half_d": max_in_window(creates, d / 2),
         "rounds_if_4_workers": math.ceil(n / 4),
         "polls_per_endpoint": polls / n,
@@ -83,7 +100,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     with Emulator(ready_after=grid["d"][0]) as emulator:
         for d in grid["d"]:
             for n in grid["n"]:
-                for mode in ("gate", "inside"):
+                for mode in grid["modes"]:
                     if quick and mode == "inside" and n > QUICK_INSIDE_MAX_N:
                         continue
                     rows.append(one_run(emulator, n, d, mode))
@@ -95,11 +112,13 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 
 def render(result: dict[str, Any]) -> str:
-    cols = ("D s", "N", "design", "wall s", "wall/D", "creates done s", "gate done s",
-            "grants done s", "creates within D/2", "polls/endpoint")
-    rows = [(r["d"], r["n"], r["mode"], r["wall"], r["wall_over_d"], r["creates_done"],
-             r["gate_done"], r["grants_done"], r["max_creates_within_half_d"],
-             r["polls_per_endpoint"]) for r in result["rows"]]
+    cols = ("D s", "N", "design", "wall s", "wall/D", "1st create at s", "creates done s",
+            "all ready at s", "gate done s", "overshoot s", "grants done s",
+            "creates within D/2", "polls/endpoint")
+    rows = [(r["d"], r["n"], r["mode"], r["wall"], r["wall_over_d"], r["first_create_at"],
+             r["creates_done"], r["all_ready_at"], r["gate_done"], r["overshoot"],
+             r["grants_done"], r["max_creates_within_half_d"], r["polls_per_endpoint"])
+            for r in result["rows"]]
     g = result["goal"]
     return (table("converge: N endpoints, rollout D seconds", cols, rows)
             + f"\ngoal {g['target']}: worst {g['worst']:.2f} -> {'met' if g['met'] else 'NOT met'}\n")

@@ -83,6 +83,7 @@ class StackRun:
     stack_name: str = "bench"
     endpoint_provider: type = EndpointProvider
     gate: bool = True
+    gate_provider: type = EndpointsReadyProvider
     ops: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -141,7 +142,7 @@ class StackRun:
         if self.gate:
             timeout = float(spec.readiness_timeout_minutes * 60)
             tasks["gate"] = (tuple(f"endpoint:{n}" for n in names), self._register(
-                "gate", EndpointsReady, EndpointsReadyProvider, f"{stack.name}-endpoints-ready",
+                "gate", EndpointsReady, self.gate_provider, f"{stack.name}-endpoints-ready",
                 lambda: {"endpoints": {n: out(Endpoint, n)["revision"] for n in names},
                          "timeout_seconds": timeout}))
         return tasks
