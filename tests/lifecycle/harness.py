@@ -116,8 +116,17 @@ class ProviderProcess:
         self._stderr.seek(0)
         return self._stderr.read().decode(errors="replace")
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or a cancelled CI job would: no cleanup, no graceful shutdown."""
+        self.proc.kill()
+        self.proc.wait()
+        self.channel.close()
+
     def close(self) -> None:
         self.channel.close()
+        if self.proc.poll() is not None:  # already killed
+            self._stderr.close()
+            return
         self.proc.terminate()
         try:
             self.proc.wait(timeout=10)
