@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets as pysecrets
+import socket
 import sys
 import threading
 import time
@@ -209,6 +210,34 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Drop every keep-alive connection. `shutdown()` only stops accepting: without this, a
+        client's pooled connection would go on talking to a stopped server's state (and that
+        state would go on writing the --state file), so a restart would not be one."""
+        with self._open_lock:
+            sockets = list(self._open)
+            self._open.clear()
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
 
 class EmulatorServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 8787, admin_token: str | None = None,
@@ -247,6 +276,7 @@ class EmulatorServer:
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
+            self._httpd.close_connections()
             self._httpd = None
         if self._thread is not None:
             self._thread.join(timeout=5)
