@@ -14,6 +14,12 @@ from components.spec import StackSpec, _Endpoint
 TOKEN = "databricks-braintrust:serving"
 
 
+def gate_endpoints(endpoints: list[tuple[str, str, str | None]]) -> dict[str, str]:
+    """The gate's input from (name, revision, endpoint_id) of every endpoint: what it waits for
+    again whenever it changes."""
+    return {name: revision for name, revision, _ in endpoints}
+
+
 class ServingEndpoint(pulumi.ComponentResource):
     """One serving endpoint: created (foundation or custom model) or only read (pay-per-token)."""
 
@@ -44,7 +50,8 @@ class EndpointsReady(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TOKEN}:EndpointsReady", name, None, opts)
         revisions = pulumi.Output.all(*[e.revision for e in endpoints]).apply(
-            lambda revs: {e.endpoint_name: rev for e, rev in zip(endpoints, revs, strict=True)}
+            lambda revs: gate_endpoints(
+                [(e.endpoint_name, rev, None) for e, rev in zip(endpoints, revs, strict=True)])
         )
         gate = ReadinessGate(
             name,

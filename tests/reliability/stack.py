@@ -1,0 +1,255 @@
+"""A whole stack through the real provider process: what `pulumi up | refresh | preview | destroy`
+does with the resources `components/program.py` declares, in the engine's order.
+
+`StackRun` builds every resource's inputs from a validated `Stack` exactly as the components
+do (spec.endpoint_inputs, the ownership marker, one grant per endpoint, the Braintrust record
+from the secret's outputs) and registers them through `tests.lifecycle.harness.Engine`:
+endpoints in parallel, then the readiness gate in parallel with principal -> secret -> grants
+(the gate holds one worker while the rest proceeds), then the AiSecret when the stack
+publishes. Like the engine, an error in one branch does not stop the other; `up` raises the
+first error once everything that could run has run, so state is what the engine would keep.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.braintrust import build_provider_config, oauth_secret
+from components.braintrust_provider import _fingerprint
+from components.principal import ownership_marker
+from components.providers.ai_secret import AiSecret, AiSecretProvider
+from components.providers.endpoint import Endpoint, EndpointProvider
+from components.providers.grant import QueryGrant, QueryGrantProvider
+from components.providers.oauth_secret import OAuthSecret, OAuthSecretProvider
+from components.providers.principal import ServicePrincipal, ServicePrincipalProvider
+from components.providers.readiness import EndpointsReady, EndpointsReadyProvider
+from components.serving import gate_endpoints
+from components.spec import PROJECT, Stack, validate_document
+from tests.lifecycle.harness import Engine, ProviderProcess, Step
+
+ROOT = Path(__file__).resolve().parents[2]
+PROVIDERS: dict[type, type] = {
+    Endpoint: EndpointProvider, EndpointsReady: EndpointsReadyProvider,
+    ServicePrincipal: ServicePrincipalProvider, OAuthSecret: OAuthSecretProvider,
+    QueryGrant: QueryGrantProvider, AiSecret: AiSecretProvider,
+}
+DIFF_NONE = 1  # provider_pb2.DiffResponse.DIFF_NONE
+
+
+def stack_document(base: str = "local", *, host: str, braintrust_url: str,
+                   **config: Any) -> dict[str, Any]:
+    """A stack file from `stacks/Pulumi.<base>.yaml` pointed at the emulator; `config` keys
+    (without the project prefix) replace whole values; None removes one."""
+    doc = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{base}.yaml").read_text())
+    cfg = doc["config"]
+    cfg[f"{PROJECT}:workspace"] = {"host": host}
+    cfg[f"{PROJECT}:braintrust"] = {**cfg[f"{PROJECT}:braintrust"], "api_url": braintrust_url}
+    for key, value in config.items():
+        if value is None:
+            cfg.pop(f"{PROJECT}:{key}", None)
+        else:
+            cfg[f"{PROJECT}:{key}"] = copy.deepcopy(value)
+    return doc
+
+
+def load(doc: dict[str, Any], stack: str = "local") -> Stack:
+    return validate_document(doc, stack=stack, file=f"stacks/Pulumi.{stack}.yaml")
+
+
+def configure(proc: ProviderProcess, emulator: Any) -> ProviderProcess:
+    """Stack config as the engine sends it: the workspace host and the secret keys."""
+    proc.configure({"workspace": {"host": emulator.url}, "databricks_token": emulator.admin_token,
+                    "braintrust_api_key": emulator.braintrust_api_key},
+                   secret_keys=("databricks_token", "braintrust_api_key"))
+    return proc
+
+
+def new_process(emulator: Any) -> ProviderProcess:
+    return configure(ProviderProcess(env={"BRAINTRUST_API_KEY": "", "BRAINTRUST_BASE_URL": ""}),
+                     emulator)
+
+
+@dataclass
+class StackRun:
+    engine: Engine
+    stack: Stack
+    pat: str | None = None
+    gate_timeout: float | None = None  # seconds; None: the stack's readiness_timeout_minutes
+    steps: dict[str, Step] = field(default_factory=dict)
+
+    # ------------------------------------------------------------ names, as the program names them
+
+    @property
+    def spec(self) -> Any:
+        return self.stack.spec
+
+    @property
+    def gate_name(self) -> str:
+        return f"{self.stack.name}-endpoints-ready"
+
+    @property
+    def principal_name(self) -> str:
+        return self.spec.principal.display_name
+
+    @property
+    def secret_name(self) -> str:
+        return f"{self.principal_name}-oauth"
+
+    def grant_name(self, endpoint: str) -> str:
+        return f"{endpoint}-can-query"
+
+    def resources(self) -> list[tuple[type, str]]:
+        """Every resource of the stack, in dependency order."""
+        out: list[tuple[type, str]] = [(Endpoint, e.name) for e in self.spec.endpoints]
+        out += [(EndpointsReady, self.gate_name), (ServicePrincipal, self.principal_name),
+                (OAuthSecret, self.secret_name)]
+        out += [(QueryGrant, self.grant_name(e.name)) for e in self.spec.endpoints]
+        if self.spec.braintrust.publish:
+            out.append((AiSecret, self.spec.braintrust.secret_name))
+        return out
+
+    def has(self, cls: type, name: str) -> bool:
+        return self.engine.urn(cls, name) in self.engine.state
+
+    def outputs(self, cls: type, name: str) -> dict[str, Any]:
+        return self.engine.outputs(cls, name)
+
+    # ------------------------------------------------------------ desired inputs, from state
+
+    def endpoint_inputs(self, name: str) -> dict[str, Any]:
+        endpoint = next(e for e in self.spec.endpoints if e.name == name)
+        return self.spec.endpoint_inputs(endpoint)
+
+    def gate_inputs(self) -> dict[str, Any]:
+        eps = [self.outputs(Endpoint, e.name) for e in self.spec.endpoints]
+        timeout = self.gate_timeout or float(self.spec.readiness_timeout_minutes * 60)
+        return {"endpoints": gate_endpoints([(o["name"], o["revision"], o["endpoint_id"]) for o in eps]),
+                "timeout_seconds": timeout}
+
+    def principal_inputs(self) -> dict[str, Any]:
+        p = self.spec.principal
+        return {"display_name": p.display_name, "external_id": ownership_marker(self.stack.name),
+                "entitlements": list(p.entitlements)}
+
+    def secret_inputs(self) -> dict[str, Any]:
+        sp, p = self.outputs(ServicePrincipal, self.principal_name), self.spec.principal
+        return {"service_principal_id": sp["principal_id"], "application_id": sp["application_id"],
+                "lifetime_days": p.secret_lifetime_days, "rotate_before_days": p.rotate_before_days,
+                "scopes": p.scopes}
+
+    def grant_inputs(self, endpoint: str) -> dict[str, Any]:
+        ep, sp = self.outputs(Endpoint, endpoint), self.outputs(ServicePrincipal, self.principal_name)
+        return {"endpoint_id": ep["endpoint_id"], "endpoint_name": endpoint,
+                "service_principal_name": sp["application_id"], "permission_level": "CAN_QUERY"}
+
+    def record(self) -> dict[str, Any]:
+        s, bt = self.spec, self.spec.braintrust
+        sec = self.outputs(OAuthSecret, self.secret_name)
+        secret = self.pat if bt.auth_type == "pat" else oauth_secret(sec["client_id"], sec["client_secret"])
+        assert secret, "auth_type pat needs StackRun(pat=...)"
+        return build_provider_config(
+            name=bt.secret_name, api_base=s.workspace.host, auth_type=bt.auth_type, secret=secret,
+            endpoints=[(e.name, e.resolved_flavor()) for e in s.endpoints],
+            supports_streaming=bt.supports_streaming, org_name=bt.org_name).to_record()
+
+    def ai_secret_inputs(self) -> dict[str, Any]:
+        record, bt = self.record(), self.spec.braintrust
+        return {"name": bt.secret_name, "record": record, "record_hash": _fingerprint(record),
+                "api_url": bt.api_url, "org_name": bt.org_name}
+
+    def desired(self, cls: type, name: str) -> dict[str, Any]:
+        if cls is Endpoint:
+            return self.endpoint_inputs(name)
+        if cls is EndpointsReady:
+            return self.gate_inputs()
+        if cls is ServicePrincipal:
+            return self.principal_inputs()
+        if cls is OAuthSecret:
+            return self.secret_inputs()
+        if cls is QueryGrant:
+            return self.grant_inputs(name.removesuffix("-can-query"))
+        return self.ai_secret_inputs()
+
+    # ------------------------------------------------------------ the engine's verbs
+
+    def register(self, cls: type, name: str) -> Step:
+        step = self.engine.register(cls, PROVIDERS[cls], name, self.desired(cls, name))
+        self.steps[name] = step
+        return step
+
+    def up(self) -> dict[str, Step]:
+        """`pulumi up`: every resource registered; raises the first error at the end."""
+        self.steps = {}
+        errors: list[BaseException] = []
+
+        def attempt(fn: Callable[[], Any]) -> bool:
+            try:
+                fn()
+                return True
+            except Exception as exc:
+                errors.append(exc)
+                return False
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda e: attempt(lambda: self.register(Endpoint, e.name)),
+                          self.spec.endpoints))
+        if errors:
+            raise errors[0]
+
+        def principal_chain() -> bool:
+            if not (attempt(lambda: self.register(ServicePrincipal, self.principal_name))
+                    and attempt(lambda: self.register(OAuthSecret, self.secret_name))):
+                return False
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                done = list(pool.map(lambda e: attempt(
+                    lambda: self.register(QueryGrant, self.grant_name(e.name))), self.spec.endpoints))
+            return all(done)
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            gate = pool.submit(attempt, lambda: self.register(EndpointsReady, self.gate_name))
+            chain = pool.submit(principal_chain)
+            ok = gate.result() and chain.result()
+        if ok and self.spec.braintrust.publish:
+            attempt(lambda: self.register(AiSecret, self.spec.braintrust.secret_name))
+        if errors:
+            raise errors[0]
+        return self.steps
+
+    def refresh(self) -> dict[str, bool]:
+        """`pulumi refresh`: read every resource in state; name -> still there."""
+        found = {}
+        for cls, name in self.resources():
+            if self.has(cls, name):
+                found[name] = self.engine.refresh(cls, name) is not None
+        return found
+
+    def preview(self) -> dict[str, Any]:
+        """`pulumi preview` for resources in state whose inputs are computable: name -> diff."""
+        diffs = {}
+        for cls, name in self.resources():
+            if not self.has(cls, name):
+                continue
+            try:
+                inputs = self.desired(cls, name)
+            except KeyError:  # a dependency is not in state: unknown in a real preview
+                continue
+            diffs[name] = self.engine.diff(cls, PROVIDERS[cls], name, inputs)
+        return diffs
+
+    def changed(self) -> list[str]:
+        """Names whose preview is not DIFF_NONE (plus those missing from state)."""
+        diffs = self.preview()
+        missing = [n for c, n in self.resources() if not self.has(c, n)]
+        return sorted([n for n, d in diffs.items() if d.changes != DIFF_NONE] + missing)
+
+    def destroy(self) -> None:
+        for cls, name in reversed(self.resources()):
+            if self.has(cls, name):
+                self.engine.destroy(cls, name)
