@@ -29,6 +29,7 @@ from components.providers.grant import QueryGrant, QueryGrantProvider
 from components.providers.oauth_secret import OAuthSecret, OAuthSecretProvider
 from components.providers.principal import ServicePrincipal, ServicePrincipalProvider
 from components.providers.readiness import EndpointsReady, EndpointsReadyProvider
+from components.serving import gate_endpoints
 from components.spec import PROJECT, Stack, validate_config
 from tests.lifecycle.harness import Engine
 
@@ -143,7 +144,8 @@ class StackRun:
             timeout = float(spec.readiness_timeout_minutes * 60)
             tasks["gate"] = (tuple(f"endpoint:{n}" for n in names), self._register(
                 "gate", EndpointsReady, self.gate_provider, f"{stack.name}-endpoints-ready",
-                lambda: {"endpoints": {n: out(Endpoint, n)["revision"] for n in names},
+                lambda: {"endpoints": gate_endpoints(
+                    [(n, out(Endpoint, n)["revision"], out(Endpoint, n)["endpoint_id"]) for n in names]),
                          "timeout_seconds": timeout}))
         return tasks
 
