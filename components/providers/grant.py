@@ -11,8 +11,11 @@ PATCH never lowers a level, and a replace would then remove the principal's only
 endpoint_name alone -> no change.
 
 Create adds the entry with the PATCH API (update_permissions), which never touches other
-entries. The API has no per-entry delete, so delete reads the ACL and PUTs back every other
-direct entry exactly as it was, without ours. Inherited entries (from the workspace's serving
+entries; when the principal already holds another direct level on the endpoint (someone raised
+it out of band, and refresh found our entry gone), that entry is swapped for ours in one PUT, as
+an update does: PATCH never lowers a level, and the principal is this stack's alone.
+The API has no per-entry delete, so delete reads the ACL and PUTs back every other direct
+entry exactly as it was, without ours. Inherited entries (from the workspace's serving
 endpoints root) are not sent: they are not part of the endpoint's own ACL, and sending them
 would turn them into direct ones. The permissions API has no compare-and-set, so an entry
 someone else adds between our GET and our PUT would be lost: within this process every ACL
@@ -120,8 +123,17 @@ class QueryGrantProvider(DatabricksProvider):
         endpoint_id = inputs["endpoint_id"]
         with _endpoint_lock(endpoint_id):
             try:
-                self.w.serving_endpoints.update_permissions(
-                    endpoint_id, access_control_list=[_request(ours)])
+                current = self._direct(endpoint_id) or []
+                # The principal is this stack's: another level it holds here (raised or lowered
+                # out of band) is swapped for ours, since PATCH never lowers a level.
+                stale = [e for e in current if e[:2] == ours[:2] and e != ours]
+                if stale:
+                    entries = [e for e in current if e not in stale and e != ours] + [ours]
+                    self.w.serving_endpoints.set_permissions(
+                        endpoint_id, access_control_list=[_request(e) for e in entries])
+                else:
+                    self.w.serving_endpoints.update_permissions(
+                        endpoint_id, access_control_list=[_request(ours)])
             except DatabricksError as exc:
                 raise api_error("granting query access", self._obj(inputs), exc) from None
         return CreateResult(f"{endpoint_id}/{ours[1]}/{ours[2]}", inputs)
