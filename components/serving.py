@@ -15,9 +15,11 @@ TOKEN = "databricks-braintrust:serving"
 
 
 def gate_endpoints(endpoints: list[tuple[str, str, str | None]]) -> dict[str, str]:
-    """The gate's input from (name, revision, endpoint_id) of every endpoint: what it waits for
-    again whenever it changes."""
-    return {name: revision for name, revision, _ in endpoints}
+    """The gate's input from (name, revision, endpoint_id) of every endpoint: whenever it changes,
+    the gate waits again. The id is part of it because an endpoint recreated with the same config
+    (deleted out of band, or replaced for route_optimized) rolls out again from nothing."""
+    return {name: f"{revision}@{endpoint_id}" if endpoint_id else revision
+            for name, revision, endpoint_id in endpoints}
 
 
 class ServingEndpoint(pulumi.ComponentResource):
@@ -49,9 +51,11 @@ class EndpointsReady(pulumi.ComponentResource):
     def __init__(self, name: str, endpoints: list[ServingEndpoint], timeout_minutes: int,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TOKEN}:EndpointsReady", name, None, opts)
-        revisions = pulumi.Output.all(*[e.revision for e in endpoints]).apply(
-            lambda revs: gate_endpoints(
-                [(e.endpoint_name, rev, None) for e, rev in zip(endpoints, revs, strict=True)])
+        revisions = pulumi.Output.all(*[e.revision for e in endpoints], *[e.endpoint_id for e in endpoints]).apply(
+            lambda values: gate_endpoints([
+                (e.endpoint_name, rev, eid)
+                for e, rev, eid in zip(endpoints, values[: len(endpoints)], values[len(endpoints):], strict=True)
+            ])
         )
         gate = ReadinessGate(
             name,
