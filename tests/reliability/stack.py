@@ -220,7 +220,17 @@ class StackRun:
             attempt(lambda: self.register(AiSecret, self.spec.braintrust.secret_name))
         if errors:
             raise errors[0]
+        self._delete_undeclared()
         return self.steps
+
+    def _delete_undeclared(self) -> None:
+        """What the stack no longer declares is deleted at the end, dependents first."""
+        declared = {self.engine.urn(c, n) for c, n in self.resources()}
+        order = [QueryGrant, AiSecret, EndpointsReady, OAuthSecret, ServicePrincipal, Endpoint]
+        for cls in order:
+            for urn, st in list(self.engine.state.items()):
+                if urn not in declared and st.type_name == cls.__name__:
+                    self.engine.destroy(cls, urn.rsplit("::", 1)[1])
 
     def refresh(self) -> dict[str, bool]:
         """`pulumi refresh`: read every resource in state; name -> still there."""
