@@ -47,6 +47,8 @@ ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 UC_MODEL_NAME = re.compile(r"^[A-Za-z0-9_]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+$")
 # Secret stack config: `pulumi config set --secret <project>:<key> ...`.
 SECRET_KEYS = ("databricks_token", "braintrust_api_key", "braintrust_pat")
+# The narrowest OAuth scope that still lets a token query serving endpoints.
+QUERY_SCOPES = ("serving.serving-endpoints",)
 
 
 def secret_hint(key: str) -> str:
@@ -383,8 +385,12 @@ class Principal(BaseModel):
     entitlements: list[Entitlement] = Field(
         default_factory=list, description="Workspace entitlements; none are needed to query endpoints."
     )
-    scopes: list[str] | None = Field(
-        None, description="OAuth scopes of the secret; the workspace default (all APIs) when omitted."
+    scopes: list[str] = Field(
+        default_factory=lambda: list(QUERY_SCOPES),
+        min_length=1,
+        description="OAuth scopes bound to the secret. Default: only the serving-endpoints scope, the "
+        "narrowest that lets Braintrust query the endpoints (a token minted from it cannot call other "
+        "APIs); `[all-apis]` lifts the bound.",
     )
 
     @field_validator("display_name")
