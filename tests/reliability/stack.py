@@ -151,8 +151,11 @@ class StackRun:
 
     def record(self) -> dict[str, Any]:
         s, bt = self.spec, self.spec.braintrust
-        sec = self.outputs(OAuthSecret, self.secret_name)
-        secret = self.pat if bt.auth_type == "pat" else oauth_secret(sec["client_id"], sec["client_secret"])
+        if bt.auth_type == "pat":
+            secret = self.pat
+        else:
+            sec = self.outputs(OAuthSecret, self.secret_name)
+            secret = oauth_secret(sec["client_id"], sec["client_secret"])
         assert secret, "auth_type pat needs StackRun(pat=...)"
         return build_provider_config(
             name=bt.secret_name, api_base=s.workspace.host, auth_type=bt.auth_type, secret=secret,
