@@ -155,6 +155,9 @@ class App:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes; with Nagle on, each keep-alive response waits for
+    # the client's delayed ACK (~40 ms on loopback). Databricks' front end has no such stall.
+    disable_nagle_algorithm = True
     server_version = "DatabricksEmulator/1.0"
     app: App  # set on the subclass the server builds
 

@@ -17,6 +17,7 @@ T = TypeVar("T")
 
 BACKOFF_START = 0.5
 BACKOFF_CAP = 10.0
+GROWTH = 8.0  # the delay is the time waited so far divided by this
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,15 @@ def wait_for(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Call `poll` until it returns Done, sleeping start, 2*start, ... (at most `cap`) in between.
+    """Call `poll` until it returns Done, sleeping max(start, elapsed / 8), at most `cap`, between
+    polls: the backoff grows with the time already waited, so the wait overshoots the moment the
+    thing is done by at most an eighth (a doubling delay overshoots by up to as much again).
 
     `poll` raises to fail at once. Past `timeout` seconds, raise WaitTimeout naming `what`,
     `obj` and the last status; nothing remote is changed by the timeout.
     """
-    deadline = clock() + timeout
-    delay = start
+    started = clock()
+    deadline = started + timeout
     while True:
         result = poll()
         if isinstance(result, Done):
@@ -61,6 +64,6 @@ def wait_for(
                 "nothing was changed; run `pulumi up` again to resume waiting, or raise the timeout",
                 f"last state: {result.status}",
             )
+        delay = min(cap, max(start, (clock() - started) / GROWTH))
         # Never sleep past the deadline: the last poll happens right at it.
         sleep(min(delay, remaining))
-        delay = min(delay * 2, cap)

@@ -367,7 +367,7 @@ class EndpointProvider(DatabricksProvider):
         if not (add or drop or gateway_changed or config_changed):
             return ep
 
-        ep = self._wait_not_updating(name)
+        ep = self._wait_not_updating(name, ep)
         obj = f"endpoint {name}"
         try:
             if add or drop:
@@ -397,15 +397,19 @@ class EndpointProvider(DatabricksProvider):
             raise api_error("updating the serving endpoint", obj, exc) from None
         return ep
 
-    def _wait_not_updating(self, name: str) -> ServingEndpointDetailed:
-        """Databricks refuses changes while a config update rolls out: wait for it first."""
+    def _wait_not_updating(self, name: str, ep: ServingEndpointDetailed) -> ServingEndpointDetailed:
+        """Databricks refuses changes while a config update rolls out: wait for it first.
+        `ep` was just read, so an endpoint at rest costs no further request."""
+
+        def rolling_out(ep: ServingEndpointDetailed) -> bool:
+            return bool(ep.state and ep.state.config_update == EndpointStateConfigUpdate.IN_PROGRESS)
+
+        if not rolling_out(ep):
+            return ep
 
         def poll() -> Done[ServingEndpointDetailed] | Pending:
             ep = self._get_existing(name)
-            update = ep.state.config_update if ep.state else None
-            if update == EndpointStateConfigUpdate.IN_PROGRESS:
-                return Pending(f"config_update {update.value}")
-            return Done(ep)
+            return Pending("config_update IN_PROGRESS") if rolling_out(ep) else Done(ep)
 
         return wait_for(poll, what="the rollout in progress to finish before updating",
                         obj=f"endpoint {name}", timeout=ROLLOUT_WAIT_SECONDS)

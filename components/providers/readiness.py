@@ -15,12 +15,13 @@ timeout_seconds alone changes nothing remote.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pulumi
 from databricks.sdk.errors import DatabricksError, NotFound
 from databricks.sdk.service.serving import (
+    EndpointState,
     EndpointStateConfigUpdate,
     EndpointStateReady,
     ServedModelStateDeployment,
@@ -68,16 +69,21 @@ class EndpointStatus:
     messages: tuple[str, ...] = ()
 
 
+def state_status(name: str, state: EndpointState | None, version: int | None = None) -> EndpointStatus:
+    """Ready or still rolling out, from an endpoint's state alone (a list entry carries it)."""
+    ready = state.ready if state else None
+    update = state.config_update if state else None
+    text = f"ready={ready.value if ready else '?'} config_update={update.value if update else '?'}"
+    done = update == EndpointStateConfigUpdate.NOT_UPDATING and ready == EndpointStateReady.READY
+    return EndpointStatus(name, done, update in FAILED_UPDATES, text, version)
+
+
 def endpoint_status(name: str, ep: ServingEndpointDetailed) -> EndpointStatus:
     """Ready, failed or still rolling out; a failure carries each served entity's message."""
-    ready = ep.state.ready if ep.state else None
-    update = ep.state.config_update if ep.state else None
-    state = f"ready={ready.value if ready else '?'} config_update={update.value if update else '?'}"
-    version = (ep.config.config_version if ep.config else None)
-    if update in FAILED_UPDATES:
-        return EndpointStatus(name, False, True, state, version, _entity_messages(ep))
-    done = update == EndpointStateConfigUpdate.NOT_UPDATING and ready == EndpointStateReady.READY
-    return EndpointStatus(name, done, False, state, version)
+    status = state_status(name, ep.state, ep.config.config_version if ep.config else None)
+    if status.failed:
+        return replace(status, messages=_entity_messages(ep))
+    return status
 
 
 def _entity_messages(ep: ServingEndpointDetailed) -> tuple[str, ...]:
@@ -149,14 +155,21 @@ class EndpointsReadyProvider(DatabricksProvider):
         done: dict[str, EndpointStatus] = {}
 
         def poll() -> Done[dict[str, EndpointStatus]] | Pending:
+            # One list call answers for every endpoint still rolling out; a GET is spent only on
+            # an endpoint that failed (for its entities' messages) or that the list lacks.
+            pending = [n for n in names if n not in done]
+            listed = self._listed_states() if len(pending) > 1 else {}
             statuses = {}
             for name in names:
                 if name in done:  # ready stays ready for this wait: no need to ask again
                     statuses[name] = done[name]
                     continue
-                statuses[name] = self._status(name)
-                if statuses[name].ready:
-                    done[name] = statuses[name]
+                status = state_status(name, listed[name]) if name in listed else None
+                if status is None or status.failed:
+                    status = self._status(name)
+                statuses[name] = status
+                if status.ready:
+                    done[name] = status
             waiting = [s for s in statuses.values() if not s.ready and not s.failed]
             if waiting:
                 return Pending("; ".join(f"{s.name}: {s.state}" for s in waiting))
@@ -171,6 +184,13 @@ class EndpointsReadyProvider(DatabricksProvider):
         pulumi.log.info(f"{len(names)} serving endpoint(s) ready")
         return {s.name: {"state": "READY", "config_version": s.config_version}
                 for s in statuses.values()}
+
+    def _listed_states(self) -> dict[str, EndpointState | None]:
+        try:
+            return {ep.name: ep.state for ep in self.w.serving_endpoints.list() if ep.name}
+        except DatabricksError as exc:
+            raise ProviderError("listing serving endpoints failed", self.host(),
+                                "run `pulumi up` again to resume waiting", describe(exc)) from None
 
     def _status(self, name: str) -> EndpointStatus:
         try:

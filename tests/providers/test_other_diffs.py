@@ -151,9 +151,15 @@ def test_wait_backs_off_to_the_cap_and_times_out_with_what_it_waited_for() -> No
 
     with pytest.raises(WaitTimeout) as err:
         wait_for(lambda: Pending("IN_PROGRESS"), what="endpoint x to be ready", obj="x",
-                 timeout=60, clock=lambda: clock[0], sleep=sleep)
-    assert sleeps[:6] == [0.5, 1, 2, 4, 8, 10] and max(sleeps) == 10
-    assert clock[0] == 60
+                 timeout=200, clock=lambda: clock[0], sleep=sleep)
+    # Each delay is an eighth of the time waited so far (at least 0.5 s, at most 10 s): growing,
+    # capped, and never more than 12.5% past the moment the poll would have succeeded.
+    elapsed = 0.0
+    for s in sleeps[:-1]:
+        assert s == pytest.approx(min(10, max(0.5, elapsed / 8)))
+        elapsed += s
+    assert sleeps == sorted(sleeps[:-1]) + sleeps[-1:] and max(sleeps) == 10
+    assert clock[0] == 200
     first = str(err.value).splitlines()[0]
     assert "endpoint x to be ready" in first and "pulumi up" in first
     assert "IN_PROGRESS" in str(err.value)
