@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STACK  ?= local
 
-.PHONY: venv test lint validate render schema emulator clean up down
+.PHONY: venv test lint validate render schema emulator clean up down bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ schema: venv
 
 emulator: venv
 	$(PY) -m emulator --port 8787
+
+# Convergence time, API calls, program scale, offline review speed; QUICK=1 in under two minutes.
+bench: venv
+	$(PY) -m bench $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
