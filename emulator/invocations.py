@@ -63,7 +63,9 @@ def _served_entity_name(ep: dict[str, Any]) -> str:
 
 
 def _chat(ws: Workspace, ep: dict[str, Any], body: dict[str, Any]) -> Response:
-    if ep.get("task") != seed.CHAT:
+    # A custom model with no declared task is a pyfunc that takes any JSON: like an MLflow
+    # ChatModel or agent it answers `messages` (and `prompt`) too, as well as dataframe inputs.
+    if ep.get("task") not in (seed.CHAT, None):
         serves = f"task {ep['task']}" if ep.get("task") else "a custom model"
         raise bad_request(f"Endpoint '{ep['name']}' serves {serves} and does not accept chat "
                           f"requests (messages).")
@@ -101,7 +103,7 @@ def _chat(ws: Workspace, ep: dict[str, Any], body: dict[str, Any]) -> Response:
 
 
 def _completion(ws: Workspace, ep: dict[str, Any], body: dict[str, Any]) -> Response:
-    if ep.get("task") != seed.COMPLETIONS:
+    if ep.get("task") not in (seed.COMPLETIONS, None):
         serves = f"task {ep['task']}" if ep.get("task") else "a custom model"
         raise bad_request(f"Endpoint '{ep['name']}' serves {serves} and does not accept "
                           f"completion requests (prompt).")

@@ -165,3 +165,11 @@ def test_sdk_built_openai_client_answers_chat_on_a_pay_per_token_endpoint(w, emu
     assert str(client.base_url).rstrip("/") == f"{emulator.url}/serving-endpoints"
     out = client.chat.completions.create(model=PPT, messages=[{"role": "user", "content": "ping"}])
     assert out.object == "chat.completion" and out.choices[0].message.content
+
+
+def test_a_custom_model_without_a_task_answers_the_openai_client_like_a_chat_agent(w, emulator):
+    emulator.set_ready_after(0.05)
+    w.serving_endpoints.create_and_wait("agent", config=churn_config("agent"), timeout=WAIT)
+    client = w.serving_endpoints.get_open_ai_client()
+    out = client.chat.completions.create(model="agent", messages=[{"role": "user", "content": "churn?"}])
+    assert "churn?" in out.choices[0].message.content
