@@ -614,6 +614,9 @@ def _message(err: Mapping[str, Any]) -> str:
         close = difflib.get_close_matches(field, _all_field_names(), n=1)
         hint = f"did you mean {close[0]!r}?" if close else "remove it or fix its spelling"
         return f"is not a known field ({hint})"
+    if kind == "literal_error" and field == "pay_per_token":
+        return ("can only be true (to serve the model yourself, replace it with foundation_model "
+                "and throughput)")
     if kind in ("literal_error", "enum"):
         return f"{msg} (use one of those)"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
@@ -622,6 +625,12 @@ def _message(err: Mapping[str, Any]) -> str:
         return f"{msg} (check the YAML value's type)"
     if kind == "too_short" and field == "endpoints":
         return "must list at least one endpoint (add one)"
+    if kind in ("string_too_short", "too_short"):
+        return f"{msg} (give a value)"
+    if kind in ("string_too_long", "too_long"):
+        return f"{msg} (shorten it)"
+    if not msg.endswith(")"):
+        return f"{msg} (see `python -m components schema` for what the field takes)"
     return msg
 
 
