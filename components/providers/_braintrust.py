@@ -39,7 +39,7 @@ class BraintrustCredentials:
 
 
 def credentials_from_config(req: ConfigureRequest) -> BraintrustCredentials:
-    key = req.config.get("braintrust_api_key") or os.environ.get("BRAINTRUST_API_KEY") or None
+    key = req.config.get("databricks-braintrust:braintrust_api_key") or os.environ.get("BRAINTRUST_API_KEY") or None
     return BraintrustCredentials(api_key=key)
 
 

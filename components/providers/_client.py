@@ -62,9 +62,11 @@ def _as_object(value: Any) -> dict[str, Any] | None:
 
 def credentials_from_config(req: ConfigureRequest) -> Credentials:
     """Read `<project>:workspace.host` and the optional secret `<project>:databricks_token`."""
-    workspace = _as_object(req.config.get("workspace")) or {}
+    # Fully qualified keys: a bare key is qualified with PULUMI_PROJECT, which the provider
+    # process only knows if the engine exported it (it falls back to "project").
+    workspace = _as_object(req.config.get(f"{PRODUCT}:workspace")) or {}
     host = workspace.get("host") or None
-    token = req.config.get("databricks_token") or None
+    token = req.config.get(f"{PRODUCT}:databricks_token") or None
     return Credentials(host=host, token=token)
 
 

@@ -84,7 +84,9 @@ class ProviderProcess:
     def __init__(self, env: dict[str, str] | None = None, start_timeout: float = 60.0) -> None:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("DATABRICKS_")}
         full_env.update(env or {})
-        full_env["PULUMI_PROJECT"] = PROJECT
+        # No PULUMI_PROJECT: whether the engine exports it to provider plugins is not something
+        # to rely on, so the providers read fully qualified config keys and must work without it.
+        full_env.pop("PULUMI_PROJECT", None)
         full_env["PYTHONPATH"] = str(ROOT)
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
