@@ -198,6 +198,8 @@ class FoundationModelEndpoint(_Endpoint):
     @classmethod
     def _in_catalog(cls, value: str) -> str:
         model = catalog.BY_KEY.get(value)
+        if model is None and value.lower() in catalog.BY_KEY:
+            raise ValueError(f"{value!r} is not in the model catalog (write it in lower case: {value.lower()!r})")
         if model is None:
             if value in catalog.BY_PAY_PER_TOKEN_ENDPOINT:
                 raise ValueError(
