@@ -24,6 +24,7 @@ EMBEDDINGS = "llm/v1/embeddings"
 SYSTEM_AI_MODELS: dict[str, dict] = {
     "system.ai.meta_llama_v3_1_70b_instruct": {"versions": ["1", "2", "3"], "chunk": 2400, "task": CHAT},
     "system.ai.meta_llama_v3_1_8b_instruct": {"versions": ["1", "2", "3"], "chunk": 1240, "task": CHAT},
+    "system.ai.llama_v3_3_70b_instruct": {"versions": ["1", "2"], "chunk": 2400, "task": CHAT},
     "system.ai.mistral_7b_instruct_v0_1": {"versions": ["1", "2", "3"], "chunk": 970, "task": CHAT},
     "system.ai.mistral_7b_instruct_v0_2": {"versions": ["1", "2", "3"], "chunk": 970, "task": CHAT},
     "system.ai.mixtral_8x7b_instruct_v0_1": {"versions": ["1", "2", "3"], "chunk": 1080, "task": CHAT},
