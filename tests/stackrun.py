@@ -1,20 +1,30 @@
 """A whole stack through the real provider process: what `pulumi up | refresh | preview | destroy`
-does with the resources `components/program.py` declares, in the engine's order.
+does with the resources `components/program.py` declares, walked the way the engine walks them.
+The one engine-player of the repository: the reliability suite and the benchmarks both use it.
 
 `StackRun` builds every resource's inputs from a validated `Stack` exactly as the components
 do (spec.endpoint_inputs, the ownership marker, one grant per endpoint, the Braintrust record
-from the secret's outputs) and registers them through `tests.lifecycle.harness.Engine`:
-endpoints in parallel, then the readiness gate in parallel with principal -> secret -> grants
-(the gate holds one worker while the rest proceeds), then the AiSecret when the stack
-publishes. Like the engine, an error in one branch does not stop the other; `up` raises the
-first error once everything that could run has run, so state is what the engine would keep.
+from the secret's outputs) and registers them through `tests.lifecycle.harness.Engine`.
+Dependencies, as the program's Outputs make them:
+  endpoint_i   -> (none)
+  principal    -> (none)
+  secret       -> principal
+  grant_i      -> endpoint_i, principal
+  gate         -> every endpoint (their revisions and ids)
+  AiSecret     -> gate, secret, every grant (the record waits for all of them)
+Like the engine (default parallelism: unbounded), every resource whose dependencies are done is
+sent at once; the provider process's four workers are the only limit. An error in one branch
+does not stop the others; `up` raises the first error once everything that could run has run,
+so state is what the engine would keep. `marks` says when each resource was done (seconds since
+the command started), for the benchmarks. Destroy walks the same graph backwards.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,16 +41,58 @@ from components.providers.oauth_secret import OAuthSecret, OAuthSecretProvider
 from components.providers.principal import ServicePrincipal, ServicePrincipalProvider
 from components.providers.readiness import EndpointsReady, EndpointsReadyProvider
 from components.serving import gate_endpoints
-from components.spec import PROJECT, Stack, validate_document
+from components.spec import PROJECT, Stack, validate_config, validate_document
 from tests.lifecycle.harness import Engine, ProviderProcess, Step
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PROVIDERS: dict[type, type] = {
     Endpoint: EndpointProvider, EndpointsReady: EndpointsReadyProvider,
     ServicePrincipal: ServicePrincipalProvider, OAuthSecret: OAuthSecretProvider,
     QueryGrant: QueryGrantProvider, AiSecret: AiSecretProvider,
 }
 DIFF_NONE = 1  # provider_pb2.DiffResponse.DIFF_NONE
+Resource = tuple[type, str]
+Task = tuple[tuple[Hashable, ...], Callable[[], Any]]
+
+
+def run_graph(tasks: dict[Hashable, Task], t0: float | None = None) -> dict[Hashable, float]:
+    """Run every task as soon as its dependencies are done, all at once (as the engine does);
+    seconds since `t0` at which each finished. A task whose dependency failed does not run. The
+    first failure, in dependency order, is raised once everything started has ended."""
+    t0 = time.monotonic() if t0 is None else t0
+    futures: dict[Hashable, Future[float]] = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(tasks))) as pool:
+        def run(key: Hashable) -> float:
+            deps, fn = tasks[key]
+            for dep in deps:
+                futures[dep].result()  # raises the dependency's error: this task never starts
+            fn()
+            return time.monotonic() - t0
+
+        # Submitted in dependency order, so every dependency's future exists before it is read.
+        for key in _ordered(tasks):
+            futures[key] = pool.submit(run, key)
+    errors = [e for e in (f.exception() for f in futures.values()) if e is not None]
+    if errors:
+        raise errors[0]
+    return {k: f.result() for k, f in futures.items()}
+
+
+def _ordered(tasks: dict[Hashable, Task]) -> list[Hashable]:
+    order: list[Hashable] = []
+    placed: set[Hashable] = set()
+
+    def visit(key: Hashable) -> None:
+        if key in placed:
+            return
+        for dep in tasks[key][0]:
+            visit(dep)
+        placed.add(key)
+        order.append(key)
+
+    for key in tasks:
+        visit(key)
+    return order
 
 
 def stack_document(base: str = "local", *, host: str, braintrust_url: str,
@@ -63,6 +115,11 @@ def load(doc: dict[str, Any], stack: str = "local") -> Stack:
     return validate_document(doc, stack=stack, file=f"stacks/Pulumi.{stack}.yaml")
 
 
+def load_config(config: dict[str, Any], stack: str) -> Stack:
+    """A stack from its config keys (namespace stripped), as `load_stack()` validates them."""
+    return validate_config(config, stack=stack, file=f"stacks/Pulumi.{stack}.yaml")
+
+
 def configure(proc: ProviderProcess, emulator: Any) -> ProviderProcess:
     """Stack config as the engine sends it: the workspace host and the secret keys."""
     proc.configure({"workspace": {"host": emulator.url}, "databricks_token": emulator.admin_token,
@@ -82,7 +139,10 @@ class StackRun:
     stack: Stack
     pat: str | None = None
     gate_timeout: float | None = None  # seconds; None: the stack's readiness_timeout_minutes
+    gate: bool = True  # False: no readiness gate (the bench's "each create waits" design)
+    providers: dict[type, type] = field(default_factory=dict)  # replaces PROVIDERS' entries
     steps: dict[str, Step] = field(default_factory=dict)
+    marks: dict[str, float] = field(default_factory=dict)  # name -> s since the command began
 
     # ------------------------------------------------------------ names, as the program names them
 
@@ -105,15 +165,35 @@ class StackRun:
     def grant_name(self, endpoint: str) -> str:
         return f"{endpoint}-can-query"
 
-    def resources(self) -> list[tuple[type, str]]:
+    def resources(self) -> list[Resource]:
         """Every resource of the stack, in dependency order."""
-        out: list[tuple[type, str]] = [(Endpoint, e.name) for e in self.spec.endpoints]
-        out += [(EndpointsReady, self.gate_name), (ServicePrincipal, self.principal_name),
-                (OAuthSecret, self.secret_name)]
+        out: list[Resource] = [(Endpoint, e.name) for e in self.spec.endpoints]
+        if self.gate:
+            out.append((EndpointsReady, self.gate_name))
+        out += [(ServicePrincipal, self.principal_name), (OAuthSecret, self.secret_name)]
         out += [(QueryGrant, self.grant_name(e.name)) for e in self.spec.endpoints]
         if self.spec.braintrust.publish:
             out.append((AiSecret, self.spec.braintrust.secret_name))
         return out
+
+    def dependencies(self, cls: type, name: str) -> tuple[Resource, ...]:
+        """What the resource's inputs wait for in the program (see the module docstring)."""
+        endpoints = tuple((Endpoint, e.name) for e in self.spec.endpoints)
+        principal = (ServicePrincipal, self.principal_name)
+        if cls is OAuthSecret:
+            return (principal,)
+        if cls is QueryGrant:
+            return ((Endpoint, name.removesuffix("-can-query")), principal)
+        if cls is EndpointsReady:
+            return endpoints
+        if cls is AiSecret:
+            gate = ((EndpointsReady, self.gate_name),) if self.gate else endpoints
+            grants = tuple((QueryGrant, self.grant_name(e.name)) for e in self.spec.endpoints)
+            return (*gate, (OAuthSecret, self.secret_name), *grants)
+        return ()
+
+    def provider(self, cls: type) -> type:
+        return self.providers.get(cls, PROVIDERS[cls])
 
     def has(self, cls: type, name: str) -> bool:
         return self.engine.urn(cls, name) in self.engine.state
@@ -183,46 +263,23 @@ class StackRun:
     # ------------------------------------------------------------ the engine's verbs
 
     def register(self, cls: type, name: str) -> Step:
-        step = self.engine.register(cls, PROVIDERS[cls], name, self.desired(cls, name))
+        step = self.engine.register(cls, self.provider(cls), name, self.desired(cls, name))
         self.steps[name] = step
         return step
 
     def up(self) -> dict[str, Step]:
-        """`pulumi up`: every resource registered; raises the first error at the end."""
-        self.steps = {}
-        errors: list[BaseException] = []
+        """`pulumi up`: every resource registered as soon as its dependencies are; raises the
+        first error at the end. `marks`: when each was done."""
+        self.steps, self.marks = {}, {}
+        t0 = time.monotonic()
 
-        def attempt(fn: Callable[[], Any]) -> bool:
-            try:
-                fn()
-                return True
-            except Exception as exc:
-                errors.append(exc)
-                return False
+        def register(cls: type, name: str) -> None:
+            self.register(cls, name)
+            self.marks[name] = time.monotonic() - t0
 
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            list(pool.map(lambda e: attempt(lambda: self.register(Endpoint, e.name)),
-                          self.spec.endpoints))
-        if errors:
-            raise errors[0]
-
-        def principal_chain() -> bool:
-            if not (attempt(lambda: self.register(ServicePrincipal, self.principal_name))
-                    and attempt(lambda: self.register(OAuthSecret, self.secret_name))):
-                return False
-            with ThreadPoolExecutor(max_workers=4) as pool:
-                done = list(pool.map(lambda e: attempt(
-                    lambda: self.register(QueryGrant, self.grant_name(e.name))), self.spec.endpoints))
-            return all(done)
-
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            gate = pool.submit(attempt, lambda: self.register(EndpointsReady, self.gate_name))
-            chain = pool.submit(principal_chain)
-            ok = gate.result() and chain.result()
-        if ok and self.spec.braintrust.publish:
-            attempt(lambda: self.register(AiSecret, self.spec.braintrust.secret_name))
-        if errors:
-            raise errors[0]
+        run_graph({(cls, name): (self.dependencies(cls, name),
+                                 lambda cls=cls, name=name: register(cls, name))
+                   for cls, name in self.resources()}, t0)
         self._delete_undeclared()
         return self.steps
 
@@ -236,11 +293,14 @@ class StackRun:
                     self.engine.destroy(cls, urn.rsplit("::", 1)[1])
 
     def refresh(self) -> dict[str, bool]:
-        """`pulumi refresh`: read every resource in state; name -> still there."""
-        found = {}
-        for cls, name in self.resources():
-            if self.has(cls, name):
-                found[name] = self.engine.refresh(cls, name) is not None
+        """`pulumi refresh`: read every resource in state, all at once; name -> still there."""
+        found: dict[str, bool] = {}
+
+        def read(cls: type, name: str) -> None:
+            found[name] = self.engine.refresh(cls, name) is not None
+
+        run_graph({(cls, name): ((), lambda cls=cls, name=name: read(cls, name))
+                   for cls, name in self.resources() if self.has(cls, name)})
         return found
 
     def preview(self) -> dict[str, Any]:
@@ -253,7 +313,7 @@ class StackRun:
                 inputs = self.desired(cls, name)
             except KeyError:  # a dependency is not in state: unknown in a real preview
                 continue
-            diffs[name] = self.engine.diff(cls, PROVIDERS[cls], name, inputs)
+            diffs[name] = self.engine.diff(cls, self.provider(cls), name, inputs)
         return diffs
 
     def changed(self) -> list[str]:
@@ -262,7 +322,15 @@ class StackRun:
         missing = [n for c, n in self.resources() if not self.has(c, n)]
         return sorted([n for n, d in diffs.items() if d.changes != DIFF_NONE] + missing)
 
-    def destroy(self) -> None:
-        for cls, name in reversed(self.resources()):
-            if self.has(cls, name):
-                self.engine.destroy(cls, name)
+    def destroy(self) -> dict[str, float]:
+        """`pulumi destroy`: each resource in state after everything in state that depends on
+        it, all at once otherwise; seconds since start at which each was deleted."""
+        present = [(c, n) for c, n in self.resources() if self.has(c, n)]
+        dependents: dict[Resource, list[Resource]] = {r: [] for r in present}
+        for r in present:
+            for dep in self.dependencies(*r):
+                if dep in dependents:
+                    dependents[dep].append(r)
+        done = run_graph({r: (tuple(dependents[r]),
+                              lambda r=r: self.engine.destroy(*r)) for r in present})
+        return {name: t for (_, name), t in done.items()}  # type: ignore[misc]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.lifecycle.harness import Engine, ProviderProcess
-from tests.reliability.stack import StackRun, load, new_process, stack_document
+from tests.stackrun import StackRun, load, new_process, stack_document
 
 
 @pytest.fixture(scope="session")

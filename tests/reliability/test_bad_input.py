@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from components.spec import PROJECT, Stack
-from tests.reliability.stack import ROOT
+from tests.stackrun import ROOT
 
 BROKEN = sorted((ROOT / "tests" / "broken_stacks").glob("*/Pulumi.*.yaml"))
 

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from components.providers.endpoint import Endpoint
 from components.providers.principal import ServicePrincipal
-from tests.reliability.stack import new_process
 from tests.reliability.test_faults import ENDPOINTS
+from tests.stackrun import new_process
 
 PPT = "databricks-meta-llama-3-3-70b-instruct"
 

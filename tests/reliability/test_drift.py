@@ -15,8 +15,8 @@ from databricks.sdk.service.serving import (
 from components.providers.endpoint import Endpoint
 from components.providers.oauth_secret import OAuthSecret
 from components.providers.principal import ServicePrincipal
-from tests.reliability.stack import StackRun
 from tests.reliability.test_faults import ENDPOINTS
+from tests.stackrun import StackRun
 
 CUSTOM = "bt-local-churn-scorer"
 PT = "bt-local-llama-3-1-8b"

@@ -24,7 +24,7 @@ from components.providers.readiness import EndpointsReady
 from tests.conftest import ADMIN_TOKEN, BRAINTRUST_API_KEY, READY_AFTER, EmulatorHandle
 from tests.lifecycle.harness import Engine, ProviderCallError, provider_string
 from tests.reliability.conftest import wait_until
-from tests.reliability.stack import ROOT, load, new_process, stack_document
+from tests.stackrun import ROOT, load, new_process, stack_document
 
 LOCAL = yaml.safe_load((ROOT / "stacks" / "Pulumi.local.yaml").read_text())["config"]
 ENDPOINTS = LOCAL["databricks-braintrust:endpoints"]
@@ -265,7 +265,7 @@ def test_emulator_restarted_with_state_between_steps_loses_nothing(tmp_path: Pat
     proc = new_process(handle)
     try:
         doc = stack_document(host=handle.url, braintrust_url=handle.braintrust_url)
-        from tests.reliability.stack import StackRun
+        from tests.stackrun import StackRun
 
         run = StackRun(Engine(proc), load(doc))
         # Step 1: endpoints created, their rollouts in flight; then the workspace goes down.

@@ -22,7 +22,7 @@ from components.providers.oauth_secret import SECRET_OUTPUTS as OAUTH_SECRET_OUT
 from components.providers.principal import ServicePrincipal
 from components.spec import QUERY_SCOPES
 from tests.lifecycle.harness import ProviderCallError
-from tests.reliability.stack import ROOT, StackRun, stack_document
+from tests.stackrun import ROOT, StackRun, stack_document
 
 PAT = "dapi-known-pat-do-not-print-7c1e9a"
 # Outputs the resources declare secret (additional_secret_outputs): the engine encrypts them.
