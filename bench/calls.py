@@ -9,8 +9,10 @@ Scenarios, in order, on one stack of N custom-model endpoints through one provid
   config change scale_to_zero on one endpoint (a rollout, so the gate waits again)
   rotation      the secret expired (emulator clock), refreshed, then `pulumi up`
   destroy       everything, dependents first
-and the readiness gate's polls per endpoint while the first rollout runs (backoff 0.5 s doubling,
-capped at 10 s), with rollout D seconds.
+and what the readiness gate reads while the first rollout (D seconds) runs: gate reads per endpoint
+(every `GET /serving-endpoints/{name}` and `GET /serving-endpoints` list, over N) and list rounds
+(one list per round while more than one endpoint is pending; a round waits an eighth of the time
+waited so far, at least 0.5 s, at most 10 s).
 
     .venv/bin/python -m bench.calls [--quick]
 """
@@ -36,7 +38,8 @@ from bench.common import (
 
 FULL = {"n": 20, "d": 2.0}
 QUICK = {"n": 4, "d": 1.0}
-POLL = "GET /serving-endpoints/{name}"
+GET_ONE = "GET /serving-endpoints/{name}"
+LIST = "GET /serving-endpoints"
 ENDPOINT_PATH = "/api/2.0/serving-endpoints/"
 
 
@@ -53,6 +56,10 @@ def touched_endpoints(log: list[dict[str, Any]], writes_only: bool) -> list[str]
     return sorted(names)
 
 
+def changed_names(steps: dict[str, Any]) -> list[str]:
+    return sorted(name for name, step in steps.items() if step.op != "same")
+
+
 def measure(emulator: Emulator, action: Callable[[], Any]) -> tuple[Any, list[dict[str, Any]]]:
     emulator.clear_requests()
     result = action()
@@ -60,8 +67,8 @@ def measure(emulator: Emulator, action: Callable[[], Any]) -> tuple[Any, list[di
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    from bench.stack import StackRun
     from tests.lifecycle.harness import Engine
+    from tests.stackrun import StackRun, load_config
 
     grid = QUICK if quick else FULL
     n, d = grid["n"], grid["d"]
@@ -80,43 +87,44 @@ def run(quick: bool = False) -> dict[str, Any]:
         proc = provider_process(emulator)
         try:
             config = custom_stack(n, host=emulator.url)
-            stack = StackRun(Engine(proc), config)
+            stack = StackRun(Engine(proc), load_config(config, "bench"))
             resources = 2 * n + 3  # endpoints, grants, principal, secret, gate
 
             _, log = measure(emulator, stack.up)
-            polls = Counter(r["path"] for r in log if request_kind(r["method"], r["path"]) == POLL)
+            kinds = [request_kind(r["method"], r["path"]) for r in log]
+            gets = Counter(r["path"] for r, k in zip(log, kinds, strict=True) if k == GET_ONE)
+            lists = kinds.count(LIST)
             record("create", log, resources,
-                   polls_per_endpoint=sum(polls.values()) / n,
-                   max_polls_one_endpoint=max(polls.values(), default=0))
+                   gate_reads_per_endpoint=(sum(gets.values()) + lists) / n, list_rounds=lists,
+                   max_gets_one_endpoint=max(gets.values(), default=0))
 
-            ops, log = measure(emulator, lambda: (stack.up(), dict(stack.ops))[1])
-            record("no-op up", log, resources, changed=sorted(k for k, v in ops.items() if v != "same"))
+            steps, log = measure(emulator, stack.up)
+            record("no-op up", log, resources, changed=changed_names(steps))
 
             result, log = measure(emulator, stack.refresh)
-            record("refresh", log, resources, gone=sorted(k for k, v in result.items() if v != "kept"))
+            record("refresh", log, resources, gone=sorted(k for k, kept in result.items() if not kept))
 
             target = endpoint_name(0)
             changed = copy.deepcopy(config)
             changed["endpoints"][0]["tags"] = {"purpose": "bench"}
-            stack.config = changed
-            _, log = measure(emulator, stack.up)
+            stack.stack = load_config(changed, "bench")
+            steps, log = measure(emulator, stack.up)
             record("tag change (1 endpoint)", log, resources, target=target,
-                   changed=sorted(k for k, v in stack.ops.items() if v != "same"))
+                   changed=changed_names(steps))
 
             changed = copy.deepcopy(changed)
             changed["endpoints"][0]["scale_to_zero"] = False
-            stack.config = changed
-            _, log = measure(emulator, stack.up)
+            stack.stack = load_config(changed, "bench")
+            steps, log = measure(emulator, stack.up)
             record("config change (1 endpoint)", log, resources, target=target,
-                   changed=sorted(k for k, v in stack.ops.items() if v != "same"))
+                   changed=changed_names(steps))
 
             # The provider decides rotation on its own clock; the emulator's clock moves the
             # secret past its expiry, which `read` sees (status), as a later real run would.
             emulator.advance_clock(91 * 86400)
             stack.refresh()  # costs what the refresh row shows
-            _, log = measure(emulator, stack.up)
-            record("rotation (up after expiry)", log, resources,
-                   changed=sorted(k for k, v in stack.ops.items() if v != "same"))
+            steps, log = measure(emulator, stack.up)
+            record("rotation (up after expiry)", log, resources, changed=changed_names(steps))
 
             _, log = measure(emulator, stack.destroy)
             record("destroy", log, resources)
@@ -149,8 +157,9 @@ def render(result: dict[str, Any]) -> str:
     out += "\n" + table("requests by kind", ("kind", *short.values()),
                         [(k, *(scen[s]["by_kind"].get(k, 0) for s in scen)) for k in kinds])
     c = scen["create"]
-    out += (f"\ngate polls per endpoint during the first rollout: {c['polls_per_endpoint']:.2f} "
-            f"(most for one endpoint: {c['max_polls_one_endpoint']})\n")
+    out += (f"\ngate reads per endpoint during the first rollout: {c['gate_reads_per_endpoint']:.2f} "
+            f"({c['list_rounds']} list rounds; most GETs of one endpoint: "
+            f"{c['max_gets_one_endpoint']})\n")
     for goal, met in result["goals"].items():
         out += f"goal {goal}: {'met' if met else 'NOT met'}\n"
     return out

@@ -4,14 +4,16 @@ seconds, with the principal, its secret, one grant per endpoint and the readines
 Designs, same emulator, same provider process (four gRPC workers), same engine walk:
   gate    the project's design: creates return once accepted, one EndpointsReady waits for all
   inside  each endpoint's create waits for its own rollout (bench/waiting_provider.py)
-  gate-proportional  (full run only) the gate with polls every 1/8 of the time waited so far
-          instead of doubling delays (bench/proportional_gate.py): what the schedule costs
+Both wait with the providers' one schedule (components/providers/_wait.py): a delay of an eighth
+of the time waited so far (at least 0.5 s, at most 10 s).
 Reported: wall time / D (1.0 is the physical limit: every endpoint rolls out at once), when the
 creates and the gate finished, when the first create reached the emulator (the provider
 process's first-call cost: importing databricks-sdk, building the client), when the last
-endpoint was ready (last create + D) and the gate's overshoot past that, the most creates the
+endpoint was ready (last create + D) and the wait's overshoot past that, the most creates the
 emulator saw start within D/2 (the provider process's real concurrency when creates block),
-and the gate's polls per endpoint.
+and the reads spent waiting: gate reads per endpoint (every `GET /serving-endpoints/{name}` and
+`GET /serving-endpoints` list, over N) and list rounds (the gate lists once per round while
+more than one endpoint is pending).
 Goal: wall / D <= 1.25 at N = 50 with the gate.
 
     .venv/bin/python -m bench.converge [--quick]
@@ -27,13 +29,14 @@ from typing import Any
 
 from bench.common import Emulator, custom_stack, provider_process, request_kind, table, write_results
 
-FULL = {"n": (1, 5, 20, 50), "d": (2.0, 5.0), "modes": ("gate", "inside", "gate-proportional")}
+FULL = {"n": (1, 5, 20, 50), "d": (2.0, 5.0), "modes": ("gate", "inside")}
 QUICK = {"n": (1, 8, 20), "d": (2.0,), "modes": ("gate", "inside")}
 # Quick mode keeps the inside design to the sizes that show the rounds without taking minutes.
 QUICK_INSIDE_MAX_N = 8
 GOAL = 1.25
 CREATE = "POST /serving-endpoints"
-POLL = "GET /serving-endpoints/{name}"
+GET_ONE = "GET /serving-endpoints/{name}"
+LIST = "GET /serving-endpoints"
 
 
 def max_in_window(times: Sequence[float], window: float) -> int:
@@ -48,48 +51,44 @@ def max_in_window(times: Sequence[float], window: float) -> int:
 
 
 def one_run(emulator: Emulator, n: int, d: float, mode: str) -> dict[str, Any]:
-    from bench.stack import StackRun
     from bench.waiting_provider import WaitingEndpointProvider
-    from components.providers.endpoint import EndpointProvider
-    from components.providers.readiness import EndpointsReadyProvider
+    from components.providers.endpoint import Endpoint
     from tests.lifecycle.harness import Engine
-
-    gate_provider: type = EndpointsReadyProvider
-    if mode == "gate-proportional":
-        from bench.proportional_gate import ProportionalGateProvider
-
-        gate_provider = ProportionalGateProvider
+    from tests.stackrun import StackRun, load_config
 
     emulator.reset()
     emulator.set_ready_after(d)
     proc = provider_process(emulator)  # the engine starts it while the program runs
     try:
-        run = StackRun(Engine(proc), custom_stack(n, host=emulator.url),
-                       endpoint_provider=WaitingEndpointProvider if mode == "inside" else EndpointProvider,
-                       gate=mode != "inside", gate_provider=gate_provider)
+        inside = mode == "inside"
+        run = StackRun(Engine(proc), load_config(custom_stack(n, host=emulator.url), "bench"),
+                       gate=not inside,
+                       providers={Endpoint: WaitingEndpointProvider} if inside else {})
         emulator.clear_requests()
         t0_wall = time.time()
         t0 = time.monotonic()
-        marks = run.up()
+        run.up()
         wall = time.monotonic() - t0
     finally:
         proc.close()
+    marks = run.marks
+    names = [e.name for e in run.spec.endpoints]
     log = emulator.requests()
-    creates = [r["time"] for r in log if request_kind(r["method"], r["path"]) == CREATE]
-    polls = sum(1 for r in log if request_kind(r["method"], r["path"]) == POLL)
-    created = max(v for k, v in marks.items() if k.startswith("endpoint:"))
+    kinds = [request_kind(r["method"], r["path"]) for r in log]
+    creates = [r["time"] for r, k in zip(log, kinds, strict=True) if k == CREATE]
+    gets, lists = kinds.count(GET_ONE), kinds.count(LIST)
     # The emulator's log says when each create reached it; the last endpoint is ready D later.
     first_create, last_create = min(creates) - t0_wall, max(creates) - t0_wall
-    grants = max(v for k, v in marks.items() if k.startswith("grant:"))
     return {
         "n": n, "d": d, "mode": mode, "wall": wall, "wall_over_d": wall / d,
-        "creates_done": created, "gate_done": marks.get("gate"), "grants_done": grants,
-        "secret_done": marks["secret"],
+        "creates_done": max(marks[e] for e in names), "gate_done": marks.get(run.gate_name),
+        "grants_done": max(marks[run.grant_name(e)] for e in names),
+        "secret_done": marks[run.secret_name],
         "first_create_at": first_create, "last_create_at": last_create,
         "all_ready_at": last_create + d, "overshoot": wall - (last_create + d),
         "max_creates_within_half_d": max_in_window(creates, d / 2),
         "rounds_if_4_workers": math.ceil(n / 4),
-        "polls_per_endpoint": polls / n,
+        "gate_reads_per_endpoint": (gets + lists) / n, "endpoint_gets": gets, "list_rounds": lists,
         "requests": len(log),
     }
 
@@ -114,10 +113,11 @@ def run(quick: bool = False) -> dict[str, Any]:
 def render(result: dict[str, Any]) -> str:
     cols = ("D s", "N", "design", "wall s", "wall/D", "1st create at s", "creates done s",
             "all ready at s", "gate done s", "overshoot s", "grants done s",
-            "creates within D/2", "polls/endpoint")
+            "creates within D/2", "gate reads/endpoint", "list rounds")
     rows = [(r["d"], r["n"], r["mode"], r["wall"], r["wall_over_d"], r["first_create_at"],
              r["creates_done"], r["all_ready_at"], r["gate_done"], r["overshoot"],
-             r["grants_done"], r["max_creates_within_half_d"], r["polls_per_endpoint"])
+             r["grants_done"], r["max_creates_within_half_d"], r["gate_reads_per_endpoint"],
+             r["list_rounds"])
             for r in result["rows"]]
     g = result["goal"]
     return (table("converge: N endpoints, rollout D seconds", cols, rows)

@@ -29,7 +29,7 @@ def test_quick_validate_and_calls_benches_write_their_tables_as_json() -> None:
     for s in scenarios.values():
         assert {"requests", "per_resource", "writes", "by_kind"} <= set(s)
     assert scenarios["create"]["by_kind"]["POST /serving-endpoints"] == calls["n"]
-    assert "polls_per_endpoint" in scenarios["create"]
+    assert {"gate_reads_per_endpoint", "list_rounds"} <= set(scenarios["create"])
 
     summary = json.loads((RESULTS / "summary-quick.json").read_text())
     assert set(summary["benches"]) == {"validate", "calls"}
