@@ -7,7 +7,6 @@ import json
 import os
 import platform
 import re
-import selectors
 import subprocess
 import sys
 import time
@@ -45,20 +44,14 @@ class Emulator:
         self.admin_token = ADMIN_TOKEN
 
     def _read_url(self, timeout: float) -> str:
-        assert self.proc.stdout is not None
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
-        buf = b""
-        while b"\n" not in buf:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self.proc.poll() is not None:
-                raise RuntimeError("the emulator did not start")
-            if sel.select(remaining):
-                buf += os.read(self.proc.stdout.fileno(), 256)
-        match = re.search(rb"listening on (\S+)", buf)
+        from tests.lifecycle.harness import first_line
+
+        line = first_line(self.proc, timeout)
+        if line is None:
+            raise RuntimeError("the emulator did not start")
+        match = re.search(rb"listening on (\S+)", line)
         if match is None:
-            raise RuntimeError(f"unexpected emulator banner: {buf!r}")
+            raise RuntimeError(f"unexpected emulator banner: {line!r}")
         return match.group(1).decode()
 
     def admin(self, method: str, path: str, body: Any = None) -> Any:

@@ -78,6 +78,23 @@ def provider_string(provider_cls: type) -> str:
     return serialize_provider(provider_cls())
 
 
+def first_line(proc: subprocess.Popen, timeout: float) -> bytes | None:
+    """The first line a child process prints on stdout, or None if it exits or stays silent
+    past `timeout` (a server announcing its port, say)."""
+    assert proc.stdout is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while b"\n" not in buf:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or proc.poll() is not None:
+            return None
+        if sel.select(remaining):
+            buf += os.read(proc.stdout.fileno(), 256)
+    return buf.split(b"\n")[0]
+
+
 class ProviderProcess:
     """One `python -m pulumi.dynamic` process: four workers, shared by every resource."""
 
@@ -98,21 +115,10 @@ class ProviderProcess:
         self.stub = ResourceProviderStub(self.channel)
 
     def _read_port(self, timeout: float) -> int:
-        assert self.proc.stdout is not None
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
-        buf = b""
-        while b"\n" not in buf:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self.proc.poll() is not None:
-                raise RuntimeError(f"provider process did not print its port:\n{self.stderr()}")
-            if sel.select(remaining):
-                chunk = os.read(self.proc.stdout.fileno(), 64)
-                if not chunk:
-                    continue
-                buf += chunk
-        return int(buf.split(b"\n")[0])
+        line = first_line(self.proc, timeout)
+        if line is None:
+            raise RuntimeError(f"provider process did not print its port:\n{self.stderr()}")
+        return int(line)
 
     def stderr(self) -> str:
         self._stderr.seek(0)
