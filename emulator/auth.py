@@ -116,7 +116,13 @@ def token(ws: Workspace, req: Request) -> Response:
     if secret is None or now >= secret["expire_epoch"]:
         raise OAuthError(401, "invalid_client", "Client authentication failed")
     requested = (form.get("scope") or "all-apis").split()
-    scopes = list(secret["scopes"]) if secret["scopes"] else requested
+    # The SDK documents a secret's scopes as a bound a minted token cannot exceed: asking for
+    # more than the secret allows is refused, as an OAuth server answers invalid_scope.
+    allowed = set(secret["scopes"] or [])
+    if allowed and "all-apis" not in allowed and not set(requested) <= allowed:
+        raise OAuthError(400, "invalid_scope",
+                         f"The requested scope exceeds the scopes of this secret ({' '.join(sorted(allowed))})")
+    scopes = requested
     access_token = "eyJemu." + pysecrets.token_urlsafe(32)
     ws.tokens[sha256(access_token)] = {"sp_id": sp["id"], "secret_id": secret["id"],
                                        "scopes": scopes, "expires_at": now + TOKEN_LIFETIME}

@@ -194,10 +194,19 @@ def test_deleting_a_principal_revokes_its_tokens_secrets_and_grants(w, emulator,
 
 def test_a_secret_scoped_away_from_serving_gets_permission_denied(emulator, make_sp):
     sp, secret = make_sp(scopes=["sql"])
-    tok = _token(emulator.url, sp.application_id, secret.secret).json()
+    tok = _token(emulator.url, sp.application_id, secret.secret, scope="sql").json()
     assert tok["scope"] == "sql"
     r = _chat(emulator.url, tok["access_token"], PPT)
     assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED"
+
+
+def test_a_token_request_beyond_the_secrets_scopes_is_refused_with_invalid_scope(emulator, make_sp):
+    # What Braintrust's proxy sends (scope=all-apis) against a secret bound to the serving scope.
+    sp, secret = make_sp(scopes=["serving.serving-endpoints"])
+    refused = _token(emulator.url, sp.application_id, secret.secret)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_scope"
+    within = _token(emulator.url, sp.application_id, secret.secret, scope="serving.serving-endpoints")
+    assert within.status_code == 200 and within.json()["scope"] == "serving.serving-endpoints"
 
 
 def test_wrong_or_missing_credentials_raise_unauthenticated(emulator):

@@ -112,7 +112,7 @@ def test_whole_lifecycle_and_cli_never_print_or_store_a_secret_in_plain_text(
         assert code == (0 if name == "oauth" else 1), out
         seen[f"verify {name}"] = out
 
-    # The query principal: no entitlements, a secret bound to the serving scope, and that is enough.
+    # The query principal: no entitlements, a secret with the one scope Braintrust's proxy asks for.
     w = emulator.workspace_client()
     sp = run.outputs(ServicePrincipal, run.principal_name)
     assert not w.service_principals.get(sp["principal_id"]).entitlements
