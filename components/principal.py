@@ -9,15 +9,9 @@ from components.providers.grant import QueryGrant
 from components.providers.oauth_secret import OAuthSecret
 from components.providers.principal import ServicePrincipal
 from components.serving import ServingEndpoint
-from components.spec import PROJECT, Principal
+from components.spec import Principal, ownership_marker
 
 TOKEN = "databricks-braintrust:principal:QueryPrincipal"
-
-
-def ownership_marker(stack: str) -> str:
-    """SCIM externalId on principals this project creates: adoption after a crash only ever
-    takes a principal carrying the same stack's marker."""
-    return f"{PROJECT}/{stack}"
 
 
 class QueryPrincipal(pulumi.ComponentResource):

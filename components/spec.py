@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
     ValidationError,
     ValidationInfo,
@@ -47,8 +48,11 @@ ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 UC_MODEL_NAME = re.compile(r"^[A-Za-z0-9_]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+$")
 # Secret stack config: `pulumi config set --secret <project>:<key> ...`.
 SECRET_KEYS = ("databricks_token", "braintrust_api_key", "braintrust_pat")
-# The narrowest OAuth scope that still lets a token query serving endpoints.
-QUERY_SCOPES = ("serving.serving-endpoints",)
+# The OAuth scope of the secret handed to Braintrust. Its proxy asks the token endpoint for
+# `scope=all-apis`, and a token cannot exceed its secret's scopes, so anything narrower would
+# leave Braintrust without a token. What the principal may do is bounded instead by having no
+# entitlements and CAN_QUERY on exactly the stack's endpoints.
+QUERY_SCOPES = ("all-apis",)
 
 
 def secret_hint(key: str) -> str:
@@ -135,7 +139,10 @@ class _Endpoint(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict, description="Endpoint tags, merged over the stack's.")
     rate_limits: list[RateLimit] = Field(default_factory=list, description="AI Gateway rate limits.")
     usage_tracking: bool = Field(False, description="AI Gateway usage tracking (system tables).")
-    route_optimized: bool = Field(False, description="Route-optimized endpoint; changing it replaces the endpoint.")
+    route_optimized: bool = Field(
+        False, description="Must stay false: a route-optimized endpoint answers only on its own URL and only "
+        "OAuth, while Braintrust's proxy calls {api_base}/serving-endpoints/<name>/invocations."
+    )
 
     @field_validator("name")
     @classmethod
@@ -153,6 +160,16 @@ class _Endpoint(BaseModel):
     @classmethod
     def _tags(cls, value: dict[str, str]) -> dict[str, str]:
         return _check_tags(value)
+
+    @field_validator("route_optimized")
+    @classmethod
+    def _reachable_by_braintrust(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "a route-optimized endpoint answers only on its own dedicated URL, which Braintrust's "
+                "Databricks provider never calls: it posts to the workspace URL (remove route_optimized)"
+            )
+        return value
 
     def resolved_flavor(self) -> str:
         return self.flavor or "chat"
@@ -390,10 +407,20 @@ class Principal(BaseModel):
     scopes: list[str] = Field(
         default_factory=lambda: list(QUERY_SCOPES),
         min_length=1,
-        description="OAuth scopes bound to the secret. Default: only the serving-endpoints scope, the "
-        "narrowest that lets Braintrust query the endpoints (a token minted from it cannot call other "
-        "APIs); `[all-apis]` lifts the bound.",
+        description="OAuth scopes bound to the secret. Default `[all-apis]`: Braintrust's proxy asks for "
+        "that scope and a token cannot exceed its secret's; the principal's reach is bounded by having no "
+        "entitlements and CAN_QUERY on the stack's endpoints only.",
     )
+
+    @field_validator("scopes")
+    @classmethod
+    def _braintrust_can_mint(cls, value: list[str]) -> list[str]:
+        if "all-apis" not in value:
+            raise ValueError(
+                f"{value} would leave Braintrust without a token: its proxy asks for scope all-apis, "
+                "which a token minted from this secret could not exceed (remove scopes, or use [all-apis])"
+            )
+        return value
 
     @field_validator("display_name")
     @classmethod
@@ -445,6 +472,12 @@ def is_production(stack: str, policy: str | None) -> bool:
 
 PRODUCTION_MAX_LIFETIME_DAYS = 90
 MANAGED_BY_TAG = "managed-by"
+
+
+def ownership_marker(stack: str) -> str:
+    """What marks an object as this stack's: the endpoints' managed-by tag and the principal's
+    SCIM externalId. Adoption after a crash only ever takes an object carrying it."""
+    return f"{PROJECT}/{stack}"
 MODES = {"foundation_model": "provisioned", "model": "custom", "pay_per_token": "pay_per_token"}
 
 
@@ -452,6 +485,7 @@ class StackSpec(BaseModel):
     """Everything a stack declares, validated. Built with ``context={"stack": name}``."""
 
     model_config = _MODEL
+    _stack: str = PrivateAttr(default="")
 
     workspace: Workspace
     endpoints: list[Endpoint] = Field(min_length=1, description="Serving endpoints Braintrust may query.")
@@ -501,6 +535,7 @@ class StackSpec(BaseModel):
                 f"`{secret_hint('braintrust_pat')}`, or use service_principal_oauth)",
             )
         stack = (info.context or {}).get("stack", "")
+        self._stack = stack
         if is_production(stack, self.policy):
             why = f"stack {stack!r} is production" if self.policy != "production" else "policy is production"
             if self.braintrust.auth_type == "pat":
@@ -526,7 +561,7 @@ class StackSpec(BaseModel):
         """The stack's tags with the endpoint's own over them, and the project's marker."""
         if isinstance(endpoint, PayPerTokenEndpoint):
             return {}
-        return {**self.tags, **endpoint.tags, MANAGED_BY_TAG: PROJECT}
+        return {**self.tags, **endpoint.tags, MANAGED_BY_TAG: ownership_marker(self._stack)}
 
     def endpoint_inputs(self, endpoint: _Endpoint) -> dict[str, Any]:
         """What the Endpoint resource takes (components/providers/endpoint.py)."""
@@ -592,16 +627,23 @@ def _all_field_names() -> frozenset[str]:
     return frozenset(names)
 
 
-def _path(loc: tuple[Any, ...]) -> str:
+def _path(loc: tuple[Any, ...], *, tagged: bool = True) -> str:
+    """`endpoints[2].throughput.max` from a location; `tagged` for pydantic's, which carry the
+    endpoint union's tag right after the index."""
     text = ""
     for i, part in enumerate(loc):
         if isinstance(part, int):
             text += f"[{part}]"
-        elif part in _KINDS and i == 2 and loc[0] == "endpoints":
+        elif tagged and part in _KINDS and i == 2 and loc[0] == "endpoints":
             continue  # the union's tag, not a key the user wrote
         else:
             text += f".{part}" if text else str(part)
     return text
+
+
+def _redact(text: str) -> str:
+    # A backstop: whatever a message quotes, a credential-shaped value never reaches the output.
+    return _CREDENTIAL_VALUE.sub("<redacted>", text)
 
 
 def _message(err: Mapping[str, Any]) -> str:
@@ -679,12 +721,12 @@ def _credential_paths(value: Any, loc: tuple[Any, ...] = ()) -> list[tuple[tuple
 def validate_config(raw: Mapping[str, Any], *, stack: str, file: str) -> Stack:
     """Validate the project's config keys (namespace already stripped). Raises StackError."""
     problems: list[Problem] = []
-    flagged: set[tuple[Any, ...]] = set()
+    flagged: set[str] = set()
     for loc, _key in _credential_paths(dict(raw)):
         if loc and loc[0] in SECRET_KEYS:
             continue  # reported by the field's own validator
-        flagged.add(loc)
-        problems.append(Problem(file, _path(loc), (
+        flagged.add(_path(loc, tagged=False))
+        problems.append(Problem(file, _path(loc, tagged=False), (
             f"looks like a credential written in plain text (remove it; {_WHERE_SECRETS_GO})"
         )))
     try:
@@ -698,9 +740,9 @@ def validate_config(raw: Mapping[str, Any], *, stack: str, file: str) -> Stack:
                 loc, message = loc + ctx_error.loc, str(ctx_error)
             else:
                 message = _message(err)
-            if loc in flagged:
+            if _path(loc) in flagged:
                 continue
-            problems.append(Problem(file, _path(loc), message))
+            problems.append(Problem(file, _path(loc), _redact(message)))
         raise StackError(problems) from None
     if problems:
         raise StackError(problems)
@@ -735,7 +777,12 @@ def load_stack_file(path: Path | str, *, display: str | None = None) -> Stack:
                                             "(fix the indentation or quoting there)")]) from None
     except yaml.YAMLError as exc:
         raise StackError([Problem(file, "", f"YAML syntax error: {exc}")]) from None
-    return validate_document(document, stack=stack_name_of(path), file=file)
+    except RecursionError:
+        raise StackError([Problem(file, "", "is nested too deeply to be a stack file (flatten it)")]) from None
+    try:
+        return validate_document(document, stack=stack_name_of(path), file=file)
+    except RecursionError:
+        raise StackError([Problem(file, "", "is nested too deeply to be a stack file (flatten it)")]) from None
 
 
 def validate_document(document: Any, *, stack: str, file: str) -> Stack:

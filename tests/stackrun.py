@@ -33,7 +33,6 @@ import yaml
 
 from components.braintrust import build_provider_config, oauth_secret
 from components.braintrust_provider import _fingerprint
-from components.principal import ownership_marker
 from components.providers.ai_secret import AiSecret, AiSecretProvider
 from components.providers.endpoint import Endpoint, EndpointProvider
 from components.providers.grant import QueryGrant, QueryGrantProvider
@@ -41,7 +40,7 @@ from components.providers.oauth_secret import OAuthSecret, OAuthSecretProvider
 from components.providers.principal import ServicePrincipal, ServicePrincipalProvider
 from components.providers.readiness import EndpointsReady, EndpointsReadyProvider
 from components.serving import gate_endpoints
-from components.spec import PROJECT, Stack, validate_config, validate_document
+from components.spec import PROJECT, Stack, ownership_marker, validate_config, validate_document
 from tests.lifecycle.harness import Engine, ProviderProcess, Step
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -157,10 +157,10 @@ def test_production_allows_a_90_day_secret_and_an_owner() -> None:
     assert validate(mutate, stack="prod").production
 
 
-def test_endpoint_tags_merge_over_stack_tags_with_the_project_marker() -> None:
+def test_endpoint_tags_merge_over_stack_tags_with_the_stacks_ownership_marker() -> None:
     stack = validate(lambda c: endpoints(c)[0].update(tags={"team": "search"}))
     tags = stack.spec.endpoint_inputs(stack.spec.endpoints[0])["tags"]
-    assert tags["team"] == "search" and tags["cost-center"] == "1234" and tags["managed-by"] == PROJECT
+    assert tags["team"] == "search" and tags["cost-center"] == "1234" and tags["managed-by"] == f"{PROJECT}/dev"
 
 
 def test_pay_per_token_endpoint_inputs_carry_no_tags_or_entities() -> None:
@@ -226,3 +226,23 @@ def test_schema_accepts_the_committed_stacks() -> None:
 
 def test_load_stack_file_names_the_stack_after_the_file() -> None:
     assert load_stack_file(ROOT / "stacks" / "Pulumi.staging.yaml").name == "staging"
+
+
+def test_credential_shaped_values_in_any_field_are_flagged_at_their_field_and_never_echoed() -> None:
+    token = "dapi" + "0123456789abcdef" * 2
+    def mutate(c: dict) -> None:
+        endpoints(c)[2]["model"].update(name=token, version=token)
+        endpoints(c)[0].update(foundation_model=token)
+    with pytest.raises(StackError) as info:
+        validate(mutate)
+    assert token not in str(info.value)
+    paths = {p.path for p in info.value.problems}
+    assert {"endpoints[2].model.name", "endpoints[2].model.version", "endpoints[0].foundation_model"} <= paths
+
+
+def test_a_stack_file_nested_too_deeply_is_refused_with_a_message(tmp_path) -> None:
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text("config:\n  databricks-braintrust:tags: " + "[" * 3000 + "]" * 3000 + "\n")
+    with pytest.raises(StackError) as info:
+        load_stack_file(path)
+    assert "nested too deeply" in str(info.value)

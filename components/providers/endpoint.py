@@ -59,6 +59,8 @@ ENTITY_KEYS = ("name", "entity_name", "entity_version", "workload_size", "worklo
                "scale_to_zero_enabled", "min_provisioned_throughput",
                "max_provisioned_throughput")
 REPLACE_KEYS = ("name", "mode", "route_optimized")
+# The tag that says which stack owns an endpoint (components/spec.py sets it on every endpoint).
+OWNER_TAG = "managed-by"
 # How long an update waits for a rollout already in progress before changing the endpoint.
 ROLLOUT_WAIT_SECONDS = 2700.0
 
@@ -332,9 +334,18 @@ class EndpointProvider(DatabricksProvider):
             raise api_error("reading the serving endpoint", f"endpoint {name}", exc) from None
 
     def _adopt(self, inputs: dict[str, Any], exc: Exception) -> ServingEndpointDetailed:
-        """An endpoint of this name exists (a run died after creating it): make it ours."""
+        """An endpoint of this name exists. If it carries this stack's ownership tag, a run died
+        after creating it: make it ours. Anyone else's endpoint is never taken over."""
         name = inputs["name"]
         ep = self._get_existing(name)
+        marker = canonical(inputs, "tags").get(OWNER_TAG)
+        if marker is None or remote_tags(ep).get(OWNER_TAG) != marker:
+            raise ProviderError(
+                "a serving endpoint with this name already exists and is not this stack's",
+                f"endpoint {name}",
+                f"choose another name in the stack file (its {OWNER_TAG} tag is "
+                f"{remote_tags(ep).get(OWNER_TAG)!r}, not {marker!r}), or delete that endpoint",
+            ) from exc
         if bool(ep.route_optimized) != canonical(inputs, "route_optimized"):
             raise ProviderError(
                 "an endpoint with this name already exists with another route_optimized",

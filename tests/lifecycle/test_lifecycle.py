@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 from databricks.sdk.errors import NotFound
-from databricks.sdk.service.serving import ServingEndpointAccessControlRequest
+from databricks.sdk.service.serving import (
+    EndpointCoreConfigInput,
+    EndpointTag,
+    ServedEntityInput,
+    ServingEndpointAccessControlRequest,
+)
 
 from components.providers.endpoint import Endpoint, EndpointProvider
 from components.providers.grant import QueryGrant, QueryGrantProvider
@@ -29,7 +34,7 @@ def endpoint_inputs(target: Target, base: str = "churn", **over: Any) -> dict[st
         "name": target.name(base), "mode": "custom",
         "served_entities": [{"name": "churn", "entity_name": model, "entity_version": version,
                              "workload_size": "Small", "scale_to_zero_enabled": True}],
-        "traffic": None, "tags": {"team": "ml-platform", "managed-by": "databricks-braintrust"},
+        "traffic": None, "tags": {"team": "ml-platform", "managed-by": "databricks-braintrust/lifecycle"},
         "rate_limits": [], "usage_tracking": False, "route_optimized": False,
     }
     inputs.update(over)
@@ -425,3 +430,17 @@ def test_preview_with_an_unknown_endpoint_id_plans_a_grant_replacement(target: T
     assert list(diff.replaces) == ["endpoint_id"]
     if before is not None:
         assert target.request_count() == before
+
+
+def test_an_endpoint_of_the_same_name_without_our_tag_is_never_taken_over(target: Target, engine: Engine) -> None:
+    inputs = endpoint_inputs(target)
+    w = target.client()
+    entity = inputs["served_entities"][0]
+    w.serving_endpoints.create(inputs["name"], config=EndpointCoreConfigInput(
+        name=inputs["name"], served_entities=[ServedEntityInput.from_dict(entity)]),
+        tags=[EndpointTag(key="managed-by", value="someone-else")])
+    with pytest.raises(ProviderCallError) as err:
+        up_endpoint(engine, "churn", inputs)
+    assert "not this stack's" in err.value.message.splitlines()[0]
+    tags = {t.key: t.value for t in w.serving_endpoints.get(inputs["name"]).tags or []}
+    assert tags == {"managed-by": "someone-else"}
