@@ -285,6 +285,10 @@ class EndpointProvider(DatabricksProvider):
         if inputs.get("mode") != PAY_PER_TOKEN:
             wanted = canonical(inputs, "served_entities")
             entities = remote_entities(ep, wanted) or wanted
+            if _rollout_failed(ep):
+                # The last rollout failed: what is configured is not what serves. Recording no
+                # entities makes the next `up` send the config again (a retry after a fix).
+                entities = {}
             inputs["served_entities"] = [entities[k] for k in sorted(entities)]
             routes = remote_traffic(ep, canonical(inputs, "traffic"))
             inputs["traffic"] = [{"served_entity_name": k, "traffic_percentage": v}
@@ -373,7 +377,7 @@ class EndpointProvider(DatabricksProvider):
         # Remove only tags we set before and no longer want; never someone else's.
         drop = sorted(k for k in previous_tags if k not in tags and k in current_tags)
         gateway_changed = remote_gateway(ep) != (limits, usage)
-        config_changed = (remote_entities(ep, entities) != entities
+        config_changed = (_rollout_failed(ep) or remote_entities(ep, entities) != entities
                           or remote_traffic(ep, routes) != routes)
         if not (add or drop or gateway_changed or config_changed):
             return ep
@@ -438,6 +442,11 @@ class EndpointProvider(DatabricksProvider):
         outs["task"] = ep.task
         outs["url"] = f"{self.host()}/serving-endpoints/{name}/invocations"
         return outs
+
+
+def _rollout_failed(ep: ServingEndpointDetailed) -> bool:
+    update = ep.state.config_update if ep.state else None
+    return update in (EndpointStateConfigUpdate.UPDATE_FAILED, EndpointStateConfigUpdate.UPDATE_CANCELED)
 
 
 def _traffic(routes: dict[str, int]) -> TrafficConfig | None:

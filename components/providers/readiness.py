@@ -112,7 +112,7 @@ def failure_error(failed: list[EndpointStatus]) -> ProviderError:
         f"{len(failed)} serving endpoint(s) failed to roll out",
         ", ".join(s.name for s in failed),
         "fix the served entity named below in the stack file (or the workspace), "
-        "then run `pulumi up` again",
+        "then run `pulumi up --refresh` (the refresh marks a failed endpoint for another rollout)",
         "\n".join(lines),
     )
 

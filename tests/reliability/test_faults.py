@@ -152,6 +152,20 @@ def test_failed_rollout_names_the_endpoint_and_its_message_and_the_fixed_spec_co
     assert endpoint_names(emulator).count(CUSTOM) == 1
 
 
+def test_transient_rollout_failure_is_retried_by_refresh_then_up_with_no_spec_change(
+        make_run, emulator) -> None:
+    emulator.fail_next_rollout(CUSTOM, "Capacity temporarily unavailable for workload Small")
+    run = make_run()
+    with pytest.raises(ProviderCallError) as err:
+        run.up()
+    assert "pulumi up --refresh" in err.value.message.splitlines()[0]
+    run.refresh()  # finds the failed rollout: the endpoint is marked for another one
+    steps = run.up()
+    assert steps[CUSTOM].op == "update" and steps[run.gate_name].op == "create"
+    assert emulator.workspace_client().serving_endpoints.get(CUSTOM).state.config_update.value == "NOT_UPDATING"
+    assert run.changed() == [] and endpoint_names(emulator).count(CUSTOM) == 1
+
+
 def test_update_during_a_rollout_waits_for_it_then_applies(make_run, emulator) -> None:
     emulator.set_ready_after(1.5)
     run = make_run()
