@@ -12,6 +12,9 @@ from components.serving import ServingEndpoint
 from components.spec import Principal, ownership_marker
 
 TOKEN = "databricks-braintrust:principal:QueryPrincipal"
+# Logical names that do not follow display_name: renaming the principal in the stack file is
+# then an in-place SCIM update, not a new principal, secret and grants (a URN change).
+NAME = "query-principal"
 
 
 class QueryPrincipal(pulumi.ComponentResource):
@@ -20,10 +23,10 @@ class QueryPrincipal(pulumi.ComponentResource):
 
     def __init__(self, stack: str, principal: Principal, endpoints: list[ServingEndpoint],
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(TOKEN, principal.display_name, None, opts)
+        super().__init__(TOKEN, NAME, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         sp = ServicePrincipal(
-            principal.display_name,
+            NAME,
             {
                 "display_name": principal.display_name,
                 "external_id": ownership_marker(stack),
@@ -32,7 +35,7 @@ class QueryPrincipal(pulumi.ComponentResource):
             child,
         )
         secret = OAuthSecret(
-            f"{principal.display_name}-oauth",
+            f"{NAME}-oauth",
             {
                 "service_principal_id": sp.principal_id,
                 "application_id": sp.application_id,

@@ -88,7 +88,7 @@ def program(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
     def register(req: Any) -> Any:  # record what only the engine sees: parent and dependencies
         resp = original(req)
         for r in reversed(mocks.resources):
-            if r.name == req.name and not r.urn:
+            if r.name == req.name and r.typ == req.type and not r.urn:
                 r.urn, r.parent, r.dependencies = resp.urn, req.parent, list(req.dependencies)
                 break
         else:
@@ -104,16 +104,6 @@ def program(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
     exports = prog.build(prog.load_stack())
     yield mocks, exports, yaml.safe_load(path.read_text())["config"]
     pulumi.runtime.set_all_config({}, [])
-
-
-def resolved(output: Any) -> Any:
-    """An Output's value and secretness, once the mocks have answered."""
-    future = pulumi.Output.all(output, pulumi.Output.from_input(output).is_secret())
-    return future
-
-
-def by_type(mocks: Mocks, suffix: str) -> list[Registered]:
-    return [r for r in mocks.resources if r.typ.endswith(suffix)]
 
 
 @pytest.mark.parametrize("program", STACKS, indirect=True, ids=lambda p: p.name)
@@ -214,3 +204,20 @@ def test_secret_config_given_in_plain_text_is_refused(key: str) -> None:
     assert f"{key}: is written in plain text" in str(info.value)
     assert "plain-text-credential-value" not in str(info.value)
     pulumi.runtime.set_all_config({}, [])
+
+
+@pytest.mark.parametrize("program", STACKS[:1], indirect=True, ids=lambda p: p.name)
+@pulumi.runtime.test
+def test_principal_resources_are_named_independently_of_display_name(program):
+    # A rename in the stack file must be an in-place update, so no URN may carry display_name.
+    mocks, exports, config = program
+    display_name = config[f"{PROJECT}:principal"]["display_name"]
+
+    def check(_: Any) -> None:
+        principal_side = [r for r in mocks.resources
+                          if "display_name" in r.inputs or "lifetime_days" in r.inputs
+                          or r.typ.endswith("QueryPrincipal")]
+        assert len(principal_side) == 3
+        assert all(display_name not in r.urn for r in principal_side)
+
+    return exports["secret_expire_time"].apply(check)
