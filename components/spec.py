@@ -3,7 +3,7 @@
 A stack file is ``stacks/Pulumi.<stack>.yaml``; its keys live under the project's namespace,
 ``databricks-braintrust:<key>``. Everything downstream receives a validated ``StackSpec``.
 Every rule that needs no network is checked here, once, by ``load_stack_file`` (the CLI and
-the pull-request job) and by ``spec_from_config`` (the Pulumi program), with messages for the
+the pull-request job) and by ``validate_config`` (the Pulumi program, components/program.py), with messages for the
 person editing the YAML: the field, what is wrong, and how to fix it.
 """
 

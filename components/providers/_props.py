@@ -23,6 +23,13 @@ def is_unknown(value: Any) -> bool:
     return False
 
 
+def whole(value: Any) -> Any:
+    """Protobuf Structs carry every number as a double: 1240 arrives as 1240.0."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def inputs_only(props: dict[str, Any], input_keys: tuple[str, ...]) -> dict[str, Any]:
     """The resource's own inputs: never `__provider`, never computed outputs."""
     return {k: props[k] for k in input_keys if k in props}

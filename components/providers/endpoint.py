@@ -47,7 +47,7 @@ from pulumi.dynamic import (
 
 from ._client import DatabricksProvider
 from ._errors import ProviderError, api_error
-from ._props import diff_result, inputs_only, is_unknown, stable_hash
+from ._props import diff_result, inputs_only, is_unknown, stable_hash, whole
 from ._wait import Done, Pending, wait_for
 
 MODES = ("provisioned", "custom", "pay_per_token")
@@ -67,13 +67,6 @@ ROLLOUT_WAIT_SECONDS = 2700.0
 
 # ---------------------------------------------------------------- canonical forms (pure)
 
-def _num(value: Any) -> Any:
-    # Protobuf Structs carry every number as a double: 1240 arrives as 1240.0.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
 def canonical_entity(entity: dict[str, Any]) -> dict[str, Any]:
     """One served entity with only the keys we manage, None dropped, versions as strings."""
     out: dict[str, Any] = {}
@@ -82,11 +75,8 @@ def canonical_entity(entity: dict[str, Any]) -> dict[str, Any]:
         if value is None:
             continue
         if key == "entity_version":
-            value = str(_num(value))
-        out[key] = _num(value)
-    if "name" not in out and "entity_name" in out:
-        # Databricks' own default name for a served entity.
-        out["name"] = f"{out['entity_name'].replace('.', '-')}-{out.get('entity_version', '')}"
+            value = str(whole(value))
+        out[key] = whole(value)
     return out
 
 
@@ -104,12 +94,12 @@ def canonical_traffic(traffic: list[dict[str, Any]] | None,
     """Routes as {served_entity_name: percentage}; None sends everything to the one entity."""
     if traffic is None:
         return {name: 100 for name in entities} if len(entities) == 1 else {}
-    return {r["served_entity_name"]: int(_num(r["traffic_percentage"])) for r in traffic}
+    return {r["served_entity_name"]: int(whole(r["traffic_percentage"])) for r in traffic}
 
 
 def canonical_rate_limits(limits: list[dict[str, Any]] | None) -> list[tuple[str, str, int]]:
     return sorted((str(r.get("key") or "user"), str(r.get("renewal_period") or "minute"),
-                   int(_num(r.get("calls") or 0))) for r in limits or [])
+                   int(whole(r.get("calls") or 0))) for r in limits or [])
 
 
 def canonical(props: dict[str, Any], key: str) -> Any:
@@ -164,6 +154,10 @@ def check_endpoint(news: dict[str, Any]) -> list[CheckFailure]:
         return failures
     entities = news.get("served_entities") or []
     names = [canonical_entity(e).get("name") for e in entities]
+    if not all(names):
+        # Diffs key entities by name: Databricks' default name would only appear after create.
+        failures.append(CheckFailure("served_entities", "every served entity needs a name"))
+        return failures
     if len(set(names)) != len(names):
         failures.append(CheckFailure("served_entities", "served entity names must be unique"))
     if mode != PAY_PER_TOKEN and not is_unknown(mode) and not entities:

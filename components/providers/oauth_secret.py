@@ -34,7 +34,7 @@ from pulumi.dynamic import (
 
 from ._client import DatabricksProvider
 from ._errors import api_error
-from ._props import diff_result, inputs_only, is_unknown
+from ._props import diff_result, inputs_only, is_unknown, whole
 
 INPUT_KEYS = ("service_principal_id", "application_id", "lifetime_days", "rotate_before_days",
               "scopes")
@@ -68,9 +68,7 @@ def _canonical(props: dict[str, Any], key: str) -> Any:
     value = props.get(key)
     if key == "scopes":
         return sorted(set(value or []))  # None and [] both mean unrestricted
-    if isinstance(value, float) and value.is_integer():
-        return int(value)  # Struct numbers arrive as doubles
-    return value
+    return whole(value)
 
 
 def due_for_rotation(olds: dict[str, Any], news: dict[str, Any], now: dt.datetime) -> bool:
