@@ -4,17 +4,18 @@ always points at endpoints that answer, with credentials that may query them."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from typing import Any
-
 import pulumi
 from pydantic import ValidationError
 
 from components.braintrust import REDACTED, BraintrustProviderConfig, build_provider_config, oauth_secret, problems
 from components.principal import QueryPrincipal
+from components.providers.ai_secret import AiSecret, record_hash
 from components.serving import EndpointsReady, ServingEndpoint
 from components.spec import Stack
+
+# The record's hash is the provider's own `record_hash`; this older name is kept only for
+# tests/stackrun.py, which imports it (the same function, not a second hash).
+_fingerprint = record_hash
 
 TOKEN = "databricks-braintrust:braintrust:BraintrustProvider"
 
@@ -63,15 +64,12 @@ class BraintrustProvider(pulumi.ComponentResource):
         )
         self.published_id: pulumi.Output[str] | None = None
         if settings.publish:
-            from components.providers.ai_secret import AiSecret
-
-            record_hash = self.record.apply(_fingerprint)
             published = AiSecret(
                 settings.secret_name,
                 {
                     "name": settings.secret_name,
                     "record": self.record,
-                    "record_hash": record_hash,
+                    "record_hash": self.record.apply(record_hash),
                     "api_url": settings.api_url,
                     "org_name": settings.org_name,
                 },
@@ -79,9 +77,3 @@ class BraintrustProvider(pulumi.ComponentResource):
             )
             self.published_id = published.secret_id
         self.register_outputs({"redacted": self.redacted})
-
-
-def _fingerprint(record: dict[str, Any]) -> str:
-    # Changes whenever the record does (a rotated secret, an endpoint added); a one-way hash of
-    # high-entropy credentials, never the credentials themselves.
-    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()

@@ -8,7 +8,9 @@ A call is retried only for the statuses the caller names (and connection errors 
 timeouts), at most ``retries`` times, sleeping ``Retry-After`` seconds when the server sends
 it (capped) or an exponential backoff otherwise. The result says how many attempts it took.
 Nothing here logs or formats headers, so a bearer token or a Basic credential never leaves
-the request it was put in.
+the request it was put in. A server may still echo one in its answer: `error_summary` takes
+the caller's `Secrets` and removes them before it cuts the answer to one line, so a secret is
+never left half-shown by the cut.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from components.braintrust import REDACTED
 
 BACKOFF_START = 0.5
 RETRY_AFTER_CAP = 30.0
@@ -40,6 +44,37 @@ class Result:
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
+
+
+@dataclass
+class Secrets:
+    """Everything that must never be shown; `scrub` removes it from a text."""
+
+    values: set[str] = field(default_factory=set)
+
+    def add(self, *values: str | None) -> None:
+        self.values.update(v for v in values if isinstance(v, str) and len(v) >= 4)
+
+    def add_credential(self, secret: Any) -> None:
+        """A record's `secret`: a PAT, or the JSON of {client_id, client_secret}; the whole
+        string and every string inside it."""
+        if not isinstance(secret, str):
+            return
+        self.add(secret)
+        try:
+            fields = json.loads(secret)
+        except (ValueError, RecursionError):
+            return
+        if isinstance(fields, dict):
+            self.add(*(v for v in fields.values() if isinstance(v, str)))
+
+    def scrub(self, text: str) -> str:
+        """`text` without any secret, written as it is or as a JSON string escapes it (a
+        server echoing the JSON body it was sent)."""
+        forms = {f for v in self.values for f in (v, json.dumps(v)[1:-1]) if f}
+        for form in sorted(forms, key=len, reverse=True):
+            text = text.replace(form, REDACTED)
+        return text
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -128,11 +163,13 @@ def _result(status: int, raw: bytes, headers: Any) -> Result:
     return Result(status=status, body=body, text=text, headers=hdrs)
 
 
-def error_summary(result: Result) -> str:
+def error_summary(result: Result, secrets: Secrets | None = None) -> str:
     """One line saying what the server answered: Databricks' {error_code, message}, OAuth's
-    {error, error_description}, Braintrust's {Code, Message}, or the first text of the body."""
+    {error, error_description}, Braintrust's {Code, Message}, or the first text of the body;
+    `secrets` are removed before the line is cut, so none is left half-shown."""
+    scrub = secrets.scrub if secrets is not None else str
     if result.status == 0:
-        return result.error or "no answer"
+        return scrub(result.error or "no answer")
     body = result.body
     if isinstance(body, dict):
         code = body.get("error_code") or body.get("error") or body.get("Code")
@@ -141,5 +178,5 @@ def error_summary(result: Result) -> str:
             message, code = code.get("message"), code.get("type")
         parts = [str(p) for p in (code, message) if p]
         if parts:
-            return _one_line(": ".join(parts))
-    return _one_line(result.text) or "empty body"
+            return _one_line(scrub(": ".join(parts)))
+    return _one_line(scrub(result.text)) or "empty body"

@@ -10,7 +10,9 @@ the input is empty: it never silently redirects a reviewed stack to another serv
 
 Calls have a bounded timeout and are retried only on 429 and 5xx (honouring Retry-After),
 at most RETRIES times. Errors name the call, the record and Braintrust's message; they never
-carry the API key or the record's secret.
+carry the API key or the record's secret: Braintrust's message may echo the request, so the
+key, and the secret of every record the client was given or sends (the PAT, or the OAuth JSON
+and the client_secret in it), are removed from it before it is cut to one line.
 """
 
 from __future__ import annotations
@@ -62,6 +64,15 @@ class BraintrustApi:
     creds: BraintrustCredentials = field(repr=False)
     timeout: float = TIMEOUT
     retries: int = RETRIES
+    record: dict[str, Any] | None = field(default=None, repr=False)  # its secret is never echoed
+
+    def _secrets(self, body: Any) -> http.Secrets:
+        secrets = http.Secrets()
+        secrets.add(self.creds.api_key)
+        for record in (self.record, body):
+            if isinstance(record, dict):
+                secrets.add_credential(record.get("secret"))
+        return secrets
 
     def _call(self, method: str, path: str, what: str, obj: str, body: Any = None) -> http.Result:
         if not self.creds.api_key:
@@ -72,9 +83,8 @@ class BraintrustApi:
             headers={"Authorization": f"Bearer {self.creds.api_key}"})
         if result.ok:
             return result
-        summary = http.error_summary(result)
-        if self.creds.api_key in summary:  # never echo the key, whatever the server said
-            summary = summary.replace(self.creds.api_key, "<redacted>")
+        # never echo the key or the record's secret, whatever the server said
+        summary = http.error_summary(result, self._secrets(body))
         where = f"{method} {self.url}{path.split('?')[0]}"
         tries = f" after {result.attempts} attempts" if result.attempts > 1 else ""
         if result.status == 0:

@@ -2,8 +2,8 @@
 Braintrust's REST API when the stack says `braintrust.publish: true`.
 
 Inputs: name (the record's name), record (the full record, secret included: the component
-  passes it as a secret Output), record_hash (a stable hash of the full record, secret
-  included; computed here when absent), api_url (Braintrust's API base URL), org_name
+  passes it as a secret Output), record_hash (`record_hash(record)`, which the component
+  computes with the function below), api_url (Braintrust's API base URL), org_name
   (optional). API key and base-URL precedence: see _braintrust.py.
 Outputs: every input, plus secret_id (Braintrust's uuid), preview_secret (Braintrust's
   non-revealing preview), updated_at.
@@ -28,6 +28,7 @@ in the outputs, so the next `up` publishes it again. `delete` tolerates a record
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -47,7 +48,7 @@ from pulumi.dynamic import (
 from components.braintrust import validate_record
 
 from ._braintrust import BraintrustApi, BraintrustCredentials, base_url, credentials_from_config
-from ._props import diff_result, inputs_only, is_unknown, stable_hash
+from ._props import diff_result, inputs_only, is_unknown
 
 INPUT_KEYS = ("name", "record_hash", "record", "api_url", "org_name")
 OUTPUT_KEYS = ("secret_id", "preview_secret", "updated_at")
@@ -59,8 +60,11 @@ DRIFTED = "drifted"
 
 
 def record_hash(record: dict[str, Any]) -> str:
-    """The stable hash of the full record, secret included (so a rotation changes it)."""
-    return stable_hash(record)
+    """The hash of the full record, secret included, so a rotation changes it: a one-way hash
+    of high-entropy credentials, never the credentials. The component computes the input with
+    this function. It is the full sha256 of the sorted JSON, the digest stacks already hold in
+    state, so no stack publishes again just because the code changed."""
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
 
 def _canonical(props: dict[str, Any], key: str) -> Any:
@@ -107,7 +111,9 @@ class AiSecretProvider(ResourceProvider):
         self._creds = credentials_from_config(req)
 
     def _api(self, props: dict[str, Any]) -> BraintrustApi:
-        return BraintrustApi(base_url(props.get("api_url")), self._creds or BraintrustCredentials())
+        record = props.get("record")
+        return BraintrustApi(base_url(props.get("api_url")), self._creds or BraintrustCredentials(),
+                             record=record if isinstance(record, dict) else None)
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         inputs = inputs_only(news, INPUT_KEYS)
@@ -126,8 +132,6 @@ class AiSecretProvider(ResourceProvider):
         failures += [CheckFailure("record", p) for p in problems]
         if not is_unknown(name) and record.get("name") != name:
             failures.append(CheckFailure("name", f"{name!r} differs from the record's name {record.get('name')!r}"))
-        if not inputs.get("record_hash"):
-            inputs["record_hash"] = record_hash(record)
         return CheckResult(inputs, failures)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:

@@ -7,19 +7,25 @@ wrong key for the refusal test (a process configures each provider once).
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import pulumi
 import pytest
+from pulumi.runtime import rpc
 
-from components.braintrust import build_provider_config, oauth_secret
+from components.braintrust import REDACTED, build_provider_config, oauth_secret
 from components.providers.ai_secret import AiSecret, AiSecretProvider, record_hash
 from tests.lifecycle.harness import Engine, ProviderCallError, ProviderProcess
+from tests.program.test_program import STACKS, program  # noqa: F401 - the program under mocks, a fixture
 
 CLIENT_SECRET = "dose-client-secret-0123456789abcdef"
 ROTATED_SECRET = "dose-rotated-secret-fedcba9876543210"
+PAT = "dapi0123456789abcdef0123456789abcdef"
 
 
 def _record(api_base: str, client_secret: str = CLIENT_SECRET, models: tuple[str, ...] = ("bt-chat",),
@@ -187,3 +193,104 @@ def test_braintrust_503_is_retried_honouring_retry_after(engine, emulator) -> No
     assert step.op == "create"
     statuses = [r["status"] for r in emulator.requests() if r["method"] == "PUT"]
     assert statuses == [503, 503, 200]
+
+
+# ------------------------------------------------------------------ an error that echoes the request
+
+Respond = Callable[[bytes], tuple[int, str, str]]
+
+
+class _Echo(http.server.BaseHTTPRequestHandler):
+    """Braintrust's API as a careless server: an error built from the request it was sent."""
+
+    def do_PUT(self) -> None:  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        status, content_type, text = self.server.respond(body)  # type: ignore[attr-defined]
+        raw = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def echo() -> Iterator[Callable[[Respond], str]]:
+    """`echo(respond)` starts a loopback server answering every PUT with `respond(body)`; its URL."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(respond: Respond) -> str:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+        server.respond = respond  # type: ignore[attr-defined]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _pat_record(api_base: str) -> dict[str, Any]:
+    return build_provider_config(name="databricks-lc", api_base=api_base, auth_type="pat", secret=PAT,
+                                 endpoints=[("bt-chat", "chat")]).to_record()
+
+
+def _echo_secret_field(body: bytes) -> tuple[int, str, str]:
+    """A JSON error whose message quotes the record's `secret` as it was sent."""
+    sent = json.loads(body)
+    return 400, "application/json", json.dumps(
+        {"Code": "BadRequest", "Message": f"secret {json.dumps(sent['secret'])} is not valid"})
+
+
+def _echo_body_cut_at(secret: str) -> Callable[[bytes], tuple[int, str, str]]:
+    """A text error echoing the body, padded so `secret` straddles the 300-character cut of the
+    one-line summary: a scrub after the cut would miss the half that is left."""
+    def respond(body: bytes) -> tuple[int, str, str]:
+        text = body.decode()
+        return 400, "text/plain", "x" * 280 + text[text.index(secret):]
+    return respond
+
+
+@pytest.mark.parametrize(("auth", "server"), [
+    ("oauth", "secret field in a JSON error"), ("pat", "secret field in a JSON error"),
+    ("oauth", "body cut in a text error"), ("pat", "body cut in a text error")])
+def test_an_error_echoing_the_request_never_carries_the_records_secret(engine, emulator, echo, auth,
+                                                                        server) -> None:
+    record = _record(emulator.url) if auth == "oauth" else _pat_record(emulator.url)
+    secret = CLIENT_SECRET if auth == "oauth" else PAT
+    respond = _echo_secret_field if server.startswith("secret field") else _echo_body_cut_at(secret)
+    inputs = {**_inputs(emulator, record), "api_url": echo(respond)}
+    with pytest.raises(ProviderCallError) as info:
+        engine.register(AiSecret, AiSecretProvider, "bt", inputs)
+    message = info.value.message
+    assert "publishing the AI secret failed" in message and "HTTP 400" in message
+    assert REDACTED in message
+    assert secret[:12] not in info.value.details
+    assert record["secret"] not in info.value.details
+
+
+# ------------------------------------------------------------------ the record's hash
+
+
+@pytest.mark.parametrize("program", [p for p in STACKS if "publish: true" in p.read_text()][:1], indirect=True,
+                         ids=lambda p: p.name)
+@pulumi.runtime.test
+def test_the_component_sends_the_hash_the_provider_computes(program) -> None:  # noqa: F811 - the fixture
+    mocks, exports, _ = program
+
+    def plain(value: Any) -> Any:  # the mocks see a secret input as {<sig>: <secret sig>, "value": ...}
+        wrapped = isinstance(value, dict) and set(value) == {rpc._special_sig_key, "value"}
+        return value["value"] if wrapped else value
+
+    def check(_: Any) -> None:
+        (published,) = [r for r in mocks.resources if "record_hash" in r.inputs]
+        record = plain(published.inputs["record"])
+        assert record["secret"]  # the whole record, secret included, is what is hashed
+        assert plain(published.inputs["record_hash"]) == record_hash(record)
+
+    return exports["braintrust_ai_secret_id"].apply(check)
