@@ -19,7 +19,9 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -96,23 +98,24 @@ class RateLimit(BaseModel):
     )
 
 
+def _version_text(value: Any) -> Any:
+    # YAML reads `version: 3` as an int; the API wants the string.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _positive_version(value: str) -> str:
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{value!r} is not a model version (use a positive number such as \"3\")")
+    return value
+
+
+ModelVersion = Annotated[str, BeforeValidator(_version_text), AfterValidator(_positive_version)]
+
+
 class UnityCatalogModel(BaseModel):
     model_config = _MODEL
     name: str = Field(description="Three-level Unity Catalog name, `catalog.schema.model`.")
-    version: str = Field(description='Model version, e.g. "3".')
-
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version_text(cls, value: Any) -> Any:
-        # YAML reads `version: 3` as an int; the API wants the string.
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-    @field_validator("version")
-    @classmethod
-    def _version_digits(cls, value: str) -> str:
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"{value!r} is not a model version (use a positive number such as \"3\")")
-        return value
+    version: ModelVersion = Field(description='Model version, e.g. "3".')
 
     @field_validator("name")
     @classmethod
@@ -195,21 +198,9 @@ class FoundationModelEndpoint(_Endpoint):
         description="Catalog key of the model, e.g. meta-llama-3.1-8b-instruct (see components/catalog.py)."
     )
     throughput: Throughput
-    entity_version: str | None = Field(
+    entity_version: ModelVersion | None = Field(
         None, description="Override the catalog's system.ai version; versions differ between workspaces."
     )
-
-    @field_validator("entity_version", mode="before")
-    @classmethod
-    def _version_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-    @field_validator("entity_version")
-    @classmethod
-    def _version_digits(cls, value: str | None) -> str | None:
-        if value is not None and (not value.isdigit() or int(value) < 1):
-            raise ValueError(f"{value!r} is not a model version (use a positive number such as \"2\")")
-        return value
 
     @field_validator("foundation_model")
     @classmethod
