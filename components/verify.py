@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from typing import Any
 
 from components import http
 from components.braintrust import BraintrustProviderConfig, validate_record
+from components.http import Secrets
 
 OUTPUT_NAME = "braintrust_provider"
 PROMPT = "Reply with one word: ok"
@@ -44,7 +46,7 @@ MAX_TOKENS = 16
 RETRY_STATUSES = frozenset({429, 503})
 RETRY_AFTER_CAP = 10.0
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
-REDACTED = "<redacted>"
+MAX_TIMEOUT = 3600.0  # beyond it a socket timeout overflows on some platforms, and no proxy waits so long
 INSTALL_HINT = ("verify --stack needs the Pulumi CLI (install: curl -fsSL https://get.pulumi.com | sh), "
                 "or pass the record with --config FILE")
 
@@ -67,21 +69,6 @@ class Row:
         return self.status == "ok"
 
 
-@dataclass
-class Secrets:
-    """Everything that must never be printed; `scrub` removes it from a line."""
-
-    values: set[str] = field(default_factory=set)
-
-    def add(self, *values: str | None) -> None:
-        self.values.update(v for v in values if v and len(v) >= 4)
-
-    def scrub(self, text: str) -> str:
-        for value in sorted(self.values, key=len, reverse=True):
-            text = text.replace(value, REDACTED)
-        return text
-
-
 # ------------------------------------------------------------------ reading the record
 
 
@@ -98,16 +85,27 @@ def _unwrap(data: Any) -> Any:
     return data
 
 
+def _parse(text: str, what: str) -> Any:
+    try:
+        return _unwrap(json.loads(text))
+    except RecursionError:
+        raise UsageError(f"{what} is nested too deeply to be a record") from None
+    except ValueError as exc:
+        # json's message holds a position, never the text around it
+        raise UsageError(f"{what} is not JSON: {exc}") from None
+
+
 def load_config_file(path: Path) -> Any:
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
-        return _unwrap(json.loads(text))
-    except ValueError as exc:
-        # json's message holds a position, never the text around it
-        raise UsageError(f"{path} is not JSON: {exc}") from None
+        text = raw.decode("utf-8-sig")  # JSON is UTF-8; a byte-order mark is tolerated
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}): "
+                         "save it as UTF-8 JSON") from None
+    return _parse(text, str(path))
 
 
 def load_stack_output(stack: str, timeout: float = 120.0) -> Any:
@@ -116,16 +114,14 @@ def load_stack_output(stack: str, timeout: float = 120.0) -> Any:
         raise UsageError(INSTALL_HINT)
     cmd = [pulumi, "stack", "output", OUTPUT_NAME, "--show-secrets", "--json", "--stack", stack]
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace",
+                              timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise UsageError(f"`pulumi stack output` for stack {stack!r} took longer than {timeout:g} s") from None
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no message"])[-1]
         raise UsageError(f"`pulumi stack output {OUTPUT_NAME} --stack {stack}` failed: {last}")
-    try:
-        return _unwrap(json.loads(done.stdout))
-    except ValueError:
-        raise UsageError(f"`pulumi stack output` for stack {stack!r} did not print JSON") from None
+    return _parse(done.stdout, f"the output of `pulumi stack output` for stack {stack!r}")
 
 
 def _listed_models(data: Any) -> list[tuple[str, str]]:
@@ -137,8 +133,11 @@ def _listed_models(data: Any) -> list[tuple[str, str]]:
     names = meta.get("models") if isinstance(meta.get("models"), list) else list(custom)
     pairs = []
     for name in names:
-        spec = custom.get(name) if isinstance(custom.get(name), dict) else {}
-        pairs.append((str(name), str(spec.get("flavor") or "?")))
+        if not isinstance(name, str):  # an invalid record may list anything: the problems say where
+            pairs.append(("?", "?"))
+            continue
+        spec = custom.get(name)
+        pairs.append((name, str(spec.get("flavor") or "?") if isinstance(spec, dict) else "?"))
     return pairs
 
 
@@ -186,9 +185,9 @@ def _hint(stage: str, result: http.Result) -> str:
     return ""
 
 
-def _failure(stage: str, result: http.Result) -> tuple[str, str]:
+def _failure(stage: str, result: http.Result, secrets: Secrets) -> tuple[str, str]:
     status = f"HTTP {result.status}" if result.status else "error"
-    summary = http.error_summary(result)
+    summary = http.error_summary(result, secrets)
     hint = _hint(stage, result)
     prefix = "OAuth token: " if stage == "token" else ""
     return status, f"{prefix}{summary}" + (f" ({hint})" if hint else "")
@@ -207,11 +206,8 @@ class Verifier:
 
     def __post_init__(self) -> None:
         raw = self.config.secret.get_secret_value()
-        self.secrets.add(raw)
-        if self.config.metadata.auth_type == "service_principal_oauth":
-            fields = json.loads(raw)
-            self.secrets.add(fields["client_secret"])
-        else:
+        self.secrets.add_credential(raw)
+        if self.config.metadata.auth_type == "pat":
             self._token = raw
 
     @property
@@ -248,7 +244,7 @@ class Verifier:
         if result.ok:
             status, error = "bad token", "OAuth token: the answer has no access_token of token_type Bearer"
         else:
-            status, error = _failure("token", result)
+            status, error = _failure("token", result, self.secrets)
         self._token_failure = Row("", "", status, None, result.attempts, error)
         return None
 
@@ -266,7 +262,7 @@ class Verifier:
         row.latency_ms = round((time.monotonic() - start) * 1000)
         row.attempts = result.attempts
         if not result.ok:
-            row.status, row.error = _failure("invoke", result)
+            row.status, row.error = _failure("invoke", result, self.secrets)
         elif (problem := _answer_problem(flavor, result.body)) is not None:
             row.status, row.error = "bad answer", problem
         else:
@@ -308,15 +304,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"verify: {exc}", file=sys.stderr)
         return EXIT_INVALID
     if isinstance(data, dict):  # whatever happens next, its secret is never printed
-        secret = data.get("secret")
-        secrets.add(secret if isinstance(secret, str) else None)
-        if isinstance(secret, str):
-            try:
-                parsed = json.loads(secret)
-            except ValueError:
-                parsed = None
-            if isinstance(parsed, dict):
-                secrets.add(*(v for v in parsed.values() if isinstance(v, str)))
+        secrets.add_credential(data.get("secret"))
     source = f"--config {args.config}" if args.config else f"stack {args.stack}"
     if not isinstance(data, dict):
         print(f"verify: the record from {source} is not a JSON object", file=sys.stderr)
@@ -329,9 +317,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
         rows = [Row(m, f, "invalid", None, 0, reason) for m, f in _listed_models(data)]
         if rows:
             _print(table(rows), secrets)
-        return EXIT_INVALID
-    if args.timeout <= 0 or args.retries < 0:
-        print("verify: --timeout must be positive and --retries at least 0", file=sys.stderr)
         return EXIT_INVALID
     verifier = Verifier(config, timeout=args.timeout, retries=args.retries, secrets=secrets)
     meta = config.metadata
@@ -347,6 +332,29 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if answered == len(rows) else EXIT_FAILED
 
 
+def _seconds(value: str) -> float:
+    """--timeout: a finite number of seconds, more than 0 and at most MAX_TIMEOUT."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not math.isfinite(seconds) or not 0 < seconds <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"{value!r}: must be a number of seconds, more than 0 and at most "
+                                         f"{MAX_TIMEOUT:g}")
+    return seconds
+
+
+def _count(value: str) -> int:
+    """--retries: a whole number, 0 or more."""
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"{value!r}: must be 0 or more")
+    return count
+
+
 def add_parser(sub: Any) -> None:
     """Register `verify` on the CLI's subparsers (components/cli.py calls this)."""
     p = sub.add_parser(
@@ -358,7 +366,8 @@ def add_parser(sub: Any) -> None:
     source.add_argument("--stack", metavar="NAME",
                         help=f"read the stack output {OUTPUT_NAME} (needs the Pulumi CLI)")
     source.add_argument("--config", metavar="FILE", help="read the record from a JSON file")
-    p.add_argument("--timeout", type=float, default=30.0, metavar="S", help="seconds per request (default 30)")
-    p.add_argument("--retries", type=int, default=2, metavar="N",
+    p.add_argument("--timeout", type=_seconds, default=30.0, metavar="S",
+                   help=f"seconds per request, more than 0 and at most {MAX_TIMEOUT:g} (default 30)")
+    p.add_argument("--retries", type=_count, default=2, metavar="N",
                    help="retries per request on 429, 503 and connection errors (default 2)")
     p.set_defaults(func=cmd_verify)

@@ -6,17 +6,21 @@ State is made with the SDK as an admin (the end-to-end test makes it through the
 
 from __future__ import annotations
 
+import base64
+import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from components.braintrust import build_provider_config, oauth_secret
+from components.braintrust import REDACTED, build_provider_config, oauth_secret
 from components.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,6 +161,15 @@ def test_invalid_record_exits_2_and_sends_nothing(emulator, principal, tmp_path,
     assert principal["client_secret"] not in output
 
 
+def test_a_record_listing_models_that_are_not_names_is_invalid_not_a_crash(emulator, principal, tmp_path,
+                                                                          capsys) -> None:
+    record = _oauth_record(emulator, principal)
+    record["metadata"]["models"] = [[CHAT], {"name": CHAT}]
+    code, output = _verify(capsys, _write(tmp_path, record))
+    assert code == 2
+    assert "metadata.models.0" in output and "not sent" in output
+
+
 def test_the_whole_stack_output_object_is_accepted(emulator, principal, tmp_path, capsys) -> None:
     outputs = {"braintrust_provider": _oauth_record(emulator, principal), "other": 1}
     code, output = _verify(capsys, _write(tmp_path, outputs))
@@ -166,6 +179,78 @@ def test_the_whole_stack_output_object_is_accepted(emulator, principal, tmp_path
 def test_missing_file_is_one_line_and_exit_2(tmp_path, capsys) -> None:
     code, output = _verify(capsys, tmp_path / "nope.json")
     assert code == 2 and len(output.strip().splitlines()) == 1
+
+
+def test_a_file_that_is_not_utf8_is_one_line_naming_it_and_exit_2(tmp_path, capsys) -> None:
+    path = tmp_path / "record.json"
+    path.write_bytes('{"name": "databricks-test"}'.encode("utf-16"))  # what PowerShell 5 writes
+    code, output = _verify(capsys, path)
+    assert code == 2
+    (line,) = output.strip().splitlines()
+    assert str(path) in line and "not UTF-8" in line
+
+
+def test_a_deeply_nested_file_is_one_line_and_exit_2(tmp_path, capsys) -> None:
+    path = tmp_path / "record.json"
+    path.write_text("[" * 5000 + "]" * 5000)
+    code, output = _verify(capsys, path)
+    assert code == 2
+    (line,) = output.strip().splitlines()
+    assert str(path) in line and "nested too deeply" in line
+
+
+@pytest.mark.parametrize(("flag", "value"), [
+    ("--timeout", "nan"), ("--timeout", "inf"), ("--timeout", "-inf"), ("--timeout", "0"),
+    ("--timeout", "-1"), ("--timeout", "1e300"), ("--timeout", "soon"), ("--retries", "-1")])
+def test_a_timeout_or_retries_out_of_range_is_a_usage_error(tmp_path, capsys, flag, value) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["verify", "--config", str(_write(tmp_path, {})), f"{flag}={value}"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage:") and f"argument {flag}" in err
+
+
+class _EchoAuthorization(http.server.BaseHTTPRequestHandler):
+    """A workspace that refuses every call with an error quoting the request's Authorization
+    header, placed so that the credential straddles the 300-character cut of the error column."""
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        raw = ("x" * 280 + str(self.headers.get("Authorization"))).encode()
+        self.send_response(401 if self.path == "/oidc/v1/token" else 400)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def echo_workspace() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoAuthorization)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_credential_echoed_at_the_cut_of_the_error_is_not_half_shown(echo_workspace, tmp_path,
+                                                                        capsys) -> None:
+    client_id, client_secret = "0f3c2a51-1111-2222-3333-444455556666", "dose-echoed-secret-0123456789abcdef"
+    basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+    pat = "dapi-echoed-pat-0123456789abcdef0123"
+    oauth = build_provider_config(name="databricks-test", api_base=echo_workspace,
+                                  auth_type="service_principal_oauth", secret=oauth_secret(client_id, client_secret),
+                                  endpoints=[(CHAT, "chat")]).to_record()
+    by_pat = build_provider_config(name="databricks-test", api_base=echo_workspace, auth_type="pat",
+                                   secret=pat, endpoints=[(CHAT, "chat")]).to_record()
+    for record, credential in ((oauth, basic), (by_pat, pat)):
+        code, output = _verify(capsys, _write(tmp_path, record))
+        assert code == 1, output
+        assert REDACTED in _cells(output, CHAT)["ERROR"]
+        assert credential[:8] not in output
 
 
 def _run_cli(args: list[str], env_path: str) -> subprocess.CompletedProcess:
