@@ -13,10 +13,6 @@ from components.providers.ai_secret import AiSecret, record_hash
 from components.serving import EndpointsReady, ServingEndpoint
 from components.spec import Stack
 
-# The record's hash is the provider's own `record_hash`; this older name is kept only for
-# tests/stackrun.py, which imports it (the same function, not a second hash).
-_fingerprint = record_hash
-
 TOKEN = "databricks-braintrust:braintrust:BraintrustProvider"
 
 

@@ -32,8 +32,7 @@ from typing import Any
 import yaml
 
 from components.braintrust import build_provider_config, oauth_secret
-from components.braintrust_provider import _fingerprint
-from components.providers.ai_secret import AiSecret, AiSecretProvider
+from components.providers.ai_secret import AiSecret, AiSecretProvider, record_hash
 from components.providers.endpoint import Endpoint, EndpointProvider
 from components.providers.grant import QueryGrant, QueryGrantProvider
 from components.providers.oauth_secret import OAuthSecret, OAuthSecretProvider
@@ -243,7 +242,7 @@ class StackRun:
 
     def ai_secret_inputs(self) -> dict[str, Any]:
         record, bt = self.record(), self.spec.braintrust
-        return {"name": bt.secret_name, "record": record, "record_hash": _fingerprint(record),
+        return {"name": bt.secret_name, "record": record, "record_hash": record_hash(record),
                 "api_url": bt.api_url, "org_name": bt.org_name}
 
     def desired(self, cls: type, name: str) -> dict[str, Any]:
