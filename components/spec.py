@@ -646,6 +646,14 @@ def _message(err: Mapping[str, Any]) -> str:
     if kind == "extra_forbidden":
         if field in SECRET_KEYS or _looks_like_credential_key(field):
             return f"looks like a credential written in plain text (remove it; {_WHERE_SECRETS_GO})"
+        loc = err["loc"]
+        if field in _all_field_names():
+            # A real field of another kind of entry, e.g. throughput on a custom model.
+            kinds = {"foundation_model": "a foundation_model", "model": "a custom model",
+                     "pay_per_token": "a pay-per-token"}
+            where = kinds.get(loc[2]) if len(loc) > 3 and loc[0] == "endpoints" else None
+            return (f"does not apply to {where} endpoint (remove it)" if where
+                    else "does not apply here (remove it or move it to where it belongs)")
         close = difflib.get_close_matches(field, _all_field_names(), n=1)
         hint = f"did you mean {close[0]!r}?" if close else "remove it or fix its spelling"
         return f"is not a known field ({hint})"
