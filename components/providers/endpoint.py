@@ -337,12 +337,20 @@ class EndpointProvider(DatabricksProvider):
         name = inputs["name"]
         ep = self._get_existing(name)
         marker = canonical(inputs, "tags").get(OWNER_TAG)
-        if marker is None or remote_tags(ep).get(OWNER_TAG) != marker:
+        remote_marker = remote_tags(ep).get(OWNER_TAG)
+        if marker or remote_marker:
+            ours = remote_marker == marker
+        else:
+            # No marker either side (inputs not built by the spec): only an endpoint configured
+            # exactly as we would have created it can be the one a crashed run left behind.
+            wanted = canonical(inputs, "served_entities")
+            ours = remote_entities(ep, wanted) == wanted
+        if not ours:
             raise ProviderError(
                 "a serving endpoint with this name already exists and is not this stack's",
                 f"endpoint {name}",
                 f"choose another name in the stack file (its {OWNER_TAG} tag is "
-                f"{remote_tags(ep).get(OWNER_TAG)!r}, not {marker!r}), or delete that endpoint",
+                f"{remote_marker!r}, not {marker!r}), or delete that endpoint",
             ) from exc
         if bool(ep.route_optimized) != canonical(inputs, "route_optimized"):
             raise ProviderError(

@@ -444,3 +444,17 @@ def test_an_endpoint_of_the_same_name_without_our_tag_is_never_taken_over(target
     assert "not this stack's" in err.value.message.splitlines()[0]
     tags = {t.key: t.value for t in w.serving_endpoints.get(inputs["name"]).tags or []}
     assert tags == {"managed-by": "someone-else"}
+
+
+def test_a_crashed_create_without_any_marker_is_adopted_only_if_configured_as_ours(
+        target: Target, engine: Engine) -> None:
+    inputs = {**endpoint_inputs(target), "tags": {}}
+    urn = engine.urn(Endpoint, "churn")
+    checked, _ = target.proc.check(urn, {}, {**inputs, "__provider": provider_string(EndpointProvider)})
+    first_id, first = target.proc.create(urn, checked)  # the engine died before saving this
+    step = up_endpoint(engine, "churn", inputs)
+    assert step.op == "create" and step.outputs["endpoint_id"] == first["endpoint_id"]
+    other = {**inputs, "served_entities": [{**inputs["served_entities"][0], "workload_size": "Large"}]}
+    with pytest.raises(ProviderCallError) as err:
+        up_endpoint(engine, "churn-2", other)
+    assert "not this stack's" in err.value.message.splitlines()[0]
