@@ -25,7 +25,7 @@ from tests.program.test_program import STACKS, program  # noqa: F401 - the progr
 
 CLIENT_SECRET = "dose-client-secret-0123456789abcdef"
 ROTATED_SECRET = "dose-rotated-secret-fedcba9876543210"
-PAT = "dapi0123456789abcdef0123456789abcdef"
+PAT = "dapi-lifecycle-test-pat-not-a-real-token"
 
 
 def _record(api_base: str, client_secret: str = CLIENT_SECRET, models: tuple[str, ...] = ("bt-chat",),
