@@ -79,12 +79,9 @@ class Emulator:
         self.admin("POST", "clock", {"advance_seconds": seconds})
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        from tests.lifecycle.harness import stop_process
+
+        stop_process(self.proc)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
 

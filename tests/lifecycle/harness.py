@@ -95,6 +95,16 @@ def first_line(proc: subprocess.Popen, timeout: float) -> bytes | None:
     return buf.split(b"\n")[0]
 
 
+def stop_process(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class ProviderProcess:
     """One `python -m pulumi.dynamic` process: four workers, shared by every resource."""
 
@@ -135,12 +145,7 @@ class ProviderProcess:
         if self.proc.poll() is not None:  # already killed
             self._stderr.close()
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         self._stderr.close()
 
     def _call(self, method: str, request: Any) -> Any:
