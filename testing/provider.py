@@ -189,6 +189,14 @@ class ProviderProcess:
             id=id_, urn=urn, properties=_serialize(props), inputs=_serialize(inputs)))
         return resp.id, _deserialize(resp.properties)
 
+    def read_with_inputs(self, id_: str, urn: str, props: dict[str, Any], inputs: dict[str, Any]
+                         ) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+        """Read, with the inputs the provider returned for later diffs (None when it kept them)."""
+        resp = self._call("Read", provider_pb2.ReadRequest(
+            id=id_, urn=urn, properties=_serialize(props), inputs=_serialize(inputs)))
+        ins = _deserialize(resp.inputs) if resp.HasField("inputs") else None
+        return resp.id, _deserialize(resp.properties), ins
+
     def update(self, id_: str, urn: str, olds: dict[str, Any], news: dict[str, Any]
                ) -> dict[str, Any]:
         resp = self._call("Update", provider_pb2.UpdateRequest(
