@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -77,14 +78,22 @@ class EmulatorClient:
         return WorkspaceClient(host=self.url, token=token or self.admin_token)
 
 
+def free_port() -> int:
+    """A loopback port free right now (for a server whose URL must be known before it starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class EmulatorProcess(EmulatorClient):
     """`python -m emulator` on a free loopback port, in its own process (as the workspace is for
     the engine and the provider process): its HTTP work never competes for their GIL."""
 
     def __init__(self, admin_token: str, ready_after: float, models: list[str] | None = None,
                  braintrust_api_key: str = "sk-bt-bench-0123456789",
-                 extra_args: list[str] | None = None, start_timeout: float = 30.0) -> None:
-        args = [sys.executable, "-m", "emulator", "--port", "0", "--admin-token", admin_token,
+                 extra_args: list[str] | None = None, start_timeout: float = 30.0,
+                 port: int = 0) -> None:
+        args = [sys.executable, "-m", "emulator", "--port", str(port), "--admin-token", admin_token,
                 "--braintrust-api-key", braintrust_api_key, "--ready-after", str(ready_after)]
         for model in models or []:
             args += ["--model", model]
