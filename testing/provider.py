@@ -70,7 +70,8 @@ def _serialize(props: dict[str, Any]) -> struct_pb2.Struct:
 
 
 def _deserialize(struct: struct_pb2.Struct) -> dict[str, Any]:
-    return rpc.deserialize_properties(struct) or {}
+    # Unknowns (a preview's Check) stay the UNKNOWN sentinel, as the engine keeps them.
+    return rpc.deserialize_properties(struct, keep_unknowns=True) or {}
 
 
 def provider_string(provider_cls: type) -> str:

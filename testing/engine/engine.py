@@ -57,6 +57,7 @@ from testing.engine.props import (
     annotate_secrets,
     from_struct,
     is_secret,
+    known_or_sentinel,
     mark_secret_outputs,
     redact,
     strip_secrets,
@@ -447,9 +448,10 @@ class Monitor:
 
 
 def _to_wire(plain: Props) -> Props:
-    """A provider's answer (deserialized by the harness) back into wire form: numbers as the
-    protobuf Struct holds them (floats), so state compares equal across runs."""
-    return from_struct(to_struct(plain))
+    """A provider's answer (deserialized by the harness) back into wire form: unknowns as the
+    UNKNOWN sentinel, numbers as the protobuf Struct holds them (floats), so state compares
+    equal across runs."""
+    return from_struct(to_struct(known_or_sentinel(plain)))
 
 
 def _config_text(value: Any) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2  # type: ignore[import-untyped]
+from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
 SIG = rpc._special_sig_key  # "4dabf18193072939515e22adb298388d"
@@ -29,6 +30,17 @@ def to_struct(props: Props) -> struct_pb2.Struct:
     struct = struct_pb2.Struct()
     struct.update(props)
     return struct
+
+
+def known_or_sentinel(value: Any) -> Any:
+    """The SDK's deserializer turns unknowns into `pulumi.output.Unknown`: back to UNKNOWN."""
+    if isinstance(value, Unknown):
+        return UNKNOWN
+    if isinstance(value, dict):
+        return {k: known_or_sentinel(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [known_or_sentinel(v) for v in value]
+    return value
 
 
 def is_secret(value: Any) -> bool:
