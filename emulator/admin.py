@@ -18,14 +18,22 @@ if TYPE_CHECKING:
     from .server import App
 
 
+FAULT_KINDS = ("status", "lost-answer")
+
+
 @dataclass
 class Fault:
+    """`status`: answer `status` instead of handling the request. `lost-answer`: handle the
+    request fully (state changes included), then close the connection without answering, as a
+    network drop after the workspace committed does; the client sees a connection error."""
+
     method: str
     path: re.Pattern[str]
     status: int
     retry_after: int | None
     count: int
     offset: int
+    kind: str = "status"
 
     def response(self) -> Response:
         code = FAULT_CODES.get(self.status, "INTERNAL_ERROR")
@@ -49,7 +57,7 @@ class Faults:
         with self.lock:
             self.rules.clear()
 
-    def take(self, method: str, path: str) -> Response | None:
+    def take(self, method: str, path: str) -> Fault | None:
         """The first matching rule: skip while it has an offset, then answer `count` times."""
         with self.lock:
             for rule in self.rules:
@@ -60,7 +68,7 @@ class Faults:
                     continue
                 if rule.count > 0:
                     rule.count -= 1
-                    return rule.response()
+                    return rule
             self.rules = [r for r in self.rules if r.count > 0]
         return None
 
@@ -91,14 +99,19 @@ def add_fault(app: App, req: Request) -> Response:
         pattern = re.compile(str(body.get("path") or ".*"))
     except re.error as e:
         raise invalid_parameter(f"path is not a valid regular expression: {e}") from None
+    kind = str(body.get("kind") or "status")
+    if kind not in FAULT_KINDS:
+        raise invalid_parameter(f"kind must be one of {', '.join(FAULT_KINDS)}, not {kind!r}")
     status = body.get("status")
-    if not isinstance(status, int) or not 400 <= status <= 599:
+    if kind == "lost-answer":
+        status = 0  # no answer at all
+    elif isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
         raise invalid_parameter("status must be an HTTP error status (400-599)")
     retry_after = body.get("retry_after")
     if retry_after is not None:
         retry_after = int(retry_after)  # the SDK only parses integer Retry-After values
     count, offset = int(body.get("count", 1)), int(body.get("offset", 0))
-    app.faults.add(Fault(method, pattern, status, retry_after, count, offset))
+    app.faults.add(Fault(method, pattern, status, retry_after, count, offset, kind))
     return ok({})
 
 

@@ -57,6 +57,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None  # a pre-encoded body (server-sent events)
     content_type: str = "application/json"
+    lost: bool = False  # a lost-answer fault: close the connection instead of answering
 
 
 # Who may call a route:

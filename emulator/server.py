@@ -75,9 +75,12 @@ class App:
         resp = self._dispatch(req)
         with self._log_lock:
             # Method, path (no query string), status, time, principal: never bodies or tokens.
-            self._log.append({"method": req.method, "path": req.path, "status": resp.status,
-                              "time": time.time(),
-                              "principal": req.principal.label if req.principal else None})
+            entry = {"method": req.method, "path": req.path, "status": resp.status,
+                     "time": time.time(),
+                     "principal": req.principal.label if req.principal else None}
+            if resp.lost:
+                entry["lost"] = True  # handled, but the client never saw `status`
+            self._log.append(entry)
             del self._log[:-MAX_LOG]
         return resp
 
@@ -136,8 +139,14 @@ class App:
 
     def _dispatch(self, req: Request) -> Response:
         fault = self.faults.take(req.method, req.path)
-        if fault is not None:
-            return fault
+        if fault is not None and fault.kind == "status":
+            return fault.response()
+        resp = self._handle_locked(req)
+        if fault is not None:  # lost-answer: the work is done, the answer never leaves
+            resp.lost = True
+        return resp
+
+    def _handle_locked(self, req: Request) -> Response:
         with self.ws.lock:
             try:
                 route = self._match(req)
@@ -187,6 +196,9 @@ class _Handler(BaseHTTPRequestHandler):
                       headers={k.lower(): v for k, v in self.headers.items()},
                       raw_body=body, base_url=f"http://{host}")
         resp = self.app.handle(req)
+        if resp.lost:
+            self._drop_connection()
+            return
         if resp.raw is not None:
             payload = resp.raw
         elif resp.status == 204 or resp.body is None:
@@ -202,6 +214,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
+
+    def _drop_connection(self) -> None:
+        """Close without a byte of answer: the client's read fails (RemoteDisconnected, a
+        requests.ConnectionError), which databricks-sdk retries for every method."""
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
