@@ -31,7 +31,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, li
         env={**{k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")},
              "PYTHONUNBUFFERED": "1", **(env or {})})
     try:
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stderr is not None
         first = proc.stdout.readline()
         match = re.search(r"listening on (http://\S+)", first)
         assert match, (first, proc.stderr.read() if proc.poll() is not None else "")
