@@ -132,6 +132,8 @@ class App:
                 return resp
         except ApiError as e:
             return self._error(e)
+        except (TypeError, ValueError) as e:  # a body field of the wrong type
+            return self._error(bad_request(f"Bad admin request: {e}"))
 
     @staticmethod
     def _bearer_is(req: Request, expected: str) -> bool:
