@@ -8,7 +8,7 @@ notice, provisioned throughput with 6):
   ``system.ai`` at a version the stack may override (versions differ between workspaces);
 - pay-per-token: an endpoint Databricks already runs in every workspace; we only reference it.
 
-Sources: ../shared/reference/databricks.md, Databricks' foundation-model retirement notes.
+Sources: Databricks' foundation-model retirement notes and provisioned-throughput docs.
 """
 
 from __future__ import annotations

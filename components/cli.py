@@ -61,7 +61,7 @@ def plan(stack: specmod.Stack) -> dict[str, Any]:
     host = s.workspace.host
     endpoints = []
     for endpoint in sorted(s.endpoints, key=lambda e: e.name):
-        inputs = s.endpoint_inputs(endpoint)
+        inputs = stack.endpoint_inputs(endpoint)
         endpoints.append({
             "name": endpoint.name,
             "action": "reference" if inputs["mode"] == "pay_per_token" else "create",

@@ -159,13 +159,13 @@ def test_production_allows_a_90_day_secret_and_an_owner() -> None:
 
 def test_endpoint_tags_merge_over_stack_tags_with_the_stacks_ownership_marker() -> None:
     stack = validate(lambda c: endpoints(c)[0].update(tags={"team": "search"}))
-    tags = stack.spec.endpoint_inputs(stack.spec.endpoints[0])["tags"]
+    tags = stack.endpoint_inputs(stack.spec.endpoints[0])["tags"]
     assert tags["team"] == "search" and tags["cost-center"] == "1234" and tags["managed-by"] == f"{PROJECT}/dev"
 
 
 def test_pay_per_token_endpoint_inputs_carry_no_tags_or_entities() -> None:
     stack = validate()
-    inputs = stack.spec.endpoint_inputs(stack.spec.endpoints[3])
+    inputs = stack.endpoint_inputs(stack.spec.endpoints[3])
     assert inputs["mode"] == "pay_per_token" and inputs["served_entities"] == [] and inputs["tags"] == {}
 
 
