@@ -23,9 +23,31 @@ _CREDENTIAL_VALUE = re.compile(
 )
 
 
+# A URL's user information (`scheme://user:password@host`): wherever it appears, it is refused
+# and never shown back.
+_URL_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*:)?//[^/?#\s]*@")
+
+
 def redact(text: str) -> str:
     """A backstop: whatever a message quotes, a credential-shaped value never reaches the output."""
+    text = _URL_USERINFO.sub(lambda m: f"{m.group(1) or ''}//<redacted>@", text)
     return _CREDENTIAL_VALUE.sub("<redacted>", text)
+
+
+def userinfo_paths(value: Any, loc: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Paths of every string, key or value, that holds a URL with user information."""
+    found: list[tuple[Any, ...]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and _URL_USERINFO.search(key):
+                found.append(loc)
+            found.extend(userinfo_paths(item, (*loc, key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(userinfo_paths(item, (*loc, index)))
+    elif isinstance(value, str) and _URL_USERINFO.search(value):
+        found.append(loc)
+    return found
 
 
 def looks_like_credential_key(key: str, known_fields: Collection[str]) -> bool:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import difflib
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from components.spec.constants import MODES, SECRET_KEYS
 from components.spec.credentials import WHERE_SECRETS_GO, looks_like_credential_key
 from components.spec.endpoints import (
+    ENDPOINT_NAME,
     CustomModelEndpoint,
     FoundationModelEndpoint,
     PayPerTokenEndpoint,
@@ -23,27 +24,67 @@ from components.spec.stack import BraintrustSettings, Principal, StackSpec, Work
 _MODE_NAMES = {"provisioned": "a foundation_model", "custom": "a custom model", "pay_per_token": "a pay-per-token"}
 
 
+_MODELS = (StackSpec, Workspace, Principal, BraintrustSettings, Throughput, RateLimit, UnityCatalogModel,
+           FoundationModelEndpoint, CustomModelEndpoint, PayPerTokenEndpoint)
+
+
 @functools.cache
 def all_field_names() -> frozenset[str]:
     names: set[str] = set()
-    for model in (StackSpec, Workspace, Principal, BraintrustSettings, Throughput, RateLimit,
-                  UnityCatalogModel, FoundationModelEndpoint, CustomModelEndpoint, PayPerTokenEndpoint):
+    for model in _MODELS:
         names.update(model.model_fields)
     return frozenset(names)
 
 
-def field_path(loc: tuple[Any, ...], *, tagged: bool = True) -> str:
-    """`endpoints[2].throughput.max` from a location; `tagged` for pydantic's, which carry the
-    endpoint union's tag (a mode) right after the index."""
+# Fields whose text a YAML number keeps exactly as written (`version: 3` is "3").
+VERSION_FIELDS = frozenset({"version", "entity_version"})
+
+
+@functools.cache
+def boolean_field_names() -> frozenset[str]:
+    """Fields where a YAML boolean (including yes/no/on/off) belongs."""
+    names: set[str] = set()
+    for model in _MODELS:
+        for name, info in model.model_fields.items():
+            if info.annotation is bool or name == "pay_per_token":
+                names.add(name)
+    return frozenset(names)
+
+
+def endpoint_labels(endpoints: Any) -> list[str | None]:
+    """How messages name each endpoint entry: its name where that is valid and unique in the
+    list, else None (the index is used)."""
+    if not isinstance(endpoints, list):
+        return []
+    names = [e.get("name") if isinstance(e, dict) else None for e in endpoints]
+    valid = [n if isinstance(n, str) and ENDPOINT_NAME.fullmatch(n) and len(n) <= 63 else None for n in names]
+    return [n if n is not None and valid.count(n) == 1 else None for n in valid]
+
+
+def field_path(loc: tuple[Any, ...], *, tagged: bool = True, labels: Sequence[str | None] = ()) -> str:
+    """`endpoints[bt-dev-llama].throughput.max` from a location: an endpoint by its name when
+    ``labels`` has one for its index, else by index. ``tagged`` for pydantic's locations, which
+    carry the endpoint union's tag (a mode) right after the index."""
     text = ""
     for i, part in enumerate(loc):
         if isinstance(part, int):
-            text += f"[{part}]"
+            label = labels[part] if i == 1 and loc[0] == "endpoints" and 0 <= part < len(labels) else None
+            text += f"[{label}]" if label else f"[{part}]"
         elif tagged and part in MODES and i == 2 and loc[0] == "endpoints":
             continue  # the union's tag, not a key the user wrote
         else:
             text += f".{part}" if text else str(part)
     return text
+
+
+def document_path(path: tuple[Any, ...], endpoints: Any = None) -> str:
+    """A field path from a path in the raw file (``config``, ``<project>:endpoints``, 0, ...);
+    ``endpoints``, the raw endpoint list, names endpoints by name."""
+    if len(path) >= 2 and path[0] == "config":
+        key = str(path[1]).rpartition(":")[2]
+        labels = endpoint_labels(endpoints) if key == "endpoints" else []
+        return field_path((key, *path[2:]), tagged=False, labels=labels)
+    return field_path(path, tagged=False)
 
 
 def message_for(err: Mapping[str, Any]) -> str:
