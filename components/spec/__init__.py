@@ -12,6 +12,7 @@ types), ``endpoints``, ``stack`` (the whole stack and its policy), ``problems`` 
 YAML to a Stack), ``schema`` (JSON Schema for editors).
 """
 
+from components.spec.across import check_across
 from components.spec.constants import (
     MANAGED_BY_TAG,
     MODE_KEYS,
@@ -54,6 +55,6 @@ __all__ = [
     "SECRET_KEYS", "BraintrustSettings", "CustomModelEndpoint", "Endpoint", "EndpointBase", "FieldError",
     "FoundationModelEndpoint", "Mode", "PayPerTokenEndpoint", "Principal", "Problem", "RateLimit",
     "SecureValue", "Stack", "StackError", "StackSpec", "Throughput", "UnityCatalogModel", "Workspace",
-    "WorkloadSize", "WorkloadType", "is_production", "load_stack_file", "ownership_marker", "secret_hint",
-    "spec_json_schema", "stack_name_of", "validate_config", "validate_document",
+    "WorkloadSize", "WorkloadType", "check_across", "is_production", "load_stack_file", "ownership_marker",
+    "secret_hint", "spec_json_schema", "stack_name_of", "validate_config", "validate_document",
 ]

@@ -9,22 +9,27 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, model_validator
 
 from components import catalog
-from components.spec.constants import MODE_KEYS, Mode
-from components.spec.fields import MODEL_CONFIG, ModelVersion, check_tags
+from components.spec.constants import MANAGED_BY_TAG, MODE_KEYS, Mode
+from components.spec.fields import MODEL_CONFIG, ModelVersion, Number, Text, check_tags
 from components.spec.problems import FieldError
 
 # The API's enums (databricks.sdk.service.serving.ServedModelInputWorkloadSize / ...Type),
 # written out so validating a stack needs no databricks-sdk; a unit test keeps them in sync.
 WorkloadSize = Literal["Small", "Medium", "Large"]
 WorkloadType = Literal["CPU", "GPU_SMALL", "GPU_MEDIUM", "GPU_LARGE", "MULTIGPU_MEDIUM"]
-ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-UC_MODEL_NAME = re.compile(r"^[A-Za-z0-9_]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+$")
+# Matched with fullmatch: `$` would let a trailing newline through.
+ENDPOINT_NAME = re.compile(r"[A-Za-z0-9_-]+")
+UC_MODEL_NAME = re.compile(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+")
+# Upper bounds: the API stores rate-limit calls as a 32-bit int; throughput beyond a thousand
+# chunks is a typo, not a purchase.
+MAX_CALLS = 2**31 - 1
+MAX_CHUNKS = 1000
 
 
 class Throughput(BaseModel):
     model_config = MODEL_CONFIG
-    min: int = Field(0, ge=0, description="Minimum provisioned throughput, tokens/s; 0 scales to zero.")
-    max: int = Field(gt=0, description="Maximum provisioned throughput, tokens/s.")
+    min: Number = Field(0, ge=0, description="Minimum provisioned throughput, tokens/s; 0 scales to zero.")
+    max: Number = Field(gt=0, description="Maximum provisioned throughput, tokens/s.")
 
     @model_validator(mode="after")
     def _ordered(self) -> Throughput:
@@ -35,7 +40,7 @@ class Throughput(BaseModel):
 
 class RateLimit(BaseModel):
     model_config = MODEL_CONFIG
-    calls: int = Field(gt=0, description="Queries allowed per renewal period.")
+    calls: Number = Field(gt=0, le=MAX_CALLS, description="Queries allowed per renewal period.")
     renewal_period: Literal["minute"] = Field("minute", description="The only period the API has.")
     key: Literal["user", "endpoint"] = Field(
         "endpoint", description="`endpoint`: one budget for all callers; `user`: one per caller."
@@ -44,13 +49,13 @@ class RateLimit(BaseModel):
 
 class UnityCatalogModel(BaseModel):
     model_config = MODEL_CONFIG
-    name: str = Field(description="Three-level Unity Catalog name, `catalog.schema.model`.")
+    name: Text = Field(description="Three-level Unity Catalog name, `catalog.schema.model`.")
     version: ModelVersion = Field(description='Model version, e.g. "3".')
 
     @field_validator("name")
     @classmethod
     def _three_levels(cls, value: str) -> str:
-        if not UC_MODEL_NAME.match(value):
+        if not UC_MODEL_NAME.fullmatch(value):
             raise ValueError(
                 f"{value!r} is not a Unity Catalog model name (write catalog.schema.model, "
                 "e.g. main.ml.churn_scorer)"
@@ -62,14 +67,17 @@ class EndpointBase(BaseModel):
     model_config = MODEL_CONFIG
     mode: ClassVar[Mode]
 
-    name: str = Field(
+    name: Text = Field(
         description="Serving endpoint name, unique in the workspace: letters, digits, '-', '_', "
         "at most 63 characters. Braintrust uses it as the model name."
     )
     flavor: Literal["chat", "completion"] | None = Field(
         None, description="How Braintrust calls the model; defaults from the catalog, else chat."
     )
-    tags: dict[str, str] = Field(default_factory=dict, description="Endpoint tags, merged over the stack's.")
+    tags: dict[str, str] = Field(
+        default_factory=dict,
+        description=f"Endpoint tags, merged over the stack's; `{MANAGED_BY_TAG}` is reserved for the project.",
+    )
     rate_limits: list[RateLimit] = Field(default_factory=list, description="AI Gateway rate limits.")
     usage_tracking: bool = Field(False, description="AI Gateway usage tracking (system tables).")
     route_optimized: bool = Field(
@@ -80,7 +88,7 @@ class EndpointBase(BaseModel):
     @field_validator("name")
     @classmethod
     def _endpoint_name(cls, value: str) -> str:
-        if not ENDPOINT_NAME.match(value):
+        if not ENDPOINT_NAME.fullmatch(value):
             raise ValueError(
                 f"{value!r} may only hold letters, digits, '-' and '_' (rename it, e.g. "
                 f"{re.sub(r'[^A-Za-z0-9_-]+', '-', value).strip('-') or 'bt-endpoint'!r})"
@@ -160,19 +168,40 @@ class FoundationModelEndpoint(EndpointBase):
     @model_validator(mode="after")
     def _throughput_chunks(self) -> FoundationModelEndpoint:
         entity = self.model().provisioned
-        chunk = entity.throughput_chunk if entity else None
-        if chunk:
-            for bound in ("min", "max"):
-                amount = getattr(self.throughput, bound)
-                if amount % chunk:
-                    lower = amount // chunk * chunk
-                    options = " or ".join(str(n) for n in (lower, lower + chunk) if n > 0)
-                    raise FieldError(
-                        ("throughput", bound),
-                        f"{amount} is not a multiple of {chunk} tokens/s, the unit Databricks "
-                        f"sells for {self.model().display_name} (use {options})",
-                    )
+        if entity is None or entity.throughput_chunk is None:
+            return self
+        chunk = entity.throughput_chunk
+        if self.throughput.max > MAX_CHUNKS * chunk:
+            raise FieldError(
+                ("throughput", "max"),
+                f"{self.throughput.max} is more than {MAX_CHUNKS} chunks of {chunk} tokens/s "
+                f"(use at most {MAX_CHUNKS * chunk})",
+            )
+        if entity.chunk_confirmed:
+            for bound, message in self.chunk_mismatches():
+                raise FieldError(("throughput", bound), message)
         return self
+
+    def chunk_mismatches(self) -> list[tuple[str, str]]:
+        """(bound, message) for each throughput bound that is not a multiple of the catalog's
+        chunk: refused when Databricks confirms the chunk, a warning when the catalog's value is
+        unconfirmed (the provider checks the workspace's live chunk at create)."""
+        entity = self.model().provisioned
+        chunk = entity.throughput_chunk if entity else None
+        if entity is None or not chunk:
+            return []
+        found = []
+        for bound in ("min", "max"):
+            amount = getattr(self.throughput, bound)
+            if amount % chunk:
+                lower = amount // chunk * chunk
+                options = " or ".join(str(n) for n in (lower, lower + chunk) if n > 0)
+                name = self.model().display_name
+                what = (f"the unit Databricks sells for {name}" if entity.chunk_confirmed
+                        else f"the catalog's unit for {name}, which Databricks has not confirmed; "
+                        "`pulumi up` checks the workspace's own unit before it writes")
+                found.append((bound, f"{amount} is not a multiple of {chunk} tokens/s, {what} (use {options})"))
+        return found
 
     def model(self) -> catalog.FoundationModel:
         return catalog.BY_KEY[self.foundation_model]

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from components.spec.constants import MODES, PROJECT, SECRET_KEYS
 from components.spec.credentials import WHERE_SECRETS_GO, credential_paths, redact, userinfo_paths
+from components.spec.endpoints import FoundationModelEndpoint
 from components.spec.messages import (
     VERSION_FIELDS,
     all_field_names,
@@ -70,7 +71,13 @@ def validate_config(raw: Mapping[str, Any], *, stack: str, file: str) -> Stack:
         report(loc, message, tagged=True)
     if problems or spec is None:
         raise StackError(problems)
-    return Stack(name=stack, file=file, spec=spec)
+    warnings = [
+        Problem(file, field_path(("endpoints", index, "throughput", bound), labels=labels), f"warning: {message}")
+        for index, endpoint in enumerate(spec.endpoints)
+        if isinstance(endpoint, FoundationModelEndpoint)
+        for bound, message in endpoint.chunk_mismatches()
+    ]
+    return Stack(name=stack, file=file, spec=spec, warnings=tuple(warnings))
 
 
 _TOP_LEVEL = {"config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment"}

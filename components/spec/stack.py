@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
@@ -19,18 +20,22 @@ from components.spec.constants import (
     secret_hint,
 )
 from components.spec.endpoints import Endpoint, EndpointBase, PayPerTokenEndpoint
-from components.spec.fields import MODEL_CONFIG, check_tags
-from components.spec.problems import FieldError
-from components.urls import check_workspace_url
+from components.spec.fields import MODEL_CONFIG, Number, Text, check_tags
+from components.spec.problems import FieldError, Problem
+from components.urls import check_api_url, check_workspace_url, is_loopback
 
 Entitlement = Literal[
     "workspace-access", "databricks-sql-access", "allow-cluster-create", "allow-instance-pool-create"
 ]
 
 
+# A production stack by its name, in any case: prod, production, prod-eu, Prod.EU, ...
+_PRODUCTION_NAME = re.compile(r"prod(uction)?([-_.].*)?", re.IGNORECASE | re.DOTALL)
+
+
 def is_production(stack: str, policy: str | None) -> bool:
-    """Prod-like stacks: `policy: production`, or a stack named prod, production, prod-*."""
-    return policy == "production" or re.match(r"^prod(uction)?([-_.].*)?$", stack) is not None
+    """Prod-like stacks: `policy: production`, or a stack named prod, production, prod-*, in any case."""
+    return policy == "production" or _PRODUCTION_NAME.fullmatch(stack) is not None
 
 
 
@@ -62,18 +67,18 @@ class Workspace(BaseModel):
 
 class Principal(BaseModel):
     model_config = MODEL_CONFIG
-    display_name: str = Field(
+    display_name: Text = Field(
         min_length=1, max_length=200,
         description="Display name of the service principal Braintrust queries as.",
     )
-    secret_lifetime_days: int = Field(90, ge=1, le=730, description="OAuth secret lifetime, 1-730 days.")
-    rotate_before_days: int = Field(
+    secret_lifetime_days: Number = Field(90, ge=1, le=730, description="OAuth secret lifetime, 1-730 days.")
+    rotate_before_days: Number = Field(
         14, ge=0, description="`pulumi up` replaces the secret when it expires within this many days."
     )
     entitlements: list[Entitlement] = Field(
         default_factory=list, description="Workspace entitlements; none are needed to query endpoints."
     )
-    scopes: list[str] = Field(
+    scopes: list[Text] = Field(
         default_factory=lambda: list(QUERY_SCOPES),
         min_length=1,
         description="OAuth scopes bound to the secret. Default `[all-apis]`: Braintrust's proxy asks for "
@@ -111,7 +116,7 @@ class Principal(BaseModel):
 
 class BraintrustSettings(BaseModel):
     model_config = MODEL_CONFIG
-    secret_name: str = Field(
+    secret_name: Text = Field(
         min_length=1, max_length=255, description="Name of the AI provider record in Braintrust."
     )
     auth_type: Literal["service_principal_oauth", "pat"] = Field(
@@ -123,15 +128,16 @@ class BraintrustSettings(BaseModel):
     api_url: str = Field(
         "https://api.braintrust.dev", description="Braintrust API base URL (self-hosted or local)."
     )
-    org_name: str | None = Field(None, description="Only when the API key belongs to several organizations.")
+    org_name: Text | None = Field(
+        None, min_length=1, max_length=255,
+        description="Only when the API key belongs to several organizations.",
+    )
     supports_streaming: bool = Field(True, description="metadata.supportsStreaming in the record.")
 
     @field_validator("api_url")
     @classmethod
     def _api_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", value):
-            raise ValueError(f"{value!r} is not a URL (e.g. https://api.braintrust.dev)")
-        return value.rstrip("/")
+        return check_api_url(value)
 
 
 class StackSpec(BaseModel):
@@ -148,7 +154,7 @@ class StackSpec(BaseModel):
     policy: Literal["standard", "production"] | None = Field(
         None, description="`production` applies the prod rules; stacks named prod* always do."
     )
-    readiness_timeout_minutes: int = Field(
+    readiness_timeout_minutes: Number = Field(
         45, ge=1, le=720, description="How long `pulumi up` waits for endpoints to become ready."
     )
     databricks_token: SecureValue | None = _secure_field("databricks_token")
@@ -190,6 +196,18 @@ class StackSpec(BaseModel):
         stack = str((info.context or {}).get("stack", ""))
         if is_production(stack, self.policy):
             why = f"stack {stack!r} is production" if self.policy != "production" else "policy is production"
+            host = urlsplit(self.workspace.host)
+            if is_loopback((host.hostname or "").lower()):
+                raise FieldError(
+                    ("workspace", "host"),
+                    f"is a loopback address, which is never a real workspace, and {why} (use the "
+                    "workspace's https:// URL, or run this file as a non-production stack)",
+                )
+            if urlsplit(self.braintrust.api_url).scheme != "https":
+                raise FieldError(
+                    ("braintrust", "api_url"),
+                    f"uses plain http://, which is not allowed because {why} (use https://)",
+                )
             if self.braintrust.auth_type == "pat":
                 raise FieldError(
                     ("braintrust", "auth_type"),
@@ -236,6 +254,9 @@ class Stack:
     name: str
     file: str
     spec: StackSpec
+    # What validation accepts but a reviewer should see, e.g. a throughput that is not a multiple
+    # of an unconfirmed chunk.
+    warnings: tuple[Problem, ...] = ()
 
     @property
     def production(self) -> bool:
