@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, ConfigDict
 
 from components.spec.constants import MANAGED_BY_TAG
+from components.spec.problems import FieldError
 
 MODEL_CONFIG = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
@@ -50,22 +51,23 @@ Number = Annotated[int, BeforeValidator(_no_bool)]
 
 
 def check_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """Tag rules, each refusal at the tag's own key (``tags.<key>``)."""
     for key, value in tags.items():
-        if not key.strip() or len(key) > 255:
-            raise ValueError(f"tag key {key!r} must be 1 to 255 characters (shorten or name it)")
         found = control_character(key)
         if found:
-            raise ValueError(f"a tag key contains the control character {found} (remove it)")
+            raise FieldError((key,), f"the tag key contains the control character {found} (remove it)")
+        if not key.strip() or len(key) > 255:
+            raise FieldError((key,), "a tag key must be 1 to 255 characters (shorten or name it)")
         if key.strip().lower() == MANAGED_BY_TAG:
-            raise ValueError(
-                f"tag key {key!r} is reserved: the project sets it to mark the stack's own endpoints "
+            raise FieldError((key,), (
+                "is reserved: the project sets this tag to mark the stack's own endpoints "
                 "(remove it, or use another key such as owner)"
-            )
+            ))
         found = control_character(value)
         if found:
-            raise ValueError(f"tag {key!r} has a value with the control character {found} (remove it)")
+            raise FieldError((key,), f"the value contains the control character {found} (remove it)")
         if len(value) > 255:
-            raise ValueError(f"tag {key!r} has a value over 255 characters (shorten it)")
+            raise FieldError((key,), "the value is over 255 characters (shorten it)")
     return dict(tags)
 
 

@@ -122,7 +122,7 @@ def load_stack_file(path: Path | str, *, display: str | None = None) -> Stack:
     try:
         document = read_yaml(text)
     except YamlProblem as exc:
-        raise refuse(redact(exc.message), document_path(exc.path)) from None
+        raise refuse(redact(exc.message), document_path(exc.path, exc.endpoints)) from None
     except yaml.MarkedYAMLError as exc:
         if "nesting depth" in str(exc.problem):  # libyaml's own bound
             raise refuse("is nested too deeply to be a stack file (flatten it)") from None

@@ -38,12 +38,33 @@ _BOOL_WORDS = frozenset({"yes", "no", "on", "off", "y", "n"})
 
 
 class YamlProblem(Exception):
-    """A defect found while reading the YAML, at a path of raw keys and indexes."""
+    """A defect found while reading the YAML, at a path of raw keys and indexes; ``endpoints``
+    holds ``{"name": ...}`` per endpoint entry as written, so the path can name endpoints."""
 
-    def __init__(self, path: tuple[Any, ...], message: str) -> None:
+    def __init__(self, path: tuple[Any, ...], message: str, endpoints: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.path = path
         self.message = message
+        self.endpoints = endpoints or []
+
+
+def _endpoint_names(root: yaml.Node) -> list[dict[str, Any]]:
+    """The names the endpoint entries write, read from the nodes (nothing is built yet)."""
+
+    def get(node: yaml.Node, want: Any) -> yaml.Node | None:
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        return next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and want(k.value)), None)
+
+    config = get(root, lambda key: key == "config")
+    endpoints = get(config, lambda key: key.rpartition(":")[2] == "endpoints") if config else None
+    if not isinstance(endpoints, yaml.SequenceNode):
+        return []
+    names = []
+    for item in endpoints.value:
+        name = get(item, lambda key: key == "name")
+        names.append({"name": name.value} if isinstance(name, yaml.ScalarNode) else {})
+    return names
 
 
 @dataclass(frozen=True)
@@ -71,7 +92,7 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
 
 def _plain(loader: Any, node: yaml.ScalarNode, build: Any) -> Any:
     value = build(loader, node)
-    if node.style is None:  # unquoted: resolved by YAML's implicit rules
+    if not node.style:  # unquoted (None from PyYAML, "" from libyaml): resolved by YAML's implicit rules
         return Plain(str(node.value), value, node.start_mark.line + 1)
     return value
 
@@ -145,7 +166,11 @@ def read_yaml(text: str) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        _check_graph(node)
+        try:
+            _check_graph(node)
+        except YamlProblem as exc:
+            exc.endpoints = _endpoint_names(node)
+            raise
         return loader.construct_document(node)
     finally:
         loader.dispose()
