@@ -57,6 +57,12 @@ class EmulatorHandle:
         self.admin("POST", "faults", {"method": method, "path": path, "status": status,
                                       "count": count, "offset": offset, "retry_after": retry_after})
 
+    def lose_answer(self, method: str, path: str, count: int = 1, offset: int = 0) -> None:
+        """The next `count` matching requests are handled (state changes included), then the
+        connection closes without an answer: what a network drop after the commit looks like."""
+        self.admin("POST", "faults", {"kind": "lost-answer", "method": method, "path": path,
+                                      "count": count, "offset": offset})
+
     def fail_next_rollout(self, endpoint: str, message: str) -> None:
         self.admin("POST", "rollout-failures", {"endpoint": endpoint, "message": message})
 
