@@ -60,7 +60,8 @@ def test_lost_answers_to_the_principal_create_leave_exactly_one_principal(
     assert engine.register(ServicePrincipal, ServicePrincipalProvider, "principal", {
         "display_name": target.name("braintrust-lc"), "external_id": MARKER,
         "entitlements": []}).op == "same"
-    assert engine.refresh(ServicePrincipal, "principal").id == sp["principal_id"]
+    state = engine.refresh(ServicePrincipal, "principal")
+    assert state is not None and state.id == sp["principal_id"]
 
 
 def test_lost_answer_to_the_principal_delete_still_deletes_it(target: Target,
