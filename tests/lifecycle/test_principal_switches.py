@@ -67,7 +67,8 @@ def test_principal_secret_and_grants_converge_and_leave_nothing_behind(
     assert ppt_governed == (switch.get("pay_per_token_acl") == "reject")
     assert (ours in direct_entries(target, ppt["endpoint_id"])) != ppt_governed
 
-    # Refresh drops nothing and finds no drift; the next up changes nothing.
+    # Refresh drops nothing and finds no drift; the next up changes nothing; neither writes.
+    target.emulator.admin("DELETE", "requests")
     for cls, name in ((ServicePrincipal, "principal"), (OAuthSecret, "secret"),
                       (QueryGrant, "custom"), (QueryGrant, "ppt")):
         assert engine.refresh(cls, name) is not None, name
@@ -75,6 +76,7 @@ def test_principal_secret_and_grants_converge_and_leave_nothing_behind(
     assert engine.diff(ServicePrincipal, ServicePrincipalProvider, "principal", {
         "display_name": target.name("braintrust-lc"), "external_id": MARKER,
         "entitlements": []}).changes == DIFF_NONE
+    assert {r["method"] for r in target.emulator.requests()} <= {"GET"}
 
     # A rotation: new secret first, then the old one goes; never more than two.
     expire(target, engine)
