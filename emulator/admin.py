@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import seed
+from . import federation, seed
 from .errors import FAULT_CODES, ApiError, invalid_parameter
 from .routing import Request, Response, ok
 
@@ -155,4 +155,5 @@ ADMIN_ROUTES = {
     ("POST", "models"): add_model,
     ("GET", "requests"): requests_log,
     ("DELETE", "requests"): clear_requests,
+    ("POST", "federation-policies"): federation.add_policy,
 }

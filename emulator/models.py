@@ -76,6 +76,7 @@ class Workspace:
             self.endpoints: dict[str, dict[str, Any]] = {}  # name -> endpoint record
             self.ai_secrets: dict[str, dict[str, Any]] = {}  # Braintrust AI secrets by id
             self.rollout_failures: dict[str, str] = {}  # endpoint name -> message (next rollout)
+            self.federation_policies: dict[str, list[dict[str, Any]]] = {}  # application id -> policies
             for name, info in seed.SYSTEM_AI_MODELS.items():
                 self.uc_models[name] = copy.deepcopy(info)
             for name, version, task in self.seed_models:
@@ -188,7 +189,7 @@ class Workspace:
     # ---- persistence -----------------------------------------------------------------------
 
     _PERSISTED = ("clock_offset", "counter", "service_principals", "secrets", "tokens",
-                  "uc_models", "endpoints", "ai_secrets", "ready_after")
+                  "uc_models", "endpoints", "ai_secrets", "ready_after", "federation_policies")
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
