@@ -16,6 +16,8 @@ venv: $(VENV)/.installed
 
 lint: venv
 	$(PY) -m ruff check .
+	$(VENV)/bin/actionlint -shellcheck=$(VENV)/bin/shellcheck
+	$(VENV)/bin/zizmor --offline --quiet .github/workflows
 
 test: venv lint
 	$(PY) -m pytest -q
