@@ -25,6 +25,7 @@ import base64
 import binascii
 import json
 import secrets as pysecrets
+import urllib.parse
 import urllib.request
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -83,6 +84,9 @@ def parse_policy(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     unknown += sorted(set(fields) - known)
     if unknown:
         raise invalid_parameter(f"unknown policy field(s) {unknown}; expected some of {sorted(known)}")
+    if isinstance(fields.get("jwks_json"), dict):
+        # The API takes the key set as JSON text; an object is accepted as the same thing.
+        fields = {**fields, "jwks_json": json.dumps(fields["jwks_json"])}
     policy = OidcFederationPolicy.from_dict(fields)
     if not policy.issuer:
         raise invalid_parameter("issuer is required, e.g. https://token.actions.githubusercontent.com")
@@ -204,6 +208,17 @@ def _mismatch(policy: dict[str, Any], claims: dict[str, Any], now: float) -> str
     return None
 
 
+def _basic_client(req: Request) -> tuple[str, str] | None:
+    scheme, _, value = (req.header("authorization") or "").partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        client_id, _, secret = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise OAuthError(401, "invalid_client", "Malformed client credentials") from None
+    return urllib.parse.unquote(client_id), urllib.parse.unquote(secret)
+
+
 def exchange(ws: Workspace, form: dict[str, str]) -> dict[str, Any]:
     """Check a token-exchange request; the service principal it authenticates, or an OAuthError."""
     subject_token = form.get("subject_token") or ""
@@ -241,6 +256,10 @@ def exchange(ws: Workspace, form: dict[str, str]) -> dict[str, Any]:
 
 def token_exchange(ws: Workspace, req: Request, form: dict[str, str], lifetime: int) -> Response:
     """The token-exchange branch of `POST /oidc/v1/token`: a token for the federated principal."""
+    basic = _basic_client(req)
+    if basic is not None and not form.get("client_id"):
+        # The SDK sends client_id in the form; a client may send it as HTTP Basic (empty secret).
+        form = {**form, "client_id": basic[0], **({"client_secret": basic[1]} if basic[1] else {})}
     sp = exchange(ws, form)
     scopes = (form.get("scope") or "all-apis").split()
     now = ws.now()

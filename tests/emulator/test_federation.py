@@ -195,6 +195,20 @@ def test_the_keys_may_come_from_a_jwks_uri(emulator, deploy_sp, policy, issuer: 
     assert _exchange(emulator.url, deploy_sp.application_id, issuer.mint())[0] == 200
 
 
+def test_client_id_may_come_as_http_basic_and_the_key_set_as_an_object(emulator, deploy_sp,
+                                                                      issuer: Issuer) -> None:
+    emulator.admin("POST", "federation-policies", {
+        "application_id": deploy_sp.application_id, "issuer": GITHUB_ISSUER, "subject": SUBJECT,
+        "jwks_json": json.loads(issuer.jwks())})
+    form = {"grant_type": TOKEN_EXCHANGE, "subject_token": issuer.mint(),
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt"}
+    basic = base64.b64encode(f"{deploy_sp.application_id}:".encode()).decode()
+    req = urllib.request.Request(f"{emulator.url}/oidc/v1/token", data=urllib.parse.urlencode(form).encode(),
+                                 method="POST", headers={"Authorization": f"Basic {basic}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback only
+        assert resp.status == 200 and json.loads(resp.read())["access_token"]
+
+
 def test_a_deactivated_principal_cannot_exchange(emulator, w, deploy_sp, policy, issuer: Issuer) -> None:
     policy()
     w.service_principals.update(deploy_sp.id, display_name="gitops-deploy", active=False)
