@@ -17,7 +17,7 @@ venv: $(VENV)/.installed
 lint: venv
 	$(PY) -m ruff check .
 	$(VENV)/bin/actionlint -shellcheck=$(VENV)/bin/shellcheck
-	$(VENV)/bin/zizmor --offline --quiet .github/workflows
+	$(VENV)/bin/zizmor --offline --quiet .github
 
 test: venv lint
 	$(PY) -m pytest -q

@@ -335,7 +335,7 @@ def test_the_workflow_linters_find_nothing() -> None:
     args = [str(actionlint)] + ([f"-shellcheck={shellcheck}"] if shellcheck.exists() else [])
     lint = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    audit = subprocess.run([str(zizmor), "--offline", "--quiet", ".github/workflows"], cwd=ROOT,
+    audit = subprocess.run([str(zizmor), "--offline", "--quiet", ".github"], cwd=ROOT,
                            capture_output=True, text=True, timeout=120)
     assert audit.returncode == 0, audit.stdout + audit.stderr
 
