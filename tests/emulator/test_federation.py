@@ -345,6 +345,15 @@ def test_the_sdk_github_oidc_auth_reaches_the_workspace_with_no_secret(
     assert github_stand_in.audiences and set(github_stand_in.audiences) == {ACCOUNT_ID}
 
 
+def test_the_sdk_asks_for_databricks_token_audience_when_it_is_set(
+        github_actions_env, monkeypatch: pytest.MonkeyPatch, deploy_sp, policy,
+        github_stand_in: StandIn) -> None:
+    policy(audiences=["https://github.com/acme"])
+    monkeypatch.setenv("DATABRICKS_TOKEN_AUDIENCE", "https://github.com/acme")
+    assert WorkspaceClient().current_user.me().user_name == deploy_sp.application_id
+    assert set(github_stand_in.audiences) == {"https://github.com/acme"}
+
+
 def test_the_sdk_is_refused_when_the_workflow_subject_does_not_match(
         github_actions_env, policy, github_stand_in: StandIn) -> None:
     policy()  # trusts the dev environment only
