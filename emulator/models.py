@@ -189,7 +189,7 @@ class Workspace:
     # ---- persistence -----------------------------------------------------------------------
 
     _PERSISTED = ("clock_offset", "counter", "service_principals", "secrets", "tokens",
-                  "uc_models", "endpoints", "ai_secrets", "ready_after", "federation_policies")
+                  "uc_models", "endpoints", "ai_secrets", "ready_after")
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -223,3 +223,6 @@ class Workspace:
         with open(path) as f:
             self.restore(json.load(f))
         return True
+
+    # federation.py's policies (application id -> policies) persist with the rest.
+    _PERSISTED = (*_PERSISTED, "federation_policies")
