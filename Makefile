@@ -15,9 +15,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.installed
 
 lint: venv
-	$(PY) -m ruff check .
 	$(VENV)/bin/actionlint -shellcheck=$(VENV)/bin/shellcheck
 	$(VENV)/bin/zizmor --offline --quiet .github
+	$(PY) -m ruff check .
 
 test: venv lint
 	$(PY) -m pytest -q
