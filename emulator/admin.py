@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from . import seed
+from . import federation, seed
 from .errors import FAULT_CODES, ApiError, invalid_parameter
 from .models import Workspace, qualify_system_model
 from .routing import Request, Response, ok
@@ -216,4 +216,5 @@ ADMIN_ROUTES: dict[tuple[str, str], AdminHandler] = {
     ("POST", "models"): add_model,
     ("GET", "requests"): requests_log,
     ("DELETE", "requests"): clear_requests,
+    ("POST", "federation-policies"): federation.add_policy,
 }
