@@ -47,9 +47,24 @@ class EmulatorClient:
     def reset(self) -> None:
         self.admin("POST", "reset", {})
 
-    def settings(self, **values: Any) -> Any:
-        """POST /_emulator/settings, e.g. settings(ready_after=0.2)."""
-        return self.admin("POST", "settings", values)
+    def settings(self, **switches: Any) -> dict[str, Any]:
+        """Flip emulator switches (pay_per_token_acl, propagation_delay, retired,
+        scim_external_id, seed, ready_after) until the next reset; answers all of them."""
+        return dict(self.admin("POST", "settings", switches) or {})
+
+    def system_model(self, entity: str, version: str, throughput_chunk_size: int | None = None,
+                     served: bool = True) -> None:
+        """Serve a system.ai version (or change its chunk), or stop serving it (served=False)."""
+        body: dict[str, Any] = {"entity": entity, "version": version, "served": served}
+        if throughput_chunk_size is not None:
+            body["throughput_chunk_size"] = throughput_chunk_size
+        self.admin("POST", "system-models", body)
+
+    def lose_answer(self, method: str, path: str, count: int = 1, offset: int = 0) -> None:
+        """The next `count` matching requests are handled (state changes included), then the
+        connection closes without an answer: what a network drop after the commit looks like."""
+        self.admin("POST", "faults", {"kind": "lost-answer", "method": method, "path": path,
+                                      "count": count, "offset": offset})
 
     def set_ready_after(self, seconds: float) -> None:
         self.settings(ready_after=seconds)

@@ -3,6 +3,8 @@ through its admin path (never by reaching into its memory)."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,13 @@ ADMIN_TOKEN = "dapi-test-admin-0123456789abcdef"
 BRAINTRUST_API_KEY = "sk-bt-test-key-0123456789"
 # Rollouts long enough to observe IN_PROGRESS, short enough to keep the suite fast.
 READY_AFTER = 0.3
+# The emulator answers ACL entries in an order drawn from this seed: a run that fails because
+# something depended on that order repeats with EMULATOR_SEED=<the seed in the header>.
+EMULATOR_SEED = int(os.environ.get("EMULATOR_SEED") or secrets.randbelow(2**31))
+
+
+def pytest_report_header() -> str:
+    return f"emulator seed: {EMULATOR_SEED} (EMULATOR_SEED={EMULATOR_SEED} repeats this run's ACL order)"
 
 
 # The admin client lives in testing/ (shared with bench/); the old name stays for fixtures.
@@ -31,7 +40,7 @@ def emulator_server() -> Iterator[EmulatorHandle]:
 
     server = EmulatorServer(host="127.0.0.1", port=0, admin_token=ADMIN_TOKEN,
                             ready_after=READY_AFTER, braintrust_api_key=BRAINTRUST_API_KEY,
-                            models=["main.ml.churn_scorer:3"])
+                            models=["main.ml.churn_scorer:3"], seed=EMULATOR_SEED)
     server.start()
     try:
         yield EmulatorHandle(server.url, ADMIN_TOKEN, BRAINTRUST_API_KEY)
