@@ -55,6 +55,7 @@ from testing.engine.props import (
     UNKNOWN,
     Props,
     annotate_secrets,
+    contains_unknowns,
     from_struct,
     is_secret,
     known_or_sentinel,
@@ -140,6 +141,7 @@ class Step:
     outputs: Props = field(default_factory=dict)
     diff: Any = None  # provider_pb2.DiffResponse when Diff was called
     t: float = 0.0  # seconds since the command began, when the step was done
+    unknowns: bool = False  # preview: some input was unknown (computed by another step)
 
     @property
     def name(self) -> str:
@@ -180,6 +182,12 @@ class Result:
     def changed(self) -> list[str]:
         """Names whose step was anything but `same` (or `refresh`)."""
         return sorted(s.name for s in self.steps.values() if s.op not in ("same", "refresh"))
+
+    def changed_for_certain(self) -> list[str]:
+        """In a preview, the names that change whatever the unknowns turn out to be: those whose
+        inputs were all known (the others change only if what they wait for changes them)."""
+        return sorted(s.name for s in self.steps.values()
+                      if s.op not in ("same", "refresh") and not s.unknowns)
 
     def export(self, name: str) -> Any:
         return strip_secrets(self.exports[name])
@@ -284,6 +292,7 @@ class Monitor:
         self.pending_deletes: list[ResourceState] = []  # replaced, deleted at the end
         self.errors: list[Exception] = []
         self.deleted_for_replace: set[str] = set()
+        self.current_inputs: dict[str, Props] = {}
         self.stack_urn = ""
         self.by_alias = {_normalize_urn(u): u for u in self.old}
 
@@ -319,6 +328,7 @@ class Monitor:
 
     def _done(self, step: Step, state: ResourceState | None) -> None:
         step.t = time.monotonic() - self.t0
+        step.unknowns = self.preview and contains_unknowns(self.current_inputs.get(step.urn, {}))
         with self.lock:
             self.result.steps[step.urn] = step
             if state is not None:
@@ -398,6 +408,8 @@ class Monitor:
             detail = "; ".join(f"{prop}: {reason}" for prop, reason in failures)
             raise StepError(urn, ProviderCallError("Check", f"check failed: {detail}"))
         checked = annotate_secrets(_to_wire(checked_plain), news)
+        with self.lock:
+            self.current_inputs[urn] = checked
         secret_outputs = reg.additional_secret_outputs
 
         def state(id_: str, outputs: Props) -> ResourceState:
@@ -691,11 +703,18 @@ class StackEngine:
         def main() -> None:
             runpy.run_path(program, run_name="__main__")
 
+        # The runtime leaves the Outputs of a failed resource unobserved; the language host
+        # silences asyncio's reports of them too. The failure itself is the command's error.
+        loop.set_exception_handler(lambda _loop, _context: None)
         try:
             loop.run_until_complete(run_in_stack(main))
         except BaseException as exc:  # noqa: BLE001 - reported as the command's error
             return exc
         finally:
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             executor.shutdown(wait=True)
             loop.close()
             asyncio.set_event_loop(None)

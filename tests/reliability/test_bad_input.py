@@ -17,8 +17,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components.spec import PROJECT, Stack
-from tests.stackrun import ROOT
+from components.spec import PROJECT, Stack, StackError, validate_document
+from testing.stacks import ROOT
 
 BROKEN = sorted((ROOT / "tests" / "broken_stacks").glob("*/Pulumi.*.yaml"))
 
@@ -61,6 +61,12 @@ def test_every_broken_stack_is_refused_by_validate_and_the_program_before_any_re
             continue  # the program never sees a file Pulumi cannot parse
         if not isinstance(config, dict) or any(not str(k).startswith(f"{PROJECT}:") for k in config):
             continue  # file-level defects (another namespace): only the file shows them
+        try:
+            validate_document({"config": config}, stack=path.name.split(".")[1], file=str(path))
+        except StackError:
+            pass
+        else:
+            continue  # only the YAML text shows it (a duplicate key, an octal number): not the program
         with pytest.raises(pulumi.RunError) as err:
             load_program(config, path.name.split(".")[1])
         assert f"stacks/Pulumi.{path.name.split('.')[1]}.yaml" in str(err.value)
