@@ -221,7 +221,7 @@ def _normalize_urn(urn: str) -> str:
 
 
 def run_graph(tasks: dict[Hashable, tuple[tuple[Hashable, ...], Callable[[], Any]]],
-              workers: int = 64) -> list[Exception]:
+              workers: int = 512) -> list[Exception]:
     """Run every task once its dependencies succeeded, all at once otherwise; the errors."""
     futures: dict[Hashable, Future[None]] = {}
     order: list[Hashable] = []
@@ -486,7 +486,7 @@ class StackEngine:
                  config: dict[str, Any] | None = None, secrets: dict[str, Any] | None = None,
                  stack: str | None = None, proc: ProviderProcess | None = None,
                  provider_env: dict[str, str] | None = None, transform: Transform | None = None,
-                 program: Path | None = None, parallel: int = 64,
+                 program: Path | None = None, parallel: int = 512,
                  echo: Callable[[str, str], None] | None = None) -> None:
         self.stack_file = Path(stack_file)
         self.state_file = Path(state_file) if state_file is not None else None
