@@ -40,7 +40,7 @@ from .models import Workspace, sha256
 from .routing import Request, Response, ok
 
 if TYPE_CHECKING:
-    from .server import App
+    from .admin_app import AdminApp as App
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 SUBJECT_TOKEN_TYPES = ("urn:ietf:params:oauth:token-type:jwt", "urn:ietf:params:oauth:token-type:id_token")

@@ -303,7 +303,7 @@ class Workspace:
 
     # ---- persistence -----------------------------------------------------------------------
 
-    _PERSISTED = ("clock_offset", "counter", "service_principals", "sp_created", "secrets",
+    _PERSISTED: tuple[str, ...] = ("clock_offset", "counter", "service_principals", "sp_created", "secrets",
                   "tokens", "uc_models", "endpoints", "ai_secrets", "ready_after")
 
     def snapshot(self) -> dict[str, Any]:

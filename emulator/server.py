@@ -39,6 +39,7 @@ from .errors import (
     permission_denied,
     unauthenticated,
 )
+from .faults import Faults
 from .models import Switches, Workspace
 from .routing import Request, Response, Route
 
@@ -66,7 +67,7 @@ class App:
         self.admin_token = admin_token
         self.braintrust_api_key = braintrust_api_key
         self.state_file = state_file
-        self.faults = admin.Faults()
+        self.faults = Faults()
         self._log: list[dict[str, Any]] = []
         self._log_lock = threading.Lock()
 
