@@ -199,6 +199,7 @@ def test_model_versions_list_answers_the_served_versions_and_follows_system_mode
     assert versions("system.ai.brand_new_model") == {1}
     with pytest.raises(NotFound):
         list(w.model_versions.list("system.ai.no_such_model"))
+    assert {v.version for v in w.model_versions.list(LLAMA_8B, max_results=1)} == {2, 3, 4}  # pages
     emulator.reset()
     assert versions(LLAMA_8B) == {1, 2, 3}
 
