@@ -375,6 +375,13 @@ class _Server(ThreadingHTTPServer):
             self._open.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that resets or drops its connection is no server error: stay quiet. Anything
+        else is a bug in the HTTP layer and keeps its traceback."""
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
     def close_connections(self) -> None:
         """Drop every keep-alive connection. `shutdown()` only stops accepting: without this, a
         client's pooled connection would go on talking to a stopped server's state (and that
