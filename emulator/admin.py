@@ -29,6 +29,8 @@ def reset(app: App, req: Request) -> Response:
 def settings(app: App, req: Request) -> Response:
     """Change any switch (models.Switches) at run time; the answer holds them all."""
     body = {k: v for k, v in _body(req).items() if v is not None}
+    if isinstance(body.get("retired"), str):
+        body["retired"] = [body["retired"]]  # one entity given alone
     try:
         app.ws.apply(body)
     except (TypeError, ValueError) as e:
@@ -44,6 +46,8 @@ def system_models(app: App, req: Request) -> Response:
     """Serve a version of a system.ai model, change its chunk, or stop serving it."""
     body = _body(req)
     entity, version = body.get("entity"), body.get("version")
+    if isinstance(version, int) and not isinstance(version, bool):
+        version = str(version)  # versions are text on the wire; take 4 for "4"
     if not isinstance(entity, str) or not isinstance(version, str) or not entity or not version:
         raise invalid_parameter('entity ("system.ai.<model>") and version (a string) are required')
     entity = qualify_system_model(entity)
