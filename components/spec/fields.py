@@ -7,7 +7,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, WithJsonSchema
 
 from components.spec.constants import MANAGED_BY_TAG
 from components.spec.problems import FieldError
@@ -87,4 +87,10 @@ def _positive_version(value: str) -> str:
     return value
 
 
-ModelVersion = Annotated[str, BeforeValidator(_version_text), AfterValidator(_positive_version)]
+# The schema takes a number too, as validate does (`version: 3`).
+ModelVersion = Annotated[
+    str,
+    BeforeValidator(_version_text),
+    AfterValidator(_positive_version),
+    WithJsonSchema({"type": ["string", "integer"]}),
+]

@@ -155,6 +155,11 @@ def validate_document(document: Any, *, stack: str, file: str) -> Stack:
         for key in document
         if key not in _TOP_LEVEL
     ]
+    problems += [
+        Problem(file, key, "must be text, as Pulumi writes it (restore the value `pulumi config` wrote, or remove it)")
+        for key in ("encryptionsalt", "secretsprovider", "encryptedkey")
+        if key in document and not isinstance(document[key], str)
+    ]
     config = document.get("config")
     if not isinstance(config, dict):
         problems.append(Problem(file, "config", f"must be a map of {PROJECT}:* keys"))
