@@ -132,8 +132,8 @@ def _check_graph(root: yaml.Node) -> None:
         if key in open_nodes:
             raise YamlProblem(path, "an alias refers to a value that contains it (write the value out)")
         if len(path) > MAX_DEPTH:
-            raise YamlProblem((), f"is nested too deeply to be a stack file (over {MAX_DEPTH} levels; "
-                                  "flatten it)")
+            raise YamlProblem(path, f"is nested too deeply to be a stack file (over {MAX_DEPTH} levels; "
+                                    "flatten it)")
         open_nodes.add(key)
         size = 1
         if isinstance(node, yaml.MappingNode):
@@ -158,8 +158,8 @@ def _check_graph(root: yaml.Node) -> None:
         open_nodes.discard(key)
         sizes[key] = size
         if size > MAX_VALUES:
-            raise YamlProblem((), f"expands to more than {MAX_VALUES} values (through aliases or sheer size), "
-                                  "more than any stack file needs (write the values out, or split the file)")
+            raise YamlProblem(path, f"expands to more than {MAX_VALUES} values (through aliases or sheer size), "
+                                    "more than any stack file needs (write the values out, or split the file)")
         return size
 
     walk(root, ())
