@@ -102,17 +102,14 @@ def alias_bomb(levels: int, width: int = 10) -> str:
                      "  databricks-braintrust:tags:"),
     DEV_TEXT.replace("    team: ml-platform", "    team: &t [*t]"),  # an alias inside itself
 ], ids=["top-level", "inside-config", "self-reference"])
-def test_alias_expansion_is_bounded_and_refused_promptly(text: str) -> None:
+def test_alias_expansion_is_bounded_and_refused_promptly(tmp_path: Path, text: str) -> None:
     # In a child process with a generous bound, so a regression fails instead of hanging the suite.
     code = ("import sys; from pathlib import Path; from components.spec import load_stack_file, StackError\n"
             "try:\n    load_stack_file(Path(sys.argv[1]))\nexcept StackError as e:\n    print(e)\n")
-    path = Path(ROOT / ".pytest-alias-bomb.yaml")
+    path = tmp_path / "Pulumi.dev.yaml"
     path.write_text(text)
-    try:
-        result = subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, capture_output=True,
-                                text=True, timeout=60)
-    finally:
-        path.unlink()
+    result = subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     assert "expands to more than" in result.stdout or "refers to a value that contains it" in result.stdout
 
