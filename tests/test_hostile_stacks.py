@@ -227,6 +227,21 @@ def test_versions_are_ascii_digits_only(value: str) -> None:
     assert refusal(nested(("endpoints", 2, "model", "version"), value))
 
 
+@pytest.mark.parametrize(("mutation", "field"), [
+    (config_key("braintrust", secret_name="databricks-dev "), "braintrust.secret_name"),
+    (config_key("braintrust", org_name=" acme"), "braintrust.org_name"),
+    (config_key("principal", display_name="braintrust-dev "), "principal.display_name"),
+    (config_key("braintrust", org_name=""), "braintrust.org_name"),
+])
+def test_names_with_stray_spaces_or_empty_are_refused(mutation: Mutation, field: str) -> None:
+    assert any(line.startswith(f"Pulumi.dev.yaml: {field}: ") for line in refusal(mutation))
+
+
+def test_a_pasted_blob_is_quoted_short() -> None:
+    found = refusal(endpoint(0, name="x y" * 10_000))
+    assert all(len(line) < 400 for line in found), [len(line) for line in found]
+
+
 def test_printable_unicode_in_free_text_is_accepted() -> None:
     stack = validate(lambda c: c[f"{PROJECT}:tags"].update({"owner": "Zoë Müller"}))
     assert stack.spec.tags["owner"] == "Zoë Müller"
@@ -280,7 +295,10 @@ SECRET = "hunter2-s3cr3t"
     (config_key("braintrust", api_url=f"http://bt:{SECRET}@127.0.0.1:8787"), "braintrust.api_url"),
     (nested(("tags", "docs"), f"https://me:{SECRET}@wiki.example.com/page"), "tags.docs"),
     (endpoint(0, flavor=f"https://me:{SECRET}@x.example.com"), "endpoints[bt-dev-llama-3-1-8b].flavor"),
-], ids=["host", "host-user-only", "host-other-scheme", "api-url", "api-url-loopback", "tag-value", "enum-field"])
+    (config_key("workspace", host=f"https:admin:{SECRET}@acme.cloud.databricks.com"), "workspace.host"),
+    (config_key("braintrust", api_url=f"admin:{SECRET}@api.braintrust.dev"), "braintrust.api_url"),
+], ids=["host", "host-user-only", "host-other-scheme", "api-url", "api-url-loopback", "tag-value", "enum-field",
+        "host-without-slashes", "api-url-without-scheme"])
 def test_a_url_with_user_information_is_refused_and_never_echoed(mutation: Mutation, field: str) -> None:
     found = refusal(mutation)
     assert any(line.startswith(f"Pulumi.dev.yaml: {field}: ") for line in found), found

@@ -96,13 +96,6 @@ class Principal(BaseModel):
             )
         return value
 
-    @field_validator("display_name")
-    @classmethod
-    def _trimmed(cls, value: str) -> str:
-        if value != value.strip():
-            raise ValueError("has leading or trailing spaces (remove them)")
-        return value
-
     @model_validator(mode="after")
     def _rotation_window(self) -> Principal:
         if self.rotate_before_days >= self.secret_lifetime_days:
