@@ -16,6 +16,7 @@ venv: $(VENV)/.installed
 
 lint: venv
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 test: venv lint
 	$(PY) -m pytest -q
