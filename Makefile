@@ -16,7 +16,7 @@ venv: $(VENV)/.installed
 
 lint: venv
 	$(PY) -m ruff check .
-	$(PY) -m mypy
+	$(PY) -m mypy $(wildcard components emulator testing)
 
 test: venv lint
 	$(PY) -m pytest -q
