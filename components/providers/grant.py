@@ -44,11 +44,13 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from components.args import QueryGrantArgs
+
 from ._client import DatabricksProvider
 from ._errors import ProviderError, api_error
 from ._props import diff_result, inputs_only, is_unknown
 
-INPUT_KEYS = ("endpoint_id", "endpoint_name", "service_principal_name", "permission_level")
+INPUT_KEYS = QueryGrantArgs.keys()  # the inputs: components/args.py
 REPLACE_KEYS = ("endpoint_id", "service_principal_name")
 DEFAULT_LEVEL = "CAN_QUERY"
 PRINCIPAL_KINDS = ("user_name", "group_name", "service_principal_name")

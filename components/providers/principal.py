@@ -28,11 +28,13 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from components.args import ServicePrincipalArgs
+
 from ._client import DatabricksProvider
 from ._errors import ProviderError, api_error
 from ._props import diff_result, inputs_only, is_unknown
 
-INPUT_KEYS = ("display_name", "external_id", "entitlements")
+INPUT_KEYS = ServicePrincipalArgs.keys()  # the inputs: components/args.py
 OUTPUT_KEYS = ("principal_id", "application_id")
 PATCH_SCHEMA = [PatchSchema.URN_IETF_PARAMS_SCIM_API_MESSAGES_2_0_PATCH_OP]
 
