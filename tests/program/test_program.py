@@ -114,9 +114,9 @@ def test_program_declares_endpoints_gate_principal_and_a_grant_per_endpoint(prog
 
     def check(_: Any) -> None:
         components = {r.typ for r in mocks.resources if not r.typ.startswith("pulumi-python:dynamic")}
-        assert {"databricks-braintrust:serving:ServingEndpoint", "databricks-braintrust:serving:EndpointsReady",
+        assert {"databricks-braintrust:serving:ServingEndpoint", "databricks-braintrust:serving:ReadinessGate",
                 "databricks-braintrust:principal:QueryPrincipal",
-                "databricks-braintrust:braintrust:BraintrustProvider"} <= components
+                "databricks-braintrust:braintrust:BraintrustRecord"} <= components
         endpoints = [r for r in mocks.resources if "served_entities" in r.inputs]
         assert sorted(r.inputs["name"] for r in endpoints) == declared
         # Every endpoint resource is the child of its ServingEndpoint component.
