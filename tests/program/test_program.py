@@ -4,106 +4,14 @@ parents and dependencies, the grants matching the endpoints, and secret outputs 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
-import yaml
-from pulumi.runtime import settings
 
 from components.braintrust import validate_record
 from components.spec import PROJECT, SECRET_KEYS
-
-ROOT = Path(__file__).resolve().parents[2]
-STACKS = sorted(p for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
-CLIENT_SECRET = "mock-client-secret-do-not-print"
-PAT = "mock-pat-do-not-print"
-
-
-@dataclass
-class Registered:
-    typ: str
-    name: str
-    inputs: dict[str, Any]
-    urn: str = ""
-    parent: str = ""
-    dependencies: list[str] = field(default_factory=list)
-
-
-class Mocks(pulumi.runtime.Mocks):
-    """Answers for each dynamic resource what its provider would output."""
-
-    def __init__(self) -> None:
-        self.resources: list[Registered] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-        name, inputs = args.name, dict(args.inputs)
-        self.resources.append(Registered(args.typ, name, inputs))
-        outs = dict(inputs)
-        outs.pop("__provider", None)
-        if "served_entities" in inputs:
-            outs.update(endpoint_id=f"id-{name}", url=f"https://ws/serving-endpoints/{name}/invocations",
-                        revision=f"rev-{name}", task="llm/v1/chat")
-        elif "display_name" in inputs:
-            outs.update(principal_id="1001", application_id="00000000-0000-4000-8000-000000000001")
-        elif "lifetime_days" in inputs:
-            # additional_secret_outputs is not applied under mocks: mark it as the engine would.
-            outs.update(secret_id="s-1", client_id=inputs["application_id"],
-                        client_secret=CLIENT_SECRET, expire_time="2027-01-01T00:00:00Z", status="ACTIVE")
-        elif "timeout_seconds" in inputs:
-            outs["ready"] = {n: {"state": "READY", "config_version": 1} for n in inputs["endpoints"]}
-        elif "record_hash" in inputs:
-            outs.update(secret_id="bt-1", preview_secret="****", updated_at="now")
-        return f"{name}-id", outs
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
-        return {}, []
-
-
-def stack_config(path: Path) -> tuple[dict[str, str], list[str]]:
-    config = yaml.safe_load(path.read_text())["config"]
-    flat: dict[str, str] = {}
-    secret_keys: list[str] = []
-    for key, value in config.items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            flat[key] = PAT
-            secret_keys.append(key)
-        else:
-            flat[key] = value if isinstance(value, str) else json.dumps(value)
-    return flat, secret_keys
-
-
-@pytest.fixture
-def program(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
-    """Run the program for one stack file under mocks; yield (mocks, exports, stack file dict)."""
-    path: Path = request.param
-    stack = path.name.split(".")[1]
-    mocks = Mocks()
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
-    monitor = settings.SETTINGS.monitor
-    original = monitor.RegisterResource
-
-    def register(req: Any) -> Any:  # record what only the engine sees: parent and dependencies
-        resp = original(req)
-        for r in reversed(mocks.resources):
-            if r.name == req.name and r.typ == req.type and not r.urn:
-                r.urn, r.parent, r.dependencies = resp.urn, req.parent, list(req.dependencies)
-                break
-        else:
-            mocks.resources.append(Registered(req.type, req.name, {}, resp.urn, req.parent,
-                                              list(req.dependencies)))
-        return resp
-
-    monkeypatch.setattr(monitor, "RegisterResource", register)
-    flat, secret_keys = stack_config(path)
-    pulumi.runtime.set_all_config(flat, secret_keys)
-    from components import program as prog
-
-    exports = prog.build(prog.load_stack())
-    yield mocks, exports, yaml.safe_load(path.read_text())["config"]
-    pulumi.runtime.set_all_config({}, [])
+from tests.program.conftest import CLIENT_SECRET, PAT, ROOT, STACKS, Mocks, stack_config
 
 
 @pytest.mark.parametrize("program", STACKS, indirect=True, ids=lambda p: p.name)
