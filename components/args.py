@@ -247,7 +247,7 @@ class BraintrustRecordArgs(Args):
     name: str
     api_base: str
     auth_type: str
-    models: tuple[tuple[str, str], ...]  # (endpoint name, flavor)
+    models: Mapping[str, str]  # endpoint name -> flavor, as Braintrust calls it
     supports_streaming: bool
     org_name: str | None
     client_id: Ref

@@ -193,7 +193,7 @@ def record_config(args: BraintrustRecordArgs, client_id: str, secret: str) -> Br
         api_base=args.api_base,
         auth_type=auth_type,
         secret=secret if auth_type == "pat" else oauth_secret(client_id, secret),
-        endpoints=args.models,
+        endpoints=args.models.items(),
         supports_streaming=args.supports_streaming,
         org_name=args.org_name,
     )

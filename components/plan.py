@@ -255,7 +255,7 @@ def build_plan(stack: Stack) -> Plan:
         name=settings.secret_name,
         api_base=spec.workspace.host,
         auth_type=settings.auth_type,
-        models=tuple((e.name, e.resolved_flavor()) for e in spec.endpoints),
+        models={e.name: e.resolved_flavor() for e in spec.endpoints},
         supports_streaming=settings.supports_streaming,
         org_name=settings.org_name,
         client_id=Ref(sp, "application_id"),

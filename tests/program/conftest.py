@@ -79,18 +79,16 @@ def stack_config(path: Path) -> tuple[dict[str, str], list[str]]:
     return flat, secret_keys
 
 
-@pytest.fixture
-def program(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-            ) -> Iterator[tuple[Mocks, dict[str, Any], dict[str, Any]]]:
-    """Run the program for one stack file under mocks; yield (mocks, exports, stack file dict)."""
-    path: Path = request.param
+def install(path: Path, monkeypatch: pytest.MonkeyPatch) -> Mocks:
+    """Mocks for one stack file's program, recording what only the engine sees: each
+    registration's parent, dependencies and aliases."""
     stack = path.name.split(".")[1]
     mocks = Mocks()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
     monitor = settings.SETTINGS.monitor
     original = monitor.RegisterResource
 
-    def register(req: Any) -> Any:  # record what only the engine sees: parent, dependencies, aliases
+    def register(req: Any) -> Any:
         resp = original(req)
         for r in reversed(mocks.resources):
             if r.name == req.name and r.typ == req.type and not r.urn:
@@ -105,6 +103,15 @@ def program(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(monitor, "RegisterResource", register)
     flat, secret_keys = stack_config(path)
     pulumi.runtime.set_all_config(flat, secret_keys)
+    return mocks
+
+
+@pytest.fixture
+def program(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+            ) -> Iterator[tuple[Mocks, dict[str, Any], dict[str, Any]]]:
+    """Run the program for one stack file under mocks; yield (mocks, exports, stack file dict)."""
+    path: Path = request.param
+    mocks = install(path, monkeypatch)
     from components import program as prog
 
     exports = prog.build(prog.load_stack())
@@ -112,3 +119,21 @@ def program(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     pulumi.runtime.set_all_config({}, [])
 
 
+def run_program(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Mocks, dict[str, Any]]:
+    """Run the program for one stack file to the end: every registration answered and every
+    export resolved (a check inside an apply may run before the last registration returns)."""
+    mocks = install(path, monkeypatch)
+    exports: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def run() -> Any:
+        from components import program as prog
+
+        outputs = prog.build(prog.load_stack())
+        return pulumi.Output.all(**outputs).apply(exports.update)
+
+    try:
+        run()
+    finally:
+        pulumi.runtime.set_all_config({}, [])
+    return mocks, exports

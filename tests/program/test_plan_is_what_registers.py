@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pulumi
 import pytest
 
 from components.args import Ref, Reference, RolloutRef, SecretConfig, rollout_id, substitute
@@ -15,7 +14,7 @@ from components.braintrust import record_config
 from components.plan import BRAINTRUST_RECORD, FORMER_TYPES, Plan, build_plan, key_of
 from components.providers.ai_secret import record_hash
 from components.spec import load_stack_file
-from tests.program.conftest import CLIENT_SECRET, PAT, STACKS, Mocks, Registered
+from tests.program.conftest import CLIENT_SECRET, PAT, STACKS, Mocks, Registered, run_program
 
 PUBLISHING = [p for p in STACKS if "publish: true" in p.read_text()]
 
@@ -64,57 +63,48 @@ def expected_inputs(plan: Plan, registered: dict[str, Registered], key: str) -> 
     return substitute(args.inputs(), resolve)
 
 
-@pytest.mark.parametrize("program", STACKS, indirect=True, ids=lambda p: p.name)
-@pulumi.runtime.test
-def test_program_registers_exactly_the_plans_declarations(program, request: pytest.FixtureRequest):
-    mocks, exports, _ = program
-    plan = plan_of(request.node.callspec.params["program"])
-
-    def check(_: Any) -> None:
-        registered = by_key(mocks)
-        assert sorted(registered) == sorted(d.key for d in plan)
-        urns: dict[str, str | None] = {r.urn: key for key, r in registered.items()}
-        urns.update({r.urn: None for r in mocks.resources if r.typ == ROOT_STACK})
-        for decl in plan:
-            r = registered[decl.key]
-            assert (r.typ, r.name) == (decl.type, decl.name)
-            assert urns.get(r.parent) == decl.parent, decl.key
-            if not decl.custom:
-                continue
-            sent = {k: unwrap(v)[0] for k, v in r.inputs.items() if k != "__provider" and v is not None}
-            secret = sorted(k for k, v in r.inputs.items() if k != "__provider" and unwrap(v)[1])
-            # Only what carries a credential travels as a secret: the record and its hash.
-            assert secret == (["record", "record_hash"] if decl.key.startswith("AiSecret/") else []), decl.key
-            wanted = {k: v for k, v in expected_inputs(plan, registered, decl.key).items() if v is not None}
-            assert sent == wanted, decl.key
-            assert sorted(urns[u] for u in r.dependencies) == list(plan.dependencies(decl.key)), decl.key
-
-    return pulumi.Output.all(exports["braintrust_provider"], exports["secret_expire_time"]).apply(check)
+@pytest.mark.parametrize("path", STACKS, ids=lambda p: p.name)
+def test_program_registers_exactly_the_plans_declarations(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mocks, _ = run_program(path, monkeypatch)
+    plan = plan_of(path)
+    registered = by_key(mocks)
+    assert sorted(registered) == sorted(d.key for d in plan)
+    urns: dict[str, str | None] = {r.urn: key for key, r in registered.items()}
+    urns.update({r.urn: None for r in mocks.resources if r.typ == ROOT_STACK})
+    for decl in plan:
+        r = registered[decl.key]
+        assert (r.typ, r.name) == (decl.type, decl.name)
+        assert urns.get(r.parent) == decl.parent, decl.key
+        if not decl.custom:
+            continue
+        sent = {k: unwrap(v)[0] for k, v in r.inputs.items() if k != "__provider" and v is not None}
+        secret = sorted(k for k, v in r.inputs.items() if k != "__provider" and unwrap(v)[1])
+        # Only what carries a credential travels as a secret: the record and its hash.
+        assert secret == (["record", "record_hash"] if decl.key.startswith("AiSecret/") else []), decl.key
+        wanted = {k: v for k, v in expected_inputs(plan, registered, decl.key).items() if v is not None}
+        assert sent == wanted, decl.key
+        assert sorted(urns[u] for u in r.dependencies) == list(plan.dependencies(decl.key)), decl.key
 
 
-@pytest.mark.parametrize("program", PUBLISHING, indirect=True, ids=lambda p: p.name)
-@pulumi.runtime.test
-def test_renamed_components_and_their_children_carry_their_former_identity(program, request):
-    mocks, exports, _ = program
-    plan = plan_of(request.node.callspec.params["program"])
+@pytest.mark.parametrize("path", PUBLISHING, ids=lambda p: p.name)
+def test_renamed_components_and_their_children_carry_their_former_identity(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mocks, _ = run_program(path, monkeypatch)
+    plan = plan_of(path)
     stack = plan.stack.name
-
-    def check(_: Any) -> None:
-        registered = by_key(mocks)
-        renamed = [d for d in plan if d.type in FORMER_TYPES]
-        assert {d.type for d in renamed} == set(FORMER_TYPES)
-        for decl in renamed:
-            (alias,) = registered[decl.key].aliases
-            assert alias.spec.type == FORMER_TYPES[decl.type]
-            for child in (d for d in plan if d.parent == decl.key):
-                (alias,) = registered[child.key].aliases
-                old_parent = f"urn:pulumi:{stack}::databricks-braintrust::{FORMER_TYPES[decl.type]}::{decl.name}"
-                assert alias.spec.parentUrn == old_parent
-        unchanged = [r for key, r in registered.items() if plan[key].type not in FORMER_TYPES
-                     and plan[key].parent not in {d.key for d in renamed}]
-        assert all(not r.aliases for r in unchanged)
-
-    return exports["braintrust_ai_secret_id"].apply(check)
+    registered = by_key(mocks)
+    renamed = [d for d in plan if d.type in FORMER_TYPES]
+    assert {d.type for d in renamed} == set(FORMER_TYPES)
+    for decl in renamed:
+        (alias,) = registered[decl.key].aliases
+        assert alias.spec.type == FORMER_TYPES[decl.type]
+        for child in (d for d in plan if d.parent == decl.key):
+            (alias,) = registered[child.key].aliases
+            old_parent = f"urn:pulumi:{stack}::databricks-braintrust::{FORMER_TYPES[decl.type]}::{decl.name}"
+            assert alias.spec.parentUrn == old_parent
+    unchanged = [r for key, r in registered.items() if plan[key].type not in FORMER_TYPES
+                 and plan[key].parent not in {d.key for d in renamed}]
+    assert all(not r.aliases for r in unchanged)
 
 
 def test_secret_never_appears_in_the_plan() -> None:
