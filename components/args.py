@@ -129,10 +129,10 @@ EndpointMode = Literal["provisioned", "custom", "pay_per_token"]
 @dataclass(frozen=True)
 class ServedEntity:
     """One served entity (None fields are not sent). ``entity_version`` None means the newest
-    version the workspace serves, resolved by the provider at create and kept in state; the
-    entity's ``name`` is then None too and the provider names it ``<model>-<version>``."""
+    version the workspace serves, resolved by the provider at create and kept in state. The
+    ``name`` keys the entity in diffs: it never depends on what the provider resolves."""
 
-    name: str | None
+    name: str
     entity_name: str
     entity_version: str | None
     workload_size: str | None = None

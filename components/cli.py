@@ -68,7 +68,6 @@ def _shown(decl: Declaration) -> dict[str, Any]:
         for entity, shown in zip(decl.args.served_entities, inputs["served_entities"], strict=True):
             if entity.entity_version is None:
                 shown["entity_version"] = NEWEST
-                shown.setdefault("name", f"{entity.entity_name.rsplit('.', 1)[-1]}-<version>")
     return inputs
 
 

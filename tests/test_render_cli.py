@@ -60,14 +60,18 @@ def test_render_lists_every_endpoint_with_a_grant_and_the_redacted_record(stack:
 
 def test_render_shows_an_omitted_entity_version_as_resolved_at_create(capsys, monkeypatch) -> None:
     monkeypatch.chdir(ROOT)
+    pinned = render_json("dev", capsys)["resources"]  # today: the catalog's version is sent
     monkeypatch.setattr(planmod, "RESOLVE_NEWEST_AT_CREATE", True)
-    out = render_json("dev", capsys)
+    newest = render_json("dev", capsys)["resources"]
     stack = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())
     models = [e for e in stack["config"]["databricks-braintrust:endpoints"] if "foundation_model" in e]
     assert models and all("entity_version" not in e for e in models)
     for e in models:
-        (entity,) = out["resources"][f"Endpoint/{e['name']}"]["inputs"]["served_entities"]
+        (entity,) = newest[f"Endpoint/{e['name']}"]["inputs"]["served_entities"]
+        (before,) = pinned[f"Endpoint/{e['name']}"]["inputs"]["served_entities"]
         assert entity["entity_version"] == NEWEST
+        # The name keys the entity in diffs: the one deployed stacks hold, whatever is resolved.
+        assert entity["name"] == before["name"]
 
 
 def test_render_shows_an_explicit_entity_version_as_written(tmp_path: Path, capsys, monkeypatch) -> None:
