@@ -143,7 +143,7 @@ class ServedEntity:
 
 
 @dataclass(frozen=True)
-class Route:
+class TrafficRoute:
     served_entity_name: str
     traffic_percentage: int
 
@@ -165,7 +165,7 @@ class EndpointArgs(Args):
     name: str
     mode: EndpointMode
     served_entities: tuple[ServedEntity, ...] = ()  # empty for pay_per_token
-    traffic: tuple[Route, ...] | None = None  # None: everything to the one entity
+    traffic: tuple[TrafficRoute, ...] | None = None  # None: everything to the one entity
     tags: Mapping[str, str] = field(default_factory=dict)
     rate_limits: tuple[RateLimitArgs, ...] = ()
     usage_tracking: bool = False
