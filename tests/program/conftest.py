@@ -4,7 +4,6 @@ dependencies, aliases, inputs) for one stack file, as a fixture."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,34 +105,26 @@ def install(path: Path, monkeypatch: pytest.MonkeyPatch) -> Mocks:
     return mocks
 
 
-@pytest.fixture
-def program(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-            ) -> Iterator[tuple[Mocks, dict[str, Any], dict[str, Any]]]:
-    """Run the program for one stack file under mocks; yield (mocks, exports, stack file dict)."""
-    path: Path = request.param
-    mocks = install(path, monkeypatch)
-    from components import program as prog
-
-    exports = prog.build(prog.load_stack())
-    yield mocks, exports, yaml.safe_load(path.read_text())["config"]
-    pulumi.runtime.set_all_config({}, [])
-
-
-def run_program(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Mocks, dict[str, Any]]:
+def run_program(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Mocks, dict[str, Any], dict[str, bool]]:
     """Run the program for one stack file to the end: every registration answered and every
-    export resolved (a check inside an apply may run before the last registration returns)."""
+    export resolved (a check inside an apply may run before the last registration returns).
+    Returns the mocks, the exports' values and whether each export is secret."""
     mocks = install(path, monkeypatch)
     exports: dict[str, Any] = {}
+    secret: dict[str, bool] = {}
 
     @pulumi.runtime.test
     def run() -> Any:
         from components import program as prog
 
-        outputs = prog.build(prog.load_stack())
-        return pulumi.Output.all(**outputs).apply(exports.update)
+        outputs = {k: pulumi.Output.from_input(v) for k, v in prog.build(prog.load_stack()).items()}
+        return pulumi.Output.all(
+            pulumi.Output.all(**outputs).apply(exports.update),
+            pulumi.Output.all(**{k: v.is_secret() for k, v in outputs.items()}).apply(secret.update),
+        )
 
     try:
         run()
     finally:
         pulumi.runtime.set_all_config({}, [])
-    return mocks, exports
+    return mocks, exports, secret

@@ -65,7 +65,7 @@ def expected_inputs(plan: Plan, registered: dict[str, Registered], key: str) -> 
 
 @pytest.mark.parametrize("path", STACKS, ids=lambda p: p.name)
 def test_program_registers_exactly_the_plans_declarations(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    mocks, _ = run_program(path, monkeypatch)
+    mocks, _, _ = run_program(path, monkeypatch)
     plan = plan_of(path)
     registered = by_key(mocks)
     assert sorted(registered) == sorted(d.key for d in plan)
@@ -89,7 +89,7 @@ def test_program_registers_exactly_the_plans_declarations(path: Path, monkeypatc
 @pytest.mark.parametrize("path", PUBLISHING, ids=lambda p: p.name)
 def test_renamed_components_and_their_children_carry_their_former_identity(
         path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    mocks, _ = run_program(path, monkeypatch)
+    mocks, _, _ = run_program(path, monkeypatch)
     plan = plan_of(path)
     stack = plan.stack.name
     registered = by_key(mocks)

@@ -4,86 +4,80 @@ parents and dependencies, the grants matching the endpoints, and secret outputs 
 from __future__ import annotations
 
 import json
-from typing import Any
+from pathlib import Path
 
 import pulumi
 import pytest
+import yaml
 
 from components.braintrust import validate_record
 from components.spec import PROJECT, SECRET_KEYS
-from tests.program.conftest import CLIENT_SECRET, PAT, ROOT, STACKS, Mocks, stack_config
+from tests.program.conftest import CLIENT_SECRET, PAT, ROOT, STACKS, Mocks, run_program, stack_config
 
 
-@pytest.mark.parametrize("program", STACKS, indirect=True, ids=lambda p: p.name)
-@pulumi.runtime.test
-def test_program_declares_endpoints_gate_principal_and_a_grant_per_endpoint(program):
-    mocks, exports, config = program
-    declared = sorted(e["name"] for e in config[f"{PROJECT}:endpoints"])
-
-    def check(_: Any) -> None:
-        components = {r.typ for r in mocks.resources if not r.typ.startswith("pulumi-python:dynamic")}
-        assert {"databricks-braintrust:serving:ServingEndpoint", "databricks-braintrust:serving:ReadinessGate",
-                "databricks-braintrust:principal:QueryPrincipal",
-                "databricks-braintrust:braintrust:BraintrustRecord"} <= components
-        endpoints = [r for r in mocks.resources if "served_entities" in r.inputs]
-        assert sorted(r.inputs["name"] for r in endpoints) == declared
-        # Every endpoint resource is the child of its ServingEndpoint component.
-        for r in endpoints:
-            assert "databricks-braintrust:serving:ServingEndpoint$" in r.urn, r.urn
-        grants = [r for r in mocks.resources if "service_principal_name" in r.inputs]
-        assert sorted(g.inputs["endpoint_name"] for g in grants) == declared
-        assert all(g.inputs["permission_level"] == "CAN_QUERY" for g in grants)
-        assert all("databricks-braintrust:principal:QueryPrincipal$" in g.urn for g in grants)
-        # The gate waits on every endpoint: it depends on each endpoint resource.
-        (gate,) = [r for r in mocks.resources if "timeout_seconds" in r.inputs]
-        assert {e.urn for e in endpoints} <= set(gate.dependencies)
-        assert sorted(gate.inputs["endpoints"]) == declared
-        (sp,) = [r for r in mocks.resources if "display_name" in r.inputs]
-        assert sp.inputs["entitlements"] == [] or config[f"{PROJECT}:principal"].get("entitlements")
-        assert sp.inputs["external_id"].startswith(f"{PROJECT}/")
-
-    return pulumi.Output.all(exports["endpoints"], exports["braintrust_provider_redacted"]).apply(check)
+def declared_endpoints(path: Path) -> list[str]:
+    config = yaml.safe_load(path.read_text())["config"]
+    return sorted(e["name"] for e in config[f"{PROJECT}:endpoints"])
 
 
-@pytest.mark.parametrize("program", STACKS, indirect=True, ids=lambda p: p.name)
-@pulumi.runtime.test
-def test_braintrust_provider_is_secret_valid_and_lists_exactly_the_stack_endpoints(program):
-    mocks, exports, config = program
-    declared = sorted(e["name"] for e in config[f"{PROJECT}:endpoints"])
+@pytest.mark.parametrize("path", STACKS, ids=lambda p: p.name)
+def test_program_declares_endpoints_gate_principal_and_a_grant_per_endpoint(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mocks, exports, _ = run_program(path, monkeypatch)
+    declared = declared_endpoints(path)
+    config = yaml.safe_load(path.read_text())["config"]
+    components = {r.typ for r in mocks.resources if not r.typ.startswith("pulumi-python:dynamic")}
+    assert {"databricks-braintrust:serving:ServingEndpoint", "databricks-braintrust:serving:ReadinessGate",
+            "databricks-braintrust:principal:QueryPrincipal",
+            "databricks-braintrust:braintrust:BraintrustRecord"} <= components
+    endpoints = [r for r in mocks.resources if "served_entities" in r.inputs]
+    assert sorted(r.inputs["name"] for r in endpoints) == declared
+    # Every endpoint resource is the child of its ServingEndpoint component.
+    for r in endpoints:
+        assert "databricks-braintrust:serving:ServingEndpoint$" in r.urn, r.urn
+    grants = [r for r in mocks.resources if "service_principal_name" in r.inputs]
+    assert sorted(g.inputs["endpoint_name"] for g in grants) == declared
+    assert all(g.inputs["permission_level"] == "CAN_QUERY" for g in grants)
+    assert all("databricks-braintrust:principal:QueryPrincipal$" in g.urn for g in grants)
+    # The gate waits on every endpoint: it depends on each endpoint resource.
+    (gate,) = [r for r in mocks.resources if "timeout_seconds" in r.inputs]
+    assert {e.urn for e in endpoints} <= set(gate.dependencies)
+    assert sorted(gate.inputs["endpoints"]) == declared
+    (sp,) = [r for r in mocks.resources if "display_name" in r.inputs]
+    assert sp.inputs["entitlements"] == [] or config[f"{PROJECT}:principal"].get("entitlements")
+    assert sp.inputs["external_id"].startswith(f"{PROJECT}/")
+    assert sorted(exports["endpoints"]) == declared
 
-    def check(args: list[Any]) -> None:
-        record, is_secret, redacted, redacted_secret, client_secret_is_secret = args
-        assert is_secret and client_secret_is_secret and not redacted_secret
-        parsed, errors = validate_record(record)
-        assert errors == [] and parsed is not None
-        assert parsed.metadata.models == declared
-        assert sorted(parsed.metadata.customModels) == declared
-        assert parsed.metadata.api_base == config[f"{PROJECT}:workspace"]["host"].rstrip("/")
-        assert json.loads(record["secret"])["client_secret"] == CLIENT_SECRET
-        assert CLIENT_SECRET not in json.dumps(redacted) and PAT not in json.dumps(redacted)
-        assert redacted["metadata"] == record["metadata"]
 
-    record = exports["braintrust_provider"]
-    redacted = exports["braintrust_provider_redacted"]
-    return pulumi.Output.all(record, record.is_secret(), redacted, redacted.is_secret(),
-                             exports["principal_client_secret"].is_secret()).apply(check)
+@pytest.mark.parametrize("path", STACKS, ids=lambda p: p.name)
+def test_braintrust_provider_is_secret_valid_and_lists_exactly_the_stack_endpoints(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, exports, secret = run_program(path, monkeypatch)
+    declared = declared_endpoints(path)
+    config = yaml.safe_load(path.read_text())["config"]
+    record, redacted = exports["braintrust_provider"], exports["braintrust_provider_redacted"]
+    assert secret["braintrust_provider"] and secret["principal_client_secret"]
+    assert not secret["braintrust_provider_redacted"]
+    parsed, errors = validate_record(record)
+    assert errors == [] and parsed is not None
+    assert parsed.metadata.models == declared
+    assert sorted(parsed.metadata.customModels) == declared
+    assert parsed.metadata.api_base == config[f"{PROJECT}:workspace"]["host"].rstrip("/")
+    assert json.loads(record["secret"])["client_secret"] == CLIENT_SECRET
+    assert CLIENT_SECRET not in json.dumps(redacted) and PAT not in json.dumps(redacted)
+    assert redacted["metadata"] == record["metadata"]
 
 
-@pytest.mark.parametrize("program", [p for p in STACKS if "publish: true" in p.read_text()], indirect=True,
-                         ids=lambda p: p.name)
-@pulumi.runtime.test
-def test_publishing_stacks_upsert_the_record_after_the_gate(program):
-    mocks, exports, _ = program
-
-    def check(_: Any) -> None:
-        (published,) = [r for r in mocks.resources if "record_hash" in r.inputs]
-        (gate,) = [r for r in mocks.resources if "timeout_seconds" in r.inputs]
-        grants = [r for r in mocks.resources if "service_principal_name" in r.inputs]
-        assert gate.urn in published.dependencies
-        assert {g.urn for g in grants} <= set(published.dependencies)
-        assert CLIENT_SECRET not in published.inputs["record_hash"]
-
-    return exports["braintrust_ai_secret_id"].apply(check)
+@pytest.mark.parametrize("path", [p for p in STACKS if "publish: true" in p.read_text()], ids=lambda p: p.name)
+def test_publishing_stacks_upsert_the_record_after_the_gate(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mocks, exports, _ = run_program(path, monkeypatch)
+    (published,) = [r for r in mocks.resources if "record_hash" in r.inputs]
+    (gate,) = [r for r in mocks.resources if "timeout_seconds" in r.inputs]
+    grants = [r for r in mocks.resources if "service_principal_name" in r.inputs]
+    assert gate.urn in published.dependencies
+    assert {g.urn for g in grants} <= set(published.dependencies)
+    assert CLIENT_SECRET not in json.dumps(published.inputs["record_hash"])
+    assert exports["braintrust_ai_secret_id"] == "bt-1"
 
 
 def test_invalid_config_stops_the_program_with_the_validate_message(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -114,18 +108,13 @@ def test_secret_config_given_in_plain_text_is_refused(key: str) -> None:
     pulumi.runtime.set_all_config({}, [])
 
 
-@pytest.mark.parametrize("program", STACKS[:1], indirect=True, ids=lambda p: p.name)
-@pulumi.runtime.test
-def test_principal_resources_are_named_independently_of_display_name(program):
+def test_principal_resources_are_named_independently_of_display_name(monkeypatch: pytest.MonkeyPatch) -> None:
     # A rename in the stack file must be an in-place update, so no URN may carry display_name.
-    mocks, exports, config = program
-    display_name = config[f"{PROJECT}:principal"]["display_name"]
-
-    def check(_: Any) -> None:
-        principal_side = [r for r in mocks.resources
-                          if "display_name" in r.inputs or "lifetime_days" in r.inputs
-                          or r.typ.endswith("QueryPrincipal")]
-        assert len(principal_side) == 3
-        assert all(display_name not in r.urn for r in principal_side)
-
-    return exports["secret_expire_time"].apply(check)
+    path = STACKS[0]
+    mocks, _, _ = run_program(path, monkeypatch)
+    display_name = yaml.safe_load(path.read_text())["config"][f"{PROJECT}:principal"]["display_name"]
+    principal_side = [r for r in mocks.resources
+                      if "display_name" in r.inputs or "lifetime_days" in r.inputs
+                      or r.typ.endswith("QueryPrincipal")]
+    assert len(principal_side) == 3
+    assert all(display_name not in r.urn for r in principal_side)
