@@ -6,8 +6,8 @@ These classes are the one statement of what each dynamic provider takes. The pla
 output of another resource (an endpoint's id, the principal's application id) is a reference,
 resolved by the program to a Pulumi Output and printed by `render` as a placeholder.
 
-Standard library only: `validate` and `render` import this without pulumi or databricks-sdk,
-and so does every provider process.
+No pulumi, no databricks-sdk: `validate` and `render` import this on a bare runner, and so
+does every provider process.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
+
+from components.spec.constants import Mode
 
 # The dynamic resources' type tokens: pulumi.dynamic.Resource forms them as
 # "pulumi-python:dynamic/<module>:<name>" from the class keywords in components/providers/.
@@ -123,9 +125,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-EndpointMode = Literal["provisioned", "custom", "pay_per_token"]
-
-
 @dataclass(frozen=True)
 class ServedEntity:
     """One served entity (None fields are not sent). ``entity_version`` None means the newest
@@ -163,7 +162,7 @@ class EndpointArgs(Args):
     TYPE_NAME: ClassVar[str] = "Endpoint"
 
     name: str
-    mode: EndpointMode
+    mode: Mode
     served_entities: tuple[ServedEntity, ...] = ()  # empty for pay_per_token
     traffic: tuple[TrafficRoute, ...] | None = None  # None: everything to the one entity
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -186,7 +185,7 @@ class ReadinessArgs(Args):
 @dataclass(frozen=True)
 class ServicePrincipalArgs(Args):
     """The service principal (components/providers/principal.py); ``external_id`` is the
-    stack's ownership marker. Outputs: principal_id (SCIM id), application_id."""
+    stack's ownership marker. Outputs: principal_id (SCIM id), application_id, created_at."""
 
     TYPE_NAME: ClassVar[str] = "ServicePrincipal"
 
@@ -207,6 +206,9 @@ class OAuthSecretArgs(Args):
     lifetime_days: int
     rotate_before_days: int
     scopes: tuple[str, ...] | None
+    # The principal's creation time: while it is recent, calls naming it are retried until the
+    # workspace knows it (components/providers/_propagation.py).
+    principal_created_at: Ref | str | None = None
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,7 @@ class QueryGrantArgs(Args):
     endpoint_name: str
     service_principal_name: Ref | str
     permission_level: str = "CAN_QUERY"
+    principal_created_at: Ref | str | None = None  # as OAuthSecretArgs.principal_created_at
 
 
 @dataclass(frozen=True)

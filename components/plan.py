@@ -20,7 +20,6 @@ from components.args import (
     Args,
     BraintrustRecordArgs,
     EndpointArgs,
-    EndpointMode,
     OAuthSecretArgs,
     QueryGrantArgs,
     RateLimitArgs,
@@ -144,14 +143,6 @@ def endpoint_key(name: str) -> str:
     return key_of(EndpointArgs.TYPE_NAME, name)
 
 
-def _mode(endpoint: SpecEndpoint) -> EndpointMode:
-    if isinstance(endpoint, FoundationModelEndpoint):
-        return "provisioned"
-    if isinstance(endpoint, CustomModelEndpoint):
-        return "custom"
-    return "pay_per_token"
-
-
 def served_entities(endpoint: SpecEndpoint) -> tuple[ServedEntity, ...]:
     if isinstance(endpoint, FoundationModelEndpoint):
         entity = catalog.BY_KEY[endpoint.foundation_model].provisioned
@@ -182,7 +173,7 @@ def served_entities(endpoint: SpecEndpoint) -> tuple[ServedEntity, ...]:
 
 
 def endpoint_args(stack: Stack, endpoint: SpecEndpoint) -> EndpointArgs:
-    mode = _mode(endpoint)
+    mode = endpoint.mode
     # A pay-per-token endpoint is Databricks': it carries no tags of ours.
     tags = {} if mode == "pay_per_token" else {
         **stack.spec.tags, **endpoint.tags, MANAGED_BY_TAG: ownership_marker(stack.name)}
@@ -242,6 +233,7 @@ def build_plan(stack: Stack) -> Plan:
         lifetime_days=spec.principal.secret_lifetime_days,
         rotate_before_days=spec.principal.rotate_before_days,
         scopes=tuple(spec.principal.scopes),
+        principal_created_at=Ref(sp, "created_at"),
     ), principal)
     grants = [
         declare(dynamic_type(QueryGrantArgs.TYPE_NAME), f"{e.name}-can-query", QueryGrantArgs(
@@ -249,6 +241,7 @@ def build_plan(stack: Stack) -> Plan:
             endpoint_name=e.name,
             service_principal_name=Ref(sp, "application_id"),
             permission_level="CAN_QUERY",
+            principal_created_at=Ref(sp, "created_at"),
         ), principal)
         for e, key in zip(spec.endpoints, endpoints, strict=True)
     ]

@@ -49,7 +49,8 @@ class Mocks(pulumi.runtime.Mocks):
             outs.update(endpoint_id=f"id-{name}", url=f"https://ws/serving-endpoints/{name}/invocations",
                         revision=f"rev-{name}", task="llm/v1/chat")
         elif "display_name" in inputs:
-            outs.update(principal_id="1001", application_id="00000000-0000-4000-8000-000000000001")
+            outs.update(principal_id="1001", application_id="00000000-0000-4000-8000-000000000001",
+                        created_at="2026-11-26T06:00:00Z")
         elif "lifetime_days" in inputs:
             # additional_secret_outputs is not applied under mocks: mark it as the engine would.
             outs.update(secret_id="s-1", client_id=inputs["application_id"],
