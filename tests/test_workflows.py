@@ -466,3 +466,44 @@ def test_a_failed_issue_listing_fails_the_step_instead_of_opening_a_duplicate(tm
     calls = _run_issue_step(tmp_path, "prod", True, [{"number": 9, "title": "Drift in stack prod"}],
                             list_fails=True)
     assert _verbs(calls) == ["issue list"]
+
+
+# ---- the deploy's verify step, run as written with stand-ins for pulumi and the venv's python ---
+
+FAKE_PULUMI = r'''#!/bin/sh
+# Stand-in for `pulumi stack output braintrust_provider --show-secrets --stack <s>`.
+echo "$*" >> "$CALLS"
+printf '{"client_secret": "%s"}\n' "$RECORD_SECRET"
+'''
+FAKE_PYTHON = r'''#!/usr/bin/env python3
+# Stand-in for `.venv/bin/python -m components verify --config FILE`: what it was given.
+import json, os, stat, sys
+path = sys.argv[sys.argv.index("--config") + 1]
+mode = stat.S_IMODE(os.stat(path).st_mode)
+with open(os.environ["CALLS"], "a") as f:
+    f.write(json.dumps({"argv": sys.argv[1:], "mode": mode, "record": json.load(open(path))}) + "\n")
+'''
+
+
+def test_verify_reads_the_stack_record_from_a_private_file_that_is_removed_after(tmp_path: Path) -> None:
+    step = next(s for s in _load("deploy.yml")["jobs"]["deploy"]["steps"] if "components verify" in s.get("run", ""))
+    work, bin_dir, runner_temp = tmp_path / "work", tmp_path / "bin", tmp_path / "runner"
+    for d in (work / ".venv" / "bin", bin_dir, runner_temp):
+        d.mkdir(parents=True)
+    (bin_dir / "pulumi").write_text(FAKE_PULUMI)
+    (work / ".venv" / "bin" / "python").write_text(FAKE_PYTHON)
+    for script in (bin_dir / "pulumi", work / ".venv" / "bin" / "python"):
+        script.chmod(0o755)
+    secret = "dose-test-0123456789abcdef"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "STACK": "staging", "RUNNER_TEMP": str(runner_temp),
+           "CALLS": str(tmp_path / "calls"), "RECORD_SECRET": secret}
+    proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    pulumi_call, verify_call = (tmp_path / "calls").read_text().splitlines()
+    assert pulumi_call == "stack output braintrust_provider --show-secrets --stack staging"
+    verify = json.loads(verify_call)
+    assert verify["argv"][:3] == ["-m", "components", "verify"] and verify["record"]["client_secret"] == secret
+    assert verify["mode"] == 0o600  # umask 077: only the job's user can read the record
+    assert list(runner_temp.iterdir()) == []  # removed on exit
+    assert secret not in proc.stdout + proc.stderr
