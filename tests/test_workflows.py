@@ -507,3 +507,44 @@ def test_verify_reads_the_stack_record_from_a_private_file_that_is_removed_after
     assert verify["mode"] == 0o600  # umask 077: only the job's user can read the record
     assert list(runner_temp.iterdir()) == []  # removed on exit
     assert secret not in proc.stdout + proc.stderr
+
+
+# ---- the pull request's `changed` step, run as written in a scratch git repository ----------------
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True,
+                          timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": str(repo),
+                                           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+                                           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}).stdout
+
+
+@pytest.mark.parametrize(("changed", "expected"), [
+    (["stacks/Pulumi.staging.yaml"], ["staging"]),
+    (["stacks/Pulumi.local.yaml", "docs/gitops.md"], []),
+    (["components/spec.py"], ["dev", "staging", "prod"]),
+])
+def test_the_changed_step_lists_the_stacks_a_pull_request_affects(tmp_path: Path, changed: list[str],
+                                                                 expected: list[str]) -> None:
+    repo = tmp_path / "repo"
+    for rel in ("scripts/stack_matrix.py", "stacks/promotion.txt",
+                *[str(p.relative_to(ROOT)) for p in (ROOT / "stacks").glob("Pulumi.*.yaml")]):
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text((ROOT / rel).read_text())
+    for rel in ("components/spec.py", "docs/gitops.md"):  # a program file, a document
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text("base\n")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "base")
+    base = _git(repo, "rev-parse", "HEAD").strip()
+    for rel in changed:
+        (repo / rel).write_text((repo / rel).read_text() + "\n# changed\n")
+    _git(repo, "commit", "-qam", "change")
+    step = next(s for s in _load("pr.yml")["jobs"]["changed"]["steps"] if s.get("id") == "diff")
+    output = tmp_path / "github_output"
+    proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=repo,
+                          env={"PATH": "/usr/bin:/bin", "BASE": base, "GITHUB_OUTPUT": str(output)},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert output.read_text() == f"stacks={json.dumps(expected)}\n"
