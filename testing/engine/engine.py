@@ -620,7 +620,10 @@ class StackEngine:
         t0 = time.monotonic()
         with self._provider():
             monitor = Monitor(self, result, preview, t0)
-            program_error = contextvars.Context().run(self._run_in_context, monitor, result, preview)
+            # In a thread of its own: the program gets its own event loop, the caller's stays.
+            with ThreadPoolExecutor(max_workers=1) as runner:
+                program_error = runner.submit(contextvars.Context().run, self._run_in_context,
+                                              monitor, result, preview).result()
             errors = list(monitor.errors)
             if program_error is not None:
                 error = _program_error(program_error)
