@@ -253,8 +253,18 @@ class QueryGrantProvider(DatabricksProvider):
     def _write(self, inputs: dict[str, Any], call: Any) -> None:
         """An ACL write, retried while the workspace does not know a just-created principal."""
         recent = is_recent(created_at_of(inputs, "service_principal_name"))
-        until_known(call, recent=recent,
-                    principal=f"service principal {inputs.get('service_principal_name')}")
+        app_id = str(inputs.get("service_principal_name"))
+        until_known(call, recent=recent, principal=f"service principal {app_id}",
+                    listed=lambda: self._principal_listed(app_id))
+
+    def _principal_listed(self, app_id: str) -> bool:
+        try:
+            found = list(self.w.service_principals.list(
+                filter=f'applicationId eq "{app_id}"'))
+        except DatabricksError as exc:
+            raise api_error("listing service principals", f"service principal {app_id}",
+                            exc) from None
+        return any(sp.application_id == app_id for sp in found)
 
     def _governed_by_workspace(self, inputs: dict[str, Any], exc: DatabricksError) -> bool:
         """A pay-per-token endpoint refused our ACL write: the workspace governs its access."""

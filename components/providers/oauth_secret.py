@@ -166,7 +166,7 @@ class OAuthSecretProvider(DatabricksProvider):
             return until_known(
                 lambda: api.create(sp_id, lifetime=f"{seconds}s",
                                    scopes=inputs.get("scopes") or None),
-                recent=recent, principal=obj)
+                recent=recent, principal=obj, listed=lambda: self._principal_listed(sp_id))
 
         res: CreateServicePrincipalSecretResponse | None = None
         lost = False
@@ -234,8 +234,12 @@ class OAuthSecretProvider(DatabricksProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         sp_id = str(_canonical(props, "service_principal_id"))
+        recent = is_recent(created_at_of(props, "service_principal_id"))
         try:
-            self.w.service_principal_secrets_proxy.delete(sp_id, id_)
+            # A 404 for a principal still unknown to this API is not "already deleted".
+            until_known(lambda: self.w.service_principal_secrets_proxy.delete(sp_id, id_),
+                        recent=recent, principal=f"service principal {sp_id}",
+                        listed=lambda: self._principal_listed(sp_id))
         except NotFound:
             return
         except DatabricksError as exc:
@@ -247,7 +251,8 @@ class OAuthSecretProvider(DatabricksProvider):
     def _list(self, sp_id: str, recent: bool) -> list[SecretInfo]:
         try:
             return until_known(lambda: list(self.w.service_principal_secrets_proxy.list(sp_id)),
-                               recent=recent, principal=f"service principal {sp_id}")
+                               recent=recent, principal=f"service principal {sp_id}",
+                               listed=lambda: self._principal_listed(sp_id))
         except DatabricksError as exc:
             raise api_error("listing OAuth secrets", f"service principal {sp_id}", exc) from None
 

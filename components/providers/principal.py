@@ -46,7 +46,13 @@ from pulumi.dynamic import (
 from ._client import DatabricksProvider
 from ._errors import ProviderError, api_error
 from ._lost_answer import MAX_ATTEMPTS, AnswerLost, no_resend_client, send_once
-from ._propagation import PROPAGATION_TIMEOUT, now_rfc3339, remember_created
+from ._propagation import (
+    PROPAGATION_TIMEOUT,
+    is_recent,
+    now_rfc3339,
+    remember_created,
+    until_known,
+)
 from ._props import diff_result, inputs_only, is_unknown
 from ._wait import Done, Pending, wait_for
 
@@ -113,7 +119,8 @@ class ServicePrincipalProvider(DatabricksProvider):
                                 f"left the others alone: delete them if nothing uses them")
             current = {"display_name": sp.display_name, "external_id": sp.external_id,
                        "entitlements": sorted(_entitlements(sp) & set(inputs["entitlements"]))}
-            self._patch(str(sp.id), current, inputs)
+            # Adopted after a crash, so it may be new enough to be unknown by id for a while.
+            self._patch(str(sp.id), current, inputs, recent=True)
         else:
             foreign = [o for o in named if o.external_id]
             if foreign:
@@ -165,7 +172,7 @@ class ServicePrincipalProvider(DatabricksProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         inputs = inputs_only(news, INPUT_KEYS)
-        self._patch(id_, olds, inputs)
+        self._patch(id_, olds, inputs, recent=is_recent(olds.get("created_at")))
         outs = {**inputs, **{k: olds.get(k) for k in OUTPUT_KEYS}}
         return UpdateResult(outs)
 
@@ -264,7 +271,8 @@ class ServicePrincipalProvider(DatabricksProvider):
         wait_for(attempt, what="the workspace to delete the new principal", obj=obj,
                  timeout=PROPAGATION_TIMEOUT)
 
-    def _patch(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> None:
+    def _patch(self, id_: str, olds: dict[str, Any], news: dict[str, Any],
+               recent: bool) -> None:
         ops: list[Patch] = []
         if olds.get("display_name") != news["display_name"]:
             ops.append(Patch(op=PatchOp.REPLACE, path="displayName", value=news["display_name"]))
@@ -279,7 +287,10 @@ class ServicePrincipalProvider(DatabricksProvider):
         if not ops:
             return
         try:
-            self.w.service_principals.patch(id_, operations=ops, schemas=PATCH_SCHEMA)
+            until_known(
+                lambda: self.w.service_principals.patch(id_, operations=ops, schemas=PATCH_SCHEMA),
+                recent=recent, principal=f"service principal {id_}",
+                listed=lambda: self._listed(id_, news) is not None)
         except DatabricksError as exc:
             raise api_error("updating the service principal",
                             f"service principal {news['display_name']!r} ({id_})", exc) from None

@@ -5,6 +5,7 @@ the workspace does not know yet. Against the emulator only (its admin path plays
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -185,3 +186,28 @@ def test_refresh_while_the_secrets_api_does_not_know_the_principal_keeps_the_sec
     settings(target, propagation_delay=0)
     target.client().service_principals.delete(sp["principal_id"])
     assert engine.refresh(OAuthSecret, "secret") is None  # gone with its principal
+
+
+def test_secret_delete_while_the_secrets_api_does_not_know_the_principal_waits_for_it(
+        target: Target, engine: Engine) -> None:
+    """A 404 for a principal not known yet is not "already deleted": the secret must go."""
+    target.needs_emulator()
+    started = time.time()
+    sp = up_principal(engine, target)
+    engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp))
+    # The window reopens for 1.5 s from now (the emulator counts it from the creation).
+    settings(target, propagation_delay=time.time() - started + 1.5)
+    engine.destroy(OAuthSecret, "secret")
+    settings(target, propagation_delay=0)
+    assert secret_ids(target, sp) == set()
+
+
+def test_secret_delete_after_its_principal_was_deleted_is_done_at_once(target: Target,
+                                                                       engine: Engine) -> None:
+    """A principal SCIM no longer lists is gone, however new: no waiting for it to appear."""
+    target.needs_emulator()
+    sp = up_principal(engine, target)
+    engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp))
+    target.client().service_principals.delete(sp["principal_id"])
+    engine.destroy(OAuthSecret, "secret")
+    assert len(calls(target, "DELETE", "/[^/]+$")) == 1
