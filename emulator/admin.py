@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from . import seed
+from . import federation, seed
 from .errors import FAULT_CODES, ApiError, invalid_parameter
 from .models import Workspace, qualify_system_model
 from .routing import Request, Response, ok
@@ -151,7 +151,10 @@ def add_fault(app: App, req: Request) -> Response:
     retry_after = body.get("retry_after")
     if retry_after is not None:
         retry_after = int(retry_after)  # the SDK only parses integer Retry-After values
-    count, offset = int(body.get("count", 1)), int(body.get("offset", 0))
+    count, offset = body.get("count", 1), body.get("offset", 0)
+    for key, value in (("count", count), ("offset", offset)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise invalid_parameter(f"{key} must be a non-negative integer")
     app.faults.add(Fault(method, pattern, status, retry_after, count, offset, kind))
     return ok({})
 
@@ -213,4 +216,5 @@ ADMIN_ROUTES: dict[tuple[str, str], AdminHandler] = {
     ("POST", "models"): add_model,
     ("GET", "requests"): requests_log,
     ("DELETE", "requests"): clear_requests,
+    ("POST", "federation-policies"): federation.add_policy,
 }

@@ -152,6 +152,7 @@ class Workspace:
             self.endpoints: dict[str, dict[str, Any]] = {}  # name -> endpoint record
             self.ai_secrets: dict[str, dict[str, Any]] = {}  # Braintrust AI secrets by id
             self.rollout_failures: dict[str, str] = {}  # endpoint name -> message (next rollout)
+            self.federation_policies: dict[str, list[dict[str, Any]]] = {}  # application id -> policies
             for name, info in seed.SYSTEM_AI_MODELS.items():
                 self.uc_models[name] = copy.deepcopy(info)
             for name, version, task in self.seed_models:
@@ -337,3 +338,6 @@ class Workspace:
         with open(path) as f:
             self.restore(json.load(f))
         return True
+
+    # federation.py's policies (application id -> policies) persist with the rest.
+    _PERSISTED = (*_PERSISTED, "federation_policies")

@@ -132,6 +132,8 @@ class App:
                 return resp
         except ApiError as e:
             return self._error(e)
+        except (TypeError, ValueError) as e:  # a body field of the wrong type
+            return self._error(bad_request(f"Bad admin request: {e}"))
 
     @staticmethod
     def _bearer_is(req: Request, expected: str) -> bool:
@@ -328,6 +330,8 @@ class _Handler(BaseHTTPRequestHandler):
         """http.server's own refusals (bad request line, header too long, unknown method) in a
         Databricks-shaped JSON body instead of its HTML page."""
         self.close_connection = True
+        if not self.request_version.startswith("HTTP/1."):
+            self.request_version = "HTTP/1.1"  # else no status line at all (HTTP/0.9 style)
         text = message or self.responses.get(code, ("Error",))[0]
         err = ApiError(code, FAULT_CODES.get(code, "BAD_REQUEST"), f"Malformed request: {text}")
         try:

@@ -63,3 +63,13 @@ def test_sdk_error_class_unchanged_for_status_faults(w, emulator):
     emulator.inject_fault("GET", r"^/api/2\.0/serving-endpoints$", 400)
     with pytest.raises(BadRequest):
         list(w.serving_endpoints.list())
+
+
+@pytest.mark.parametrize("body", [
+    {"status": 500, "count": "many"}, {"status": 500, "offset": -1},
+    {"status": 500, "retry_after": "soon"}, {"status": True},
+])
+def test_a_malformed_fault_rule_is_refused_with_400(emulator, body):
+    with pytest.raises(urllib.request.HTTPError) as e:
+        emulator.admin("POST", "faults", {"path": "x", **body})
+    assert e.value.code == 400
