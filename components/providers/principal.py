@@ -111,12 +111,13 @@ class ServicePrincipalProvider(DatabricksProvider):
         ours = _by_id([sp for sp in named if sp.external_id == marker])
         if ours:
             # A run died after creating it: adopt it and bring it to the inputs.
-            sp = ours[0]
+            sp = self._in_use(ours) if len(ours) > 1 else ours[0]
             pulumi.log.info(f"{obj} already exists with marker {marker!r}: adopting {sp.id}")
             if len(ours) > 1:
-                pulumi.log.warn(f"{obj}: more principals carry this stack's marker ("
-                                f"{', '.join(str(o.id) for o in ours[1:])}); adopted {sp.id}, "
-                                f"left the others alone: delete them if nothing uses them")
+                rest = ", ".join(str(o.id) for o in ours if o.id != sp.id)
+                pulumi.log.warn(f"{obj}: more principals carry this stack's marker ({rest}); "
+                                f"adopted {sp.id}, the one in use, and left the others alone: "
+                                f"delete them if nothing uses them")
             current = {"display_name": sp.display_name, "external_id": sp.external_id,
                        "entitlements": sorted(_entitlements(sp) & set(inputs["entitlements"]))}
             # Adopted after a crash, so it may be new enough to be unknown by id for a while.
@@ -192,6 +193,17 @@ class ServicePrincipalProvider(DatabricksProvider):
                             exc, "the identity running `pulumi up` must be a workspace admin"
                             ) from None
         return [sp for sp in found if sp.display_name in (name, None)]
+
+    def _in_use(self, candidates: list[ScimPrincipal]) -> ScimPrincipal:
+        """Of several principals with our marker (left by an older version after a lost
+        answer), the one the stack used: an orphan never got a secret, the one in state did.
+        Ties go to the lowest id."""
+        def secrets(sp: ScimPrincipal) -> int:
+            try:
+                return len(list(self.w.service_principal_secrets_proxy.list(str(sp.id))))
+            except DatabricksError:
+                return 0  # unknown to the secrets API (yet): it has none we could use
+        return max(_by_id(candidates), key=secrets)  # max keeps the first of equals
 
     def _listed(self, id_: str, props: dict[str, Any]) -> ScimPrincipal | None:
         app_id = props.get("application_id")

@@ -160,3 +160,21 @@ def test_lost_answer_inside_the_propagation_window_leaves_exactly_one_principal(
     assert [str(p.id) for p in principals(target)] == [sp["principal_id"]]
     engine.destroy(ServicePrincipal, "principal")
     assert principals(target) == []
+
+
+def test_of_two_principals_with_our_marker_the_one_in_use_is_adopted_never_the_orphan(
+        target: Target, engine: Engine) -> None:
+    """An older version could leave an orphan (lower id) beside the principal state held: the
+    orphan never got a secret, the principal in use did."""
+    target.needs_emulator()
+    w = target.client()
+    orphan = w.service_principals.create(display_name=target.name("braintrust-lc"),
+                                         external_id=MARKER)
+    in_use = w.service_principals.create(display_name=target.name("braintrust-lc"),
+                                         external_id=MARKER)
+    w.service_principal_secrets_proxy.create(str(in_use.id), lifetime="86400s")
+    mark = StderrMark(target)
+    sp = up_principal(engine, target)
+    assert sp["principal_id"] == str(in_use.id)
+    assert str(orphan.id) in mark.new()  # named in a warning, left alone
+    assert {str(p.id) for p in principals(target)} == {str(orphan.id), str(in_use.id)}
