@@ -10,7 +10,8 @@ Diff rules: display_name, external_id, entitlements (a set) -> update in place t
 PATCH; nothing forces a replacement (a new principal would need new grants and secret).
 
 Ownership. Create adopts an existing principal of the same display name only when it carries
-our marker as externalId. One with another marker is someone else's: create fails and says so.
+our marker as externalId (of several, the one in use: it has secrets; an orphan never got
+one). One with another marker is someone else's: create fails and says so.
 One with no externalId at all cannot be proven ours (made by hand, or a workspace that does not
 store externalId): it is never adopted; create makes a new principal and warns with its id.
 
