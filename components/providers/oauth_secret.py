@@ -4,7 +4,10 @@ Inputs: service_principal_id (SCIM id), application_id, lifetime_days, rotate_be
   scopes: [str] | None (None or [] = unrestricted), principal_created_at (the principal's
   `created_at`: while it is recent, a "principal not known yet" refusal is retried).
 Outputs: every input, plus secret_id, client_id (= application_id), client_secret (SECRET: the
-  resource registers it in additional_secret_outputs), expire_time, status.
+  resource registers it in additional_secret_outputs), expire_time, status, and
+  unmanaged_secret_ids (the principal's other secrets, which this stack never touches: in
+  state as well as in a warning, since recent Pulumi CLIs show a provider's log lines only
+  with -v).
 
 Diff rules (terraform's databricks_service_principal_secret, plus rotation):
   service_principal_id, application_id, lifetime_days, scopes (a set) -> replace
@@ -59,7 +62,8 @@ from ._props import diff_result, inputs_only, is_unknown, whole
 
 INPUT_KEYS = ("service_principal_id", "application_id", "lifetime_days", "rotate_before_days",
               "scopes", "principal_created_at")
-OUTPUT_KEYS = ("secret_id", "client_id", "client_secret", "expire_time", "status")
+OUTPUT_KEYS = ("secret_id", "client_id", "client_secret", "expire_time", "status",
+               "unmanaged_secret_ids")
 SECRET_OUTPUTS = ["client_secret"]
 REPLACE_KEYS = ("service_principal_id", "application_id", "lifetime_days", "scopes")
 DAY = 86400
@@ -195,7 +199,9 @@ class OAuthSecretProvider(DatabricksProvider):
                 self._sweep(sp_id, before, keep=str(res.id) if res is not None else None)
         outs = {**inputs, "secret_id": res.id, "client_id": inputs["application_id"],
                 "client_secret": res.secret, "expire_time": res.expire_time,
-                "status": res.status or "ACTIVE"}
+                "status": res.status or "ACTIVE",
+                # What was there before, except the stack's own old one during a rotation.
+                "unmanaged_secret_ids": sorted(before - _known(sp_id))}
         _remember(sp_id, res.id)
         pulumi.log.info(f"OAuth secret {res.id} created for service principal {sp_id}")
         return CreateResult(str(res.id), outs)
@@ -225,6 +231,7 @@ class OAuthSecretProvider(DatabricksProvider):
         outs = _without_provider(props)
         outs["expire_time"] = found[0].expire_time or props.get("expire_time")
         outs["status"] = found[0].status or props.get("status")
+        outs["unmanaged_secret_ids"] = others
         return ReadResult(id_, outs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:

@@ -2,9 +2,11 @@
 
 Inputs: display_name, external_id (the project's marker, e.g. "databricks-braintrust/<stack>"),
   entitlements: [str] (default none).
-Outputs: every input, plus principal_id (numeric SCIM id), application_id (a UUID) and
+Outputs: every input, plus principal_id (numeric SCIM id), application_id (a UUID),
   created_at (RFC 3339: when this stack created or adopted it; the secret and the grants retry
-  a "principal not known yet" refusal only while it is recent).
+  a "principal not known yet" refusal only while it is recent) and not_adopted_ids (principals
+  of the same name create found and could not prove its own: also in state, since recent Pulumi
+  CLIs show a provider's log lines only with -v).
 
 Diff rules: display_name, external_id, entitlements (a set) -> update in place through SCIM
 PATCH; nothing forces a replacement (a new principal would need new grants and secret).
@@ -58,7 +60,7 @@ from ._props import diff_result, inputs_only, is_unknown
 from ._wait import Done, Pending, wait_for
 
 INPUT_KEYS = ("display_name", "external_id", "entitlements")
-OUTPUT_KEYS = ("principal_id", "application_id", "created_at")
+OUTPUT_KEYS = ("principal_id", "application_id", "created_at", "not_adopted_ids")
 PATCH_SCHEMA = [PatchSchema.URN_IETF_PARAMS_SCIM_API_MESSAGES_2_0_PATCH_OP]
 
 
@@ -143,7 +145,10 @@ class ServicePrincipalProvider(DatabricksProvider):
                     f"delete it if it is a leftover of this stack")
         created_at = now_rfc3339()
         remember_created(str(sp.id), sp.application_id, created_at)
-        return CreateResult(str(sp.id), self._outs(inputs, sp, created_at))
+        outs = self._outs(inputs, sp, created_at)
+        outs["not_adopted_ids"] = sorted(str(o.id) for o in named if o.id != sp.id
+                                         and o.external_id != marker)
+        return CreateResult(str(sp.id), outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         propagating = False
@@ -170,7 +175,9 @@ class ServicePrincipalProvider(DatabricksProvider):
             have = _entitlements(sp)
             inputs["entitlements"] = [e for e in inputs.get("entitlements") or [] if e in have]
         sp.application_id = sp.application_id or props.get("application_id")
-        return ReadResult(id_, self._outs(inputs, sp, props.get("created_at")))
+        outs = self._outs(inputs, sp, props.get("created_at"))
+        outs["not_adopted_ids"] = props.get("not_adopted_ids") or []
+        return ReadResult(id_, outs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         inputs = inputs_only(news, INPUT_KEYS)

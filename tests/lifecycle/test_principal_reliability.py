@@ -83,6 +83,7 @@ def test_principal_without_external_id_is_never_adopted_a_new_one_is_made_with_a
     assert sp["principal_id"] != str(other.id)
     assert {str(p.id) for p in principals(target)} == {sp["principal_id"], str(other.id)}
     assert str(other.id) in mark.new() and "warning" in mark.new()
+    assert sp["not_adopted_ids"] == [str(other.id)]  # also in state: a CLI may hide the log
 
 
 # ------------------------------------------------------------------ scim_external_id: drop
@@ -98,6 +99,7 @@ def test_with_external_id_dropped_a_crash_that_lost_state_makes_a_new_principal_
     second = up_principal(Engine(target.proc), target)
     assert second["principal_id"] != first["principal_id"]
     assert first["principal_id"] in mark.new()  # the unprovable one is named, and left alone
+    assert second["not_adopted_ids"] == [first["principal_id"]]
     assert {str(p.id) for p in principals(target)} == {first["principal_id"],
                                                       second["principal_id"]}
 

@@ -91,6 +91,7 @@ def test_rotation_with_a_lost_answer_leaves_only_the_new_secret_the_old_one_goes
     step = engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp))
     assert step.op == "replace"
     assert secret_ids(target, sp) == {step.outputs["secret_id"]}
+    assert step.outputs["unmanaged_secret_ids"] == []  # the old one is the stack's own
     log = target.emulator.requests()
     old_deletes = [i for i, r in enumerate(log)
                    if r["method"] == "DELETE" and r["path"].endswith("/" + old["secret_id"])]
@@ -108,8 +109,10 @@ def test_a_hand_made_secret_is_left_alone_and_refresh_warns_with_its_id(target: 
     target.emulator.lose_answer("POST", SECRETS + "$")  # the create cleans up after itself...
     out = engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp)).outputs
     assert secret_ids(target, sp) == {by_hand, out["secret_id"]}  # ...and only after itself
+    assert out["unmanaged_secret_ids"] == [by_hand]
     mark = StderrMark(target)
-    assert engine.refresh(OAuthSecret, "secret") is not None
+    state = engine.refresh(OAuthSecret, "secret")
+    assert state is not None and state.outputs["unmanaged_secret_ids"] == [by_hand]
     warning = [line for line in mark.new().splitlines() if by_hand in line]
     assert warning and warning[0].startswith("warning")
     assert secret_ids(target, sp) == {by_hand, out["secret_id"]}  # refresh only reports
@@ -128,6 +131,7 @@ def test_rotation_never_fails_on_the_cap_because_of_the_stacks_own_secrets(
         step = engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp))
         assert step.op == "replace"
         assert secret_ids(target, sp) == {*others, step.outputs["secret_id"]}
+        assert step.outputs["unmanaged_secret_ids"] == sorted(others)
 
 
 def test_cap_reached_by_secrets_the_stack_does_not_know_names_them_and_the_fix(
