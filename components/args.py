@@ -185,7 +185,8 @@ class ReadinessArgs(Args):
 @dataclass(frozen=True)
 class ServicePrincipalArgs(Args):
     """The service principal (components/providers/principal.py); ``external_id`` is the
-    stack's ownership marker. Outputs: principal_id (SCIM id), application_id, created_at."""
+    stack's ownership marker. Outputs: principal_id (SCIM id), application_id, created_at,
+    not_adopted_ids."""
 
     TYPE_NAME: ClassVar[str] = "ServicePrincipal"
 
@@ -197,7 +198,7 @@ class ServicePrincipalArgs(Args):
 @dataclass(frozen=True)
 class OAuthSecretArgs(Args):
     """The principal's OAuth secret (components/providers/oauth_secret.py). Outputs: secret_id,
-    client_id, client_secret (secret), expire_time, status."""
+    client_id, client_secret (secret), expire_time, status, unmanaged_secret_ids."""
 
     TYPE_NAME: ClassVar[str] = "OAuthSecret"
 
@@ -213,7 +214,8 @@ class OAuthSecretArgs(Args):
 
 @dataclass(frozen=True)
 class QueryGrantArgs(Args):
-    """One CAN_QUERY entry on one endpoint's ACL (components/providers/grant.py)."""
+    """One CAN_QUERY entry on one endpoint's ACL (components/providers/grant.py). Output:
+    governed_by ("acl", or "workspace" for a pay-per-token endpoint whose ACL is refused)."""
 
     TYPE_NAME: ClassVar[str] = "QueryGrant"
 
