@@ -698,7 +698,9 @@ class StackEngine:
         finally:
             executor.shutdown(wait=True)
             loop.close()
-            asyncio.set_event_loop(None)
+            # A fresh loop, not None: once a loop was set, asyncio.get_event_loop() (which
+            # pulumi.runtime.test uses) refuses to make one, so None would break later callers.
+            asyncio.set_event_loop(asyncio.new_event_loop())
         return None
 
 
