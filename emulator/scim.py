@@ -19,7 +19,6 @@ from typing import Any
 
 from databricks.sdk.service.iam import ComplexValue, ServicePrincipal
 
-from .auth import require_admin
 from .errors import ScimError
 from .models import Workspace
 from .routing import Request, Response, Route, ok
@@ -263,5 +262,3 @@ ROUTES = [
     Route("PATCH", BASE + r"/(?P<id>[^/]+)", patch),
     Route("DELETE", BASE + r"/(?P<id>[^/]+)", delete),
 ]
-
-__all__ = ["ROUTES", "require_admin"]

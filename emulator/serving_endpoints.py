@@ -27,7 +27,6 @@ from databricks.sdk.service.serving import (
     ServingModelWorkloadType,
 )
 
-from . import seed
 from .auth import require_admin
 from .errors import (
     already_exists,
@@ -539,5 +538,3 @@ ROUTES = [
     Route("PATCH", f"{BASE}/{NAME}/tags", patch_tags, serving_scope=True),
     Route("PUT", f"{BASE}/{NAME}/rate-limits", put_rate_limits, serving_scope=True),
 ]
-
-__all__ = ["ROUTES", "get_endpoint", "require_level", "render", "seed"]

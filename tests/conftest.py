@@ -48,7 +48,7 @@ class EmulatorHandle:
             method=method,
             headers={"Authorization": f"Bearer {self.admin_token}", "Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(req, timeout=10) as resp:  # loopback only
             raw = resp.read()
         return json.loads(raw) if raw else None
 
