@@ -338,6 +338,3 @@ class Workspace:
         with open(path) as f:
             self.restore(json.load(f))
         return True
-
-    # federation.py's policies (application id -> policies) persist with the rest.
-    _PERSISTED = (*_PERSISTED, "federation_policies")
