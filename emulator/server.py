@@ -111,9 +111,9 @@ class App:
     def _record(self, req: Request, resp: Response) -> None:
         with self._log_lock:
             # Method, path (no query string), status, time, principal: never bodies or tokens.
-            entry: dict[str, Any] = {"method": req.method, "path": req.path, "status": resp.status,
-                     "time": time.time(),
-                     "principal": req.principal.label if req.principal else None}
+            entry: dict[str, Any] = {
+                "method": req.method, "path": req.path, "status": resp.status, "time": time.time(),
+                "principal": req.principal.label if req.principal else None}
             if resp.lost:
                 entry["lost"] = True  # handled, but the client never saw `status`
             self._log.append(entry)
