@@ -139,7 +139,7 @@ class App:
     @staticmethod
     def _bearer_is(req: Request, expected: str) -> bool:
         scheme, _, value = (req.header("authorization") or "").partition(" ")
-        return scheme.lower() == "bearer" and pysecrets.compare_digest(value.strip(), expected)
+        return scheme.lower() == "bearer" and auth.same_token(value.strip(), expected)
 
     @staticmethod
     def _error(e: ApiError) -> Response:
