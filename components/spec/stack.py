@@ -38,7 +38,6 @@ def is_production(stack: str, policy: str | None) -> bool:
     return policy == "production" or _PRODUCTION_NAME.fullmatch(stack) is not None
 
 
-
 class SecureValue(BaseModel):
     """A value Pulumi stores encrypted (``{secure: ...}`` in the file). Only its presence is
     known before ``pulumi up``; the value reaches the program as a secret Output."""
