@@ -142,6 +142,12 @@ def test_a_key_written_twice_at_any_depth_is_refused_naming_the_key_and_both_lin
                for line in found), found
 
 
+@pytest.mark.parametrize(("first", "second"), [("1", "01"), ("true", "True"), ('"k"', "k")])
+def test_keys_that_yaml_reads_as_one_count_as_written_twice(tmp_path: Path, first: str, second: str) -> None:
+    text = DEV_TEXT.replace("    environment: dev\n", f"    environment: dev\n    {first}: a\n    {second}: b\n")
+    assert any("tags." in line and "written twice" in line for line in refused_text(tmp_path, text))
+
+
 def test_the_same_key_qualified_and_unqualified_is_refused() -> None:
     def mutate(c: dict[str, Any]) -> None:
         c["principal"] = copy.deepcopy(c[f"{PROJECT}:principal"])

@@ -114,9 +114,26 @@ for _tag, _build in (("int", yaml.SafeLoader.construct_yaml_int),
                             lambda loader, node, build=_build: _plain(loader, node, build))
 
 
-def _key_text(node: yaml.Node) -> Any:
-    # A key that is itself a list or map never equals another: nothing a stack file writes.
-    return node.value if isinstance(node, yaml.ScalarNode) else ("<complex key>", id(node))
+_SCALARS = yaml.constructor.SafeConstructor()
+_BUILD = {
+    "tag:yaml.org,2002:int": _SCALARS.construct_yaml_int,
+    "tag:yaml.org,2002:float": _SCALARS.construct_yaml_float,
+    "tag:yaml.org,2002:bool": _SCALARS.construct_yaml_bool,
+}
+
+
+def _key_identity(node: yaml.Node) -> Any:
+    """What a mapping key becomes, so `1` and `01`, or `true` and `True`, count as one key as
+    they would in the built map; text keys by their text."""
+    if not isinstance(node, yaml.ScalarNode):
+        return ("complex", id(node))  # a list or map as a key never equals another
+    build = _BUILD.get(node.tag)
+    if build is not None:
+        try:
+            return ("value", build(node))
+        except (ValueError, yaml.YAMLError):
+            pass
+    return ("text", node.value)
 
 
 def _check_graph(root: yaml.Node) -> None:
@@ -137,20 +154,23 @@ def _check_graph(root: yaml.Node) -> None:
         open_nodes.add(key)
         size = 1
         if isinstance(node, yaml.MappingNode):
-            seen: dict[Any, int] = {}
+            seen: dict[Any, tuple[Any, int]] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == _MERGE:
                     size += walk(value_node, path)
                     continue
-                name = _key_text(key_node)
+                name = key_node.value if isinstance(key_node, yaml.ScalarNode) else "<complex key>"
+                identity = _key_identity(key_node)
                 line = key_node.start_mark.line + 1
-                if name in seen:
+                if identity in seen:
+                    first_name, first_line = seen[identity]
+                    written = f"{name!r}" if first_name == name else f"{first_name!r} (as {name!r})"
                     raise YamlProblem(
-                        (*path, name),
-                        f"the key {name!r} is written twice, on lines {seen[name]} and {line}; YAML would "
+                        (*path, first_name),
+                        f"the key {written} is written twice, on lines {first_line} and {line}; YAML would "
                         "keep only the last (delete one of them)",
                     )
-                seen[name] = line
+                seen[identity] = (name, line)
                 size += walk(key_node, (*path, name)) + walk(value_node, (*path, name))
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
