@@ -114,6 +114,14 @@ def test_alias_expansion_is_bounded_and_refused_promptly(tmp_path: Path, text: s
     assert "expands to more than" in result.stdout or "refers to a value that contains it" in result.stdout
 
 
+@pytest.mark.parametrize("text", [
+    "config:\n  databricks-braintrust:tags: [" + ",".join(["1"] * 60_000) + "]\n",
+    "config:\n  databricks-braintrust:tags:\n" + "".join(f"    k{i}: v\n" for i in range(60_000)),
+], ids=["flow-list", "block-map"])
+def test_a_file_of_more_values_than_any_stack_is_refused_before_parsing(tmp_path: Path, text: str) -> None:
+    assert any("more than 50000" in line for line in refused_text(tmp_path, text))
+
+
 def test_aliases_and_merge_keys_within_bounds_are_accepted(tmp_path: Path) -> None:
     text = DEV_TEXT.replace("      throughput: {min: 0, max: 1240}\n",
                             "      throughput: &tp {min: 0, max: 1240}\n", 1).replace(

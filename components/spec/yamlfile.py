@@ -191,6 +191,11 @@ def read_yaml(text: str) -> Any:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise YamlProblem((), f"is larger than {MAX_BYTES // 1024} KiB, far more than a stack file needs "
                               "(check that this is the right file)")
+    # Lines and flow-list commas bound the number of values before any is parsed: parsing a
+    # file of hundreds of thousands of values would itself take seconds.
+    if text.count("\n") + text.count(",") > MAX_VALUES:
+        raise YamlProblem((), f"has more than {MAX_VALUES} lines and list items, more than any stack file needs "
+                              "(check that this is the right file, or split it)")
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
