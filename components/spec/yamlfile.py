@@ -30,10 +30,10 @@ MAX_VALUES = 50_000
 MAX_DEPTH = 32
 
 _MERGE = "tag:yaml.org,2002:merge"
-# YAML 1.1 readings that differ from what the text shows: octal-looking (`010`, `0o17`),
-# sexagesimal (`1:30`, `190:20:30.15`), and digits grouped with `_` (`1_000`), hex (`0x1f`).
-_NUMBER_TRAP = re.compile(r"[-+]?(0[0-9_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?"
-                          r"|[0-9]*_[0-9_]*(\.[0-9_]*)?)")
+# YAML 1.1 readings that differ from what the text shows: octal-looking (`010` is 8) and
+# sexagesimal (`1:30` is 90, `190:20:30.15`). Grouped digits (`1_000`) and hex (`0x1f`) read as
+# written and are left alone.
+_NUMBER_TRAP = re.compile(r"[-+]?(0[0-9_]+|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?)")
 _BOOL_WORDS = frozenset({"yes", "no", "on", "off", "y", "n"})
 # Text to YAML 1.1 but a number to YAML 1.2 readers such as Pulumi's own: `0o17` is 15 there.
 _TEXT_TRAP = re.compile(r"[-+]?0o[0-7_]+")
