@@ -170,8 +170,10 @@ def test_the_same_key_qualified_and_unqualified_is_refused() -> None:
     ("display_name: braintrust-dev", "display_name: On", "principal.display_name", "On"),
     ("environment: dev", "environment: yes", "tags.environment", "yes"),
     ("cost-center: \"1234\"", "cost-center: 01234", "tags.cost-center", "01234"),
+    ("cost-center: \"1234\"", "cost-center: 09", "tags.cost-center", "09"),
+    ("secret_name: databricks-dev", "secret_name: 1e3", "braintrust.secret_name", "1e3"),
 ], ids=["octal-version", "0o-version", "sexagesimal", "no-as-text", "on-as-text", "yes-in-tag",
-        "octal-tag"])
+        "octal-tag", "yaml-1.2-integer", "yaml-1.2-float"])
 def test_yaml_1_1_traps_are_refused_with_quote_it(tmp_path: Path, old: str, new: str, field: str,
                                                    written: str) -> None:
     assert old in DEV_TEXT

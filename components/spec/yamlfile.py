@@ -35,8 +35,18 @@ _MERGE = "tag:yaml.org,2002:merge"
 # written and are left alone.
 _NUMBER_TRAP = re.compile(r"[-+]?(0[0-9_]+|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?)")
 _BOOL_WORDS = frozenset({"yes", "no", "on", "off", "y", "n"})
-# Text to YAML 1.1 but a number to YAML 1.2 readers such as Pulumi's own: `0o17` is 15 there.
-_TEXT_TRAP = re.compile(r"[-+]?0o[0-7_]+")
+# Text to YAML 1.1 but a number to YAML 1.2's core schema, which Pulumi's own reader follows:
+# `0o17` is 15 there, `09` is 9, `1e3` is 1000.
+_TEXT_TRAP = re.compile(r"0o[0-7]+|[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+
+
+def yaml12_number(text: str) -> int | float:
+    """What YAML 1.2's core schema reads a ``_TEXT_TRAP`` text as."""
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if re.fullmatch(r"[-+]?[0-9]+", text):
+        return int(text)
+    return float(text)
 
 
 class YamlProblem(Exception):
@@ -225,7 +235,7 @@ def resolve_plain(value: Any, *, bool_fields: Collection[str], text_fields: Coll
                 return item.value
             if item.trap:
                 if isinstance(item.value, str):
-                    reading = f"is read by Pulumi (YAML 1.2) as the number {int(item.text.replace('_', ''), 8)}"
+                    reading = f"is read by Pulumi (YAML 1.2) as the number {yaml12_number(item.text)!r}"
                 elif isinstance(item.value, bool):
                     reading = f"is read by YAML as {str(item.value).lower()}, not as the text {item.text}"
                 else:
