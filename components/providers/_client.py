@@ -49,6 +49,11 @@ ATTEMPT_TIMEOUT = 60.0
 # nothing the first did not (GET reads; PUT/PATCH/DELETE set a state, at worst answer 404).
 SAFE_TO_REPEAT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
 RETRY_STATUSES = frozenset({429, 503})
+# A wait's poll ends within POLL_BUDGET, and never more than POLL_GRACE past the wait's own
+# deadline: the poll made at the deadline is a real look at the workspace, and the wait still
+# returns within its deadline + 10 s (issue 10's bound), whatever the workspace answers.
+POLL_BUDGET = 30.0
+POLL_GRACE = 5.0
 
 S = TypeVar("S")
 
@@ -178,6 +183,16 @@ class AnswerLost(ConnectionError):
         self.method, self.path = method, path
         super().__init__(f"{method} {path}: the connection closed before the answer "
                          f"({type(cause).__name__}); the request may have been applied")
+
+
+def _transient() -> tuple[type[BaseException], ...]:
+    from databricks.sdk.errors import InternalError, TemporarilyUnavailable, TooManyRequests
+
+    return (DeadlineExceeded, AnswerLost, InternalError, TemporarilyUnavailable, TooManyRequests)
+
+
+# What a wait rides out and polls again after: no answer in time, or a 5xx/429.
+TRANSIENT = _transient()
 
 
 def _session(key: str) -> requests.Session:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pulumi
-from databricks.sdk.errors import DatabricksError, InternalError, NotFound, TemporarilyUnavailable
+from databricks.sdk.errors import DatabricksError, NotFound
 from databricks.sdk.service.serving import (
     EndpointState,
     EndpointStateConfigUpdate,
@@ -43,7 +43,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from ._client import AnswerLost, DatabricksProvider, DeadlineExceeded
+from ._client import POLL_BUDGET, POLL_GRACE, TRANSIENT, DatabricksProvider
 from ._errors import ProviderError, WaitTimeout, describe
 from ._props import diff_result, inputs_only, is_unknown, stable_hash
 from ._wait import BACKOFF_CAP, BACKOFF_START, GROWTH
@@ -54,16 +54,10 @@ DEFAULT_TIMEOUT = 2700.0
 FAILED_UPDATES = (EndpointStateConfigUpdate.UPDATE_FAILED, EndpointStateConfigUpdate.UPDATE_CANCELED)
 FAILED_DEPLOYMENTS = (ServedModelStateDeployment.DEPLOYMENT_FAILED,
                       ServedModelStateDeployment.DEPLOYMENT_ABORTED)
-# One poll's calls end within this (or the gate's deadline, if sooner); with BACKOFF_CAP
-# between polls, a poll, and so a log line, comes at least every 40 s.
-POLL_BUDGET = 30.0
-# The poll made at the deadline may run this far past it (the bound is 10 s), so the
-# last look at the workspace is a real one rather than an instant timeout.
-POLL_GRACE = 5.0
+# With POLL_BUDGET per poll and BACKOFF_CAP between polls, a poll, and so a chance to log,
+# comes at least every 40 s.
 # Unsettled endpoints are logged at least this often, even when nothing changed.
 LOG_EVERY = 60.0
-# What a poll rides out: the workspace did not answer in time, or answered 5xx.
-TRANSIENT = (DeadlineExceeded, AnswerLost, InternalError, TemporarilyUnavailable)
 
 
 def diff_ready(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
