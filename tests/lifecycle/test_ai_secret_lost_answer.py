@@ -3,16 +3,17 @@ makes no second record; a delete sent again finds nothing and succeeds."""
 
 from __future__ import annotations
 
+import pytest
+
 from components.providers.ai_secret import AiSecret, AiSecretProvider
-from tests.lifecycle.harness import Engine
-from tests.lifecycle.test_ai_secret import (  # noqa: F401 - fixtures
-    _bt,
-    _inputs,
-    _names,
-    _record,
-    engine,
-    proc,
-)
+from tests.lifecycle.harness import Engine, ProviderProcess
+from tests.lifecycle.test_ai_secret import _bt, _inputs, _names, _record
+from tests.lifecycle.test_ai_secret import proc as proc  # the module's provider process, a fixture
+
+
+@pytest.fixture
+def bt(proc: ProviderProcess, emulator) -> Engine:
+    return Engine(proc)
 
 
 def _lose(emulator, method: str, path: str) -> None:
@@ -20,11 +21,10 @@ def _lose(emulator, method: str, path: str) -> None:
                                       "count": 1})
 
 
-def test_a_lost_answer_to_the_create_makes_one_record_recorded_as_it_is(engine: Engine,
-                                                                       emulator) -> None:
+def test_a_lost_answer_to_the_create_makes_one_record_recorded_as_it_is(bt: Engine, emulator) -> None:
     record = _record(emulator.url)
     _lose(emulator, "*", r"^/braintrust/v1/ai_secret$")
-    step = engine.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, record))
+    step = bt.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, record))
     assert step.op == "create"
     assert _names(emulator) == [record["name"]]
     status, remote = _bt(emulator, "GET", f"/v1/ai_secret/{step.outputs['secret_id']}")
@@ -34,10 +34,10 @@ def test_a_lost_answer_to_the_create_makes_one_record_recorded_as_it_is(engine: 
     assert len(lost) == 1  # the fault did fire
 
 
-def test_a_lost_answer_to_the_delete_still_deletes_once(engine: Engine, emulator) -> None:
+def test_a_lost_answer_to_the_delete_still_deletes_once(bt: Engine, emulator) -> None:
     record = _record(emulator.url)
-    step = engine.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, record))
+    step = bt.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, record))
     _lose(emulator, "DELETE", r"^/braintrust/v1/ai_secret/")
-    engine.destroy(AiSecret, "bt")
+    bt.destroy(AiSecret, "bt")
     assert _names(emulator) == []
     assert _bt(emulator, "GET", f"/v1/ai_secret/{step.outputs['secret_id']}")[0] == 404
