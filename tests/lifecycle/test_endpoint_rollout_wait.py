@@ -4,6 +4,7 @@ whatever the workspace answers (in-process provider, so the deadline can be made
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from databricks.sdk.service.serving import EndpointCoreConfigInput, ServedEntityInput
@@ -24,7 +25,7 @@ def test_an_update_waiting_for_a_rollout_ends_by_its_deadline_under_503s(
     emulator.workspace_client().serving_endpoints.create(
         "rolling", config=EndpointCoreConfigInput(
             name="rolling", served_entities=[ServedEntityInput.from_dict(entity)]))
-    olds = {"name": "rolling", "mode": "custom", "served_entities": [entity], "traffic": None,
+    olds: dict[str, Any] = {"name": "rolling", "mode": "custom", "served_entities": [entity], "traffic": None,
             "tags": {}, "rate_limits": [], "usage_tracking": False, "route_optimized": False}
     news = {**olds, "served_entities": [{**entity, "workload_size": "Medium"}]}
     provider = EndpointProvider()
