@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import requests
 from pulumi.dynamic import ConfigureRequest, ResourceProvider
@@ -154,8 +154,8 @@ class DatabricksProvider(ResourceProvider):
         """A transport whose calls end within `seconds` (or by the monotonic `deadline`)."""
         key = (self._creds or Credentials()).fingerprint()
         if deadline is not None:
-            return BoundedApi(self.w, deadline, session_key=key)
-        return BoundedApi.within(self.w, seconds, session_key=key)
+            return BoundedApi(self.w.config, deadline, session_key=key)
+        return BoundedApi.within(self.w.config, seconds, session_key=key)
 
     def host(self) -> str:
         return (self.w.config.host or "").rstrip("/")
@@ -223,8 +223,22 @@ def _query(query: dict[str, Any] | None) -> dict[str, Any] | None:
     return flat
 
 
+class ApiConfig(Protocol):
+    """What BoundedApi needs of a databricks-sdk `Config`: where, who, and as what client."""
+
+    @property
+    def host(self) -> str | None: ...
+
+    @property
+    def user_agent(self) -> str: ...
+
+    def authenticate(self) -> dict[str, str]: ...
+
+
 class BoundedApi:
     """A drop-in for `WorkspaceClient.api_client` whose every call ends by `deadline`.
+
+    It takes the client's `config` (host, user agent, authentication headers), not the client.
 
     `deadline` is on `clock` (time.monotonic by default). Each call makes attempts until one
     answers, pausing between them (backoff, or the server's `Retry-After`) only as long as the
@@ -232,13 +246,13 @@ class BoundedApi:
     Errors the workspace answers are the SDK's own exception classes (NotFound, ...).
     """
 
-    def __init__(self, w: WorkspaceClient, deadline: float, *,
+    def __init__(self, config: ApiConfig, deadline: float, *,
                  session_key: str = "",
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         from databricks.sdk.errors import _Parser  # the SDK's own error mapping
 
-        self._cfg = w.config
+        self._cfg = config
         self._deadline = deadline
         self._clock = clock
         self._sleep = sleep
@@ -246,10 +260,10 @@ class BoundedApi:
         self._parser = _Parser()
 
     @classmethod
-    def within(cls, w: WorkspaceClient, seconds: float, **kwargs: Any) -> BoundedApi:
+    def within(cls, config: ApiConfig, seconds: float, **kwargs: Any) -> BoundedApi:
         """A client whose calls all end within `seconds` from now."""
         clock = kwargs.get("clock", time.monotonic)
-        return cls(w, clock() + seconds, **kwargs)
+        return cls(config, clock() + seconds, **kwargs)
 
     def remaining(self) -> float:
         return self._deadline - self._clock()
@@ -285,7 +299,9 @@ class BoundedApi:
                     data=json.dumps(body) if body is not None else None,
                     headers=hdrs, timeout=min(ATTEMPT_TIMEOUT, left), allow_redirects=False)
             except (requests.ConnectionError, requests.Timeout) as exc:
-                if method not in SAFE_TO_REPEAT:
+                # A connect timeout means nothing was sent: any method may go again. Anything
+                # later (reset, closed, read timeout) may follow a request the server handled.
+                if method not in SAFE_TO_REPEAT and not isinstance(exc, requests.ConnectTimeout):
                     raise AnswerLost(method, where, exc) from None
                 last, pause = exc, _backoff(attempt)
             else:
