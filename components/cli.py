@@ -17,100 +17,151 @@ from typing import Any
 import yaml
 
 from components import spec as specmod
-from components.braintrust import build_provider_config, oauth_secret
+from components.args import BraintrustRecordArgs, EndpointArgs, substitute
+from components.braintrust import REDACTED, record_config
+from components.plan import Declaration, build_plan
 
 STACKS_DIR = Path("stacks")
 
 
-def resolve_target(target: str, stacks_dir: Path = STACKS_DIR) -> Path:
-    """A stack name (``dev``) or a path to a stack file."""
-    path = Path(target)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return path
-    return stacks_dir / f"Pulumi.{target}.yaml"
+STACK_GLOBS = ("Pulumi.*.yaml", "Pulumi.*.yml")
+
+
+def stack_files_in(folder: Path) -> list[Path]:
+    """The stack files in a folder, Pulumi.<stack>.yaml (or .yml), sorted."""
+    return sorted({p for pattern in STACK_GLOBS for p in folder.glob(pattern) if p.is_file()})
 
 
 def all_stack_files(stacks_dir: Path = STACKS_DIR) -> list[Path]:
-    return sorted(stacks_dir.glob("Pulumi.*.yaml"))
+    return stack_files_in(stacks_dir)
+
+
+def _not_found(target: str, folder: Path) -> specmod.StackError:
+    names = [specmod.stack_name_of(p) for p in stack_files_in(folder)] if folder.is_dir() else []
+    known = (f"the stacks in {folder}/ are: {', '.join(names)}" if names
+             else f"{folder}/ holds no Pulumi.<stack>.yaml files")
+    return specmod.StackError([specmod.Problem(target, "", f"no such stack or stack file ({known})")])
+
+
+def resolve_target(target: str, stacks_dir: Path = STACKS_DIR) -> Path:
+    """A stack name (``dev``, or ``Pulumi.dev``) or a path to a stack file (``stacks/Pulumi.dev.yaml``,
+    or without its suffix). Raises StackError, listing the stacks that exist, when there is none."""
+    path = Path(target)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise specmod.StackError([specmod.Problem(target, "", (
+            "is a folder, not a stack file (name one of its Pulumi.<stack>.yaml files)"
+        ))])
+    if path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
+        # A path: try it with the suffix left off, never rebuild it around a stack name.
+        for suffix in (".yaml", ".yml"):
+            candidate = path.with_name(path.name + suffix)
+            if path.suffix not in (".yaml", ".yml") and candidate.is_file():
+                return candidate
+        raise _not_found(target, path.parent)
+    name = target.removeprefix("Pulumi.")
+    for suffix in (".yaml", ".yml"):
+        candidate = stacks_dir / f"Pulumi.{name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    raise _not_found(target, stacks_dir)
+
+
+def resolve_targets(targets: Sequence[str], stacks_dir: Path = STACKS_DIR) -> tuple[list[Path], list[specmod.Problem]]:
+    """Every stack file the targets name: stack names, files, and folders (every stack file in
+    them). Targets that name nothing become problems."""
+    files: list[Path] = []
+    problems: list[specmod.Problem] = []
+    for target in targets:
+        path = Path(target)
+        if path.is_dir():
+            found = stack_files_in(path)
+            if not found:
+                problems.append(specmod.Problem(target, "", (
+                    "is a folder with no Pulumi.<stack>.yaml files (name a folder of stack files, or a file)"
+                )))
+            files.extend(found)
+            continue
+        try:
+            files.append(resolve_target(target, stacks_dir))
+        except specmod.StackError as exc:
+            problems.extend(exc.problems)
+    return list(dict.fromkeys(files)), problems
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    files = [resolve_target(t) for t in args.targets] if args.targets else all_stack_files()
-    if not files:
-        print(f"no stack files found under {STACKS_DIR}/ (expected Pulumi.<stack>.yaml)", file=sys.stderr)
-        return 1
-    failed = 0
+    """Validate each stack file, then the rules across them; print one line per stack or problem."""
+    if args.targets:
+        files, problems = resolve_targets(args.targets)
+    else:
+        files, problems = all_stack_files(), []
+        if not files:
+            print(f"no stack files found under {STACKS_DIR}/ (expected Pulumi.<stack>.yaml)", file=sys.stderr)
+            return 1
+    stacks: list[specmod.Stack] = []
     for path in files:
         try:
-            stack = specmod.load_stack_file(path)
+            stacks.append(specmod.load_stack_file(path))
         except specmod.StackError as exc:
-            failed += 1
-            for problem in exc.problems:
-                print(problem, file=sys.stderr)
-            continue
-        policy = "production" if stack.production else "standard"
-        print(f"ok  {path}  ({stack.name}: {len(stack.spec.endpoints)} endpoints, {policy} policy)")
-    if failed:
-        print(f"{failed} of {len(files)} stack file(s) invalid", file=sys.stderr)
-    return 1 if failed else 0
+            problems.extend(exc.problems)
+    problems.extend(specmod.check_across(stacks))
+    refused = {p.file for p in problems}
+    for stack in stacks:
+        for warning in stack.warnings:
+            print(warning, file=sys.stderr)
+        if stack.file not in refused:
+            policy = "production" if stack.production else "standard"
+            print(f"ok  {stack.file}  ({stack.name}: {len(stack.spec.endpoints)} endpoints, {policy} policy)")
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"{len(refused)} of {max(len(files), len(refused))} stack file(s) invalid", file=sys.stderr)
+    return 1 if problems else 0
 
 
-def plan(stack: specmod.Stack) -> dict[str, Any]:
-    """What ``pulumi up`` will create for a stack, secrets redacted, ordered for stable diffs."""
+NEWEST = "newest, resolved at create"
+
+
+def _shown(decl: Declaration) -> dict[str, Any]:
+    """A declaration's inputs as render prints them: references as placeholders."""
+    assert decl.args is not None  # noqa: S101 - only called for declarations with arguments
+    inputs = substitute(decl.args.inputs(), str)
+    if isinstance(decl.args, EndpointArgs):
+        for entity, shown in zip(decl.args.served_entities, inputs["served_entities"], strict=True):
+            if entity.entity_version is None:
+                shown["entity_version"] = NEWEST
+    return inputs
+
+
+def render_plan(stack: specmod.Stack) -> dict[str, Any]:
+    """The plan's declarations, secrets never included, in the order the program registers
+    them, and the Braintrust record they lead to (its secret redacted)."""
+    plan = build_plan(stack)
+    resources: dict[str, dict[str, Any]] = {}
+    for decl in plan:
+        item: dict[str, Any] = {"type": decl.type, "name": decl.name}
+        if decl.parent:
+            item["parent"] = decl.parent
+        if decl.aliases:
+            item["formerly"] = [{k: v for k, v in vars(a).items() if v} for a in decl.aliases]
+        if decl.args is not None:
+            item["inputs" if decl.custom else "arguments"] = _shown(decl)
+        if decl.custom:
+            item["depends_on"] = list(plan.dependencies(decl.key))
+        resources[decl.key] = item
     s = stack.spec
-    host = s.workspace.host
-    endpoints = []
-    for endpoint in sorted(s.endpoints, key=lambda e: e.name):
-        inputs = s.endpoint_inputs(endpoint)
-        endpoints.append({
-            "name": endpoint.name,
-            "action": "reference" if inputs["mode"] == "pay_per_token" else "create",
-            "mode": inputs["mode"],
-            "flavor": endpoint.resolved_flavor(),
-            "served_entities": inputs["served_entities"],
-            "tags": dict(sorted(inputs["tags"].items())),
-            "rate_limits": inputs["rate_limits"],
-            "usage_tracking": inputs["usage_tracking"],
-            "route_optimized": inputs["route_optimized"],
-            "url": f"{host}/serving-endpoints/{endpoint.name}/invocations",
-        })
+    (record,) = plan.of_type(BraintrustRecordArgs)
+    assert isinstance(record.args, BraintrustRecordArgs)  # noqa: S101 - of_type filtered it
     client_id = f"<application id of {s.principal.display_name}, known after pulumi up>"
-    if s.braintrust.auth_type == "pat":
-        secret = "<braintrust_pat>"
-    else:
-        secret = oauth_secret(client_id, "<client secret>")
-    record = build_provider_config(
-        name=s.braintrust.secret_name,
-        api_base=host,
-        auth_type=s.braintrust.auth_type,
-        secret=secret,
-        endpoints=[(e.name, e.resolved_flavor()) for e in s.endpoints],
-        supports_streaming=s.braintrust.supports_streaming,
-        org_name=s.braintrust.org_name,
-    )
+    provider = record_config(record.args, client_id, REDACTED).redacted()
     return {
         "stack": stack.name,
         "file": stack.file,
         "policy": "production" if stack.production else "standard",
-        "workspace": host,
-        "endpoints": endpoints,
-        "readiness_timeout_minutes": s.readiness_timeout_minutes,
-        "principal": {
-            "display_name": s.principal.display_name,
-            "entitlements": list(s.principal.entitlements),
-            "secret_lifetime_days": s.principal.secret_lifetime_days,
-            "rotate_before_days": s.principal.rotate_before_days,
-            "scopes": s.principal.scopes,
-        },
-        "grants": [
-            {"endpoint": e["name"], "permission": "CAN_QUERY", "principal": s.principal.display_name}
-            for e in endpoints
-        ],
-        "braintrust": {
-            "publish": s.braintrust.publish,
-            "api_url": s.braintrust.api_url,
-            "provider": record.redacted(),
-        },
+        "workspace": s.workspace.host,
+        "resources": resources,
+        "braintrust": {"publish": s.braintrust.publish, "api_url": s.braintrust.api_url, "provider": provider},
     }
 
 
@@ -127,7 +178,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
-    sys.stdout.write(dump(plan(stack), args.format))
+    sys.stdout.write(dump(render_plan(stack), args.format))
     return 0
 
 

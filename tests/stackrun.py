@@ -40,7 +40,7 @@ from components.providers.principal import ServicePrincipal, ServicePrincipalPro
 from components.providers.readiness import EndpointsReady, EndpointsReadyProvider
 from components.serving import gate_endpoints
 from components.spec import PROJECT, Stack, ownership_marker, validate_config, validate_document
-from tests.lifecycle.harness import Engine, ProviderProcess, Step
+from testing.provider import Engine, ProviderProcess, Step
 
 ROOT = Path(__file__).resolve().parents[1]
 PROVIDERS: dict[type, type] = {
@@ -203,7 +203,7 @@ class StackRun:
 
     def endpoint_inputs(self, name: str) -> dict[str, Any]:
         endpoint = next(e for e in self.spec.endpoints if e.name == name)
-        return self.spec.endpoint_inputs(endpoint)
+        return self.stack.endpoint_inputs(endpoint)
 
     def gate_inputs(self) -> dict[str, Any]:
         eps = [self.outputs(Endpoint, e.name) for e in self.spec.endpoints]

@@ -159,13 +159,13 @@ def test_production_allows_a_90_day_secret_and_an_owner() -> None:
 
 def test_endpoint_tags_merge_over_stack_tags_with_the_stacks_ownership_marker() -> None:
     stack = validate(lambda c: endpoints(c)[0].update(tags={"team": "search"}))
-    tags = stack.spec.endpoint_inputs(stack.spec.endpoints[0])["tags"]
+    tags = stack.endpoint_inputs(stack.spec.endpoints[0])["tags"]
     assert tags["team"] == "search" and tags["cost-center"] == "1234" and tags["managed-by"] == f"{PROJECT}/dev"
 
 
 def test_pay_per_token_endpoint_inputs_carry_no_tags_or_entities() -> None:
     stack = validate()
-    inputs = stack.spec.endpoint_inputs(stack.spec.endpoints[3])
+    inputs = stack.endpoint_inputs(stack.spec.endpoints[3])
     assert inputs["mode"] == "pay_per_token" and inputs["served_entities"] == [] and inputs["tags"] == {}
 
 
@@ -174,7 +174,7 @@ def test_every_problem_in_a_file_is_reported_at_once() -> None:
         endpoints(c)[0]["throughput"]["max"] = 0
         c[f"{PROJECT}:principal"]["secret_lifetime_days"] = 0
     found = problems(mutate)
-    assert any(p.startswith("endpoints[0].throughput.max") for p in found)
+    assert any(p.startswith("endpoints[bt-dev-llama-3-1-8b].throughput.max") for p in found)
     assert any(p.startswith("principal.secret_lifetime_days") for p in found)
 
 
@@ -209,7 +209,7 @@ def test_schema_describes_every_field_and_namespaced_keys() -> None:
     schema = spec_json_schema()
     config = schema["properties"]["config"]
     assert f"{PROJECT}:endpoints" in config["properties"]
-    assert f"{PROJECT}:workspace" in config["required"]
+    assert {"required": [f"{PROJECT}:workspace"]} in [r for each in config["allOf"] for r in each["anyOf"]]
     defs = schema["$defs"]
     for name in ("Principal", "BraintrustSettings", "FoundationModelEndpoint"):
         for field, prop in defs[name]["properties"].items():
@@ -237,7 +237,8 @@ def test_credential_shaped_values_in_any_field_are_flagged_at_their_field_and_ne
         validate(mutate)
     assert token not in str(info.value)
     paths = {p.path for p in info.value.problems}
-    assert {"endpoints[2].model.name", "endpoints[2].model.version", "endpoints[0].foundation_model"} <= paths
+    assert {"endpoints[bt-dev-churn-scorer].model.name", "endpoints[bt-dev-churn-scorer].model.version",
+            "endpoints[bt-dev-llama-3-1-8b].foundation_model"} <= paths
 
 
 def test_a_stack_file_nested_too_deeply_is_refused_with_a_message(tmp_path) -> None:
@@ -246,3 +247,32 @@ def test_a_stack_file_nested_too_deeply_is_refused_with_a_message(tmp_path) -> N
     with pytest.raises(StackError) as info:
         load_stack_file(path)
     assert "nested too deeply" in str(info.value)
+
+
+def test_the_catalog_marks_which_chunks_databricks_confirms() -> None:
+    chunks = {m.key: (m.provisioned.throughput_chunk, m.provisioned.chunk_confirmed)
+              for m in catalog.MODELS if m.provisioned}
+    assert chunks["meta-llama-3.1-8b-instruct"] == (1240, True)
+    assert chunks["meta-llama-3.1-70b-instruct"] == (2400, True)
+    assert chunks["mistral-7b-instruct"] == (970, False)
+    assert chunks["meta-llama-3.3-70b-instruct"] == (2400, False)
+    assert chunks["mixtral-8x7b-instruct"] == (1080, False)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "stacks").glob("Pulumi.*.yaml")), ids=lambda p: p.name)
+def test_shipped_stacks_buy_whole_chunks_of_every_model(path: Path) -> None:
+    # The emulator seeds the catalog's chunks, so these values also converge there.
+    stack = load_stack_file(path)
+    assert stack.warnings == ()
+    for endpoint in stack.spec.endpoints:
+        if isinstance(endpoint, FoundationModelEndpoint):
+            chunk = endpoint.model().provisioned.throughput_chunk
+            assert endpoint.throughput.min % chunk == 0 and endpoint.throughput.max % chunk == 0
+
+
+def test_the_stack_name_is_not_kept_on_the_spec() -> None:
+    # The same spec serves any stack name: the ownership marker comes from the name passed in.
+    stack = validate()
+    assert not hasattr(stack.spec, "_stack")
+    assert stack.spec.endpoint_tags(stack.spec.endpoints[0], "other")["managed-by"] == f"{PROJECT}/other"
+    assert stack.endpoint_inputs(stack.spec.endpoints[0])["tags"]["managed-by"] == f"{PROJECT}/dev"

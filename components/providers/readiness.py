@@ -43,12 +43,14 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from components.args import ReadinessArgs
+
 from ._client import POLL_BUDGET, POLL_GRACE, TRANSIENT, DatabricksProvider
 from ._errors import ProviderError, WaitTimeout, describe
 from ._props import diff_result, inputs_only, is_unknown, stable_hash
 from ._wait import BACKOFF_CAP, BACKOFF_START, GROWTH
 
-INPUT_KEYS = ("endpoints", "timeout_seconds")
+INPUT_KEYS = ReadinessArgs.keys()  # the inputs: components/args.py
 OUTPUT_KEYS = ("ready",)
 DEFAULT_TIMEOUT = 2700.0
 FAILED_UPDATES = (EndpointStateConfigUpdate.UPDATE_FAILED, EndpointStateConfigUpdate.UPDATE_CANCELED)
