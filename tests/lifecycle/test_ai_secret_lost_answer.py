@@ -3,12 +3,54 @@ makes no second record; a delete sent again finds nothing and succeeds."""
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 
-from components.providers.ai_secret import AiSecret, AiSecretProvider
+from components.braintrust import build_provider_config, oauth_secret
+from components.providers.ai_secret import AiSecret, AiSecretProvider, record_hash
 from tests.lifecycle.harness import Engine, ProviderProcess
-from tests.lifecycle.test_ai_secret import _bt, _inputs, _names, _record
-from tests.lifecycle.test_ai_secret import proc as proc  # the module's provider process, a fixture
+
+
+def _record(api_base: str) -> dict[str, Any]:
+    cfg = build_provider_config(
+        name="databricks-lost", api_base=api_base, auth_type="service_principal_oauth",
+        secret=oauth_secret("0f3c2a51-1111-2222-3333-444455556666",
+                            "dose-client-secret-lost-0123456789"),
+        endpoints=[("bt-chat", "chat")])
+    return cfg.to_record()
+
+
+def _inputs(emulator, record: dict[str, Any]) -> dict[str, Any]:
+    return {"name": record["name"], "record": record, "record_hash": record_hash(record),
+            "api_url": emulator.braintrust_url, "org_name": None}
+
+
+def _bt(emulator, method: str, path: str) -> tuple[int, Any]:
+    req = urllib.request.Request(f"{emulator.braintrust_url}{path}", method=method,
+                                 headers={"Authorization": f"Bearer {emulator.braintrust_api_key}"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback only
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+
+
+def _names(emulator) -> list[str]:
+    return [r["name"] for r in _bt(emulator, "GET", "/v1/ai_secret")[1]["objects"]]
+
+
+@pytest.fixture(scope="module")
+def proc(emulator_server) -> Iterator[ProviderProcess]:
+    p = ProviderProcess(env={"BRAINTRUST_API_KEY": "", "BRAINTRUST_BASE_URL": ""})
+    p.configure({"braintrust_api_key": emulator_server.braintrust_api_key},
+                secret_keys=("braintrust_api_key",))
+    yield p
+    p.close()
 
 
 @pytest.fixture
