@@ -52,7 +52,7 @@ RETRY_STATUSES = frozenset({429, 503})
 # A wait's poll ends within POLL_BUDGET, and never more than POLL_GRACE past the wait's own
 # deadline: the poll made at the deadline is a real look at the workspace, and the wait still
 # returns within its deadline + 10 s (issue 10's bound), whatever the workspace answers.
-POLL_BUDGET = 30.0
+POLL_BUDGET = 20.0
 POLL_GRACE = 5.0
 
 S = TypeVar("S")

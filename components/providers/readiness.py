@@ -56,10 +56,11 @@ DEFAULT_TIMEOUT = 2700.0
 FAILED_UPDATES = (EndpointStateConfigUpdate.UPDATE_FAILED, EndpointStateConfigUpdate.UPDATE_CANCELED)
 FAILED_DEPLOYMENTS = (ServedModelStateDeployment.DEPLOYMENT_FAILED,
                       ServedModelStateDeployment.DEPLOYMENT_ABORTED)
-# With POLL_BUDGET per poll and BACKOFF_CAP between polls, a poll, and so a chance to log,
-# comes at least every 40 s.
-# Unsettled endpoints are logged at least this often, even when nothing changed.
+# Unsettled endpoints are logged at least this often, even when nothing changed (issue 14).
 LOG_EVERY = 60.0
+# Logs happen only after a poll, and polls are at most POLL_BUDGET + BACKOFF_CAP apart: logging
+# once this much has passed keeps the gap between two lines under LOG_EVERY whatever a poll takes.
+SUMMARY_AFTER = LOG_EVERY - (POLL_BUDGET + BACKOFF_CAP)
 
 
 def diff_ready(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -218,7 +219,7 @@ class GateWait:
                 self.log("info", f"endpoint {st.name}: {st.describe()}")
         if changed:
             self._last_summary = now
-        elif now - self._last_summary >= LOG_EVERY:
+        elif now - self._last_summary >= SUMMARY_AFTER:
             self._last_summary = now
             waiting = [self.statuses[n] for n in self.pending()]
             self.log("info", f"still waiting after {now - started:.0f}s for "
