@@ -338,7 +338,9 @@ class EndpointProvider(DatabricksProvider):
         if inputs["mode"] == PAY_PER_TOKEN:
             # Not ours: record the new inputs, write nothing.
             return UpdateResult(self._outs(inputs, None, olds))
-        inputs = with_recorded_versions(inputs, olds)
+        # The version recorded at create stays; only an entity new to the endpoint (or now
+        # serving another model) without one is resolved, as at create.
+        inputs = self._resolve_versions(with_recorded_versions(inputs, olds), self._api())
         ep = self._reconcile(inputs, self._get_existing(inputs["name"]),
                              previous_tags=canonical(olds, "tags"))
         return UpdateResult(self._outs(inputs, ep))

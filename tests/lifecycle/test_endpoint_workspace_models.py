@@ -121,3 +121,15 @@ def test_a_retired_model_names_the_endpoint_the_model_and_what_to_serve_instead(
     # The catalog names the models to serve instead.
     assert "meta-llama-3.3-70b-instruct" in first
     assert inputs["name"] not in [e.name for e in target.client().serving_endpoints.list()]
+
+
+def test_an_entity_switched_to_another_model_without_a_version_gets_that_models_newest(
+        target: Target, engine: Engine) -> None:
+    target.needs_emulator()
+    engine.register(Endpoint, EndpointProvider, "pt", provisioned(target, version="2"))
+    target.emulator.set_ready_after(0)
+    target.client().serving_endpoints.wait_get_serving_endpoint_not_updating(target.name("pt"))
+    other = provisioned(target, entity=MIXTRAL, version=None, max_tp=1080)
+    step = engine.register(Endpoint, EndpointProvider, "pt", other)
+    assert step.op == "update"
+    assert step.outputs["served_entities"][0]["entity_version"] == "3"  # Mixtral's newest
