@@ -212,11 +212,11 @@ class GateWait:
                 self._logged[name] = text
                 changed.append(st)
         for st in changed:
+            self.log("info", f"endpoint {st.name}: {st.describe()}")
             if st.failed:
+                # Said at once, not only when the gate gives up, which may be much later.
                 self.log("warn", f"endpoint {st.name}: rollout failed ({st.state}): "
                          + "; ".join(st.messages))
-            else:
-                self.log("info", f"endpoint {st.name}: {st.describe()}")
         if changed:
             self._last_summary = now
         elif now - self._last_summary >= SUMMARY_AFTER:
