@@ -1,7 +1,6 @@
 """``python -m components verify (--stack NAME | --config FILE)``: prove a Braintrust record works.
 
-It does for every model of the record exactly what Braintrust's AI proxy does
-(../shared/reference/braintrust.md, "How Braintrust's proxy calls Databricks"):
+It does for every model of the record exactly what Braintrust's AI proxy does:
 
 1. ``service_principal_oauth``: ``POST {api_base}/oidc/v1/token`` with HTTP Basic
    ``client_id:client_secret`` and ``grant_type=client_credentials&scope=all-apis``; the token
@@ -16,8 +15,9 @@ on 429, 503 and connection errors, at most ``--retries`` times (``Retry-After`` 
 capped); the table shows the attempts. Exit 0 only when every model answered.
 
 It never prints a secret: client secret, PAT and access token are scrubbed from every line
-before it is written. It imports neither pulumi nor databricks-sdk and uses only urllib, so
-a CI job runs it with nothing but the record.
+before it is written, and no request follows a redirect, so a credential never reaches another
+origin. It imports neither pulumi nor databricks-sdk (only pydantic and requests), so a CI job
+runs it with nothing but the record and requirements.txt.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components import http
+from components import transport
 from components.braintrust import BraintrustProviderConfig, validate_record
-from components.http import Secrets
+from components.transport import Secrets
 
 OUTPUT_NAME = "braintrust_provider"
 PROMPT = "Reply with one word: ok"
@@ -129,8 +129,9 @@ def _listed_models(data: Any) -> list[tuple[str, str]]:
     meta = data.get("metadata") if isinstance(data, dict) else None
     if not isinstance(meta, dict):
         return []
-    custom = meta.get("customModels") if isinstance(meta.get("customModels"), dict) else {}
-    names = meta.get("models") if isinstance(meta.get("models"), list) else list(custom)
+    found_custom, found_models = meta.get("customModels"), meta.get("models")
+    custom: dict[Any, Any] = found_custom if isinstance(found_custom, dict) else {}
+    names: list[Any] = found_models if isinstance(found_models, list) else list(custom)
     pairs = []
     for name in names:
         if not isinstance(name, str):  # an invalid record may list anything: the problems say where
@@ -163,7 +164,7 @@ def _answer_problem(flavor: str, body: Any) -> str | None:
     return f"the answer is not an OpenAI {kind} (no choices): is the model's flavor right?"
 
 
-def _hint(stage: str, result: http.Result) -> str:
+def _hint(stage: str, result: transport.Result) -> str:
     """Why a call failed, in terms of the record, the principal and the workspace."""
     code = result.status
     if stage == "token":
@@ -185,9 +186,9 @@ def _hint(stage: str, result: http.Result) -> str:
     return ""
 
 
-def _failure(stage: str, result: http.Result, secrets: Secrets) -> tuple[str, str]:
+def _failure(stage: str, result: transport.Result, secrets: Secrets) -> tuple[str, str]:
     status = f"HTTP {result.status}" if result.status else "error"
-    summary = http.error_summary(result, secrets)
+    summary = transport.error_summary(result, secrets)
     hint = _hint(stage, result)
     prefix = "OAuth token: " if stage == "token" else ""
     return status, f"{prefix}{summary}" + (f" ({hint})" if hint else "")
@@ -214,8 +215,8 @@ class Verifier:
     def api_base(self) -> str:
         return self.config.metadata.api_base
 
-    def _post(self, url: str, **kwargs: Any) -> http.Result:
-        return http.request("POST", url, timeout=self.timeout, retries=self.retries,
+    def _post(self, url: str, **kwargs: Any) -> transport.Result:
+        return transport.request("POST", url, timeout=self.timeout, retries=self.retries,
                             retry_statuses=RETRY_STATUSES, retry_after_cap=RETRY_AFTER_CAP,
                             sleep=self.sleep, **kwargs)
 
