@@ -22,7 +22,7 @@ endif
 # pip is quiet, so say what it is doing: a first install downloads for a minute or two.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@echo "preparing the virtual environment $(VENV) (Python $(firstword $(PY_SEEN)))"
-	@$(PYTHON) -m venv $(VENV)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "upgrading pip in $(VENV)"
 	@$(PY) -m pip install -q --upgrade pip
 	@echo "installing requirements-dev.txt into $(VENV) (pulumi, databricks-sdk, pydantic, test tools): a minute or two the first time"

@@ -113,9 +113,10 @@ start() {
   if [[ $rc -ne 1 ]]; then return $rc; fi
   local args=()
   mapfile -t args < <(emulator_args)
-  nohup "$PY" "${args[@]}" >"$DIR/emulator.log" 2>&1 </dev/null &
-  local pid=$!
+  : >"$DIR/emulator.log"  # created here, before the background process opens it: mode 600
   chmod 600 "$DIR/emulator.log"
+  nohup "$PY" "${args[@]}" >>"$DIR/emulator.log" 2>&1 </dev/null &
+  local pid=$!
   echo "$pid" >"$DIR/emulator.pid"
   local deadline=$((SECONDS + START_TIMEOUT))
   until probe; do
