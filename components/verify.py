@@ -139,7 +139,8 @@ def load_config_file(path: Path) -> Any:
 
 
 def load_stack_output(stack: str, timeout: float = 120.0) -> Any:
-    pulumi = shutil.which("pulumi")
+    # on PATH, or beside this Python: where `make pulumi` installs it (.venv/bin)
+    pulumi = shutil.which("pulumi") or shutil.which("pulumi", path=str(Path(sys.executable).parent))
     if pulumi is None:
         raise UsageError(INSTALL_HINT)
     cmd = [pulumi, "stack", "output", OUTPUT_NAME, "--show-secrets", "--json", "--stack", stack]

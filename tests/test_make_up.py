@@ -253,3 +253,27 @@ def test_make_up_local_starts_the_emulator_then_selects_ups_and_verifies(tmp_pat
     assert "emulator started" in done.stdout
     assert "1 of 1 model(s) answered" in done.stdout
     assert (emu / "admin-token").read_text().strip() not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("target", ["test", "venv", "validate", "up", "emulator"])
+def test_make_with_python_older_than_3_11_says_so_in_one_line(tmp_path, target) -> None:
+    old = tmp_path / "python3.10"
+    # a real interpreter that reports 3.10.12, running whatever check the Makefile hands it
+    old.write_text(f"#!/bin/sh\nexec {sys.executable} -c "
+                   "'import sys; sys.version_info = (3, 10, 12, \"final\", 0); exec(sys.argv[1])' \"$2\"\n")
+    old.chmod(0o755)
+    done = subprocess.run(["make", "--no-print-directory", target, f"PYTHON={old}", f"VENV={tmp_path / 'venv'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    (line,) = done.stderr.strip().splitlines()
+    assert "needs Python 3.11 or newer" in line and "3.10.12" in line
+    assert done.stdout == ""
+    assert not (tmp_path / "venv").exists()
+
+
+def test_make_without_a_runnable_python_says_so_in_one_line(tmp_path) -> None:
+    done = subprocess.run(["make", "--no-print-directory", "validate", f"PYTHON={tmp_path / 'missing'}",
+                           f"VENV={tmp_path / 'venv'}"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    (line,) = done.stderr.strip().splitlines()
+    assert "needs Python 3.11 or newer" in line and "does not run" in line
