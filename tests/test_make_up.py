@@ -193,8 +193,13 @@ def test_make_emulator_and_make_up_share_one_emulator(tmp_path) -> None:
                  "scale_to_zero_enabled": True}]}}).encode(),
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
         urllib.request.urlopen(create, timeout=5).close()  # an unknown model would be a 4xx
-        again = _emulator_sh(tmp_path, port, "start")  # what `make up` runs first
-        assert again.returncode == 0 and "already running" in again.stdout
+        fake = _fake_pulumi(tmp_path)
+        up = subprocess.run(["make", "--no-print-directory", "up", "STACK=local"], cwd=ROOT,
+                            env={**fake, "EMULATOR_DIR": str(emu), "EMULATOR_PORT": str(port)},
+                            capture_output=True, text=True, timeout=120)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "already running" in up.stdout and "1 of 1 model(s) answered" in up.stdout
+        assert fg.poll() is None  # make up used it, and left it running
         stopped = _emulator_sh(tmp_path, port, "stop")  # what `make down` runs last
         assert stopped.returncode == 0 and "stopped" in stopped.stdout
         assert fg.wait(timeout=10) is not None
@@ -224,6 +229,20 @@ CHAT = "databricks-meta-llama-3-1-8b-instruct"
 RECORD = {"name": "databricks-local", "type": "databricks", "secret": "@TOKEN@",
           "metadata": {"api_base": "@HOST@", "auth_type": "pat", "models": [CHAT],
                        "customModels": {CHAT: {"format": "openai", "flavor": "chat"}}}}
+
+
+def _fake_pulumi(tmp_path: Path) -> dict[str, str]:
+    """The environment of a `make up` whose `pulumi` is FAKE_PULUMI, logging to pulumi.log."""
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "pulumi").write_text(FAKE_PULUMI)
+    (bin_dir / "pulumi").chmod(0o755)
+    (tmp_path / "record.json").write_text(json.dumps(RECORD))
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_PULUMI_LOG": str(tmp_path / "pulumi.log"),
+           "FAKE_RECORD": str(tmp_path / "record.json"), "PULUMI_STATE_DIR": str(tmp_path / "state"),
+           "PY": sys.executable}
+    env.pop("PULUMI_CONFIG_PASSPHRASE", None)
+    return env
 
 
 def test_make_up_local_starts_the_emulator_then_selects_ups_and_verifies(tmp_path) -> None:
