@@ -186,9 +186,8 @@ def _send(session: requests.Session, method: str, url: str, headers: dict[str, s
         if resp.status_code in REDIRECTS:
             target = urllib.parse.urljoin(url, resp.headers.get("Location", ""))
             return Result(status=resp.status_code, headers=_headers(resp),
-                          error=(f"{origin(url)} redirected to {origin(target)} (HTTP {resp.status_code}); "
-                                 "redirects are not followed, so credentials stay with the origin they were "
-                                 "meant for: use the final URL"))
+                          error=(f"{origin(url)} redirected to {origin(target)} (HTTP {resp.status_code}), not "
+                                 f"followed: credentials stay with {origin(url)}"))
         try:
             raw = _read(resp)
         except requests.Timeout:

@@ -198,6 +198,8 @@ def _answer_problem(flavor: str, body: Any) -> str | None:
 def _hint(stage: str, result: transport.Result) -> str:
     """Why a call failed, in terms of the record, the principal and the workspace."""
     code = result.status
+    if code in transport.REDIRECTS:
+        return "set metadata.api_base to the workspace URL itself: the redirect's target, if you trust it"
     if stage == "token":
         if code in (400, 401):
             return ("the OAuth client id or secret was refused: the secret is wrong, expired or deleted, "

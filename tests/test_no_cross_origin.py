@@ -125,7 +125,7 @@ def test_verify_token_request_never_follows_a_redirect(servers, tmp_path, capsys
     assert code == 1
     assert [r["path"] for r in first.seen] == ["/oidc/v1/token"]
     _never_saw_a_credential(second)
-    assert f"redirected to {second.url}" in output
+    assert f"redirected to {second.url}" in output and "metadata.api_base" in output
     assert CLIENT_SECRET not in output
 
 
@@ -163,7 +163,7 @@ def test_braintrust_client_never_follows_a_redirect(servers, call) -> None:
     assert len(first.seen) == 1
     _never_saw_a_credential(second)
     message = str(info.value)
-    assert f"redirected to {second.url}" in message
+    assert f"redirected to {second.url}" in message and "braintrust.api_url" in message
     assert BRAINTRUST_KEY not in message and PAT not in message
 
 

@@ -89,6 +89,8 @@ class BraintrustApi:
         tries = f" after {result.attempts} attempts" if result.attempts > 1 else ""
         if result.status == 0:
             todo = f"Braintrust did not answer{tries} ({summary}); check api_url and the network"
+        elif result.status in transport.REDIRECTS:
+            todo = f"{summary}; set braintrust.api_url in the stack file to Braintrust's API URL itself"
         elif result.status in (401, 403):
             todo = f"Braintrust refused the API key (HTTP {result.status}: {summary}); {KEY_HINT}"
         else:
