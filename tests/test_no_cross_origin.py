@@ -82,7 +82,7 @@ def servers() -> Iterator[tuple[Server, Server]]:
         state = Server(url="")
         srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
         state.url = f"http://127.0.0.1:{srv.server_address[1]}"
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
         started.append(srv)
         states.append(state)
     first, second = states

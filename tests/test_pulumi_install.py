@@ -101,7 +101,7 @@ def release(tmp_path: Path) -> Iterator[Release]:
     (root / "releases").mkdir()
     (root / "releases" / "sdk").mkdir()
     state.root = root / "releases" / "sdk"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     yield state
     server.shutdown()
     server.server_close()

@@ -357,7 +357,7 @@ class _SlowSecondModel(http.server.BaseHTTPRequestHandler):
 
 def test_each_row_is_printed_as_soon_as_its_model_answered(tmp_path) -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowSecondModel)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
     record = build_provider_config(name="databricks-test", api_base=url, auth_type="pat",
                                    secret="dapi-stream-0123456789abcdef",
