@@ -33,6 +33,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.installed
 
 lint: venv
+	$(VENV)/bin/actionlint -shellcheck=$(VENV)/bin/shellcheck $(wildcard .github/workflows/*.yml)
+	$(VENV)/bin/zizmor --offline --quiet .github
 	$(PY) -m ruff check .
 
 test: venv lint

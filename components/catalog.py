@@ -8,7 +8,7 @@ notice, provisioned throughput with 6):
   ``system.ai`` at a version the stack may override (versions differ between workspaces);
 - pay-per-token: an endpoint Databricks already runs in every workspace; we only reference it.
 
-Sources: ../shared/reference/databricks.md, Databricks' foundation-model retirement notes.
+Sources: Databricks' foundation-model retirement notes and provisioned-throughput docs.
 """
 
 from __future__ import annotations
@@ -26,8 +26,12 @@ class Provisioned:
 
     entity_name: str  # Unity Catalog name, ``system.ai.<model>``
     default_version: str
-    # Throughput is bought in chunks (tokens/s); None where the chunk is not published.
+    # Throughput is bought in chunks (tokens/s); None where no value is known at all.
     throughput_chunk: int | None
+    # True where Databricks' docs state the chunk: a throughput that is not a multiple is then
+    # refused offline. False where the value is a best guess: validate only warns, and the
+    # provider checks the workspace's live chunk before it writes anything.
+    chunk_confirmed: bool = False
     status: Status = "active"
     replacement: str | None = None  # catalog key of the model to use instead, when retired
 
@@ -57,7 +61,7 @@ MODELS: tuple[FoundationModel, ...] = (
         key="meta-llama-3.1-70b-instruct",
         display_name="Meta Llama 3.1 70B Instruct",
         flavor="chat",
-        provisioned=Provisioned("system.ai.meta_llama_v3_1_70b_instruct", "1", 2400),
+        provisioned=Provisioned("system.ai.meta_llama_v3_1_70b_instruct", "1", 2400, chunk_confirmed=True),
         # Replaced on pay-per-token by Llama 3.3 70B from December 2024.
         pay_per_token=PayPerToken(
             "databricks-meta-llama-3-1-70b-instruct",
@@ -76,7 +80,7 @@ MODELS: tuple[FoundationModel, ...] = (
         key="meta-llama-3.1-8b-instruct",
         display_name="Meta Llama 3.1 8B Instruct",
         flavor="chat",
-        provisioned=Provisioned("system.ai.meta_llama_v3_1_8b_instruct", "1", 1240),
+        provisioned=Provisioned("system.ai.meta_llama_v3_1_8b_instruct", "1", 1240, chunk_confirmed=True),
         pay_per_token=PayPerToken("databricks-meta-llama-3-1-8b-instruct"),
     ),
     FoundationModel(
@@ -90,7 +94,7 @@ MODELS: tuple[FoundationModel, ...] = (
         key="mixtral-8x7b-instruct",
         display_name="Mixtral 8x7B Instruct",
         flavor="chat",
-        provisioned=Provisioned("system.ai.mixtral_8x7b_instruct_v0_1", "1", None),
+        provisioned=Provisioned("system.ai.mixtral_8x7b_instruct_v0_1", "1", 1080),
         pay_per_token=PayPerToken(
             "databricks-mixtral-8x7b-instruct",
             status="retired",

@@ -22,37 +22,100 @@ from components.braintrust import build_provider_config, oauth_secret
 STACKS_DIR = Path("stacks")
 
 
-def resolve_target(target: str, stacks_dir: Path = STACKS_DIR) -> Path:
-    """A stack name (``dev``) or a path to a stack file."""
-    path = Path(target)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return path
-    return stacks_dir / f"Pulumi.{target}.yaml"
+STACK_GLOBS = ("Pulumi.*.yaml", "Pulumi.*.yml")
+
+
+def stack_files_in(folder: Path) -> list[Path]:
+    """The stack files in a folder, Pulumi.<stack>.yaml (or .yml), sorted."""
+    return sorted({p for pattern in STACK_GLOBS for p in folder.glob(pattern) if p.is_file()})
 
 
 def all_stack_files(stacks_dir: Path = STACKS_DIR) -> list[Path]:
-    return sorted(stacks_dir.glob("Pulumi.*.yaml"))
+    return stack_files_in(stacks_dir)
+
+
+def _not_found(target: str, folder: Path) -> specmod.StackError:
+    names = [specmod.stack_name_of(p) for p in stack_files_in(folder)] if folder.is_dir() else []
+    known = (f"the stacks in {folder}/ are: {', '.join(names)}" if names
+             else f"{folder}/ holds no Pulumi.<stack>.yaml files")
+    return specmod.StackError([specmod.Problem(target, "", f"no such stack or stack file ({known})")])
+
+
+def resolve_target(target: str, stacks_dir: Path = STACKS_DIR) -> Path:
+    """A stack name (``dev``, or ``Pulumi.dev``) or a path to a stack file (``stacks/Pulumi.dev.yaml``,
+    or without its suffix). Raises StackError, listing the stacks that exist, when there is none."""
+    path = Path(target)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise specmod.StackError([specmod.Problem(target, "", (
+            "is a folder, not a stack file (name one of its Pulumi.<stack>.yaml files)"
+        ))])
+    if path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
+        # A path: try it with the suffix left off, never rebuild it around a stack name.
+        for suffix in (".yaml", ".yml"):
+            candidate = path.with_name(path.name + suffix)
+            if path.suffix not in (".yaml", ".yml") and candidate.is_file():
+                return candidate
+        raise _not_found(target, path.parent)
+    name = target.removeprefix("Pulumi.")
+    for suffix in (".yaml", ".yml"):
+        candidate = stacks_dir / f"Pulumi.{name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    raise _not_found(target, stacks_dir)
+
+
+def resolve_targets(targets: Sequence[str], stacks_dir: Path = STACKS_DIR) -> tuple[list[Path], list[specmod.Problem]]:
+    """Every stack file the targets name: stack names, files, and folders (every stack file in
+    them). Targets that name nothing become problems."""
+    files: list[Path] = []
+    problems: list[specmod.Problem] = []
+    for target in targets:
+        path = Path(target)
+        if path.is_dir():
+            found = stack_files_in(path)
+            if not found:
+                problems.append(specmod.Problem(target, "", (
+                    "is a folder with no Pulumi.<stack>.yaml files (name a folder of stack files, or a file)"
+                )))
+            files.extend(found)
+            continue
+        try:
+            files.append(resolve_target(target, stacks_dir))
+        except specmod.StackError as exc:
+            problems.extend(exc.problems)
+    return list(dict.fromkeys(files)), problems
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    files = [resolve_target(t) for t in args.targets] if args.targets else all_stack_files()
-    if not files:
-        print(f"no stack files found under {STACKS_DIR}/ (expected Pulumi.<stack>.yaml)", file=sys.stderr)
-        return 1
-    failed = 0
+    """Validate each stack file, then the rules across them; print one line per stack or problem."""
+    if args.targets:
+        files, problems = resolve_targets(args.targets)
+    else:
+        files, problems = all_stack_files(), []
+        if not files:
+            print(f"no stack files found under {STACKS_DIR}/ (expected Pulumi.<stack>.yaml)", file=sys.stderr)
+            return 1
+    stacks: list[specmod.Stack] = []
     for path in files:
         try:
-            stack = specmod.load_stack_file(path)
+            stacks.append(specmod.load_stack_file(path))
         except specmod.StackError as exc:
-            failed += 1
-            for problem in exc.problems:
-                print(problem, file=sys.stderr)
-            continue
-        policy = "production" if stack.production else "standard"
-        print(f"ok  {path}  ({stack.name}: {len(stack.spec.endpoints)} endpoints, {policy} policy)")
-    if failed:
-        print(f"{failed} of {len(files)} stack file(s) invalid", file=sys.stderr)
-    return 1 if failed else 0
+            problems.extend(exc.problems)
+    problems.extend(specmod.check_across(stacks))
+    refused = {p.file for p in problems}
+    for stack in stacks:
+        for warning in stack.warnings:
+            print(warning, file=sys.stderr)
+        if stack.file not in refused:
+            policy = "production" if stack.production else "standard"
+            print(f"ok  {stack.file}  ({stack.name}: {len(stack.spec.endpoints)} endpoints, {policy} policy)")
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"{len(refused)} of {max(len(files), len(refused))} stack file(s) invalid", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def plan(stack: specmod.Stack) -> dict[str, Any]:
@@ -61,7 +124,7 @@ def plan(stack: specmod.Stack) -> dict[str, Any]:
     host = s.workspace.host
     endpoints = []
     for endpoint in sorted(s.endpoints, key=lambda e: e.name):
-        inputs = s.endpoint_inputs(endpoint)
+        inputs = stack.endpoint_inputs(endpoint)
         endpoints.append({
             "name": endpoint.name,
             "action": "reference" if inputs["mode"] == "pay_per_token" else "create",

@@ -42,6 +42,7 @@ class QueryPrincipal(pulumi.ComponentResource):
                 "lifetime_days": principal.secret_lifetime_days,
                 "rotate_before_days": principal.rotate_before_days,
                 "scopes": principal.scopes,
+                "principal_created_at": sp.created_at,
             },
             child,
         )
@@ -53,6 +54,7 @@ class QueryPrincipal(pulumi.ComponentResource):
                     "endpoint_name": endpoint.endpoint_name,
                     "service_principal_name": sp.application_id,
                     "permission_level": "CAN_QUERY",
+                    "principal_created_at": sp.created_at,
                 },
                 child,
             )

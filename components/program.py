@@ -49,7 +49,7 @@ def build(stack: Stack) -> dict[str, Any]:
     """Declare every resource of the stack; return what to export."""
     spec = stack.spec
     config = pulumi.Config(PROJECT)
-    endpoints = [ServingEndpoint(spec, endpoint) for endpoint in spec.endpoints]
+    endpoints = [ServingEndpoint(stack, endpoint) for endpoint in spec.endpoints]
     ready = EndpointsReady(f"{stack.name}-endpoints-ready", endpoints, spec.readiness_timeout_minutes)
     principal = QueryPrincipal(stack.name, spec.principal, endpoints)
     pat = config.get_secret("braintrust_pat") if spec.braintrust.auth_type == "pat" else None

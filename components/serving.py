@@ -9,7 +9,7 @@ import pulumi
 
 from components.providers.endpoint import Endpoint
 from components.providers.readiness import EndpointsReady as ReadinessGate
-from components.spec import StackSpec, _Endpoint
+from components.spec import EndpointBase, Stack
 
 TOKEN = "databricks-braintrust:serving"
 
@@ -30,11 +30,11 @@ class ServingEndpoint(pulumi.ComponentResource):
     url: pulumi.Output[str]
     revision: pulumi.Output[str]
 
-    def __init__(self, spec: StackSpec, endpoint: _Endpoint, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, stack: Stack, endpoint: EndpointBase, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TOKEN}:ServingEndpoint", endpoint.name, None, opts)
         self.endpoint_name = endpoint.name
         self.flavor = endpoint.resolved_flavor()
-        resource = Endpoint(endpoint.name, spec.endpoint_inputs(endpoint), pulumi.ResourceOptions(parent=self))
+        resource = Endpoint(endpoint.name, stack.endpoint_inputs(endpoint), pulumi.ResourceOptions(parent=self))
         self.name = resource.name  # type: ignore[attr-defined]
         self.endpoint_id = resource.endpoint_id
         self.url = resource.url

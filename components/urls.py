@@ -1,10 +1,16 @@
-"""The one rule for a Databricks workspace URL, shared by the stack spec and the Braintrust
-record (which must carry the same URL, since the proxy builds request URLs by concatenation)."""
+"""The rules for the URLs a stack names: a Databricks workspace URL, shared by the stack spec and
+the Braintrust record (which must carry the same URL, since the proxy builds request URLs by
+concatenation), and the Braintrust API URL.
+
+Neither rule ever quotes user information (``user:password@``) back: it is refused unseen.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-from urllib.parse import urlsplit
+import re
+import unicodedata
+from urllib.parse import SplitResult, urlsplit
 
 # Workspace domains by cloud: AWS (and GovCloud), Azure (and its sovereign clouds), GCP.
 WORKSPACE_DOMAINS = (
@@ -16,9 +22,10 @@ WORKSPACE_DOMAINS = (
     ".gcp.databricks.com",
 )
 EXAMPLE = "https://acme-dev.cloud.databricks.com"
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
-def _is_loopback(hostname: str) -> bool:
+def is_loopback(hostname: str) -> bool:
     if hostname == "localhost":
         return True
     try:
@@ -27,24 +34,59 @@ def _is_loopback(hostname: str) -> bool:
         return False
 
 
+def _is_ip(hostname: str) -> bool:
+    try:
+        ipaddress.ip_address(hostname)
+    except ValueError:
+        return False
+    return True
+
+
+def _split(value: str, example: str) -> SplitResult:
+    """Checks every URL shares, in an order that never echoes user information."""
+    for char in value:
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            raise ValueError(f"contains the control character U+{ord(char):04X} (remove it)")
+    if value.strip() != value:
+        raise ValueError("has leading or trailing spaces (remove them)")
+    authority = value.partition("://")[2]
+    authority = re.split(r"[/?#]", authority, maxsplit=1)[0]
+    if "@" in authority:
+        raise ValueError("must not carry a user name or password (credentials never go in a URL; "
+                         "remove the part before '@')")
+    if not authority.isascii():
+        raise ValueError("has non-ASCII characters in its host name, which can imitate another name "
+                         "(write the host in ASCII, or in its punycode xn-- form)")
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise ValueError(f"is not a valid URL: {exc} (write it like {example})") from None
+    hostname = (parts.hostname or "").lower()
+    if parts.scheme not in ("https", "http") or not hostname:
+        raise ValueError(f"must be a URL such as {example} (got {value!r})")
+    if not _is_ip(hostname):
+        if len(hostname) > 253:
+            raise ValueError("has a host name longer than 253 characters (shorten it)")
+        labels = hostname.split(".")
+        if any(not label for label in labels):
+            raise ValueError(f"host {hostname!r} has an empty label: two dots in a row, or a dot at the "
+                             "start or end (remove the extra dot)")
+        bad = next((label for label in labels if not _LABEL.fullmatch(label)), None)
+        if bad is not None:
+            raise ValueError(f"host {hostname!r} is not a valid DNS name: label {bad!r} may hold only letters, "
+                             "digits and inner '-', at most 63 characters (fix the host name)")
+    if parts.query or parts.fragment:
+        raise ValueError(f"must not have a query or fragment (remove what follows {parts.scheme}://{parts.netloc}"
+                         f"{parts.path})")
+    return parts
+
+
 def check_workspace_url(value: str, *, strip_trailing_slash: bool) -> str:
     """Return the URL without a trailing slash, or raise ValueError saying what is wrong and
     how to fix it. ``strip_trailing_slash=False`` refuses a trailing slash instead."""
-    text = value.strip()
-    if text != value:
-        raise ValueError("has leading or trailing spaces (remove them)")
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"is not a valid URL: {exc} (write it like {EXAMPLE})") from None
+    parts = _split(value, EXAMPLE)
     hostname = (parts.hostname or "").lower()
-    if parts.scheme not in ("https", "http") or not hostname:
-        raise ValueError(f"must be a workspace URL such as {EXAMPLE} (got {value!r})")
-    if parts.username or parts.password:
-        raise ValueError("must not carry a user name or password (credentials never go in the URL)")
-    if parts.query or parts.fragment:
-        raise ValueError(f"must not have a query or fragment (use just {parts.scheme}://{parts.netloc})")
     if parts.path not in ("", "/"):
         raise ValueError(
             f"must be the workspace's address with no path (use {parts.scheme}://{parts.netloc})"
@@ -54,17 +96,30 @@ def check_workspace_url(value: str, *, strip_trailing_slash: bool) -> str:
             f"must not end with '/': Braintrust appends paths to it (use {parts.scheme}://{parts.netloc})"
         )
     if parts.scheme == "http":
-        if not _is_loopback(hostname):
+        if not is_loopback(hostname):
             raise ValueError(
                 "must use https:// (plain http:// is only allowed on a loopback address "
                 "such as http://127.0.0.1:8787, for the local emulator)"
             )
-    elif not hostname.endswith(WORKSPACE_DOMAINS) and not _is_loopback(hostname):
+    elif not hostname.endswith(WORKSPACE_DOMAINS) and not is_loopback(hostname):
         raise ValueError(
             f"host {hostname!r} is not a Databricks workspace: expected a name ending in "
             + ", ".join(WORKSPACE_DOMAINS)
             + f" (for example {EXAMPLE})"
         )
-    if port is not None and parts.scheme == "https" and port != 443 and not _is_loopback(hostname):
-        raise ValueError(f"must not name a port for a cloud workspace (use https://{hostname})")
+    if parts.port is not None and not is_loopback(hostname):
+        raise ValueError(f"must not name a port for a cloud workspace (use {parts.scheme}://{hostname})")
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def check_api_url(value: str) -> str:
+    """A Braintrust API base URL (hosted, self-hosted, or the local emulator's): https, or http on
+    loopback. Returned without a trailing slash."""
+    parts = _split(value, "https://api.braintrust.dev")
+    hostname = (parts.hostname or "").lower()
+    if parts.scheme == "http" and not is_loopback(hostname):
+        raise ValueError(
+            "must use https:// (plain http:// would send the Braintrust API key in clear; it is only "
+            "allowed on a loopback address such as http://127.0.0.1:8787/braintrust)"
+        )
+    return value.rstrip("/")

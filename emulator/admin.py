@@ -7,25 +7,46 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from . import seed
+from . import federation, seed
 from .errors import FAULT_CODES, ApiError, invalid_parameter
+from .models import Workspace, qualify_system_model
 from .routing import Request, Response, ok
 
-if TYPE_CHECKING:
-    from .server import App
+
+class App(Protocol):
+    """What the admin routes need of the server's App (a protocol, so that this module does
+    not import server.py, which imports it)."""
+
+    ws: Workspace
+    faults: Faults
+
+    def reset(self) -> None: ...
+
+    def request_log(self) -> list[dict[str, Any]]: ...
+
+    def clear_request_log(self) -> None: ...
+
+
+FAULT_KINDS = ("status", "lost-answer")
 
 
 @dataclass
 class Fault:
+    """`status`: answer `status` instead of handling the request. `lost-answer`: handle the
+    request fully (state changes included), then close the connection without answering, as a
+    network drop after the workspace committed does; the client sees a connection error."""
+
     method: str
     path: re.Pattern[str]
     status: int
     retry_after: int | None
     count: int
     offset: int
+    kind: str = "status"
 
     def response(self) -> Response:
         code = FAULT_CODES.get(self.status, "INTERNAL_ERROR")
@@ -49,7 +70,7 @@ class Faults:
         with self.lock:
             self.rules.clear()
 
-    def take(self, method: str, path: str) -> Response | None:
+    def take(self, method: str, path: str) -> Fault | None:
         """The first matching rule: skip while it has an offset, then answer `count` times."""
         with self.lock:
             for rule in self.rules:
@@ -60,7 +81,7 @@ class Faults:
                     continue
                 if rule.count > 0:
                     rule.count -= 1
-                    return rule.response()
+                    return rule
             self.rules = [r for r in self.rules if r.count > 0]
         return None
 
@@ -75,13 +96,41 @@ def reset(app: App, req: Request) -> Response:
 
 
 def settings(app: App, req: Request) -> Response:
+    """Change any switch (models.Switches) at run time; the answer holds them all."""
+    body = {k: v for k, v in _body(req).items() if v is not None}
+    try:
+        app.ws.apply(body)
+    except (TypeError, ValueError) as e:
+        raise invalid_parameter(str(e)) from None
+    return ok(app.ws.settings())
+
+
+def get_settings(app: App, req: Request) -> Response:
+    return ok(app.ws.settings())
+
+
+def system_models(app: App, req: Request) -> Response:
+    """Serve a version of a system.ai model, change its chunk, or stop serving it."""
     body = _body(req)
-    ready_after = body.get("ready_after")
-    if ready_after is not None:
-        if isinstance(ready_after, bool) or not isinstance(ready_after, int | float) or ready_after < 0:
-            raise invalid_parameter("ready_after must be a non-negative number of seconds")
-        app.ws.ready_after = float(ready_after)
-    return ok({"ready_after": app.ws.ready_after})
+    entity, version = body.get("entity"), body.get("version")
+    if not isinstance(entity, str) or not isinstance(version, str) or not entity or not version:
+        raise invalid_parameter('entity ("system.ai.<model>") and version (a string) are required')
+    entity = qualify_system_model(entity)
+    if not entity.startswith("system.ai.") or entity.count(".") != 2:
+        raise invalid_parameter(f"entity {entity!r} is not a system.ai model")
+    served = body.get("served", True)
+    if not isinstance(served, bool):
+        raise invalid_parameter("served must be a boolean")
+    if not served:
+        app.ws.unserve_system_version(entity, version)
+        return ok({})
+    chunk = body.get("throughput_chunk_size")
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk <= 0):
+        raise invalid_parameter("throughput_chunk_size must be a positive integer")
+    if chunk is None and entity not in app.ws.uc_models:
+        raise invalid_parameter(f"throughput_chunk_size is required for a new model {entity}")
+    app.ws.serve_system_version(entity, version, chunk)
+    return ok({})
 
 
 def add_fault(app: App, req: Request) -> Response:
@@ -91,14 +140,22 @@ def add_fault(app: App, req: Request) -> Response:
         pattern = re.compile(str(body.get("path") or ".*"))
     except re.error as e:
         raise invalid_parameter(f"path is not a valid regular expression: {e}") from None
+    kind = str(body.get("kind") or "status")
+    if kind not in FAULT_KINDS:
+        raise invalid_parameter(f"kind must be one of {', '.join(FAULT_KINDS)}, not {kind!r}")
     status = body.get("status")
-    if not isinstance(status, int) or not 400 <= status <= 599:
+    if kind == "lost-answer":
+        status = 0  # no answer at all
+    elif isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
         raise invalid_parameter("status must be an HTTP error status (400-599)")
     retry_after = body.get("retry_after")
     if retry_after is not None:
         retry_after = int(retry_after)  # the SDK only parses integer Retry-After values
-    count, offset = int(body.get("count", 1)), int(body.get("offset", 0))
-    app.faults.add(Fault(method, pattern, status, retry_after, count, offset))
+    count, offset = body.get("count", 1), body.get("offset", 0)
+    for key, value in (("count", count), ("offset", offset)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise invalid_parameter(f"{key} must be a non-negative integer")
+    app.faults.add(Fault(method, pattern, status, retry_after, count, offset, kind))
     return ok({})
 
 
@@ -145,9 +202,13 @@ def clear_requests(app: App, req: Request) -> Response:
     return ok({})
 
 
-ADMIN_ROUTES = {
+AdminHandler = Callable[[App, Request], Response]
+
+ADMIN_ROUTES: dict[tuple[str, str], AdminHandler] = {
     ("POST", "reset"): reset,
     ("POST", "settings"): settings,
+    ("GET", "settings"): get_settings,
+    ("POST", "system-models"): system_models,
     ("POST", "faults"): add_fault,
     ("DELETE", "faults"): clear_faults,
     ("POST", "rollout-failures"): rollout_failure,
@@ -155,4 +216,5 @@ ADMIN_ROUTES = {
     ("POST", "models"): add_model,
     ("GET", "requests"): requests_log,
     ("DELETE", "requests"): clear_requests,
+    ("POST", "federation-policies"): federation.add_policy,
 }

@@ -16,7 +16,7 @@ import binascii
 import secrets as pysecrets
 from urllib.parse import unquote
 
-from . import seed
+from . import federation, seed
 from .errors import OAuthError, permission_denied, unauthenticated
 from .models import Principal, Workspace, sha256
 from .routing import Request, Response, Route, ok
@@ -67,7 +67,8 @@ def require_admin(req: Request, what: str) -> None:
 def host_metadata(ws: Workspace, req: Request) -> Response:
     # What the SDK needs from /.well-known/databricks-config (oauth.HostMetadata): the OIDC root
     # (it appends /.well-known/oauth-authorization-server) and the workspace id.
-    return ok({"oidc_endpoint": f"{req.base_url}/oidc", "workspace_id": seed.WORKSPACE_ID})
+    return ok({"oidc_endpoint": f"{req.base_url}/oidc", "workspace_id": seed.WORKSPACE_ID,
+               **federation.host_metadata_fields()})
 
 
 def oidc_discovery(ws: Workspace, req: Request) -> Response:
@@ -103,6 +104,8 @@ def _client_credentials(req: Request, form: dict[str, str]) -> tuple[str, str]:
 def token(ws: Workspace, req: Request) -> Response:
     form = req.form()
     grant_type = form.get("grant_type")
+    if grant_type == federation.TOKEN_EXCHANGE:  # workload identity federation: a JWT, no secret
+        return federation.token_exchange(ws, req, form, TOKEN_LIFETIME)
     if grant_type != "client_credentials":
         raise OAuthError(400, "unsupported_grant_type",
                          f"Grant type {grant_type!r} is not supported; use client_credentials")

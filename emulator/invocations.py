@@ -39,7 +39,7 @@ def _queryable(ws: Workspace, req: Request, name: str | None) -> dict[str, Any]:
     if not name:
         raise bad_request("The request needs 'model': the name of a serving endpoint.")
     ep = get_endpoint(ws, name)
-    require_level(ws, ep, req.principal, "CAN_QUERY", "query it")
+    require_level(ws, ep, req.caller, "CAN_QUERY", "query it")
     if not ep.get("config"):
         raise invalid_state(f"Endpoint '{name}' is not ready: it has no served entity in state "
                             f"READY yet. Wait for the config update to finish.")
@@ -113,8 +113,8 @@ def _completion(ws: Workspace, ep: dict[str, Any], body: dict[str, Any]) -> Resp
         raise invalid_parameter("'prompt' must be a string or a list of strings.")
     choices = [{"index": i, "text": f" [{ep['name']}] continued: {p}", "finish_reason": "stop",
                 "logprobs": None} for i, p in enumerate(prompts)]
-    pt = sum(_words(p) for p in prompts)
-    ct = sum(_words(c["text"]) for c in choices)
+    pt = sum(_words(str(p)) for p in prompts)
+    ct = sum(_words(str(c["text"])) for c in choices)
     return Response(status=200, headers={"served-model-name": _served_entity_name(ep)}, body={
         "id": "cmpl-" + _digest(ep["name"], prompts), "object": "text_completion",
         "created": int(ws.now()), "model": _served_entity_name(ep), "choices": choices,
@@ -134,7 +134,7 @@ def _embeddings(ws: Workspace, ep: dict[str, Any], body: dict[str, Any]) -> Resp
         h = hashlib.sha256(text.encode()).digest()
         data.append({"object": "embedding", "index": i,
                      "embedding": [round(b / 255.0 - 0.5, 6) for b in h[:16]]})
-    tokens = sum(_words(t) for t in inputs)
+    tokens = sum(_words(str(t)) for t in inputs)
     return ok({"object": "list", "model": _served_entity_name(ep), "data": data,
                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 

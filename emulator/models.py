@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import os
+import random
 import tempfile
 import threading
 import time
@@ -54,28 +55,104 @@ class Principal:
         return self.name if self.kind == "user" else f"service-principal:{self.name}"
 
 
+PAY_PER_TOKEN_ACL = ("accept", "reject")
+SCIM_EXTERNAL_ID = ("keep", "drop")
+
+
+@dataclass
+class Switches:
+    """The behaviours no public source settles, and the ACL shuffle's seed: each a CLI flag,
+    an EmulatorServer keyword and a key of the admin `settings` body. Defaults are the
+    emulator's behaviour before the switches existed."""
+
+    ready_after: float = 5.0
+    pay_per_token_acl: str = "accept"  # "reject": ACL writes on databricks-* endpoints refused
+    propagation_delay: float = 0.0  # seconds of the emulator clock a new principal stays unknown
+    retired: tuple[str, ...] = ()  # system.ai entities this workspace refuses to serve
+    scim_external_id: str = "keep"  # "drop": SCIM does not store externalId
+    seed: int = 0  # ACL entries are answered in an order drawn from this seed
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Raise ValueError naming the switch and its valid values."""
+        if isinstance(self.ready_after, bool) or not isinstance(self.ready_after, int | float) \
+                or self.ready_after < 0:
+            raise ValueError("ready_after must be a non-negative number of seconds")
+        if self.pay_per_token_acl not in PAY_PER_TOKEN_ACL:
+            raise ValueError(f"pay_per_token_acl must be one of {', '.join(PAY_PER_TOKEN_ACL)}")
+        if isinstance(self.propagation_delay, bool) \
+                or not isinstance(self.propagation_delay, int | float) or self.propagation_delay < 0:
+            raise ValueError("propagation_delay must be a non-negative number of seconds")
+        if isinstance(self.retired, str) or not all(isinstance(r, str) and r for r in self.retired):
+            raise ValueError("retired must be a list of system.ai model names")
+        self.retired = tuple(qualify_system_model(r) for r in self.retired)
+        if self.scim_external_id not in SCIM_EXTERNAL_ID:
+            raise ValueError(f"scim_external_id must be one of {', '.join(SCIM_EXTERNAL_ID)}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError("seed must be an integer")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ready_after": self.ready_after, "pay_per_token_acl": self.pay_per_token_acl,
+                "propagation_delay": self.propagation_delay, "retired": list(self.retired),
+                "scim_external_id": self.scim_external_id, "seed": self.seed}
+
+
+def qualify_system_model(name: str) -> str:
+    """`mixtral_8x7b_instruct_v0_1` -> `system.ai.mixtral_8x7b_instruct_v0_1`."""
+    return name if "." in name else f"system.ai.{name}"
+
+
 class Workspace:
-    def __init__(self, *, ready_after: float, models: list[str] | None = None) -> None:
+    def __init__(self, *, ready_after: float = 5.0, models: list[str] | None = None,
+                 switches: Switches | None = None) -> None:
         self.lock = threading.RLock()
-        self.initial_ready_after = ready_after
+        self.initial = copy.deepcopy(switches) if switches else Switches(ready_after=ready_after)
         self.seed_models = [seed.parse_model_arg(m) for m in (models or [])]
+        self.switches: Switches = copy.deepcopy(self.initial)
+        self.ready_after: float = float(self.initial.ready_after)
+        self.rng = random.Random(self.initial.seed)  # noqa: S311 - an order, not a secret
         self.reset()
+
+    @property
+    def initial_ready_after(self) -> float:
+        return self.initial.ready_after
+
+    def apply(self, changes: dict[str, Any]) -> None:
+        """Change switches at run time (the admin `settings` body); all or nothing."""
+        unknown = set(changes) - set(self.switches.as_dict())
+        if unknown:
+            raise ValueError(f"unknown setting(s) {', '.join(sorted(unknown))}; known: "
+                             f"{', '.join(self.switches.as_dict())}")
+        merged = {**self.switches.as_dict(), "ready_after": self.ready_after, **changes}
+        if isinstance(merged["retired"], list):
+            merged["retired"] = tuple(merged["retired"])
+        new = Switches(**merged)  # validates
+        if new.seed != self.switches.seed:
+            self.rng = random.Random(new.seed)  # noqa: S311 - an order, not a secret
+        self.switches = new
+        self.ready_after = float(new.ready_after)
 
     # ---- lifecycle -------------------------------------------------------------------------
 
     def reset(self) -> None:
         """Back to the seed: what `POST /_emulator/reset` does."""
         with self.lock:
-            self.ready_after = self.initial_ready_after
+            self.switches = copy.deepcopy(self.initial)
+            self.ready_after = float(self.initial.ready_after)
+            self.rng = random.Random(self.initial.seed)  # noqa: S311 - an order, not a secret
             self.clock_offset = 0.0
             self.counter = 0
             self.service_principals: dict[str, dict[str, Any]] = {}  # SCIM id -> SCIM record
+            self.sp_created: dict[str, float] = {}  # SCIM id -> creation time (emulator clock)
             self.secrets: dict[str, dict[str, Any]] = {}  # secret id -> record (+ sp id, hash)
             self.tokens: dict[str, dict[str, Any]] = {}  # sha256(access token) -> grant
             self.uc_models: dict[str, dict[str, Any]] = {}  # full name -> {versions, chunk, task}
             self.endpoints: dict[str, dict[str, Any]] = {}  # name -> endpoint record
             self.ai_secrets: dict[str, dict[str, Any]] = {}  # Braintrust AI secrets by id
             self.rollout_failures: dict[str, str] = {}  # endpoint name -> message (next rollout)
+            self.federation_policies: dict[str, list[dict[str, Any]]] = {}  # application id -> policies
             for name, info in seed.SYSTEM_AI_MODELS.items():
                 self.uc_models[name] = copy.deepcopy(info)
             for name, version, task in self.seed_models:
@@ -83,12 +160,43 @@ class Workspace:
             for name, info in seed.PAY_PER_TOKEN_ENDPOINTS.items():
                 self.endpoints[name] = self._pay_per_token_endpoint(name, info)
 
+    def settings(self) -> dict[str, Any]:
+        return {**self.switches.as_dict(), "ready_after": self.ready_after}
+
     def add_uc_model(self, name: str, version: str, task: str | None) -> None:
         model = self.uc_models.setdefault(name, {"versions": [], "chunk": None, "task": task})
         if version not in model["versions"]:
             model["versions"].append(version)
         if task:
             model["task"] = task
+
+    # ---- system.ai versions and chunks -------------------------------------------------------
+
+    def chunk_for(self, name: str, version: str) -> int | None:
+        """The throughput chunk of a served version (None: not a provisioned-throughput model)."""
+        model = self.uc_models.get(name)
+        if model is None:
+            return None
+        chunk = (model.get("chunks") or {}).get(version, model.get("chunk"))
+        return int(chunk) if chunk else None
+
+    def serve_system_version(self, name: str, version: str, chunk: int | None) -> None:
+        """Add a served version of a system.ai model, or change its chunk."""
+        model = self.uc_models.setdefault(name, {"versions": [], "chunk": chunk, "task": seed.CHAT})
+        if version not in model["versions"]:
+            model["versions"].append(version)
+            model["versions"].sort(key=lambda v: (len(v), v))
+        if chunk is not None:
+            model.setdefault("chunks", {})[version] = chunk
+        if not model.get("chunk"):
+            model["chunk"] = chunk
+
+    def unserve_system_version(self, name: str, version: str) -> None:
+        model = self.uc_models.get(name)
+        if model is None or version not in model["versions"]:
+            return
+        model["versions"].remove(version)
+        (model.get("chunks") or {}).pop(version, None)
 
     def _pay_per_token_endpoint(self, name: str, info: dict[str, Any]) -> dict[str, Any]:
         entity = {
@@ -137,16 +245,24 @@ class Workspace:
                 return sp
         return None
 
+    def propagating(self, sp_id: str) -> bool:
+        """A principal created less than `propagation_delay` seconds ago (emulator clock): SCIM
+        lists it, but get by id, the permissions API and the secrets API do not know it yet."""
+        created = self.sp_created.get(sp_id)
+        return created is not None and self.now() < created + self.switches.propagation_delay
+
     def principal_exists(self, key: str, name: str) -> bool:
         if key == "user_name":
             return name in seed.USERS
         if key == "group_name":
             return name in seed.GROUPS
-        return self.sp_by_application_id(name) is not None
+        sp = self.sp_by_application_id(name)
+        return sp is not None and not self.propagating(sp["id"])
 
     def delete_service_principal(self, sp_id: str) -> None:
         """Deleting a principal revokes its secrets, its minted tokens and its grants."""
         sp = self.service_principals.pop(sp_id)
+        self.sp_created.pop(sp_id, None)
         for secret_id in [k for k, s in self.secrets.items() if s["sp_id"] == sp_id]:
             del self.secrets[secret_id]
         for token in [k for k, t in self.tokens.items() if t["sp_id"] == sp_id]:
@@ -187,8 +303,8 @@ class Workspace:
 
     # ---- persistence -----------------------------------------------------------------------
 
-    _PERSISTED = ("clock_offset", "counter", "service_principals", "secrets", "tokens",
-                  "uc_models", "endpoints", "ai_secrets", "ready_after")
+    _PERSISTED = ("clock_offset", "counter", "service_principals", "sp_created", "secrets",
+                  "tokens", "uc_models", "endpoints", "ai_secrets", "ready_after")
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -222,3 +338,6 @@ class Workspace:
         with open(path) as f:
             self.restore(json.load(f))
         return True
+
+    # federation.py's policies (application id -> policies) persist with the rest.
+    _PERSISTED = (*_PERSISTED, "federation_policies")

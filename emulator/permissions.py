@@ -4,6 +4,9 @@
 Wire shapes: ServingEndpointAccessControlRequest in, ServingEndpointPermissions out. Workspace
 admins hold CAN_MANAGE inherited from the root object (/serving-endpoints) on every endpoint.
 PUT replaces the direct entries; PATCH adds or raises entries (it never lowers or removes one).
+A body naming one principal twice keeps the last level given, and entries are answered in no
+fixed order (shuffled from the `seed` switch), as databricks/cli acceptance tests record against
+real workspaces. With `pay_per_token_acl: reject`, writes on pay-per-token endpoints are refused.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 from databricks.sdk.service.serving import ServingEndpointPermissions
 
 from . import seed
-from .errors import invalid_parameter, not_found
+from .errors import invalid_parameter, not_found, permission_denied
 from .models import LEVELS, PRINCIPAL_KEYS, Workspace, level_rank
 from .routing import Request, Response, Route, ok
 from .serving_endpoints import require_level
@@ -50,6 +53,7 @@ def render(ws: Workspace, ep: dict[str, Any]) -> dict[str, Any]:
     acl.append({"group_name": "admins", "all_permissions": [
         {"permission_level": "CAN_MANAGE", "inherited": True,
          "inherited_from_object": ["/serving-endpoints/"]}]})
+    ws.rng.shuffle(acl)  # no fixed order: clients must compare ACLs as sets
     out = {"object_id": f"/serving-endpoints/{ep['id']}", "object_type": "serving-endpoint",
            "access_control_list": acl}
     return ServingEndpointPermissions.from_dict(out).as_dict()
@@ -83,28 +87,38 @@ def _parse_acl(ws: Workspace, body: dict[str, Any]) -> list[dict[str, str]]:
             raise invalid_parameter(f"Principal: {kind}({name}) does not exist")
         if key == "group_name" and name == "admins":
             raise invalid_parameter("The admins group's permissions cannot be changed.")
-        prev = out.get((key, name))
-        if prev is None or level_rank(level) > level_rank(prev["level"]):
-            out[(key, name)] = {"key": key, "name": name, "level": level}
+        out.pop((key, name), None)  # named twice: the last level given wins
+        out[(key, name)] = {"key": key, "name": name, "level": level}
     return list(out.values())
+
+
+def _writable(ws: Workspace, ep: dict[str, Any]) -> None:
+    if ep.get("pay_per_token") and ws.switches.pay_per_token_acl == "reject":
+        # The status and wording are a guess: no public source shows the real refusal.
+        raise permission_denied(
+            f"Permissions of '{ep['name']}' cannot be changed: it is a pay-per-token endpoint "
+            f"managed by Databricks, whose access is governed by Unity Catalog EXECUTE on "
+            f"system.ai.")
 
 
 def get(ws: Workspace, req: Request) -> Response:
     ep = _by_id(ws, req.params["id"])
-    require_level(ws, ep, req.principal, "CAN_VIEW", "read its permissions")
+    require_level(ws, ep, req.caller, "CAN_VIEW", "read its permissions")
     return ok(render(ws, ep))
 
 
 def put(ws: Workspace, req: Request) -> Response:
     ep = _by_id(ws, req.params["id"])
-    require_level(ws, ep, req.principal, "CAN_MANAGE", "change its permissions")
+    require_level(ws, ep, req.caller, "CAN_MANAGE", "change its permissions")
+    _writable(ws, ep)
     ep["acl"] = _parse_acl(ws, req.json())
     return ok(render(ws, ep))
 
 
 def patch(ws: Workspace, req: Request) -> Response:
     ep = _by_id(ws, req.params["id"])
-    require_level(ws, ep, req.principal, "CAN_MANAGE", "change its permissions")
+    require_level(ws, ep, req.caller, "CAN_MANAGE", "change its permissions")
+    _writable(ws, ep)
     current = {(e["key"], e["name"]): e for e in ep["acl"]}
     for e in _parse_acl(ws, req.json()):
         prev = current.get((e["key"], e["name"]))

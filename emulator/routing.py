@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from .errors import bad_request
+from .errors import ApiError, bad_request
 
 if TYPE_CHECKING:
     from .models import Principal, Workspace
@@ -26,6 +26,14 @@ class Request:
     base_url: str  # scheme://host:port the client used, for URLs the emulator hands out
     params: dict[str, str] = field(default_factory=dict)
     principal: Principal | None = None
+    raw_path: str = ""  # the path as sent (before percent-decoding), for strict path checks
+
+    @property
+    def caller(self) -> Principal:
+        """The authenticated principal; the server resolves it before any workspace route."""
+        if self.principal is None:
+            raise ApiError(401, "UNAUTHENTICATED", "Credential was not sent for this API.")
+        return self.principal
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -39,8 +47,12 @@ class Request:
             return {}
         try:
             data = json.loads(self.raw_body)
-        except ValueError as e:
+        except UnicodeDecodeError:  # a ValueError without .msg: the body is not UTF-8
+            raise bad_request("Malformed request: the body is not valid UTF-8") from None
+        except json.JSONDecodeError as e:
             raise bad_request(f"Malformed request: invalid JSON body ({e.msg})") from None
+        except RecursionError:
+            raise bad_request("Malformed request: the JSON body is nested too deeply") from None
         if not isinstance(data, dict):
             raise bad_request("Malformed request: the JSON body must be an object")
         return data
@@ -57,6 +69,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None  # a pre-encoded body (server-sent events)
     content_type: str = "application/json"
+    lost: bool = False  # a lost-answer fault: close the connection instead of answering
 
 
 # Who may call a route:

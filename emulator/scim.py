@@ -1,7 +1,13 @@
 """SCIM service principals: /api/2.0/preview/scim/v2/ServicePrincipals.
 
 Wire shape is databricks.sdk.service.iam.ServicePrincipal (camelCase). Errors are SCIM bodies.
-Reads are open to any authenticated caller; writes need a workspace admin.
+Reads and writes need a workspace admin (databricks/cli libs/iamutil/service_principal.go reads
+them only as an admin); `Me` is open to every caller.
+
+Switches (models.Switches): during `propagation_delay` after a create, get by id answers 404 and
+list/filter show the principal without `displayName` (databricks/cli acceptance
+bundle/resources/permissions/jobs/delete_one records a fresh principal without it);
+`scim_external_id: drop` stores no `externalId` (terraform-provider-databricks #1676).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ FILTER_ATTRS = {"displayname": "displayName", "applicationid": "applicationId",
 
 
 def _require_admin(req: Request) -> None:
-    if req.principal is None or not req.principal.is_admin:
+    if not req.caller.is_admin:
         raise ScimError(403, "Only workspace admins may manage service principals.")
 
 
@@ -57,7 +63,7 @@ def _complex_values(value: Any, field: str) -> list[dict[str, Any]]:
     return out
 
 
-def _apply_fields(sp: dict[str, Any], body: dict[str, Any]) -> None:
+def _apply_fields(ws: Workspace, sp: dict[str, Any], body: dict[str, Any]) -> None:
     if "displayName" in body:
         if not isinstance(body["displayName"], str) or not body["displayName"].strip():
             raise ScimError(400, "displayName must be a non-empty string", "invalidValue")
@@ -68,17 +74,19 @@ def _apply_fields(sp: dict[str, Any], body: dict[str, Any]) -> None:
         if not isinstance(body["active"], bool):
             raise ScimError(400, "active must be a boolean", "invalidValue")
         sp["active"] = body["active"]
-    if "externalId" in body:
+    if "externalId" in body and ws.switches.scim_external_id == "keep":
         sp["externalId"] = body["externalId"]
     for field in ("entitlements", "groups", "roles"):
         if field in body:
             sp[field] = _complex_values(body[field], field)
 
 
-def _render(sp: dict[str, Any]) -> dict[str, Any]:
+def _render(sp: dict[str, Any], fresh: bool = False) -> dict[str, Any]:
     out = ServicePrincipal.from_dict(sp).as_dict()
     out["schemas"] = [SP_SCHEMA]
     out.setdefault("active", True)
+    if fresh:  # still propagating: answered without its displayName
+        out.pop("displayName", None)
     return out
 
 
@@ -98,8 +106,9 @@ def create(ws: Workspace, req: Request) -> Response:
         app_id = str(uuid.uuid4())
     sp_id = str(7_000_000_000_000_000 + ws.next_number())  # numeric string, like the real ids
     sp: dict[str, Any] = {"id": sp_id, "applicationId": app_id, "active": True}
-    _apply_fields(sp, body)
+    _apply_fields(ws, sp, body)
     ws.service_principals[sp_id] = sp
+    ws.sp_created[sp_id] = ws.now()
     return ok(_render(sp), status=201)
 
 
@@ -138,6 +147,7 @@ def _matches(sp: dict[str, Any], flt: str) -> bool:
 
 
 def list_(ws: Workspace, req: Request) -> Response:
+    _require_admin(req)
     items = sorted(ws.service_principals.values(), key=lambda s: int(s["id"]))
     flt = req.arg("filter")
     if flt:
@@ -149,10 +159,14 @@ def list_(ws: Workspace, req: Request) -> Response:
         raise ScimError(400, "startIndex and count must be integers", "invalidValue") from None
     page = items[start - 1:start - 1 + max(0, count)]
     return ok({"schemas": [LIST_SCHEMA], "totalResults": len(items), "startIndex": start,
-               "itemsPerPage": len(page), "Resources": [_render(s) for s in page]})
+               "itemsPerPage": len(page),
+               "Resources": [_render(s, ws.propagating(s["id"])) for s in page]})
 
 
 def get(ws: Workspace, req: Request) -> Response:
+    _require_admin(req)
+    if ws.propagating(req.params["id"]):  # not known by id yet; writes by id already work
+        raise ScimError(404, f"User not found. ServicePrincipal with id {req.params['id']} not found.")
     return ok(_render(_get(ws, req.params["id"])))
 
 
@@ -166,7 +180,7 @@ def replace(ws: Workspace, req: Request) -> Response:
     if not body.get("displayName"):
         raise ScimError(400, "Request is missing required field: displayName", "invalidValue")
     new = {"id": sp["id"], "applicationId": sp["applicationId"], "active": True}
-    _apply_fields(new, body)
+    _apply_fields(ws, new, body)
     sp.clear()
     sp.update(new)
     return ok(_render(sp))
@@ -212,7 +226,7 @@ def patch(ws: Workspace, req: Request) -> Response:
                     current[v["value"]] = v
                 work[key] = list(current.values())
             elif key in ("displayName", "active", "externalId", "entitlements", "groups", "roles"):
-                _apply_fields(work, {key: val})
+                _apply_fields(ws, work, {key: val})
             else:
                 raise ScimError(400, f"Unsupported attribute {key!r}", "invalidPath")
     sp.clear()
@@ -229,12 +243,12 @@ def delete(ws: Workspace, req: Request) -> Response:
 
 def me(ws: Workspace, req: Request) -> Response:
     """The caller (w.current_user.me()): the admin user, or the service principal."""
-    p = req.principal
+    p = req.caller
     if p.kind == "user":
         return ok({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "1000000000000001",
                    "userName": p.name, "displayName": p.name.split("@")[0], "active": True,
                    "groups": [{"display": g, "value": g} for g in p.groups]})
-    sp = ws.service_principals[p.sp_id]
+    sp = ws.service_principals[p.sp_id or ""]
     return ok({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": sp["id"],
                "userName": sp["applicationId"], "displayName": sp.get("displayName"),
                "active": sp.get("active", True)})

@@ -20,17 +20,41 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import admin, auth, braintrust, invocations, permissions, scim, serving_endpoints, sp_secrets
-from .errors import ApiError, BraintrustError, permission_denied, unauthenticated
-from .models import Workspace
+from . import (
+    admin,
+    auth,
+    braintrust,
+    invocations,
+    permissions,
+    scim,
+    serving_endpoints,
+    sp_secrets,
+    unity_catalog,
+)
+from .errors import (
+    FAULT_CODES,
+    ApiError,
+    BraintrustError,
+    bad_request,
+    permission_denied,
+    unauthenticated,
+)
+from .models import Switches, Workspace
 from .routing import Request, Response, Route
 
 ROUTES: list[Route] = [
     *auth.ROUTES, *scim.ROUTES, *sp_secrets.ROUTES, *permissions.ROUTES,
-    *invocations.ROUTES, *serving_endpoints.ROUTES, *braintrust.ROUTES,
+    *invocations.ROUTES, *serving_endpoints.ROUTES, *unity_catalog.ROUTES, *braintrust.ROUTES,
 ]
 ADMIN_PREFIX = "/_emulator/"
 MAX_LOG = 10_000
+MAX_BODY = 4 * 1024 * 1024  # larger bodies are refused (400): no call of this API sends one
+MAX_DISCARD = 64 * 1024 * 1024  # how much of a refused body is read before answering
+
+
+def has_empty_segment(path: str) -> bool:
+    """`//x`, `/x//y` and `/x/` have an empty segment; `/` alone does not."""
+    return path != "/" and ("//" in path or path.endswith("/") or not path.startswith("/"))
 
 
 class App:
@@ -73,19 +97,32 @@ class App:
         if req.path.startswith(ADMIN_PREFIX):
             return self._admin(req)  # never logged, never faulted
         resp = self._dispatch(req)
+        self._record(req, resp)
+        return resp
+
+    def malformed(self, method: str, message: str) -> Response:
+        """A request the HTTP layer could not parse: 400, logged without its path."""
+        resp = self._error(bad_request(message))
+        self._record(Request(method=method, path="<malformed>", query={}, headers={},
+                             raw_body=b"", base_url=""), resp)
+        return resp
+
+    def _record(self, req: Request, resp: Response) -> None:
         with self._log_lock:
             # Method, path (no query string), status, time, principal: never bodies or tokens.
-            self._log.append({"method": req.method, "path": req.path, "status": resp.status,
-                              "time": time.time(),
-                              "principal": req.principal.label if req.principal else None})
+            entry: dict[str, Any] = {"method": req.method, "path": req.path, "status": resp.status,
+                     "time": time.time(),
+                     "principal": req.principal.label if req.principal else None}
+            if resp.lost:
+                entry["lost"] = True  # handled, but the client never saw `status`
+            self._log.append(entry)
             del self._log[:-MAX_LOG]
-        return resp
 
     def _admin(self, req: Request) -> Response:
         try:
             if not self._bearer_is(req, self.admin_token):
                 raise unauthenticated("The emulator's admin path needs the admin token.")
-            handler = admin.ADMIN_ROUTES.get((req.method, req.path[len(ADMIN_PREFIX):].strip("/")))
+            handler = admin.ADMIN_ROUTES.get((req.method, req.path[len(ADMIN_PREFIX):]))
             if handler is None:
                 raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No admin route {req.method} {req.path}")
             with self.ws.lock:
@@ -95,6 +132,8 @@ class App:
                 return resp
         except ApiError as e:
             return self._error(e)
+        except (TypeError, ValueError) as e:  # a body field of the wrong type
+            return self._error(bad_request(f"Bad admin request: {e}"))
 
     @staticmethod
     def _bearer_is(req: Request, expected: str) -> bool:
@@ -106,6 +145,13 @@ class App:
         return Response(status=e.status, body=e.body(), headers=dict(e.headers))
 
     def _match(self, req: Request) -> Route:
+        if has_empty_segment(req.raw_path or req.path):
+            # A real gateway routes `//oidc/v1/token` or `/serving-endpoints//invocations`
+            # nowhere: a trailing slash in a configured base URL must fail here as it would there.
+            if req.path.startswith("/braintrust/"):
+                raise BraintrustError(404, "NotFound", f"No route {req.method} {req.path}")
+            raise ApiError(404, "ENDPOINT_NOT_FOUND",
+                           f"No API found for '{req.method} {req.path}' (empty path segment)")
         path_matched = False
         for route in ROUTES:
             m = route.regex.match(req.path)
@@ -136,8 +182,14 @@ class App:
 
     def _dispatch(self, req: Request) -> Response:
         fault = self.faults.take(req.method, req.path)
-        if fault is not None:
-            return fault
+        if fault is not None and fault.kind == "status":
+            return fault.response()
+        resp = self._handle_locked(req)
+        if fault is not None:  # lost-answer: the work is done, the answer never leaves
+            resp.lost = True
+        return resp
+
+    def _handle_locked(self, req: Request) -> Response:
         with self.ws.lock:
             try:
                 route = self._match(req)
@@ -147,10 +199,16 @@ class App:
                 return self._error(e)
             except Exception as e:  # noqa: BLE001 - a bug answers 500 like a server would
                 traceback.print_exc(file=sys.stderr)
-                return self._error(ApiError(500, "INTERNAL_ERROR", f"Emulator error: {e!r}"))
+                return self._error(ApiError(500, "INTERNAL_ERROR",
+                                            f"Emulator error: {type(e).__name__}"))
             if req.method != "GET" and resp.status < 400:
                 self.persist()
             return resp
+
+
+class MalformedRequest(Exception):
+    """A request the server cannot parse: answered 400 BAD_REQUEST, then the connection closes
+    (its unread remainder would otherwise be taken for the next request)."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -163,30 +221,93 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
+            chunks, total = [], 0
             while True:
-                size = int(self.rfile.readline().strip().split(b";")[0] or b"0", 16)
+                line = self.rfile.readline(1024).strip().split(b";")[0]
+                try:
+                    size = int(line or b"0", 16)
+                except ValueError:
+                    raise MalformedRequest("Malformed request: bad chunk size") from None
+                if size < 0 or total + size > MAX_BODY:
+                    raise MalformedRequest(f"Malformed request: the body exceeds {MAX_BODY} bytes")
                 if size == 0:
-                    self.rfile.readline()
+                    self.rfile.readline(1024)
                     break
                 chunks.append(self.rfile.read(size))
-                self.rfile.readline()
+                total += size
+                self.rfile.readline(1024)
             return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            return b""
+        try:
+            length = int(raw)
+        except ValueError:
+            length = -1
+        if length < 0 or len(self.headers.get_all("Content-Length") or []) > 1:
+            raise MalformedRequest(f"Malformed request: bad Content-Length {raw[:40]!r}")
+        if length > MAX_BODY:
+            self._discard(length)
+            raise MalformedRequest(f"Malformed request: the body exceeds {MAX_BODY} bytes")
+        body = self.rfile.read(length)
+        if len(body) < length:
+            raise MalformedRequest("Malformed request: the body is shorter than its Content-Length")
+        return body
+
+    def _discard(self, length: int) -> None:
+        """Read (a bounded part of) a body we refuse, so the client reads our answer instead of
+        a connection reset."""
+        left = min(length, MAX_DISCARD)
+        self.connection.settimeout(5)
+        try:
+            while left > 0:
+                chunk = self.rfile.read(min(left, 65536))
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except OSError:
+            pass
+
+    def _target(self) -> tuple[str, str]:
+        """Path and query as the client sent them. http.server collapses a leading '//' in
+        self.path (gh-87389); a real gateway does not, so the request line is read again."""
+        words = self.requestline.split()
+        target = words[1] if len(words) >= 2 else self.path
+        if "://" in target.split("?", 1)[0]:  # absolute form: http://host/path
+            parts = urlsplit(target)
+            return parts.path or "/", parts.query
+        path, _, query = target.partition("?")
+        return path.partition("#")[0], query
+
+    @staticmethod
+    def _decode_path(raw: str) -> str:
+        try:
+            # The request line is read as latin-1: back to bytes, then strict UTF-8.
+            return unquote(raw.encode("latin-1").decode("utf-8"), errors="strict")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            raise MalformedRequest("Malformed request: the path is not valid UTF-8") from None
 
     def _serve(self) -> None:
-        body = self._read_body()
-        url = urlsplit(self.path)
-        path = unquote(url.path)
-        if len(path) > 1:
-            path = path.rstrip("/")
-        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+        try:
+            body = self._read_body()
+            raw_path, query = self._target()
+            path = self._decode_path(raw_path)
+        except MalformedRequest as e:
+            self.close_connection = True
+            self._send(self.app.malformed(self.command, str(e)))
+            return
+        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])  # type: ignore[index] # an AF_INET address
         req = Request(method=self.command, path=path,
-                      query=parse_qs(url.query, keep_blank_values=True),
+                      query=parse_qs(query, keep_blank_values=True),
                       headers={k.lower(): v for k, v in self.headers.items()},
-                      raw_body=body, base_url=f"http://{host}")
+                      raw_body=body, base_url=f"http://{host}", raw_path=raw_path)
         resp = self.app.handle(req)
+        if resp.lost:
+            self._drop_connection()
+            return
+        self._send(resp)
+
+    def _send(self, resp: Response) -> None:
         if resp.raw is not None:
             payload = resp.raw
         elif resp.status == 204 or resp.body is None:
@@ -199,9 +320,34 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         for k, v in resp.headers.items():
             self.send_header(k, v)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (bad request line, header too long, unknown method) in a
+        Databricks-shaped JSON body instead of its HTML page."""
+        self.close_connection = True
+        if not self.request_version.startswith("HTTP/1."):
+            self.request_version = "HTTP/1.1"  # else no status line at all (HTTP/0.9 style)
+        text = message or self.responses.get(code, ("Error",))[0]
+        err = ApiError(code, FAULT_CODES.get(code, "BAD_REQUEST"), f"Malformed request: {text}")
+        try:
+            self._send(Response(status=code, body=err.body()))
+        except OSError:
+            pass
+
+    def _drop_connection(self) -> None:
+        """Close without a byte of answer: the client's read fails (RemoteDisconnected, a
+        requests.ConnectionError), which databricks-sdk retries for every method."""
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
@@ -242,15 +388,34 @@ class _Server(ThreadingHTTPServer):
                 pass
 
 
+def new_admin_token() -> str:
+    return "dapi" + pysecrets.token_hex(16)
+
+
+def new_braintrust_api_key() -> str:
+    return "sk-bt-" + pysecrets.token_urlsafe(24)
+
+
 class EmulatorServer:
+    """The emulator in this process. The switches (see models.Switches and the README) default
+    to the emulator's behaviour before they existed; `seed` None draws one (see `.seed`)."""
+
     def __init__(self, host: str = "127.0.0.1", port: int = 8787, admin_token: str | None = None,
                  ready_after: float = 5.0, braintrust_api_key: str | None = None,
-                 models: list[str] | None = None, state_file: str | None = None) -> None:
+                 models: list[str] | None = None, state_file: str | None = None, *,
+                 pay_per_token_acl: str = "accept",  # noqa: S107 - a switch, not a password
+                 propagation_delay: float = 0.0,
+                 retired: list[str] | tuple[str, ...] = (), scim_external_id: str = "keep",
+                 seed: int | None = None) -> None:
         self.host = host
         self.port = port
-        self.admin_token = admin_token or "dapi" + pysecrets.token_hex(16)
-        self.braintrust_api_key = braintrust_api_key or "sk-bt-" + pysecrets.token_urlsafe(24)
-        self.workspace = Workspace(ready_after=ready_after, models=models)
+        self.admin_token = admin_token or new_admin_token()
+        self.braintrust_api_key = braintrust_api_key or new_braintrust_api_key()
+        self.seed = seed if seed is not None else pysecrets.randbelow(2**31)
+        switches = Switches(ready_after=ready_after, pay_per_token_acl=pay_per_token_acl,
+                            propagation_delay=propagation_delay, retired=tuple(retired),
+                            scim_external_id=scim_external_id, seed=self.seed)
+        self.workspace = Workspace(models=models, switches=switches)
         self.state_file = state_file
         if state_file:
             self.workspace.load(state_file)
@@ -263,6 +428,8 @@ class EmulatorServer:
         if self._httpd is None:
             raise RuntimeError("the emulator is not started")
         host, port = self._httpd.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
         if host in ("0.0.0.0", "::", ""):  # noqa: S104 - describing, not binding
             host = "127.0.0.1"
         return f"http://{host}:{port}"

@@ -138,8 +138,14 @@ def _entity(ws: Workspace, e: dict[str, Any], where: str) -> tuple[dict[str, Any
             raise invalid_parameter(f"{where}.entity_version is required for Unity Catalog models")
         if version not in model["versions"]:
             raise not_found(f"Model version {version} of '{name}' does not exist.")
+        if name in ws.switches.retired:
+            # The wording is a guess; the retirement policy keeps a model deployable only for
+            # workspaces that used it in the prior 30 days.
+            raise invalid_parameter(
+                f"{where}: model '{name}' is retired and can no longer be deployed in this "
+                f"workspace; serve a newer model instead.")
         task = model.get("task")
-        chunk = model.get("chunk")
+        chunk = ws.chunk_for(name, version)
         if chunk:  # a foundation model eligible for provisioned throughput
             if hi is None and pmu is None:
                 raise invalid_parameter(
@@ -379,7 +385,7 @@ def render(ws: Workspace, ep: dict[str, Any], principal: Principal | None) -> di
 
 def render_summary(ws: Workspace, ep: dict[str, Any]) -> dict[str, Any]:
     full = render(ws, ep, None)
-    summary = {k: full[k] for k in ("id", "name", "creator", "creation_timestamp",
+    summary: dict[str, Any] = {k: full[k] for k in ("id", "name", "creator", "creation_timestamp",
                                     "last_updated_timestamp", "state", "tags", "task",
                                     "ai_gateway", "description", "budget_policy_id") if k in full}
     cfg = full.get("config")
@@ -416,7 +422,7 @@ def create(ws: Workspace, req: Request) -> Response:
         raise invalid_parameter(f"config.name {cfg_in.get('name')!r} must equal the endpoint name {name!r}")
     cfg, task = validate_config(ws, cfg_in, "config")
     ep: dict[str, Any] = {
-        "id": uuid.uuid4().hex, "name": name, "creator": req.principal.name,
+        "id": uuid.uuid4().hex, "name": name, "creator": req.caller.name,
         "creation_timestamp": ws.now_ms(), "last_updated_timestamp": ws.now_ms(),
         "task": task, "pay_per_token": False, "description": body.get("description") or "",
         "route_optimized": bool(body.get("route_optimized", False)),
@@ -426,28 +432,28 @@ def create(ws: Workspace, req: Request) -> Response:
         "ai_gateway": _ai_gateway(body["ai_gateway"]) if body.get("ai_gateway") else None,
         "rate_limits": _rate_limits(body["rate_limits"]) if body.get("rate_limits") else None,
         "config": None, "pending": None, "failed": None,
-        "acl": [{"key": req.principal.acl_key, "name": req.principal.name, "level": "CAN_MANAGE"}],
+        "acl": [{"key": req.caller.acl_key, "name": req.caller.name, "level": "CAN_MANAGE"}],
     }
-    start_rollout(ws, ep, cfg, req.principal.name)
+    start_rollout(ws, ep, cfg, req.caller.name)
     ws.endpoints[name] = ep
-    return ok(render(ws, ep, req.principal))
+    return ok(render(ws, ep, req.caller))
 
 
 def list_(ws: Workspace, req: Request) -> Response:
     eps = [ep for ep in sorted(ws.endpoints.values(), key=lambda e: e["name"])
-           if ws.effective_level(ep, req.principal)]
+           if ws.effective_level(ep, req.caller)]
     return ok({"endpoints": [render_summary(ws, ep) for ep in eps]})
 
 
 def get(ws: Workspace, req: Request) -> Response:
     ep = get_endpoint(ws, req.params["name"])
-    require_level(ws, ep, req.principal, "CAN_VIEW", "view it")
-    return ok(render(ws, ep, req.principal))
+    require_level(ws, ep, req.caller, "CAN_VIEW", "view it")
+    return ok(render(ws, ep, req.caller))
 
 
 def delete(ws: Workspace, req: Request) -> Response:
     ep = get_endpoint(ws, req.params["name"])
-    require_level(ws, ep, req.principal, "CAN_MANAGE", "delete it")
+    require_level(ws, ep, req.caller, "CAN_MANAGE", "delete it")
     if ep.get("pay_per_token"):
         raise permission_denied(f"'{ep['name']}' is a pay-per-token endpoint managed by Databricks.")
     del ws.endpoints[ep["name"]]
@@ -456,7 +462,7 @@ def delete(ws: Workspace, req: Request) -> Response:
 
 def _manageable(ws: Workspace, req: Request, action: str) -> dict[str, Any]:
     ep = get_endpoint(ws, req.params["name"])
-    require_level(ws, ep, req.principal, "CAN_MANAGE", action)
+    require_level(ws, ep, req.caller, "CAN_MANAGE", action)
     return ep
 
 
@@ -471,8 +477,8 @@ def update_config(ws: Workspace, req: Request) -> Response:
         raise invalid_parameter(f"The new config serves task {task!r} but the endpoint serves "
                                 f"{ep.get('task')!r}; create a new endpoint instead.")
     ep["task"] = task
-    start_rollout(ws, ep, cfg, req.principal.name)
-    return ok(render(ws, ep, req.principal))
+    start_rollout(ws, ep, cfg, req.caller.name)
+    return ok(render(ws, ep, req.caller))
 
 
 def put_ai_gateway(ws: Workspace, req: Request) -> Response:
@@ -503,8 +509,27 @@ def put_rate_limits(ws: Workspace, req: Request) -> Response:
     return ok({"rate_limits": ep["rate_limits"]})
 
 
+def optimization_info(ws: Workspace, req: Request) -> Response:
+    """`{optimizable, model_type, throughput_chunk_size, dbus}` for a model version: what the
+    UI and the Terraform provider read the provisioned-throughput chunk from."""
+    name, version = req.params["entity"], req.params["version"]
+    model = ws.uc_models.get(name)
+    if model is None or version not in model["versions"]:
+        raise not_found(f"Model version {version} of '{name}' does not exist.")
+    chunk = ws.chunk_for(name, version)
+    if not chunk:
+        return ok({"optimizable": False})
+    short = name.split(".")[-1]
+    model_type = next((t for t in ("mixtral", "mistral", "llama") if t in short), "unknown")
+    # dbus per chunk-hour is the emulator's invention (it scales with the chunk).
+    return ok({"optimizable": True, "model_type": model_type, "throughput_chunk_size": chunk,
+               "dbus": round(chunk / 20)})
+
+
 NAME = r"(?P<name>[^/]+)"
 ROUTES = [
+    Route("GET", rf"{BASE}/get-model-optimization-info/(?P<entity>[^/]+)/(?P<version>[^/]+)",
+          optimization_info, serving_scope=True),
     Route("POST", BASE, create, serving_scope=True),
     Route("GET", BASE, list_, serving_scope=True),
     Route("GET", f"{BASE}/{NAME}", get, serving_scope=True),

@@ -3,6 +3,8 @@
 
 Wire shapes: databricks.sdk.service.oauth2.CreateServicePrincipalSecretResponse and SecretInfo.
 The secret value is only in the create response; the emulator keeps only its SHA-256.
+At most MAX_SECRETS secrets per principal (the Databricks OAuth doc states five). During the
+propagation delay a new principal is unknown here (404), as right after a real create.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .routing import Request, Response, Route, ok
 BASE = r"/api/2\.0/accounts/servicePrincipals/(?P<sp>[^/]+)/credentials/secrets"
 MAX_LIFETIME = 730 * 86400
 DEFAULT_LIFETIME = 730 * 86400
+MAX_SECRETS = 5
 LIFETIME_RE = re.compile(r"^(\d+)(?:\.(\d{1,9}))?s$")
 
 
@@ -32,7 +35,7 @@ def rfc3339(epoch: float) -> str:
 
 def _sp(ws: Workspace, req: Request) -> dict:
     sp = ws.service_principals.get(req.params["sp"])
-    if sp is None:
+    if sp is None or ws.propagating(sp["id"]):
         raise not_found(f"Service principal {req.params['sp']} does not exist in this workspace.")
     return sp
 
@@ -61,6 +64,13 @@ def create(ws: Workspace, req: Request) -> Response:
     scopes = body.get("scopes") or []
     if not isinstance(scopes, list) or not all(isinstance(s, str) and s for s in scopes):
         raise invalid_parameter("scopes must be a list of non-empty strings")
+    held = sorted(s["id"] for s in ws.secrets.values() if s["sp_id"] == sp["id"])
+    if len(held) >= MAX_SECRETS:
+        # Expired secrets count too until deleted. The exact wording is the emulator's; a 400 is
+        # never retried by the SDK (a 429 RESOURCE_EXHAUSTED would be, for minutes).
+        raise invalid_parameter(
+            f"Service principal {sp['id']} already has {len(held)} OAuth secrets, the maximum "
+            f"of {MAX_SECRETS}: delete one of {', '.join(held)} before creating another.")
     value = "dose" + pysecrets.token_hex(18)
     now = ws.now()
     record = {"id": uuid.uuid4().hex, "sp_id": sp["id"], "hash": sha256(value),
@@ -73,7 +83,7 @@ def create(ws: Workspace, req: Request) -> Response:
 
 def list_(ws: Workspace, req: Request) -> Response:
     sp = _sp(ws, req)
-    if not (req.principal.is_admin or req.principal.sp_id == sp["id"]):
+    if not (req.caller.is_admin or req.caller.sp_id == sp["id"]):
         require_admin(req, "list another service principal's secrets")
     items = sorted((s for s in ws.secrets.values() if s["sp_id"] == sp["id"]),
                    key=lambda s: (s["create_epoch"], s["id"]))

@@ -203,7 +203,7 @@ class StackRun:
 
     def endpoint_inputs(self, name: str) -> dict[str, Any]:
         endpoint = next(e for e in self.spec.endpoints if e.name == name)
-        return self.spec.endpoint_inputs(endpoint)
+        return self.stack.endpoint_inputs(endpoint)
 
     def gate_inputs(self) -> dict[str, Any]:
         eps = [self.outputs(Endpoint, e.name) for e in self.spec.endpoints]

@@ -159,13 +159,13 @@ def test_production_allows_a_90_day_secret_and_an_owner() -> None:
 
 def test_endpoint_tags_merge_over_stack_tags_with_the_stacks_ownership_marker() -> None:
     stack = validate(lambda c: endpoints(c)[0].update(tags={"team": "search"}))
-    tags = stack.spec.endpoint_inputs(stack.spec.endpoints[0])["tags"]
+    tags = stack.endpoint_inputs(stack.spec.endpoints[0])["tags"]
     assert tags["team"] == "search" and tags["cost-center"] == "1234" and tags["managed-by"] == f"{PROJECT}/dev"
 
 
 def test_pay_per_token_endpoint_inputs_carry_no_tags_or_entities() -> None:
     stack = validate()
-    inputs = stack.spec.endpoint_inputs(stack.spec.endpoints[3])
+    inputs = stack.endpoint_inputs(stack.spec.endpoints[3])
     assert inputs["mode"] == "pay_per_token" and inputs["served_entities"] == [] and inputs["tags"] == {}
 
 
@@ -174,7 +174,7 @@ def test_every_problem_in_a_file_is_reported_at_once() -> None:
         endpoints(c)[0]["throughput"]["max"] = 0
         c[f"{PROJECT}:principal"]["secret_lifetime_days"] = 0
     found = problems(mutate)
-    assert any(p.startswith("endpoints[0].throughput.max") for p in found)
+    assert any(p.startswith("endpoints[bt-dev-llama-3-1-8b].throughput.max") for p in found)
     assert any(p.startswith("principal.secret_lifetime_days") for p in found)
 
 
@@ -237,7 +237,8 @@ def test_credential_shaped_values_in_any_field_are_flagged_at_their_field_and_ne
         validate(mutate)
     assert token not in str(info.value)
     paths = {p.path for p in info.value.problems}
-    assert {"endpoints[2].model.name", "endpoints[2].model.version", "endpoints[0].foundation_model"} <= paths
+    assert {"endpoints[bt-dev-churn-scorer].model.name", "endpoints[bt-dev-churn-scorer].model.version",
+            "endpoints[bt-dev-llama-3-1-8b].foundation_model"} <= paths
 
 
 def test_a_stack_file_nested_too_deeply_is_refused_with_a_message(tmp_path) -> None:

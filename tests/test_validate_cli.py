@@ -59,10 +59,11 @@ def test_validate_names_stacks_by_name_and_exits_one_when_any_is_invalid() -> No
     assert "ok  stacks/Pulumi.dev.yaml" in result.stdout
 
 
-def test_unknown_stack_name_is_an_error_not_a_traceback() -> None:
+def test_unknown_stack_name_lists_the_stacks_that_exist() -> None:
     result = run_cli("validate", "nosuchstack")
     assert result.returncode == 1
-    assert "Pulumi.nosuchstack.yaml" in result.stderr and "cannot be read" in result.stderr
+    assert result.stderr.startswith("nosuchstack: no such stack")
+    assert "dev, local, prod, staging" in result.stderr
     assert "Traceback" not in result.stderr
 
 

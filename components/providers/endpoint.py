@@ -45,12 +45,14 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from components.spec.constants import MANAGED_BY_TAG as OWNER_TAG
+from components.spec.constants import MODES
+
 from ._client import DatabricksProvider
 from ._errors import ProviderError, api_error
 from ._props import diff_result, inputs_only, is_unknown, stable_hash, whole
 from ._wait import Done, Pending, wait_for
 
-MODES = ("provisioned", "custom", "pay_per_token")
 PAY_PER_TOKEN = "pay_per_token"
 INPUT_KEYS = ("name", "mode", "served_entities", "traffic", "tags", "rate_limits",
               "usage_tracking", "route_optimized")
@@ -59,8 +61,6 @@ ENTITY_KEYS = ("name", "entity_name", "entity_version", "workload_size", "worklo
                "scale_to_zero_enabled", "min_provisioned_throughput",
                "max_provisioned_throughput")
 REPLACE_KEYS = ("name", "mode", "route_optimized")
-# The tag that says which stack owns an endpoint (components/spec.py sets it on every endpoint).
-OWNER_TAG = "managed-by"
 # How long an update waits for a rollout already in progress before changing the endpoint.
 ROLLOUT_WAIT_SECONDS = 2700.0
 

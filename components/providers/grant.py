@@ -2,8 +2,11 @@
 
 Inputs: endpoint_id (Databricks' id: the permissions API is keyed by it), endpoint_name (for
   messages), service_principal_name (the principal's application id), permission_level
-  (default CAN_QUERY).
-Outputs: every input.
+  (default CAN_QUERY), principal_created_at (the principal's `created_at`: while it is recent,
+  a "principal not known yet" refusal is retried, for at most 120 s).
+Outputs: every input, plus governed_by: "acl" (our entry is in the endpoint's ACL) or
+  "workspace" (a pay-per-token endpoint whose ACL the workspace would not let us write: access
+  to it is governed by Unity Catalog EXECUTE on its system.ai model).
 
 Diff rules: endpoint_id, service_principal_name -> replace (new entry first, then the old one
 removed); permission_level -> update in place (our entry swapped for the new level in one PUT:
@@ -21,6 +24,17 @@ would turn them into direct ones. The permissions API has no compare-and-set, so
 someone else adds between our GET and our PUT would be lost: within this process every ACL
 change to one endpoint runs under that endpoint's lock, and the GET is made right before the
 PUT, so the remaining window is one round trip against changes from outside.
+
+Pay-per-token endpoints (Databricks' own `databricks-*`) are shared by the whole workspace and
+owned by Databricks. Any 4xx on writing their ACL means access is governed by the workspace
+(Unity Catalog EXECUTE on system.ai, which users hold by default): `up` succeeds, the grant
+records governed_by "workspace", and neither refresh nor delete writes anything for it. When
+the write is accepted, delete re-reads the ACL right before its PUT, writes only if our entry is
+still there, and writes every other entry exactly as read (a principal holding two levels gets
+its highest last, since a PUT keeps the last level it names), so the owner loses nothing.
+
+Retries. PATCH of our one entry and PUT of a whole ACL are idempotent, so the SDK's re-send
+after a lost answer writes the same thing again.
 """
 
 from __future__ import annotations
@@ -29,7 +43,15 @@ import threading
 from typing import Any
 
 import pulumi
-from databricks.sdk.errors import DatabricksError, NotFound
+from databricks.sdk.errors import (
+    BadRequest,
+    Cancelled,
+    DatabricksError,
+    NotFound,
+    PermissionDenied,
+    ResourceConflict,
+    Unauthenticated,
+)
 from databricks.sdk.service.serving import (
     ServingEndpointAccessControlRequest,
     ServingEndpointPermissions,
@@ -46,12 +68,19 @@ from pulumi.dynamic import (
 
 from ._client import DatabricksProvider
 from ._errors import ProviderError, api_error
+from ._propagation import created_at_of, is_recent, is_unknown_principal, until_known
 from ._props import diff_result, inputs_only, is_unknown
 
-INPUT_KEYS = ("endpoint_id", "endpoint_name", "service_principal_name", "permission_level")
+INPUT_KEYS = ("endpoint_id", "endpoint_name", "service_principal_name", "permission_level",
+              "principal_created_at")
 REPLACE_KEYS = ("endpoint_id", "service_principal_name")
 DEFAULT_LEVEL = "CAN_QUERY"
 PRINCIPAL_KINDS = ("user_name", "group_name", "service_principal_name")
+LEVEL_RANK = {"CAN_VIEW": 1, "CAN_QUERY": 2, "CAN_MANAGE": 3}
+PAY_PER_TOKEN_PREFIX = "databricks-"  # Databricks' own endpoints, in every workspace
+BY_ACL, BY_WORKSPACE = "acl", "workspace"
+_CLIENT_ERRORS = (BadRequest, Unauthenticated, PermissionDenied, NotFound, ResourceConflict,
+                  Cancelled)
 # (kind, principal, level): one direct ACL entry.
 Entry = tuple[str, str, str]
 
@@ -83,17 +112,27 @@ def direct_entries(acl: ServingEndpointPermissions) -> list[Entry]:
     for item in acl.access_control_list or []:
         kind, who = next(((k, getattr(item, k)) for k in PRINCIPAL_KINDS if getattr(item, k)),
                          (None, None))
-        if kind is None:
+        if kind is None or who is None:
             continue
         for perm in item.all_permissions or []:
             if perm.inherited or perm.permission_level is None:
                 continue
-            entries.append((kind, who, perm.permission_level.value))
+            entries.append((kind, str(who), perm.permission_level.value))
     return entries
 
 
 def without(entries: list[Entry], ours: Entry) -> list[Entry]:
     return [e for e in entries if e != ours]
+
+
+def put_order(entries: list[Entry]) -> list[Entry]:
+    """Entries as read, each principal's highest level last: a PUT keeps the last level it
+    names for a principal, so nobody is lowered."""
+    return sorted(entries, key=lambda e: LEVEL_RANK.get(e[2], 0))
+
+
+def is_pay_per_token(inputs: dict[str, Any]) -> bool:
+    return str(inputs.get("endpoint_name") or "").startswith(PAY_PER_TOKEN_PREFIX)
 
 
 def _request(entry: Entry) -> ServingEndpointAccessControlRequest:
@@ -121,6 +160,7 @@ class QueryGrantProvider(DatabricksProvider):
         inputs = inputs_only(props, INPUT_KEYS)
         ours = self._ours(inputs)
         endpoint_id = inputs["endpoint_id"]
+        governed_by = BY_ACL
         with _endpoint_lock(endpoint_id):
             try:
                 current = self._direct(endpoint_id) or []
@@ -129,14 +169,17 @@ class QueryGrantProvider(DatabricksProvider):
                 stale = [e for e in current if e[:2] == ours[:2] and e != ours]
                 if stale:
                     entries = [e for e in current if e not in stale and e != ours] + [ours]
-                    self.w.serving_endpoints.set_permissions(
-                        endpoint_id, access_control_list=[_request(e) for e in entries])
+                    self._write(inputs, lambda: self.w.serving_endpoints.set_permissions(
+                        endpoint_id, access_control_list=[_request(e) for e in put_order(entries)]))
                 else:
-                    self.w.serving_endpoints.update_permissions(
-                        endpoint_id, access_control_list=[_request(ours)])
+                    self._write(inputs, lambda: self.w.serving_endpoints.update_permissions(
+                        endpoint_id, access_control_list=[_request(ours)]))
             except DatabricksError as exc:
-                raise api_error("granting query access", self._obj(inputs), exc) from None
-        return CreateResult(f"{endpoint_id}/{ours[1]}/{ours[2]}", inputs)
+                if not self._governed_by_workspace(inputs, exc):
+                    raise api_error("granting query access", self._obj(inputs), exc) from None
+                governed_by = BY_WORKSPACE
+        return CreateResult(f"{endpoint_id}/{ours[1]}/{ours[2]}",
+                            {**inputs, "governed_by": governed_by})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         inputs = inputs_only(props, INPUT_KEYS)
@@ -146,16 +189,18 @@ class QueryGrantProvider(DatabricksProvider):
             return ReadResult("", {})  # the endpoint is gone, and its ACL with it
         except DatabricksError as exc:
             raise api_error("reading permissions", self._obj(inputs), exc) from None
+        if props.get("governed_by") == BY_WORKSPACE:
+            return ReadResult(id_, {**inputs, "governed_by": BY_WORKSPACE})  # no entry to find
         if self._ours(inputs) not in direct_entries(acl):
             return ReadResult("", {})  # our entry was removed out of band
-        return ReadResult(id_, inputs)
+        return ReadResult(id_, {**inputs, "governed_by": BY_ACL})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Only the level changes here (same endpoint, same principal): swap our entry."""
         inputs = inputs_only(news, INPUT_KEYS)
         old, new = self._ours(olds), self._ours(inputs)
-        if old == new:
-            return UpdateResult(inputs)
+        if old == new or olds.get("governed_by") == BY_WORKSPACE:
+            return UpdateResult({**inputs, "governed_by": olds.get("governed_by") or BY_ACL})
         endpoint_id = inputs["endpoint_id"]
         with _endpoint_lock(endpoint_id):
             try:
@@ -166,17 +211,19 @@ class QueryGrantProvider(DatabricksProvider):
                                         "`pulumi up`")
                 if old in current:
                     entries = [e for e in without(current, old) if e != new] + [new]
-                    self.w.serving_endpoints.set_permissions(
-                        endpoint_id, access_control_list=[_request(e) for e in entries])
+                    self._write(inputs, lambda: self.w.serving_endpoints.set_permissions(
+                        endpoint_id, access_control_list=[_request(e) for e in put_order(entries)]))
                 else:
-                    self.w.serving_endpoints.update_permissions(
-                        endpoint_id, access_control_list=[_request(new)])
+                    self._write(inputs, lambda: self.w.serving_endpoints.update_permissions(
+                        endpoint_id, access_control_list=[_request(new)]))
             except DatabricksError as exc:
                 raise api_error("changing query access", self._obj(inputs), exc) from None
-        return UpdateResult(inputs)
+        return UpdateResult({**inputs, "governed_by": BY_ACL})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         inputs = inputs_only(props, INPUT_KEYS)
+        if props.get("governed_by") == BY_WORKSPACE:
+            return  # we never wrote an entry there
         endpoint_id = inputs["endpoint_id"]
         ours = self._ours(inputs)
         obj = self._obj(inputs)
@@ -186,9 +233,10 @@ class QueryGrantProvider(DatabricksProvider):
                 # round trip; inside this process the lock closes it.
                 current = self._direct(endpoint_id)
                 if current is None or ours not in current:
-                    return  # endpoint or entry already gone
+                    return  # endpoint or entry already gone: nothing to write
+                rest = put_order(without(current, ours))
                 self.w.serving_endpoints.set_permissions(
-                    endpoint_id, access_control_list=[_request(e) for e in without(current, ours)])
+                    endpoint_id, access_control_list=[_request(e) for e in rest])
             except NotFound:
                 return  # the endpoint went away between the two calls
             except DatabricksError as exc:
@@ -201,6 +249,26 @@ class QueryGrantProvider(DatabricksProvider):
             return direct_entries(self.w.serving_endpoints.get_permissions(endpoint_id))
         except NotFound:
             return None
+
+    def _write(self, inputs: dict[str, Any], call: Any) -> None:
+        """An ACL write, retried while the workspace does not know a just-created principal."""
+        recent = is_recent(created_at_of(inputs, "service_principal_name"))
+        until_known(call, recent=recent,
+                    principal=f"service principal {inputs.get('service_principal_name')}")
+
+    def _governed_by_workspace(self, inputs: dict[str, Any], exc: DatabricksError) -> bool:
+        """A pay-per-token endpoint refused our ACL write: the workspace governs its access."""
+        if not is_pay_per_token(inputs) or not isinstance(exc, _CLIENT_ERRORS):
+            return False
+        if is_unknown_principal(exc):
+            return False  # our principal is missing: that is an error wherever it happens
+        pulumi.log.info(
+            f"{self._obj(inputs)}: the workspace refused the ACL write ({type(exc).__name__}); "
+            f"access to Databricks' pay-per-token endpoints is governed by Unity Catalog "
+            f"EXECUTE on their system.ai model, which workspace users hold by default. "
+            f"Recorded as governed by the workspace; `python -m components verify` proves the "
+            f"principal can query it")
+        return True
 
     @staticmethod
     def _ours(inputs: dict[str, Any]) -> Entry:

@@ -1,7 +1,8 @@
 """A workspace-level OAuth secret of the query principal (machine-to-machine credentials).
 
 Inputs: service_principal_id (SCIM id), application_id, lifetime_days, rotate_before_days,
-  scopes: [str] | None (None or [] = unrestricted).
+  scopes: [str] | None (None or [] = unrestricted), principal_created_at (the principal's
+  `created_at`: while it is recent, a "principal not known yet" refusal is retried).
 Outputs: every input, plus secret_id, client_id (= application_id), client_secret (SECRET: the
   resource registers it in additional_secret_outputs), expire_time, status.
 
@@ -12,16 +13,34 @@ Diff rules (terraform's databricks_service_principal_secret, plus rotation):
 Every replacement creates the new secret first and deletes the old one after
 (delete_before_replace False), so Braintrust is never left without a working secret.
 `read` finding the secret gone reports it deleted: the next `pulumi up` creates a new one.
+
+Lost answers. A secret has no name and its value is only in the create's answer, so a secret
+whose answer was lost can never be used: create lists the principal's secrets before the
+attempt, sends without the SDK's re-send (`_lost_answer`), and after a lost answer deletes
+every secret that appeared since (logging their ids, never a value) before sending again.
+Secrets it did not make are never touched: during a rotation the old one is the replace's
+delete step's, and one made by hand is left alone (`read` warns about it with its id).
+
+The five-secret cap. Databricks allows five secrets per principal; the stack holds at most two
+(old and new, during a rotation). When the cap is reached by secrets the stack does not know,
+create fails before writing and names their ids and how to remove them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pulumi
 from databricks.sdk.errors import DatabricksError, NotFound
+from databricks.sdk.service.iam import ServicePrincipal as ScimPrincipal
+from databricks.sdk.service.oauth2 import (
+    CreateServicePrincipalSecretResponse,
+    SecretInfo,
+    ServicePrincipalSecretsProxyAPI,
+)
 from pulumi.dynamic import (
     CheckFailure,
     CheckResult,
@@ -33,15 +52,34 @@ from pulumi.dynamic import (
 )
 
 from ._client import DatabricksProvider
-from ._errors import api_error
+from ._errors import ProviderError, api_error
+from ._lost_answer import MAX_ATTEMPTS, AnswerLost, no_resend_client, send_once
+from ._propagation import created_at_of, is_recent, is_unknown_principal, until_known
 from ._props import diff_result, inputs_only, is_unknown, whole
 
 INPUT_KEYS = ("service_principal_id", "application_id", "lifetime_days", "rotate_before_days",
-              "scopes")
+              "scopes", "principal_created_at")
 OUTPUT_KEYS = ("secret_id", "client_id", "client_secret", "expire_time", "status")
 SECRET_OUTPUTS = ["client_secret"]
 REPLACE_KEYS = ("service_principal_id", "application_id", "lifetime_days", "scopes")
 DAY = 86400
+MAX_SECRETS = 5  # per principal (Databricks' OAuth docs)
+
+# Secret ids this process has seen in state (diff's olds, read), per principal: during a
+# rotation the old secret is the stack's own, not one to blame for the cap.
+_KNOWN_LOCK = threading.Lock()
+_KNOWN: dict[str, set[str]] = {}
+
+
+def _remember(sp_id: str, secret_id: Any) -> None:
+    if secret_id:
+        with _KNOWN_LOCK:
+            _KNOWN.setdefault(sp_id, set()).add(str(secret_id))
+
+
+def _known(sp_id: str) -> set[str]:
+    with _KNOWN_LOCK:
+        return set(_KNOWN.get(sp_id, ()))
 
 
 def _now() -> dt.datetime:
@@ -103,41 +141,88 @@ class OAuthSecretProvider(DatabricksProvider):
         if not is_unknown(lifetime) and (not isinstance(lifetime, int | float) or lifetime <= 0):
             failures.append(CheckFailure("lifetime_days", "must be a positive number of days"))
         elif (not is_unknown(rotate) and not is_unknown(lifetime)
-              and (not isinstance(rotate, int | float) or not 0 <= rotate < lifetime)):
+              and (not isinstance(rotate, int | float) or not isinstance(lifetime, int | float)
+                   or not 0 <= rotate < lifetime)):
             failures.append(CheckFailure("rotate_before_days",
                                          "must be at least 0 and less than lifetime_days"))
         return CheckResult(inputs, failures)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        _remember(str(_canonical(olds, "service_principal_id")), olds.get("secret_id") or id_)
         return diff_secret(olds, news)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = inputs_only(props, INPUT_KEYS)
         sp_id = str(_canonical(inputs, "service_principal_id"))
+        obj = f"service principal {sp_id}"
+        recent = is_recent(created_at_of(inputs, "service_principal_id"))
         seconds = int(float(inputs["lifetime_days"]) * DAY)
+        before = {str(s.id) for s in self._list(sp_id, recent)}
+        if len(before) >= MAX_SECRETS:
+            raise self._cap_error(sp_id, before)
+        api = ServicePrincipalSecretsProxyAPI(no_resend_client(self.w))
+
+        def send() -> CreateServicePrincipalSecretResponse:
+            return until_known(
+                lambda: api.create(sp_id, lifetime=f"{seconds}s",
+                                   scopes=inputs.get("scopes") or None),
+                recent=recent, principal=obj)
+
+        res: CreateServicePrincipalSecretResponse | None = None
+        lost = False
         try:
-            res = self.w.service_principal_secrets_proxy.create(
-                sp_id, lifetime=f"{seconds}s", scopes=inputs.get("scopes") or None)
-        except DatabricksError as exc:
-            raise api_error("creating an OAuth secret", f"service principal {sp_id}", exc) from None
+            for _ in range(MAX_ATTEMPTS):
+                try:
+                    res = send_once(send)
+                    break
+                except AnswerLost:
+                    # Its value was only in the lost answer: a secret made now is useless.
+                    lost = True
+                    self._sweep(sp_id, before, keep=None)
+                except DatabricksError as exc:
+                    now = {str(s.id) for s in self._list(sp_id, recent)}
+                    if len(now) >= MAX_SECRETS:
+                        raise self._cap_error(sp_id, now) from None
+                    raise api_error("creating an OAuth secret", obj, exc) from None
+            if res is None:
+                raise ProviderError(
+                    "creating an OAuth secret failed", obj,
+                    "the workspace never answered; no secret was left behind: check the "
+                    "network to the workspace, then run `pulumi up` again",
+                    f"{MAX_ATTEMPTS} attempts, every answer lost")
+        finally:
+            if lost:
+                self._sweep(sp_id, before, keep=str(res.id) if res is not None else None)
         outs = {**inputs, "secret_id": res.id, "client_id": inputs["application_id"],
                 "client_secret": res.secret, "expire_time": res.expire_time,
                 "status": res.status or "ACTIVE"}
+        _remember(sp_id, res.id)
         pulumi.log.info(f"OAuth secret {res.id} created for service principal {sp_id}")
         return CreateResult(str(res.id), outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         sp_id = str(_canonical(props, "service_principal_id"))
         try:
-            found = [s for s in self.w.service_principal_secrets_proxy.list(sp_id) if s.id == id_]
-        except NotFound:
-            return ReadResult("", {})  # the principal is gone, and its secrets with it
+            secrets = list(self.w.service_principal_secrets_proxy.list(sp_id))
         except DatabricksError as exc:
+            if is_unknown_principal(exc):
+                if self._principal_listed(sp_id):
+                    # Known to SCIM, not yet to the secrets API: nothing to say about it yet.
+                    return ReadResult(id_, _without_provider(props))
+                return ReadResult("", {})  # the principal is gone, and its secrets with it
             raise api_error("listing OAuth secrets", f"service principal {sp_id}", exc) from None
+        _remember(sp_id, id_)
+        found = [s for s in secrets if s.id == id_]
+        others = sorted(str(s.id) for s in secrets if s.id != id_)
+        if others:
+            # Not ours to delete: made by hand, or left by a crash before state was saved.
+            pulumi.log.warn(
+                f"service principal {sp_id} has OAuth secrets this stack does not manage: "
+                f"{', '.join(others)}; left alone (delete those nobody uses: `databricks "
+                f"service-principal-secrets-proxy delete {sp_id} <secret-id>`)")
         if not found:
             return ReadResult("", {})  # gone: dropped from state, the next up creates one
-        outs = dict(props)
-        outs.pop("__provider", None)
+        outs = _without_provider(props)
         outs["expire_time"] = found[0].expire_time or props.get("expire_time")
         outs["status"] = found[0].status or props.get("status")
         return ReadResult(id_, outs)
@@ -156,6 +241,51 @@ class OAuthSecretProvider(DatabricksProvider):
         except DatabricksError as exc:
             raise api_error("deleting an OAuth secret", f"secret {id_} of service principal "
                             f"{sp_id}", exc) from None
+
+    # ------------------------------------------------------------ helpers
+
+    def _list(self, sp_id: str, recent: bool) -> list[SecretInfo]:
+        try:
+            return until_known(lambda: list(self.w.service_principal_secrets_proxy.list(sp_id)),
+                               recent=recent, principal=f"service principal {sp_id}")
+        except DatabricksError as exc:
+            raise api_error("listing OAuth secrets", f"service principal {sp_id}", exc) from None
+
+    def _sweep(self, sp_id: str, before: set[str], keep: str | None) -> None:
+        """Delete the secrets that appeared since `before`, except `keep`: this operation made
+        them, and their values were lost with the answers."""
+        for s in self.w.service_principal_secrets_proxy.list(sp_id):
+            if s.id and str(s.id) not in before and str(s.id) != keep:
+                self.delete(str(s.id), {"service_principal_id": sp_id})
+                pulumi.log.info(f"deleted OAuth secret {s.id} of service principal {sp_id}: made "
+                                f"by a create whose answer was lost")
+
+    def _cap_error(self, sp_id: str, present: Iterable[str]) -> ProviderError:
+        present = sorted(present)
+        unknown = [i for i in present if i not in _known(sp_id)]
+        return ProviderError(
+            "creating an OAuth secret failed", f"service principal {sp_id}",
+            f"it already has {len(present)} OAuth secrets, the most Databricks allows"
+            + (f"; {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not this "
+               f"stack's (made by hand, or left by a crash)" if unknown else "")
+            + f": delete those nobody uses (`databricks service-principal-secrets-proxy delete "
+              f"{sp_id} <secret-id>`), then run `pulumi up` again",
+        )
+
+    def _principal_listed(self, sp_id: str) -> bool:
+        try:
+            found: list[ScimPrincipal] = list(
+                self.w.service_principals.list(filter=f'id eq "{sp_id}"'))
+        except DatabricksError as exc:
+            raise api_error("listing service principals", f"service principal {sp_id}",
+                            exc) from None
+        return any(str(sp.id) == sp_id for sp in found)
+
+
+def _without_provider(props: dict[str, Any]) -> dict[str, Any]:
+    outs = dict(props)
+    outs.pop("__provider", None)
+    return outs
 
 
 class OAuthSecret(Resource, module="databricks-braintrust", name="OAuthSecret"):

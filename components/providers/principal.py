@@ -2,12 +2,27 @@
 
 Inputs: display_name, external_id (the project's marker, e.g. "databricks-braintrust/<stack>"),
   entitlements: [str] (default none).
-Outputs: every input, plus principal_id (numeric SCIM id) and application_id (a UUID).
+Outputs: every input, plus principal_id (numeric SCIM id), application_id (a UUID) and
+  created_at (RFC 3339: when this stack created or adopted it; the secret and the grants retry
+  a "principal not known yet" refusal only while it is recent).
 
 Diff rules: display_name, external_id, entitlements (a set) -> update in place through SCIM
 PATCH; nothing forces a replacement (a new principal would need new grants and secret).
-Create adopts an existing principal with the same display name only when it carries our
-marker as externalId: a principal somebody else made is never taken over.
+
+Ownership. Create adopts an existing principal of the same display name only when it carries
+our marker as externalId. One with another marker is someone else's: create fails and says so.
+One with no externalId at all cannot be proven ours (made by hand, or a workspace that does not
+store externalId): it is never adopted; create makes a new principal and warns with its id.
+
+Lost answers. SCIM allows two principals of one name, and databricks-sdk re-sends a POST whose
+answer was lost, so the create is sent without the SDK's re-send (`_lost_answer`): before each
+attempt the principals of that name are listed, and a principal that appeared since the first
+listing was made by this operation: it is kept instead of sending again, and any other one
+that appeared is deleted, so exactly one remains whatever number of answers was lost.
+
+Propagation. Right after a create, SCIM get by id may answer 404 and omit displayName while
+the list already shows the principal: read checks the list before declaring it gone, and a
+missing displayName (or externalId) is not drift.
 """
 
 from __future__ import annotations
@@ -16,7 +31,7 @@ from typing import Any
 
 import pulumi
 from databricks.sdk.errors import DatabricksError, NotFound
-from databricks.sdk.service.iam import ComplexValue, Patch, PatchOp, PatchSchema
+from databricks.sdk.service.iam import ComplexValue, Patch, PatchOp, PatchSchema, ServicePrincipalsAPI
 from databricks.sdk.service.iam import ServicePrincipal as ScimPrincipal
 from pulumi.dynamic import (
     CheckFailure,
@@ -30,10 +45,13 @@ from pulumi.dynamic import (
 
 from ._client import DatabricksProvider
 from ._errors import ProviderError, api_error
+from ._lost_answer import MAX_ATTEMPTS, AnswerLost, no_resend_client, send_once
+from ._propagation import PROPAGATION_TIMEOUT, now_rfc3339, remember_created
 from ._props import diff_result, inputs_only, is_unknown
+from ._wait import Done, Pending, wait_for
 
 INPUT_KEYS = ("display_name", "external_id", "entitlements")
-OUTPUT_KEYS = ("principal_id", "application_id")
+OUTPUT_KEYS = ("principal_id", "application_id", "created_at")
 PATCH_SCHEMA = [PatchSchema.URN_IETF_PARAMS_SCIM_API_MESSAGES_2_0_PATCH_OP]
 
 
@@ -59,6 +77,10 @@ def _scim_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _by_id(sps: list[ScimPrincipal]) -> list[ScimPrincipal]:
+    return sorted(sps, key=lambda sp: (len(str(sp.id)), str(sp.id)))
+
+
 class ServicePrincipalProvider(DatabricksProvider):
     """SCIM create / get / patch / delete of one service principal."""
 
@@ -79,43 +101,67 @@ class ServicePrincipalProvider(DatabricksProvider):
         inputs = inputs_only(props, INPUT_KEYS)
         name, marker = inputs["display_name"], inputs["external_id"]
         obj = f"service principal {name!r}"
-        sp = self._find_ours(name, marker)
-        if sp is not None:
+        named = self._named(name)
+        ours = _by_id([sp for sp in named if sp.external_id == marker])
+        if ours:
             # A run died after creating it: adopt it and bring it to the inputs.
-            pulumi.log.info(f"{obj} already exists with marker {marker!r}: adopting it")
+            sp = ours[0]
+            pulumi.log.info(f"{obj} already exists with marker {marker!r}: adopting {sp.id}")
+            if len(ours) > 1:
+                pulumi.log.warn(f"{obj}: more principals carry this stack's marker ("
+                                f"{', '.join(str(o.id) for o in ours[1:])}); adopted {sp.id}, "
+                                f"left the others alone: delete them if nothing uses them")
             current = {"display_name": sp.display_name, "external_id": sp.external_id,
                        "entitlements": sorted(_entitlements(sp) & set(inputs["entitlements"]))}
             self._patch(str(sp.id), current, inputs)
         else:
-            try:
-                sp = self.w.service_principals.create(
-                    display_name=name,
-                    external_id=marker,
-                    active=True,
-                    # No entitlements unless the stack asks: the principal only queries.
-                    entitlements=[ComplexValue(value=e) for e in inputs["entitlements"]] or None,
+            foreign = [o for o in named if o.external_id]
+            if foreign:
+                raise ProviderError(
+                    "a service principal with this display name exists without this stack's "
+                    "marker", f"service principal {name!r} (id {foreign[0].id})",
+                    f"choose another principal.display_name in the stack file, or, if it is "
+                    f"this stack's, set its externalId to {marker!r}; it is never taken over",
                 )
-            except DatabricksError as exc:
-                raise api_error("creating the service principal", obj, exc,
-                                "the identity running `pulumi up` must be a workspace admin"
-                                ) from None
-        return CreateResult(str(sp.id), self._outs(inputs, sp))
+            sp = self._create_once(inputs, {str(o.id) for o in named})
+            if named:
+                # No externalId: nothing proves it is ours (made by hand, or a workspace that
+                # does not keep externalId and a state lost in a crash). Never adopted.
+                pulumi.log.warn(
+                    f"{obj}: created a new one ({sp.id}); the existing "
+                    f"{', '.join(str(o.id) for o in named)} of the same name carries no "
+                    f"externalId, so nothing proves it is this stack's and it was left alone: "
+                    f"delete it if it is a leftover of this stack")
+        created_at = now_rfc3339()
+        remember_created(str(sp.id), sp.application_id, created_at)
+        return CreateResult(str(sp.id), self._outs(inputs, sp, created_at))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        propagating = False
         try:
             sp = self.w.service_principals.get(id_)
         except NotFound:
-            return ReadResult("", {})
+            # Just created, SCIM get may still answer 404 while the list shows it.
+            listed = self._listed(id_, props)
+            if listed is None:
+                return ReadResult("", {})
+            sp, propagating = listed, True
         except DatabricksError as exc:
             raise api_error("reading the service principal", f"service principal {id_}",
                             exc) from None
         inputs = inputs_only(props, INPUT_KEYS)
-        inputs["display_name"] = sp.display_name
-        inputs["external_id"] = sp.external_id
-        # Only the entitlements we manage; someone else's are not drift.
-        have = _entitlements(sp)
-        inputs["entitlements"] = [e for e in inputs.get("entitlements") or [] if e in have]
-        return ReadResult(id_, self._outs(inputs, sp))
+        # Missing is not changed: a new principal's answer may lack displayName, and a workspace
+        # may not store externalId at all; neither is drift to "repair" forever.
+        if sp.display_name:
+            inputs["display_name"] = sp.display_name
+        if sp.external_id:
+            inputs["external_id"] = sp.external_id
+        if not propagating:
+            # Only the entitlements we manage; someone else's are not drift.
+            have = _entitlements(sp)
+            inputs["entitlements"] = [e for e in inputs.get("entitlements") or [] if e in have]
+        sp.application_id = sp.application_id or props.get("application_id")
+        return ReadResult(id_, self._outs(inputs, sp, props.get("created_at")))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         inputs = inputs_only(news, INPUT_KEYS)
@@ -124,36 +170,99 @@ class ServicePrincipalProvider(DatabricksProvider):
         return UpdateResult(outs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        try:
-            self.w.service_principals.delete(id_)
-        except NotFound:
-            return
-        except DatabricksError as exc:
-            raise api_error("deleting the service principal",
-                            f"service principal {props.get('display_name')!r} ({id_})",
-                            exc) from None
+        self._delete(id_, f"service principal {props.get('display_name')!r} ({id_})")
 
     # ------------------------------------------------------------ helpers
 
-    def _find_ours(self, name: str, marker: str) -> ScimPrincipal | None:
+    def _named(self, name: str) -> list[ScimPrincipal]:
+        """Principals of this display name (exactly; SCIM compares it case-insensitively). One
+        without displayName is included: a principal just created may be listed without it."""
         try:
             found = list(self.w.service_principals.list(
                 filter=f"displayName eq {_scim_string(name)}"))
         except DatabricksError as exc:
             raise api_error("listing service principals", f"service principal {name!r}",
+                            exc, "the identity running `pulumi up` must be a workspace admin"
+                            ) from None
+        return [sp for sp in found if sp.display_name in (name, None)]
+
+    def _listed(self, id_: str, props: dict[str, Any]) -> ScimPrincipal | None:
+        app_id = props.get("application_id")
+        flt = f"applicationId eq {_scim_string(app_id)}" if app_id else f"id eq {_scim_string(id_)}"
+        try:
+            found = list(self.w.service_principals.list(filter=flt))
+        except DatabricksError as exc:
+            raise api_error("listing service principals", f"service principal {id_}",
                             exc) from None
-        found = [sp for sp in found if sp.display_name == name]
-        ours = [sp for sp in found if sp.external_id == marker]
-        if ours:
-            return sorted(ours, key=lambda sp: str(sp.id))[0]
-        if found:
-            raise ProviderError(
-                "a service principal with this display name exists without this stack's marker",
-                f"service principal {name!r} (id {found[0].id})",
-                f"choose another principal.display_name in the stack file, or, if it is "
-                f"this stack's, set its externalId to {marker!r}; it is never taken over",
-            )
-        return None
+        return next((sp for sp in found if str(sp.id) == id_), None)
+
+    def _create_once(self, inputs: dict[str, Any], before: set[str]) -> ScimPrincipal:
+        """POST without the SDK's re-send; after a lost answer, list before sending again."""
+        name = inputs["display_name"]
+        obj = f"service principal {name!r}"
+        api = ServicePrincipalsAPI(no_resend_client(self.w))
+        kept: ScimPrincipal | None = None
+        lost = 0
+        try:
+            for _ in range(MAX_ATTEMPTS):
+                try:
+                    kept = send_once(lambda: api.create(
+                        display_name=name,
+                        external_id=inputs["external_id"],
+                        active=True,
+                        # No entitlements unless the stack asks: the principal only queries.
+                        entitlements=[ComplexValue(value=e) for e in inputs["entitlements"]] or None,
+                    ))
+                    break
+                except AnswerLost:
+                    lost += 1
+                    made = self._made_since(name, before)
+                    if made:
+                        kept = made[0]
+                        pulumi.log.info(f"{obj}: the answer to its create was lost; the "
+                                        f"workspace had made it ({kept.id}): kept")
+                        break
+                    # Nothing appeared: the request never reached the workspace. Send again.
+                except DatabricksError as exc:
+                    raise api_error("creating the service principal", obj, exc,
+                                    "the identity running `pulumi up` must be a workspace admin"
+                                    ) from None
+            if kept is None:
+                raise ProviderError(
+                    "creating the service principal failed", obj,
+                    "the workspace did not answer and made nothing; check the network to "
+                    "the workspace, then run `pulumi up` again",
+                    f"{MAX_ATTEMPTS} attempts, every answer lost")
+        finally:
+            if lost:
+                # Whatever else this operation made (a re-send the workspace did handle) goes;
+                # after a failure, everything it made goes: the next run starts clean.
+                keep = str(kept.id) if kept is not None else None
+                for extra in self._made_since(name, before):
+                    if str(extra.id) != keep:
+                        self._delete(str(extra.id), f"{obj} ({extra.id})")
+                        pulumi.log.info(f"{obj}: deleted {extra.id}, a duplicate made by a "
+                                        f"create whose answer was lost")
+        return kept
+
+    def _made_since(self, name: str, before: set[str]) -> list[ScimPrincipal]:
+        return _by_id([sp for sp in self._named(name) if str(sp.id) not in before])
+
+    def _delete(self, id_: str, obj: str) -> None:
+        """Delete, also when SCIM still answers 404 for a principal it has just made."""
+        def attempt() -> Done[None] | Pending:
+            try:
+                self.w.service_principals.delete(id_)
+                return Done(None)
+            except NotFound:
+                if self._listed(id_, {}) is None:
+                    return Done(None)  # already gone
+                return Pending("the workspace lists it but does not know it by id yet")
+            except DatabricksError as exc:
+                raise api_error("deleting the service principal", obj, exc) from None
+
+        wait_for(attempt, what="the workspace to delete the new principal", obj=obj,
+                 timeout=PROPAGATION_TIMEOUT)
 
     def _patch(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> None:
         ops: list[Patch] = []
@@ -175,15 +284,17 @@ class ServicePrincipalProvider(DatabricksProvider):
             raise api_error("updating the service principal",
                             f"service principal {news['display_name']!r} ({id_})", exc) from None
 
-    def _outs(self, inputs: dict[str, Any], sp: ScimPrincipal) -> dict[str, Any]:
-        return {**inputs, "principal_id": str(sp.id), "application_id": sp.application_id}
+    def _outs(self, inputs: dict[str, Any], sp: ScimPrincipal, created_at: Any) -> dict[str, Any]:
+        return {**inputs, "principal_id": str(sp.id), "application_id": sp.application_id,
+                "created_at": created_at}
 
 
 class ServicePrincipal(Resource, module="databricks-braintrust", name="ServicePrincipal"):
-    """The query principal; outputs principal_id (SCIM id) and application_id."""
+    """The query principal; outputs principal_id (SCIM id), application_id and created_at."""
 
     principal_id: pulumi.Output[str]
     application_id: pulumi.Output[str]
+    created_at: pulumi.Output[str]
 
     def __init__(self, resource_name: str, props: dict[str, Any],
                  opts: pulumi.ResourceOptions | None = None) -> None:

@@ -49,6 +49,7 @@ def make_sp(w: WorkspaceClient) -> Callable[..., tuple]:
 
     def make(display_name: str = "braintrust-test", **secret_args):
         sp = w.service_principals.create(display_name=display_name)
+        assert sp.id is not None
         secret = w.service_principal_secrets_proxy.create(sp.id, **secret_args)
         return sp, secret
 

@@ -1,0 +1,86 @@
+"""A principal the workspace does not know yet: retry that one refusal, for a new principal only.
+
+A service principal just created through SCIM may be refused for a while by the permissions and
+OAuth-secrets APIs, which answer as for a principal that does not exist (Terraform users report
+it: terraform-provider-databricks #4788, #5827). `until_known` retries exactly that refusal,
+with backoff, for at most PROPAGATION_TIMEOUT seconds, and only when the principal was created
+recently (its creation time is kept in the principal's state and handed to the secret and the
+grants). Every other error, and that refusal for an older principal, is reported at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from databricks.sdk.errors import BadRequest, DatabricksError, NotFound
+
+from ._wait import Done, Pending, wait_for
+
+T = TypeVar("T")
+
+PROPAGATION_TIMEOUT = 120.0
+# A principal older than this is not propagating any more: a refusal then means it is gone.
+RECENT = dt.timedelta(minutes=30)
+_UNKNOWN = re.compile(r"principal.*(does not exist|doesn't exist|not found|unknown)"
+                      r"|(unknown|non-?existent).*principal", re.IGNORECASE | re.DOTALL)
+
+
+# Creation times of the principals this process created or adopted, by SCIM id and by
+# application id: the fallback when a secret or grant is not handed `principal_created_at`.
+_CREATED: dict[str, str] = {}
+
+
+def remember_created(principal_id: str, application_id: str | None, created_at: str) -> None:
+    _CREATED[principal_id] = created_at
+    if application_id:
+        _CREATED[application_id] = created_at
+
+
+def created_at_of(inputs: dict[str, Any], key: str) -> Any:
+    """The principal's creation time: the input `principal_created_at`, else what this process
+    remembers of the principal named by `inputs[key]`."""
+    return inputs.get("principal_created_at") or _CREATED.get(str(inputs.get(key)))
+
+
+def now_rfc3339() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def is_recent(created_at: Any, now: dt.datetime | None = None) -> bool:
+    """True when `created_at` (RFC 3339, as the principal's state keeps it) is recent."""
+    if not isinstance(created_at, str) or not created_at:
+        return False
+    try:
+        created = dt.datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=dt.UTC)
+    return (now or dt.datetime.now(dt.UTC)) - created <= RECENT
+
+
+def is_unknown_principal(exc: BaseException) -> bool:
+    """The refusal the workspace gives for a principal it does not know (a 400 from the
+    permissions API, a 404 from the secrets API); a missing endpoint is not one."""
+    return isinstance(exc, BadRequest | NotFound) and bool(_UNKNOWN.search(str(exc)))
+
+
+def until_known(call: Callable[[], T], *, recent: bool, principal: str,
+                timeout: float = PROPAGATION_TIMEOUT,
+                clock: Callable[[], float] = time.monotonic,
+                sleep: Callable[[float], None] = time.sleep) -> T:
+    """`call()`, retried while the workspace does not know `principal` yet and it is recent."""
+    def poll() -> Done[T] | Pending:
+        try:
+            return Done(call())
+        except DatabricksError as exc:
+            if not recent or not is_unknown_principal(exc):
+                raise
+            return Pending(f"the workspace does not know {principal} yet ({exc})")
+
+    return wait_for(poll, what=f"the workspace to know the new {principal}", obj=principal,
+                    timeout=timeout, start=0.5, cap=5.0, clock=clock, sleep=sleep)

@@ -1,0 +1,41 @@
+"""Rules across stacks: what no single file can show wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from components.spec.problems import Problem
+from components.spec.stack import Stack
+
+
+def _organization(stack: Stack) -> tuple[str, str | None]:
+    """Which Braintrust organization a stack publishes to: its API (scheme and host compared
+    without case, path without a trailing slash) and org_name, where none means the key's
+    default organization."""
+    parts = urlsplit(stack.spec.braintrust.api_url)
+    api = f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+    return api, stack.spec.braintrust.org_name
+
+
+def check_across(stacks: Sequence[Stack]) -> list[Problem]:
+    """Two stacks publishing the same secret_name to the same Braintrust organization would
+    overwrite each other's record on every `pulumi up`; a copied file is the usual cause."""
+    problems: list[Problem] = []
+    first: dict[tuple[str, str | None, str], Stack] = {}
+    for stack in stacks:
+        settings = stack.spec.braintrust
+        if not settings.publish:
+            continue
+        api, org = _organization(stack)
+        key = (api, org, settings.secret_name)
+        other = first.setdefault(key, stack)
+        if other is stack:
+            continue
+        where = f"{api}, organization {org!r}" if org else f"{api}, the API key's default organization"
+        problems.append(Problem(stack.file, "braintrust.secret_name", (
+            f"{settings.secret_name!r} is also published by {other.file} to the same Braintrust organization "
+            f"({where}); each `pulumi up` would overwrite the other's record (give each stack its own "
+            "secret_name, e.g. databricks-<stack>)"
+        )))
+    return problems

@@ -1,0 +1,312 @@
+"""The endpoint entries of a stack file: one model per mode, told apart by the key written."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, model_validator
+
+from components import catalog
+from components.spec.constants import MANAGED_BY_TAG, MODE_KEYS, Mode
+from components.spec.fields import MODEL_CONFIG, ModelVersion, Number, Text, check_tags
+from components.spec.problems import FieldError
+
+# The API's enums (databricks.sdk.service.serving.ServedModelInputWorkloadSize / ...Type),
+# written out so validating a stack needs no databricks-sdk; a unit test keeps them in sync.
+WorkloadSize = Literal["Small", "Medium", "Large"]
+WorkloadType = Literal["CPU", "GPU_SMALL", "GPU_MEDIUM", "GPU_LARGE", "MULTIGPU_MEDIUM"]
+# Matched with fullmatch: `$` would let a trailing newline through.
+ENDPOINT_NAME = re.compile(r"[A-Za-z0-9_-]+")
+UC_MODEL_NAME = re.compile(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+")
+# Upper bounds: the API stores rate-limit calls as a 32-bit int; throughput beyond a thousand
+# chunks is a typo, not a purchase.
+MAX_CALLS = 2**31 - 1
+MAX_CHUNKS = 1000
+
+
+class Throughput(BaseModel):
+    model_config = MODEL_CONFIG
+    min: Number = Field(0, ge=0, description="Minimum provisioned throughput, tokens/s; 0 scales to zero.")
+    max: Number = Field(gt=0, description="Maximum provisioned throughput, tokens/s.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Throughput:
+        if self.min > self.max:
+            raise FieldError(("min",), f"{self.min} is above max ({self.max}) (make min <= max)")
+        return self
+
+
+class RateLimit(BaseModel):
+    model_config = MODEL_CONFIG
+    calls: Number = Field(gt=0, le=MAX_CALLS, description="Queries allowed per renewal period.")
+    renewal_period: Literal["minute"] = Field("minute", description="The only period the API has.")
+    key: Literal["user", "endpoint"] = Field(
+        "endpoint", description="`endpoint`: one budget for all callers; `user`: one per caller."
+    )
+
+
+class UnityCatalogModel(BaseModel):
+    model_config = MODEL_CONFIG
+    name: Text = Field(description="Three-level Unity Catalog name, `catalog.schema.model`.")
+    version: ModelVersion = Field(description='Model version, e.g. "3".')
+
+    @field_validator("name")
+    @classmethod
+    def _three_levels(cls, value: str) -> str:
+        if not UC_MODEL_NAME.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a Unity Catalog model name (write catalog.schema.model, "
+                "e.g. main.ml.churn_scorer)"
+            )
+        return value
+
+
+class EndpointBase(BaseModel):
+    model_config = MODEL_CONFIG
+    mode: ClassVar[Mode]
+
+    name: Text = Field(
+        description="Serving endpoint name, unique in the workspace: letters, digits, '-', '_', "
+        "at most 63 characters. Braintrust uses it as the model name."
+    )
+    flavor: Literal["chat", "completion"] | None = Field(
+        None, description="How Braintrust calls the model; defaults from the catalog, else chat."
+    )
+    tags: dict[str, str] = Field(
+        default_factory=dict,
+        description=f"Endpoint tags, merged over the stack's; `{MANAGED_BY_TAG}` is reserved for the project.",
+    )
+    rate_limits: list[RateLimit] = Field(default_factory=list, description="AI Gateway rate limits.")
+    usage_tracking: bool = Field(False, description="AI Gateway usage tracking (system tables).")
+    route_optimized: bool = Field(
+        False, description="Must stay false: a route-optimized endpoint answers only on its own URL and only "
+        "OAuth, while Braintrust's proxy calls {api_base}/serving-endpoints/<name>/invocations."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _endpoint_name(cls, value: str) -> str:
+        if not ENDPOINT_NAME.fullmatch(value):
+            raise ValueError(
+                f"{value!r} may only hold letters, digits, '-' and '_' (rename it, e.g. "
+                f"{re.sub(r'[^A-Za-z0-9_-]+', '-', value).strip('-') or 'bt-endpoint'!r})"
+            )
+        if len(value) > 63:
+            raise ValueError(f"is {len(value)} characters long; the limit is 63 (shorten it)")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_tags(value)
+
+    @field_validator("route_optimized")
+    @classmethod
+    def _reachable_by_braintrust(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "a route-optimized endpoint answers only on its own dedicated URL, which Braintrust's "
+                "Databricks provider never calls: it posts to the workspace URL (remove route_optimized)"
+            )
+        return value
+
+    def resolved_flavor(self) -> str:
+        return self.flavor or "chat"
+
+    def served_entities(self) -> list[dict[str, Any]]:
+        return []
+
+
+class FoundationModelEndpoint(EndpointBase):
+    """A provisioned-throughput endpoint serving a `system.ai` foundation model."""
+
+    mode: ClassVar[Mode] = "provisioned"
+    foundation_model: str = Field(
+        description="Catalog key of the model, e.g. meta-llama-3.1-8b-instruct (see components/catalog.py)."
+    )
+    throughput: Throughput
+    entity_version: ModelVersion | None = Field(
+        None, description="Override the catalog's system.ai version; versions differ between workspaces."
+    )
+
+    @field_validator("foundation_model")
+    @classmethod
+    def _in_catalog(cls, value: str) -> str:
+        model = catalog.BY_KEY.get(value)
+        if model is None and value.lower() in catalog.BY_KEY:
+            raise ValueError(f"{value!r} is not in the model catalog (write it in lower case: {value.lower()!r})")
+        if model is None:
+            if value in catalog.BY_PAY_PER_TOKEN_ENDPOINT:
+                raise ValueError(
+                    f"{value!r} is a pay-per-token endpoint, not a model (reference it with "
+                    f"`name: {value}` and `pay_per_token: true` instead)"
+                )
+            close = difflib.get_close_matches(value, catalog.BY_KEY, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(
+                f"{value!r} is not in the model catalog ({hint}provisioned throughput serves: "
+                + ", ".join(catalog.provisioned_keys())
+                + ")"
+            )
+        if model.provisioned is None:
+            raise ValueError(
+                f"{model.display_name} cannot be served with provisioned throughput: "
+                f"{model.provisioned_note or 'there is no system.ai entity for it'} (choose one of "
+                + ", ".join(catalog.provisioned_keys())
+                + ")"
+            )
+        if model.provisioned.status == "retired":
+            raise ValueError(
+                f"Databricks retired {model.display_name} for provisioned throughput "
+                + (f"(use {model.provisioned.replacement!r} instead)" if model.provisioned.replacement
+                   else "(choose another model from the catalog)")
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _throughput_chunks(self) -> FoundationModelEndpoint:
+        entity = self.model().provisioned
+        if entity is None or entity.throughput_chunk is None:
+            return self
+        chunk = entity.throughput_chunk
+        if self.throughput.max > MAX_CHUNKS * chunk:
+            raise FieldError(
+                ("throughput", "max"),
+                f"{self.throughput.max} is more than {MAX_CHUNKS} chunks of {chunk} tokens/s "
+                f"(use at most {MAX_CHUNKS * chunk})",
+            )
+        if entity.chunk_confirmed:
+            for bound, message in self.chunk_mismatches():
+                raise FieldError(("throughput", bound), message)
+        return self
+
+    def chunk_mismatches(self) -> list[tuple[str, str]]:
+        """(bound, message) for each throughput bound that is not a multiple of the catalog's
+        chunk: refused when Databricks confirms the chunk, a warning when the catalog's value is
+        unconfirmed (the provider checks the workspace's live chunk at create)."""
+        entity = self.model().provisioned
+        chunk = entity.throughput_chunk if entity else None
+        if entity is None or not chunk:
+            return []
+        found = []
+        for bound in ("min", "max"):
+            amount = getattr(self.throughput, bound)
+            if amount % chunk:
+                lower = amount // chunk * chunk
+                options = " or ".join(str(n) for n in (lower, lower + chunk) if n > 0)
+                name = self.model().display_name
+                what = (f"the unit Databricks sells for {name}" if entity.chunk_confirmed
+                        else f"the catalog's unit for {name}, which Databricks has not confirmed; "
+                        "`pulumi up` checks the workspace's own unit before it writes")
+                found.append((bound, f"{amount} is not a multiple of {chunk} tokens/s, {what} (use {options})"))
+        return found
+
+    def model(self) -> catalog.FoundationModel:
+        return catalog.BY_KEY[self.foundation_model]
+
+    def resolved_flavor(self) -> str:
+        return self.flavor or self.model().flavor
+
+    def served_entities(self) -> list[dict[str, Any]]:
+        entity = self.model().provisioned
+        assert entity is not None  # guaranteed by _in_catalog
+        version = self.entity_version or entity.default_version
+        return [
+            {
+                "name": f"{entity.entity_name.rsplit('.', 1)[-1]}-{version}",
+                "entity_name": entity.entity_name,
+                "entity_version": version,
+                "min_provisioned_throughput": self.throughput.min,
+                "max_provisioned_throughput": self.throughput.max,
+                "scale_to_zero_enabled": self.throughput.min == 0,
+            }
+        ]
+
+
+class CustomModelEndpoint(EndpointBase):
+    """An endpoint serving a model registered in Unity Catalog."""
+
+    mode: ClassVar[Mode] = "custom"
+    model: UnityCatalogModel
+    workload_size: WorkloadSize = Field("Small", description="Concurrency: Small, Medium or Large.")
+    workload_type: WorkloadType | None = Field(None, description="Compute type; CPU when omitted.")
+    scale_to_zero: bool = Field(False, description="Scale to zero when idle (cold starts).")
+
+    def served_entities(self) -> list[dict[str, Any]]:
+        entity: dict[str, Any] = {
+            "name": f"{self.model.name.rsplit('.', 1)[-1]}-{self.model.version}",
+            "entity_name": self.model.name,
+            "entity_version": self.model.version,
+            "workload_size": self.workload_size,
+            "scale_to_zero_enabled": self.scale_to_zero,
+        }
+        if self.workload_type:
+            entity["workload_type"] = self.workload_type
+        return [entity]
+
+
+class PayPerTokenEndpoint(EndpointBase):
+    """A pay-per-token endpoint Databricks runs in every workspace: referenced, never created."""
+
+    mode: ClassVar[Mode] = "pay_per_token"
+    pay_per_token: Literal[True] = Field(description="`true`: this endpoint exists already.")
+
+    @field_validator("name")
+    @classmethod
+    def _known_endpoint(cls, value: str) -> str:
+        model = catalog.BY_PAY_PER_TOKEN_ENDPOINT.get(value)
+        if model is None:
+            raise ValueError(
+                f"{value!r} is not a pay-per-token endpoint in the catalog (use one of "
+                + ", ".join(catalog.pay_per_token_endpoints())
+                + "; to serve a model yourself use foundation_model instead of pay_per_token)"
+            )
+        ppt = model.pay_per_token
+        assert ppt is not None  # indexed by pay_per_token endpoint
+        if ppt.status == "retired":
+            raise ValueError(
+                f"Databricks retired the pay-per-token endpoint {value!r} "
+                + (f"(use {ppt.replacement!r} instead" if ppt.replacement else "(choose another")
+                + ", or serve the model with provisioned throughput)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _not_ours(self) -> PayPerTokenEndpoint:
+        # The endpoint belongs to Databricks and every team in the workspace shares it.
+        for field in ("tags", "rate_limits", "usage_tracking", "route_optimized"):
+            if field in self.model_fields_set:
+                raise FieldError(
+                    (field,),
+                    "cannot be set on a pay-per-token endpoint: it belongs to Databricks "
+                    "and is only referenced here (remove it)",
+                )
+        return self
+
+    def resolved_flavor(self) -> str:
+        return self.flavor or catalog.BY_PAY_PER_TOKEN_ENDPOINT[self.name].flavor
+
+
+def endpoint_mode(value: Any) -> str | None:
+    """Which kind of endpoint an entry is, from the one mode key it writes (MODE_KEYS)."""
+    if isinstance(value, EndpointBase):
+        return value.mode
+    if not isinstance(value, dict):
+        return None
+    present = [mode for key, mode in MODE_KEYS.items() if key in value]
+    return present[0] if len(present) == 1 else None
+
+
+Endpoint = Annotated[
+    Annotated[FoundationModelEndpoint, Tag("provisioned")]
+    | Annotated[CustomModelEndpoint, Tag("custom")]
+    | Annotated[PayPerTokenEndpoint, Tag("pay_per_token")],
+    Discriminator(
+        endpoint_mode,
+        custom_error_type="endpoint_kind",
+        custom_error_message="an endpoint needs exactly one of foundation_model, model or "
+        "pay_per_token: true (keep the one that says what it serves)",
+    ),
+]

@@ -1,0 +1,90 @@
+"""Field types shared by the endpoint and stack models, with the rules every such field obeys."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, ConfigDict
+
+from components.spec.constants import MANAGED_BY_TAG
+from components.spec.problems import FieldError
+
+MODEL_CONFIG = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+# Characters that change how a value reads without being visible: C0/C1 controls (newline, NUL,
+# tab, ...), line/paragraph separators, bidirectional overrides and zero-width characters.
+_INVISIBLE = frozenset("\u2028\u2029\u200b\u200c\u200d\u2060\ufeff\u202a\u202b\u202c\u202d\u202e"
+                       "\u2066\u2067\u2068\u2069")
+
+
+def control_character(value: str) -> str | None:
+    """The first control or invisible character in ``value``, as U+XXXX, or None."""
+    for char in value:
+        if unicodedata.category(char) == "Cc" or char in _INVISIBLE:
+            return f"U+{ord(char):04X}"
+    return None
+
+
+def check_text(value: str) -> str:
+    found = control_character(value)
+    if found:
+        raise ValueError(f"contains the control character {found} (remove it; names are printable text)")
+    return value
+
+
+# Every name-like field: endpoint names, display and secret names, org_name, tag keys and values.
+Text = Annotated[str, AfterValidator(check_text)]
+
+
+def _no_bool(value: Any) -> Any:
+    # YAML reads yes/no/true/false as booleans, and pydantic would take True as 1. Numbers written
+    # as text stay accepted: Pulumi hands top-level scalars to the program as strings.
+    if isinstance(value, bool):
+        raise ValueError("is a true/false value where a number belongs (write a number)")
+    return value
+
+
+Number = Annotated[int, BeforeValidator(_no_bool)]
+
+
+def check_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """Tag rules, each refusal at the tag's own key (``tags.<key>``)."""
+    for key, value in tags.items():
+        found = control_character(key)
+        if found:
+            raise FieldError((key,), f"the tag key contains the control character {found} (remove it)")
+        if not key.strip() or len(key) > 255:
+            raise FieldError((key,), "a tag key must be 1 to 255 characters (shorten or name it)")
+        if key.strip().lower() == MANAGED_BY_TAG:
+            raise FieldError((key,), (
+                "is reserved: the project sets this tag to mark the stack's own endpoints "
+                "(remove it, or use another key such as owner)"
+            ))
+        found = control_character(value)
+        if found:
+            raise FieldError((key,), f"the value contains the control character {found} (remove it)")
+        if len(value) > 255:
+            raise FieldError((key,), "the value is over 255 characters (shorten it)")
+    return dict(tags)
+
+
+def _version_text(value: Any) -> Any:
+    # A YAML number as written (`version: 3`); the API wants the string.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+_VERSION = re.compile(r"[0-9]{1,18}")
+
+
+def _positive_version(value: str) -> str:
+    if not _VERSION.fullmatch(value) or int(value) < 1:
+        found = control_character(value)
+        shown = f"a value with the control character {found}" if found else repr(value)
+        raise ValueError(f"{shown} is not a model version (use a positive number such as \"3\")")
+    return value
+
+
+ModelVersion = Annotated[str, BeforeValidator(_version_text), AfterValidator(_positive_version)]

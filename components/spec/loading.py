@@ -1,0 +1,181 @@
+"""Reading a stack file: the file, its YAML, the project's namespace, then the spec. Every
+defect becomes a Problem naming the file and the field; nothing raises anything but StackError."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from components.spec.constants import MODES, PROJECT, SECRET_KEYS
+from components.spec.credentials import WHERE_SECRETS_GO, credential_paths, redact, userinfo_paths
+from components.spec.endpoints import FoundationModelEndpoint
+from components.spec.messages import (
+    VERSION_FIELDS,
+    all_field_names,
+    boolean_field_names,
+    document_path,
+    endpoint_labels,
+    field_path,
+    message_for,
+)
+from components.spec.problems import FieldError, Problem, StackError
+from components.spec.stack import Stack, StackSpec
+from components.spec.yamlfile import MAX_BYTES, YamlProblem, read_yaml, resolve_plain
+
+# Where pydantic reports an endpoint's own name: after the union's tag.
+MODE_NAME_LOCS = {(mode, "name") for mode in MODES}
+
+
+def validate_config(raw: Mapping[str, Any], *, stack: str, file: str) -> Stack:
+    """Validate the project's config keys (namespace already stripped). Raises StackError."""
+    errors: list[tuple[tuple[Any, ...], str]] = []
+    spec: StackSpec | None = None
+    try:
+        spec = StackSpec.model_validate(dict(raw), context={"stack": stack})
+    except ValidationError as exc:
+        for err in exc.errors(include_input=False, include_url=False):
+            loc = tuple(err["loc"])
+            ctx_error = (err.get("ctx") or {}).get("error")
+            if isinstance(ctx_error, FieldError):
+                # The rule names a field below the model it was raised in.
+                errors.append((loc + ctx_error.loc, str(ctx_error)))
+            else:
+                errors.append((loc, message_for(err)))
+    # An endpoint is named by its name in messages, unless that name is itself refused.
+    refused_names = {loc[1] for loc, _ in errors
+                     if loc[0] == "endpoints" and loc[-1] == "name" and (len(loc) == 3 or loc[2:] in MODE_NAME_LOCS)}
+    labels = [None if i in refused_names else label
+              for i, label in enumerate(endpoint_labels(raw.get("endpoints")))]
+    problems: list[Problem] = []
+    reported: set[str] = set()
+
+    def report(loc: tuple[Any, ...], message: str, *, tagged: bool) -> None:
+        path = field_path(loc, tagged=tagged, labels=labels)
+        if path not in reported:
+            reported.add(path)
+            problems.append(Problem(file, path, redact(message)))
+
+    for loc in userinfo_paths(dict(raw)):
+        report(loc, "holds a URL with a user name or password in it, which is never shown back (remove the "
+                    "part before '@': credentials go in secret config, never in a URL)", tagged=False)
+    for loc in credential_paths(dict(raw), all_field_names()):
+        if loc and loc[0] in SECRET_KEYS:
+            continue  # reported by the field's own validator
+        report(loc, f"looks like a credential written in plain text (remove it; {WHERE_SECRETS_GO})", tagged=False)
+    for loc, message in errors:
+        report(loc, message, tagged=True)
+    if problems or spec is None:
+        raise StackError(problems)
+    warnings = [
+        Problem(file, field_path(("endpoints", index, "throughput", bound), labels=labels), f"warning: {message}")
+        for index, endpoint in enumerate(spec.endpoints)
+        if isinstance(endpoint, FoundationModelEndpoint)
+        for bound, message in endpoint.chunk_mismatches()
+    ]
+    return Stack(name=stack, file=file, spec=spec, warnings=tuple(warnings))
+
+
+_TOP_LEVEL = {"config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment"}
+
+
+def stack_name_of(path: Path) -> str:
+    match = re.match(r"^Pulumi\.(.+)\.ya?ml$", path.name)
+    return match.group(1) if match else path.stem
+
+
+def _raw_endpoints(document: Any) -> Any:
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        return None
+    return next((v for k, v in config.items() if str(k).rpartition(":")[2] == "endpoints"), None)
+
+
+def load_stack_file(path: Path | str, *, display: str | None = None) -> Stack:
+    """Read and validate ``stacks/Pulumi.<stack>.yaml``. Raises StackError for any defect,
+    including unreadable files and YAML syntax errors (with the line)."""
+    path = Path(path)
+    file = display or str(path)
+
+    def refuse(message: str, where: str = "") -> StackError:
+        return StackError([Problem(file, where, message)])
+
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except IsADirectoryError:
+        raise refuse("is a folder, not a stack file (name a Pulumi.<stack>.yaml file in it, "
+                     "or validate the folder)") from None
+    except OSError as exc:
+        raise refuse(f"cannot be read: {exc.strerror or exc} (check the path)") from None
+    if len(data) > MAX_BYTES:
+        raise refuse(f"is larger than {MAX_BYTES // 1024} KiB, far more than a stack file needs "
+                     "(check that this is the right file)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise refuse("is not UTF-8 text (save it as UTF-8)") from None
+    try:
+        document = read_yaml(text)
+    except YamlProblem as exc:
+        raise refuse(redact(exc.message), document_path(exc.path, exc.endpoints)) from None
+    except yaml.MarkedYAMLError as exc:
+        if "nesting depth" in str(exc.problem):  # libyaml's own bound
+            raise refuse("is nested too deeply to be a stack file (flatten it)") from None
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise refuse(f"{where}YAML syntax error: {exc.problem or exc} "
+                     "(fix the indentation or quoting there)") from None
+    except yaml.YAMLError as exc:
+        raise refuse(f"YAML syntax error: {exc} (fix the YAML there)") from None
+    except RecursionError:
+        raise refuse("is nested too deeply to be a stack file (flatten it)") from None
+    document, traps = resolve_plain(document, bool_fields=boolean_field_names(), text_fields=VERSION_FIELDS)
+    if traps:
+        endpoints = _raw_endpoints(document)
+        raise StackError([Problem(file, document_path(t.path, endpoints), t.message) for t in traps])
+    try:
+        return validate_document(document, stack=stack_name_of(path), file=file)
+    except RecursionError:
+        raise refuse("is nested too deeply to be a stack file (flatten it)") from None
+
+
+def validate_document(document: Any, *, stack: str, file: str) -> Stack:
+    """Validate a parsed stack file: top-level keys, the project namespace, then the spec."""
+    if document is None:
+        raise StackError([Problem(file, "", f"is empty (it needs a `config:` map with {PROJECT}:* keys)")])
+    if not isinstance(document, dict):
+        raise StackError([Problem(file, "", "must be a YAML map with a `config:` key")])
+    problems = [
+        Problem(file, str(key), f"is not a stack file key (allowed: {', '.join(sorted(_TOP_LEVEL))})")
+        for key in document
+        if key not in _TOP_LEVEL
+    ]
+    config = document.get("config")
+    if not isinstance(config, dict):
+        problems.append(Problem(file, "config", f"must be a map of {PROJECT}:* keys"))
+        raise StackError(problems)
+    raw: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    for key, value in config.items():
+        key = str(key)
+        namespace, _, name = key.rpartition(":")
+        if namespace in ("", PROJECT):
+            if name in raw:
+                problems.append(Problem(file, name, (
+                    f"is written twice, as {spelled[name]!r} and {key!r} (keep one)"
+                )))
+            raw[name] = value
+            spelled[name] = key
+        elif namespace != "pulumi":
+            problems.append(Problem(file, f"config.{key}", (
+                f"belongs to namespace {namespace!r}, which this project does not read "
+                f"(use {PROJECT}:{name}, or remove it)"
+            )))
+    if problems:
+        raise StackError(problems)
+    return validate_config(raw, stack=stack, file=file)
