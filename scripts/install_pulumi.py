@@ -29,12 +29,14 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any, BinaryIO
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASES_URL = "https://get.pulumi.com/releases/sdk"
 MANUAL = "https://www.pulumi.com/docs/install/"
 STAMP = "pulumi.version"  # beside the installed CLI: which release DIR holds
 TIMEOUT = 60.0
+PROGRESS_FROM = 5 << 20  # bytes: a smaller download needs no progress lines
 OS_NAMES = {"Linux": "linux", "Darwin": "darwin"}
 ARCH_NAMES = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}
 
@@ -84,10 +86,22 @@ def existing(dir_: Path, version: str) -> Path | None:
     return None
 
 
+def _copy(resp: Any, out: BinaryIO, name: str) -> None:
+    """The body into `out`; a large one says how far it got at each quarter."""
+    total = int(resp.headers.get("Content-Length") or 0)
+    done, shown = 0, 0
+    while block := resp.read(1 << 20):
+        out.write(block)
+        done += len(block)
+        if total >= PROGRESS_FROM and done * 4 // total > shown:
+            shown = done * 4 // total
+            print(f"  {name}: {done >> 20} of {total >> 20} MB", file=sys.stderr, flush=True)
+
+
 def _fetch(url: str, dest: Path, what: str) -> None:
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT) as resp, dest.open("wb") as out:  # noqa: S310 - http(s) only
-            shutil.copyfileobj(resp, out)
+            _copy(resp, out, dest.name)
     except urllib.error.HTTPError as exc:
         raise InstallError(f"{url} answered HTTP {exc.code}: no {what} there; check PULUMI_RELEASES_URL, or "
                            f"install the Pulumi CLI by hand ({MANUAL}) and put it on PATH") from None

@@ -53,11 +53,11 @@ if [[ "${1:-}" == version ]]; then echo "v@VERSION@"; fi
 """
 
 
-def _tarball(files: dict[str, str]) -> bytes:
+def _tarball(files: dict[str, str | bytes]) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
+        for name, content in files.items():
+            data = content.encode() if isinstance(content, str) else content
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(data), 0o755
             tar.addfile(info, io.BytesIO(data))
@@ -70,9 +70,10 @@ class Release:
     root: Path
     requests: list[str] = field(default_factory=list)
 
-    def publish(self, cli: str = FAKE_CLI, checksum: str | None = None, extra: dict[str, str] | None = None) -> None:
+    def publish(self, cli: str = FAKE_CLI, checksum: str | None = None,
+                extra: dict[str, str | bytes] | None = None) -> None:
         archive = ARCHIVE.format(v=VERSION, os=OS_NAME, arch=ARCH)
-        files = {"pulumi/pulumi": cli.replace("@VERSION@", VERSION),
+        files: dict[str, str | bytes] = {"pulumi/pulumi": cli.replace("@VERSION@", VERSION),
                  "pulumi/pulumi-language-python": "#!/bin/sh\n", **(extra or {})}
         data = _tarball(files)
         (self.root / archive).write_bytes(data)
@@ -153,6 +154,14 @@ def test_a_good_release_is_verified_installed_and_found_again_without_a_download
     again = _install(tmp_path, release.url)
     assert again.returncode == 0 and again.stdout.strip() == str(target)
     assert len(release.requests) == 2  # already installed: nothing downloaded
+
+
+def test_a_large_download_says_how_far_it_got(tmp_path, release) -> None:
+    release.publish(extra={"pulumi/pulumi-language-big": os.urandom(6 << 20)})  # random: gzip keeps it 6 MB
+    done = _install(tmp_path, release.url)
+    assert done.returncode == 0, done.stderr
+    progress = [line for line in done.stderr.splitlines() if " MB" in line]
+    assert 1 <= len(progress) <= 4 and progress[-1].endswith("of 6 MB")
 
 
 def test_a_checksum_mismatch_installs_nothing_and_says_so_in_one_line(tmp_path, release) -> None:
