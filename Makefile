@@ -36,6 +36,7 @@ lint: venv
 	$(VENV)/bin/actionlint -shellcheck=$(VENV)/bin/shellcheck $(wildcard .github/workflows/*.yml)
 	$(VENV)/bin/zizmor --offline --quiet .github
 	$(PY) -m ruff check .
+	$(PY) -m mypy $(wildcard components emulator testing)
 
 test: venv lint
 	$(PY) -m pytest -q

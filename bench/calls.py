@@ -67,7 +67,7 @@ def measure(emulator: Emulator, action: Callable[[], Any]) -> tuple[Any, list[di
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    from tests.lifecycle.harness import Engine
+    from testing.provider import Engine
     from tests.stackrun import StackRun, load_config
 
     grid = QUICK if quick else FULL

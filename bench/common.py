@@ -7,10 +7,8 @@ import json
 import os
 import platform
 import re
-import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -26,76 +24,21 @@ HOST = "https://acme-bench.cloud.databricks.com"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from testing.emulator import EmulatorClient, EmulatorProcess  # noqa: E402 - after the path
+from testing.provider import ProviderProcess  # noqa: E402
 
 # ---------------------------------------------------------------- the emulator
 
 
-class Emulator:
-    """`python -m emulator` on a free loopback port, in its own process (as the workspace is
-    for the engine and the provider process): its HTTP work never competes for their GIL."""
+class Emulator(EmulatorProcess):
+    """`python -m emulator` for the benchmarks: the bench's admin token and seeded model."""
 
-    def __init__(self, ready_after: float, start_timeout: float = 30.0) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "emulator", "--port", "0", "--admin-token", ADMIN_TOKEN,
-             "--ready-after", str(ready_after), "--model", f"{MODEL[0]}:{MODEL[1]}"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        self.url = self._read_url(start_timeout)
-        self.admin_token = ADMIN_TOKEN
-
-    def _read_url(self, timeout: float) -> str:
-        from tests.lifecycle.harness import first_line
-
-        line = first_line(self.proc, timeout)
-        if line is None:
-            raise RuntimeError("the emulator did not start")
-        match = re.search(rb"listening on (\S+)", line)
-        if match is None:
-            raise RuntimeError(f"unexpected emulator banner: {line!r}")
-        return match.group(1).decode()
-
-    def admin(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            f"{self.url}/_emulator/{path.lstrip('/')}", data=data, method=method,
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as resp:  # loopback only
-            raw = resp.read()
-        return json.loads(raw) if raw else None
-
-    def reset(self) -> None:
-        self.admin("POST", "reset", {})
-
-    def set_ready_after(self, seconds: float) -> None:
-        self.admin("POST", "settings", {"ready_after": seconds})
-
-    def requests(self) -> list[dict[str, Any]]:
-        return self.admin("GET", "requests")["requests"]
-
-    def clear_requests(self) -> None:
-        self.admin("DELETE", "requests")
-
-    def advance_clock(self, seconds: float) -> None:
-        self.admin("POST", "clock", {"advance_seconds": seconds})
-
-    def close(self) -> None:
-        from tests.lifecycle.harness import stop_process
-
-        stop_process(self.proc)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-    def __enter__(self) -> Emulator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __init__(self, ready_after: float) -> None:
+        super().__init__(ADMIN_TOKEN, ready_after, models=[f"{MODEL[0]}:{MODEL[1]}"])
 
 
-def provider_process(emulator: Emulator) -> Any:
+def provider_process(emulator: EmulatorClient) -> ProviderProcess:
     """One real `python -m pulumi.dynamic` process (four workers), configured for the emulator."""
-    from tests.lifecycle.harness import ProviderProcess
-
     proc = ProviderProcess()
     proc.configure({"workspace": {"host": emulator.url}, "databricks_token": ADMIN_TOKEN},
                    secret_keys=("databricks_token",))

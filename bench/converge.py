@@ -53,7 +53,7 @@ def max_in_window(times: Sequence[float], window: float) -> int:
 def one_run(emulator: Emulator, n: int, d: float, mode: str) -> dict[str, Any]:
     from bench.waiting_provider import WaitingEndpointProvider
     from components.providers.endpoint import Endpoint
-    from tests.lifecycle.harness import Engine
+    from testing.provider import Engine
     from tests.stackrun import StackRun, load_config
 
     emulator.reset()

@@ -2,7 +2,6 @@
 
 Braintrust's own schema does not tie ``auth_type`` to the shape of ``secret``: a mismatch is
 only found when a request fails. Here it is a validation error, before anything is sent.
-See ../shared/reference/braintrust.md.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from components.args import BraintrustRecordArgs
 from components.urls import check_workspace_url
 
 AuthType = Literal["pat", "service_principal_oauth"]
@@ -181,6 +181,21 @@ def build_provider_config(
             "secret": secret,
             "org_name": org_name,
         }
+    )
+
+
+def record_config(args: BraintrustRecordArgs, client_id: str, secret: str) -> BraintrustProviderConfig:
+    """The record a plan's BraintrustRecordArgs describe, once the principal's application id
+    and the secret (its OAuth secret, or the PAT) are known. Raises ValidationError."""
+    auth_type: AuthType = "pat" if args.auth_type == "pat" else "service_principal_oauth"
+    return build_provider_config(
+        name=args.name,
+        api_base=args.api_base,
+        auth_type=auth_type,
+        secret=secret if auth_type == "pat" else oauth_secret(client_id, secret),
+        endpoints=args.models.items(),
+        supports_streaming=args.supports_streaming,
+        org_name=args.org_name,
     )
 
 

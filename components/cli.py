@@ -17,7 +17,9 @@ from typing import Any
 import yaml
 
 from components import spec as specmod
-from components.braintrust import build_provider_config, oauth_secret
+from components.args import BraintrustRecordArgs, EndpointArgs, substitute
+from components.braintrust import REDACTED, record_config
+from components.plan import Declaration, build_plan
 
 STACKS_DIR = Path("stacks")
 
@@ -118,62 +120,48 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def plan(stack: specmod.Stack) -> dict[str, Any]:
-    """What ``pulumi up`` will create for a stack, secrets redacted, ordered for stable diffs."""
+NEWEST = "newest, resolved at create"
+
+
+def _shown(decl: Declaration) -> dict[str, Any]:
+    """A declaration's inputs as render prints them: references as placeholders."""
+    assert decl.args is not None  # noqa: S101 - only called for declarations with arguments
+    inputs = substitute(decl.args.inputs(), str)
+    if isinstance(decl.args, EndpointArgs):
+        for entity, shown in zip(decl.args.served_entities, inputs["served_entities"], strict=True):
+            if entity.entity_version is None:
+                shown["entity_version"] = NEWEST
+    return inputs
+
+
+def render_plan(stack: specmod.Stack) -> dict[str, Any]:
+    """The plan's declarations, secrets never included, in the order the program registers
+    them, and the Braintrust record they lead to (its secret redacted)."""
+    plan = build_plan(stack)
+    resources: dict[str, dict[str, Any]] = {}
+    for decl in plan:
+        item: dict[str, Any] = {"type": decl.type, "name": decl.name}
+        if decl.parent:
+            item["parent"] = decl.parent
+        if decl.aliases:
+            item["formerly"] = [{k: v for k, v in vars(a).items() if v} for a in decl.aliases]
+        if decl.args is not None:
+            item["inputs" if decl.custom else "arguments"] = _shown(decl)
+        if decl.custom:
+            item["depends_on"] = list(plan.dependencies(decl.key))
+        resources[decl.key] = item
     s = stack.spec
-    host = s.workspace.host
-    endpoints = []
-    for endpoint in sorted(s.endpoints, key=lambda e: e.name):
-        inputs = stack.endpoint_inputs(endpoint)
-        endpoints.append({
-            "name": endpoint.name,
-            "action": "reference" if inputs["mode"] == "pay_per_token" else "create",
-            "mode": inputs["mode"],
-            "flavor": endpoint.resolved_flavor(),
-            "served_entities": inputs["served_entities"],
-            "tags": dict(sorted(inputs["tags"].items())),
-            "rate_limits": inputs["rate_limits"],
-            "usage_tracking": inputs["usage_tracking"],
-            "route_optimized": inputs["route_optimized"],
-            "url": f"{host}/serving-endpoints/{endpoint.name}/invocations",
-        })
+    (record,) = plan.of_type(BraintrustRecordArgs)
+    assert isinstance(record.args, BraintrustRecordArgs)  # noqa: S101 - of_type filtered it
     client_id = f"<application id of {s.principal.display_name}, known after pulumi up>"
-    if s.braintrust.auth_type == "pat":
-        secret = "<braintrust_pat>"
-    else:
-        secret = oauth_secret(client_id, "<client secret>")
-    record = build_provider_config(
-        name=s.braintrust.secret_name,
-        api_base=host,
-        auth_type=s.braintrust.auth_type,
-        secret=secret,
-        endpoints=[(e.name, e.resolved_flavor()) for e in s.endpoints],
-        supports_streaming=s.braintrust.supports_streaming,
-        org_name=s.braintrust.org_name,
-    )
+    provider = record_config(record.args, client_id, REDACTED).redacted()
     return {
         "stack": stack.name,
         "file": stack.file,
         "policy": "production" if stack.production else "standard",
-        "workspace": host,
-        "endpoints": endpoints,
-        "readiness_timeout_minutes": s.readiness_timeout_minutes,
-        "principal": {
-            "display_name": s.principal.display_name,
-            "entitlements": list(s.principal.entitlements),
-            "secret_lifetime_days": s.principal.secret_lifetime_days,
-            "rotate_before_days": s.principal.rotate_before_days,
-            "scopes": s.principal.scopes,
-        },
-        "grants": [
-            {"endpoint": e["name"], "permission": "CAN_QUERY", "principal": s.principal.display_name}
-            for e in endpoints
-        ],
-        "braintrust": {
-            "publish": s.braintrust.publish,
-            "api_url": s.braintrust.api_url,
-            "provider": record.redacted(),
-        },
+        "workspace": s.workspace.host,
+        "resources": resources,
+        "braintrust": {"publish": s.braintrust.publish, "api_url": s.braintrust.api_url, "provider": provider},
     }
 
 
@@ -190,7 +178,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
-    sys.stdout.write(dump(plan(stack), args.format))
+    sys.stdout.write(dump(render_plan(stack), args.format))
     return 0
 
 

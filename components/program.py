@@ -1,18 +1,68 @@
-"""The Pulumi program: the current stack's config through the same spec as the CLI, then the
-components, then the exports. ``__main__.py`` only calls ``run()``."""
+"""The Pulumi program: the current stack's config through the same spec as the CLI, the plan
+(components/plan.py), each declaration turned into a resource, then the exports.
+``__main__.py`` only calls ``run()``."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env, is_config_secret
 
-from components.braintrust_provider import BraintrustProvider
+from components.args import (
+    AiSecretArgs,
+    Args,
+    BraintrustRecordArgs,
+    EndpointArgs,
+    OAuthSecretArgs,
+    QueryGrantArgs,
+    ReadinessArgs,
+    Reference,
+    RolloutRef,
+    SecretConfig,
+    ServicePrincipalArgs,
+    rollout_id,
+    substitute,
+)
+from components.braintrust_record import BraintrustRecord
+from components.plan import (
+    PRINCIPAL_NAME,
+    QUERY_PRINCIPAL,
+    READINESS_GATE,
+    SECRET_NAME,
+    SERVING_ENDPOINT,
+    Declaration,
+    Plan,
+    build_plan,
+    endpoint_key,
+    key_of,
+)
 from components.principal import QueryPrincipal
-from components.serving import EndpointsReady, ServingEndpoint
+from components.providers.ai_secret import AiSecret
+from components.providers.endpoint import Endpoint
+from components.providers.grant import QueryGrant
+from components.providers.oauth_secret import OAuthSecret
+from components.providers.principal import ServicePrincipal
+from components.providers.readiness import EndpointsReady
+from components.serving import ReadinessGate, ServingEndpoint
 from components.spec import PROJECT, SECRET_KEYS, Stack, StackError, validate_config
+
+# The provider resource for each arguments class, and the component for each type token.
+RESOURCES: dict[type[Args], Callable[[str, dict[str, Any], pulumi.ResourceOptions], pulumi.CustomResource]] = {
+    EndpointArgs: Endpoint,
+    ReadinessArgs: EndpointsReady,
+    ServicePrincipalArgs: ServicePrincipal,
+    OAuthSecretArgs: OAuthSecret,
+    QueryGrantArgs: QueryGrant,
+    AiSecretArgs: AiSecret,
+}
+COMPONENTS: dict[str, Callable[[str, pulumi.ResourceOptions], pulumi.ComponentResource]] = {
+    SERVING_ENDPOINT: ServingEndpoint,
+    READINESS_GATE: ReadinessGate,
+    QUERY_PRINCIPAL: QueryPrincipal,
+}
 
 
 def _decode(value: Any) -> Any:
@@ -45,27 +95,71 @@ def load_stack() -> Stack:
         raise pulumi.RunError(f"invalid stack configuration:\n{exc}") from None
 
 
+def _aliases(decl: Declaration, plan: Plan) -> list[pulumi.Alias] | None:
+    aliases = []
+    for former in decl.aliases:
+        if former.type is not None:
+            aliases.append(pulumi.Alias(type_=former.type))
+        if former.parent_type is not None and decl.parent is not None:
+            # Said explicitly, though the engine also derives it from the parent's own alias.
+            parent = plan[decl.parent]
+            aliases.append(pulumi.Alias(parent=pulumi.create_urn(parent.name, former.parent_type)))
+    return aliases or None
+
+
+def declare(plan: Plan) -> dict[str, pulumi.Resource]:
+    """One resource per declaration, in plan order; references become the outputs they name."""
+    made: dict[str, pulumi.Resource] = {}
+    config = pulumi.Config(PROJECT)
+
+    def resolve(ref: Reference) -> Any:
+        if isinstance(ref, SecretConfig):
+            return config.require_secret(ref.key)
+        if isinstance(ref, RolloutRef):
+            revision, endpoint_id = (resolve(part) for part in ref.parts())
+            return pulumi.Output.all(revision, endpoint_id).apply(lambda v: rollout_id(v[0], v[1]))
+        resource = made[ref.key]
+        return resource.id if ref.output == "id" and isinstance(resource, pulumi.CustomResource) \
+            else getattr(resource, ref.output)
+
+    for decl in plan:
+        opts = pulumi.ResourceOptions(parent=made[decl.parent] if decl.parent else None,
+                                      aliases=_aliases(decl, plan))
+        if decl.custom and decl.args is not None:
+            made[decl.key] = RESOURCES[type(decl.args)](decl.name, substitute(decl.args.inputs(), resolve), opts)
+        elif isinstance(decl.args, BraintrustRecordArgs):
+            made[decl.key] = BraintrustRecord(decl.name, decl.args, resolve, plan.stack.file, opts)
+        else:
+            made[decl.key] = COMPONENTS[decl.type](decl.name, opts)
+    for decl in plan:
+        if not decl.custom:
+            children = {d.key: made[d.key] for d in plan if d.parent == decl.key}
+            made[decl.key].finish(children)  # type: ignore[attr-defined]
+    return made
+
+
 def build(stack: Stack) -> dict[str, Any]:
     """Declare every resource of the stack; return what to export."""
+    plan = build_plan(stack)
+    made = declare(plan)
     spec = stack.spec
-    config = pulumi.Config(PROJECT)
-    endpoints = [ServingEndpoint(stack, endpoint) for endpoint in spec.endpoints]
-    ready = EndpointsReady(f"{stack.name}-endpoints-ready", endpoints, spec.readiness_timeout_minutes)
-    principal = QueryPrincipal(stack.name, spec.principal, endpoints)
-    pat = config.get_secret("braintrust_pat") if spec.braintrust.auth_type == "pat" else None
-    provider = BraintrustProvider(stack, endpoints, principal, ready, pat)
+    endpoints = {e.name: made[endpoint_key(e.name)] for e in spec.endpoints}
+    sp = made[key_of(ServicePrincipalArgs.TYPE_NAME, PRINCIPAL_NAME)]
+    secret = made[key_of(OAuthSecretArgs.TYPE_NAME, SECRET_NAME)]
+    record = made[key_of(BraintrustRecordArgs.TYPE_NAME, spec.braintrust.secret_name)]
     exports: dict[str, Any] = {
         "workspace_host": spec.workspace.host,
-        "endpoints": {e.endpoint_name: e.url for e in endpoints},
-        "endpoint_ids": {e.endpoint_name: e.endpoint_id for e in endpoints},
-        "principal_application_id": principal.application_id,
-        "principal_client_secret": principal.client_secret,
-        "secret_expire_time": principal.secret_expire_time,
-        "braintrust_provider": provider.record,
-        "braintrust_provider_redacted": provider.redacted,
+        "endpoints": {name: e.url for name, e in endpoints.items()},  # type: ignore[attr-defined]
+        "endpoint_ids": {name: e.endpoint_id for name, e in endpoints.items()},  # type: ignore[attr-defined]
+        "principal_application_id": sp.application_id,  # type: ignore[attr-defined]
+        "principal_client_secret": pulumi.Output.secret(secret.client_secret),  # type: ignore[attr-defined]
+        "secret_expire_time": secret.expire_time,  # type: ignore[attr-defined]
+        "braintrust_provider": record.record,  # type: ignore[attr-defined]
+        "braintrust_provider_redacted": record.redacted,  # type: ignore[attr-defined]
     }
-    if provider.published_id is not None:
-        exports["braintrust_ai_secret_id"] = provider.published_id
+    published = plan.of_type(AiSecretArgs)
+    if published:
+        exports["braintrust_ai_secret_id"] = made[published[0].key].secret_id  # type: ignore[attr-defined]
     return exports
 
 

@@ -49,9 +49,8 @@ def _split(value: str, example: str) -> SplitResult:
             raise ValueError(f"contains the control character U+{ord(char):04X} (remove it)")
     if value.strip() != value:
         raise ValueError("has leading or trailing spaces (remove them)")
-    authority = value.partition("://")[2]
-    authority = re.split(r"[/?#]", authority, maxsplit=1)[0]
-    if "@" in authority:
+    authority = re.split(r"[/?#]", value.partition("://")[2], maxsplit=1)[0]
+    if "@" in authority or ("@" in value and "://" not in value):
         raise ValueError("must not carry a user name or password (credentials never go in a URL; "
                          "remove the part before '@')")
     if not authority.isascii():
@@ -64,7 +63,7 @@ def _split(value: str, example: str) -> SplitResult:
         raise ValueError(f"is not a valid URL: {exc} (write it like {example})") from None
     hostname = (parts.hostname or "").lower()
     if parts.scheme not in ("https", "http") or not hostname:
-        raise ValueError(f"must be a URL such as {example} (got {value!r})")
+        raise ValueError(f"must be a URL such as {example} (got {value[:80]!r})")
     if not _is_ip(hostname):
         if len(hostname) > 253:
             raise ValueError("has a host name longer than 253 characters (shorten it)")

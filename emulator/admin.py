@@ -6,84 +6,15 @@ rules keyed by method and path pattern, with a count and an offset), the clock, 
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from . import federation, seed
-from .errors import FAULT_CODES, ApiError, invalid_parameter
-from .models import Workspace, qualify_system_model
+from .admin_app import AdminApp as App
+from .errors import invalid_parameter
+from .faults import FAULT_KINDS, Fault
+from .models import qualify_system_model
 from .routing import Request, Response, ok
-
-
-class App(Protocol):
-    """What the admin routes need of the server's App (a protocol, so that this module does
-    not import server.py, which imports it)."""
-
-    ws: Workspace
-    faults: Faults
-
-    def reset(self) -> None: ...
-
-    def request_log(self) -> list[dict[str, Any]]: ...
-
-    def clear_request_log(self) -> None: ...
-
-
-FAULT_KINDS = ("status", "lost-answer")
-
-
-@dataclass
-class Fault:
-    """`status`: answer `status` instead of handling the request. `lost-answer`: handle the
-    request fully (state changes included), then close the connection without answering, as a
-    network drop after the workspace committed does; the client sees a connection error."""
-
-    method: str
-    path: re.Pattern[str]
-    status: int
-    retry_after: int | None
-    count: int
-    offset: int
-    kind: str = "status"
-
-    def response(self) -> Response:
-        code = FAULT_CODES.get(self.status, "INTERNAL_ERROR")
-        err = ApiError(self.status, code, f"Injected fault: {self.status} {code}")
-        headers = {}
-        if self.retry_after is not None:
-            headers["Retry-After"] = str(self.retry_after)
-        return Response(status=self.status, body=err.body(), headers=headers)
-
-
-class Faults:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.rules: list[Fault] = []
-
-    def add(self, fault: Fault) -> None:
-        with self.lock:
-            self.rules.append(fault)
-
-    def clear(self) -> None:
-        with self.lock:
-            self.rules.clear()
-
-    def take(self, method: str, path: str) -> Fault | None:
-        """The first matching rule: skip while it has an offset, then answer `count` times."""
-        with self.lock:
-            for rule in self.rules:
-                if rule.method not in ("*", method) or not rule.path.search(path):
-                    continue
-                if rule.offset > 0:
-                    rule.offset -= 1
-                    continue
-                if rule.count > 0:
-                    rule.count -= 1
-                    return rule
-            self.rules = [r for r in self.rules if r.count > 0]
-        return None
 
 
 def _body(req: Request) -> dict[str, Any]:
@@ -98,6 +29,8 @@ def reset(app: App, req: Request) -> Response:
 def settings(app: App, req: Request) -> Response:
     """Change any switch (models.Switches) at run time; the answer holds them all."""
     body = {k: v for k, v in _body(req).items() if v is not None}
+    if isinstance(body.get("retired"), str):
+        body["retired"] = [body["retired"]]  # one entity given alone
     try:
         app.ws.apply(body)
     except (TypeError, ValueError) as e:
@@ -113,6 +46,8 @@ def system_models(app: App, req: Request) -> Response:
     """Serve a version of a system.ai model, change its chunk, or stop serving it."""
     body = _body(req)
     entity, version = body.get("entity"), body.get("version")
+    if isinstance(version, int) and not isinstance(version, bool):
+        version = str(version)  # versions are text on the wire; take 4 for "4"
     if not isinstance(entity, str) or not isinstance(version, str) or not entity or not version:
         raise invalid_parameter('entity ("system.ai.<model>") and version (a string) are required')
     entity = qualify_system_model(entity)

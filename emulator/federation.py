@@ -28,7 +28,7 @@ import secrets as pysecrets
 import urllib.parse
 import urllib.request
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -38,9 +38,6 @@ from databricks.sdk.service.oauth2 import FederationPolicy, OidcFederationPolicy
 from .errors import OAuthError, invalid_parameter
 from .models import Workspace, sha256
 from .routing import Request, Response, ok
-
-if TYPE_CHECKING:
-    from .server import App
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 SUBJECT_TOKEN_TYPES = ("urn:ietf:params:oauth:token-type:jwt", "urn:ietf:params:oauth:token-type:id_token")
@@ -107,7 +104,13 @@ def parse_policy(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return application_id, stored
 
 
-def add_policy(app: App, req: Request) -> Response:
+class HasWorkspace(Protocol):
+    """What the admin route needs of the server's App (no import of server.py: no circle)."""
+
+    ws: Workspace
+
+
+def add_policy(app: HasWorkspace, req: Request) -> Response:
     """`POST /_emulator/federation-policies`: add a policy to a service principal (by application id)."""
     application_id, policy = parse_policy(req.json())
     policy["uid"] = uuid.uuid4().hex

@@ -303,7 +303,7 @@ class Workspace:
 
     # ---- persistence -----------------------------------------------------------------------
 
-    _PERSISTED = ("clock_offset", "counter", "service_principals", "sp_created", "secrets",
+    _PERSISTED: tuple[str, ...] = ("clock_offset", "counter", "service_principals", "sp_created", "secrets",
                   "tokens", "uc_models", "endpoints", "ai_secrets", "ready_after")
 
     def snapshot(self) -> dict[str, Any]:
@@ -338,6 +338,3 @@ class Workspace:
         with open(path) as f:
             self.restore(json.load(f))
         return True
-
-    # federation.py's policies (application id -> policies) persist with the rest.
-    _PERSISTED = (*_PERSISTED, "federation_policies")

@@ -39,6 +39,7 @@ from .errors import (
     permission_denied,
     unauthenticated,
 )
+from .faults import Faults
 from .models import Switches, Workspace
 from .routing import Request, Response, Route
 
@@ -66,7 +67,7 @@ class App:
         self.admin_token = admin_token
         self.braintrust_api_key = braintrust_api_key
         self.state_file = state_file
-        self.faults = admin.Faults()
+        self.faults = Faults()
         self._log: list[dict[str, Any]] = []
         self._log_lock = threading.Lock()
 
@@ -373,6 +374,13 @@ class _Server(ThreadingHTTPServer):
         with self._open_lock:
             self._open.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that resets or drops its connection is no server error: stay quiet. Anything
+        else is a bug in the HTTP layer and keeps its traceback."""
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """Drop every keep-alive connection. `shutdown()` only stops accepting: without this, a

@@ -42,13 +42,18 @@ def list_(ws: Workspace, req: Request) -> Response:
     model = _model(ws, name)
     try:
         max_results = int(req.arg("max_results") or 0)
+        start = int(req.arg("page_token") or 0)
     except ValueError:
-        raise invalid_parameter("max_results must be an integer") from None
-    if max_results < 0:
+        raise invalid_parameter("max_results and page_token must be integers") from None
+    if max_results < 0 or start < 0:
         raise invalid_parameter("max_results must not be negative")
+    size = min(max_results or 100, 1000)  # the server's page sizes, as the SDK documents them
     # Newest first; the API promises no order, so clients must sort themselves.
     versions = sorted(model["versions"], key=lambda v: (len(v), v), reverse=True)
-    return ok({"model_versions": [_info(name, v) for v in versions]})
+    out: dict[str, Any] = {"model_versions": [_info(name, v) for v in versions[start:start + size]]}
+    if start + size < len(versions):
+        out["next_page_token"] = str(start + size)
+    return ok(out)
 
 
 def get(ws: Workspace, req: Request) -> Response:

@@ -46,7 +46,8 @@ class Change:
     op: str
     type: str
     name: str
-    properties: list[str] = field(default_factory=list)
+    properties: list[str] = field(default_factory=list)  # every property named, for the report
+    reasons: set[str] = field(default_factory=set)  # what the provider's diff named: the classification
 
     def line(self) -> str:
         props = f" ({', '.join(self.properties)})" if self.properties else ""
@@ -116,6 +117,12 @@ def _properties(step: dict[str, Any]) -> list[str]:
     return sorted({str(k) for k in keys})
 
 
+def _reasons(step: dict[str, Any]) -> set[str]:
+    # The provider's own answer (replaceReasons, else diffReasons), not detailedDiff, which the
+    # engine may fill in from a comparison of inputs and outputs.
+    return {str(k) for k in (step.get("replaceReasons") or step.get("diffReasons") or [])}
+
+
 def classify(preview: dict[str, Any], stack: str) -> Report:
     """Sort the preview's steps into drift and a due rotation."""
     report = Report(stack)
@@ -125,15 +132,17 @@ def classify(preview: dict[str, Any], stack: str) -> Report:
         rtype, name = _type_and_name(step)
         if op in NO_CHANGE or rtype == STACK_TYPE:
             continue
-        changes.append(Change(str(step.get("urn") or ""), op, _short(rtype), name, _properties(step)))
-    # A secret replaced for its expiry alone, in any of the replace steps of its URN.
+        changes.append(Change(str(step.get("urn") or ""), op, _short(rtype), name, _properties(step),
+                              _reasons(step)))
+    # A secret replaced for its expiry alone, in any of the replace steps of its URN (the
+    # delete-replaced step names no reason).
     rotating = {c.urn for c in changes if c.type == SECRET_TYPE and c.op in REPLACE_FAMILY
-                and c.properties and set(c.properties) <= ROTATION_REASONS}
+                and c.reasons and c.reasons <= ROTATION_REASONS}
     for c in changes:
-        if c.urn in rotating and c.op in REPLACE_FAMILY and set(c.properties) <= ROTATION_REASONS:
+        if c.urn in rotating and c.op in REPLACE_FAMILY and c.reasons <= ROTATION_REASONS:
             report.rotation.append(c)
         elif (rotating and c.type == RECORD_TYPE and c.op == "update"
-              and c.properties and set(c.properties) <= REPUBLISH_REASONS):
+              and c.reasons and c.reasons <= REPUBLISH_REASONS):
             report.rotation.append(c)  # the new secret published to Braintrust
         else:
             report.drift.append(c)

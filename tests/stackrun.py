@@ -40,7 +40,7 @@ from components.providers.principal import ServicePrincipal, ServicePrincipalPro
 from components.providers.readiness import EndpointsReady, EndpointsReadyProvider
 from components.serving import gate_endpoints
 from components.spec import PROJECT, Stack, ownership_marker, validate_config, validate_document
-from tests.lifecycle.harness import Engine, ProviderProcess, Step
+from testing.provider import Engine, ProviderProcess, Step
 
 ROOT = Path(__file__).resolve().parents[1]
 PROVIDERS: dict[type, type] = {

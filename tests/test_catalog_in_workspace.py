@@ -22,7 +22,7 @@ def test_catalog_entity_serves_at_its_default_version_and_chunk(emulator, model)
     emulator.set_ready_after(0.05)
     w = emulator.workspace_client()
     entity = model.provisioned
-    # Mixtral's chunk is not published (the catalog says None); the emulator sells it by 1080.
+    # Every catalog chunk, confirmed or not, is the one the emulator seeds.
     chunk = entity.throughput_chunk or 1080
     name = f"cat-{model.key.replace('.', '-')}"
     ep = w.serving_endpoints.create_and_wait(name, config=EndpointCoreConfigInput(name=name, served_entities=[

@@ -116,6 +116,17 @@ def test_a_rotation_mixed_with_another_replace_reason_is_drift() -> None:
     assert {c.type for c in report.drift} == {"OAuthSecret", "AiSecret"}
 
 
+def test_a_detailed_diff_filled_in_by_the_engine_does_not_turn_a_rotation_into_drift() -> None:
+    preview = _load("rotation-due-prod.json")
+    for step in preview["steps"]:
+        if step["urn"].endswith("OAuthSecret::query-principal-oauth"):
+            step["detailedDiff"] = {k: {"kind": "delete", "inputDiff": False}
+                                    for k in ("secret_id", "client_secret", "expire_time", "status")}
+    report = drift_report.classify(preview, "prod")
+    assert report.status == "rotation due"
+    assert "client_secret" in report.markdown()  # named (never its value) in the report
+
+
 def test_the_report_never_holds_a_value_from_the_preview() -> None:
     """States hold secret outputs (Pulumi blinds them, but the report must not depend on that)."""
     preview = _load("drift-and-rotation-prod.json")

@@ -209,7 +209,7 @@ def test_schema_describes_every_field_and_namespaced_keys() -> None:
     schema = spec_json_schema()
     config = schema["properties"]["config"]
     assert f"{PROJECT}:endpoints" in config["properties"]
-    assert f"{PROJECT}:workspace" in config["required"]
+    assert {"required": [f"{PROJECT}:workspace"]} in [r for each in config["allOf"] for r in each["anyOf"]]
     defs = schema["$defs"]
     for name in ("Principal", "BraintrustSettings", "FoundationModelEndpoint"):
         for field, prop in defs[name]["properties"].items():
@@ -247,3 +247,32 @@ def test_a_stack_file_nested_too_deeply_is_refused_with_a_message(tmp_path) -> N
     with pytest.raises(StackError) as info:
         load_stack_file(path)
     assert "nested too deeply" in str(info.value)
+
+
+def test_the_catalog_marks_which_chunks_databricks_confirms() -> None:
+    chunks = {m.key: (m.provisioned.throughput_chunk, m.provisioned.chunk_confirmed)
+              for m in catalog.MODELS if m.provisioned}
+    assert chunks["meta-llama-3.1-8b-instruct"] == (1240, True)
+    assert chunks["meta-llama-3.1-70b-instruct"] == (2400, True)
+    assert chunks["mistral-7b-instruct"] == (970, False)
+    assert chunks["meta-llama-3.3-70b-instruct"] == (2400, False)
+    assert chunks["mixtral-8x7b-instruct"] == (1080, False)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "stacks").glob("Pulumi.*.yaml")), ids=lambda p: p.name)
+def test_shipped_stacks_buy_whole_chunks_of_every_model(path: Path) -> None:
+    # The emulator seeds the catalog's chunks, so these values also converge there.
+    stack = load_stack_file(path)
+    assert stack.warnings == ()
+    for endpoint in stack.spec.endpoints:
+        if isinstance(endpoint, FoundationModelEndpoint):
+            chunk = endpoint.model().provisioned.throughput_chunk
+            assert endpoint.throughput.min % chunk == 0 and endpoint.throughput.max % chunk == 0
+
+
+def test_the_stack_name_is_not_kept_on_the_spec() -> None:
+    # The same spec serves any stack name: the ownership marker comes from the name passed in.
+    stack = validate()
+    assert not hasattr(stack.spec, "_stack")
+    assert stack.spec.endpoint_tags(stack.spec.endpoints[0], "other")["managed-by"] == f"{PROJECT}/other"
+    assert stack.endpoint_inputs(stack.spec.endpoints[0])["tags"]["managed-by"] == f"{PROJECT}/dev"

@@ -75,3 +75,69 @@ def test_validate_does_not_import_databricks_sdk_or_pulumi() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_validate_a_folder_checks_every_stack_file_in_it() -> None:
+    result = run_cli("validate", "stacks/")
+    assert result.returncode == 0, result.stderr
+    assert [line.split()[1] for line in result.stdout.splitlines()] == [
+        f"stacks/Pulumi.{name}.yaml" for name in ("dev", "local", "prod", "staging")]
+
+
+def test_validate_a_folder_with_a_broken_stack_fails(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.good.yaml").write_text((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())
+    (tmp_path / "Pulumi.bad.yaml").write_text(BROKEN[0].read_text())
+    (tmp_path / "notes.yaml").write_text("not: a stack\n")
+    result = run_cli("validate", str(tmp_path))
+    assert result.returncode == 1
+    assert f"ok  {tmp_path / 'Pulumi.good.yaml'}" in result.stdout
+    assert str(tmp_path / "Pulumi.bad.yaml") in result.stderr and "notes.yaml" not in result.stderr
+
+
+def test_an_empty_folder_is_refused_with_a_message(tmp_path: Path) -> None:
+    result = run_cli("validate", str(tmp_path))
+    assert result.returncode == 1 and "no Pulumi.<stack>.yaml files" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("target", ["stacks/Pulumi.dev", "stacks/Pulumi.dev.yaml", "Pulumi.dev", "dev",
+                                    "./stacks/Pulumi.dev.yaml"])
+@pytest.mark.parametrize("command", ["validate", "render"])
+def test_every_spelling_of_a_stack_reaches_its_file_unmangled(command: str, target: str) -> None:
+    result = run_cli(command, target)
+    assert result.returncode == 0, result.stderr
+    assert "stacks/Pulumi.dev.yaml" in result.stdout
+    assert "Pulumi.stacks" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("target", ["stacks/Pulumi.nope", "stacks/Pulumi.nope.yaml", "nope"])
+@pytest.mark.parametrize("command", ["validate", "render"])
+def test_an_unknown_stack_or_file_lists_the_stacks_that_exist(command: str, target: str) -> None:
+    result = run_cli(command, target)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{target}: no such stack")
+    assert "dev, local, prod, staging" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_render_of_a_folder_says_it_is_a_folder() -> None:
+    result = run_cli("render", "stacks")
+    assert result.returncode == 1 and "is a folder" in result.stderr
+
+
+def test_an_unconfirmed_chunk_is_a_warning_and_validate_still_passes(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text((ROOT / "stacks" / "Pulumi.dev.yaml").read_text().replace("max: 970}", "max: 1000}"))
+    result = run_cli("validate", str(path))
+    assert result.returncode == 0, result.stderr
+    assert f"ok  {path}" in result.stdout
+    warning = next(line for line in result.stderr.splitlines() if "warning" in line)
+    assert warning.startswith(f"{path}: endpoints[bt-dev-mistral-7b].throughput.max: warning: 1000 ")
+    assert "970" in warning and "not confirmed" in warning
+
+
+def test_a_confirmed_chunk_refuses_a_non_multiple(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text((ROOT / "stacks" / "Pulumi.dev.yaml").read_text().replace("max: 1240}", "max: 1000}"))
+    result = run_cli("validate", str(path))
+    assert result.returncode == 1
+    assert "endpoints[bt-dev-llama-3-1-8b].throughput.max: 1000 is not a multiple of 1240" in result.stderr

@@ -7,6 +7,7 @@ cancels a `pulumi up`; every make target and CLI subcommand they call exists."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -380,3 +381,170 @@ def test_every_script_a_workflow_runs_exists(name: str) -> None:
 def test_the_checks_find_a_missing_target_and_subcommand() -> None:
     assert "bench-nonexistent" not in _make_targets() and "up" in _make_targets()
     assert "deploy" not in _subcommands() and {"validate", "render", "verify"} <= _subcommands()
+
+
+# ---- the drift issue step, run as written with a stand-in for the `gh` CLI ----------------------
+
+FAKE_GH = r'''#!/usr/bin/env python3
+"""Stand-in for `gh`: open issues in $GH_STATE (JSON), every call appended to $GH_CALLS."""
+import json, os, sys
+args = sys.argv[1:]
+state_path, calls_path = os.environ["GH_STATE"], os.environ["GH_CALLS"]
+state = json.load(open(state_path))
+call = {"args": args}
+if "--body-file" in args:
+    call["body"] = open(args[args.index("--body-file") + 1]).read()
+with open(calls_path, "a") as f:
+    f.write(json.dumps(call) + "\n")
+if args[:2] == ["issue", "list"]:
+    assert "--jq" in args and args[args.index("--label") + 1] == "drift"
+    if state.get("list_fails"):
+        sys.exit("HTTP 502: Bad Gateway")
+    for issue in state["open"]:
+        print(f"{issue['number']}\t{issue['title']}")
+'''
+
+
+def _drift_issue_step() -> dict[str, Any]:
+    steps = _load("drift.yml")["jobs"]["drift"]["steps"]
+    return next(s for s in steps if "gh issue" in s.get("run", ""))
+
+
+def _run_issue_step(tmp_path: Path, stack: str, drifting: bool, open_issues: list[dict[str, Any]],
+                    list_fails: bool = False) -> list[dict[str, Any]]:
+    bin_dir, runner_temp = tmp_path / "bin", tmp_path / "runner"
+    bin_dir.mkdir()
+    runner_temp.mkdir()
+    (bin_dir / "gh").write_text(FAKE_GH)
+    (bin_dir / "gh").chmod(0o755)
+    (tmp_path / "state.json").write_text(json.dumps({"open": open_issues, "list_fails": list_fails}))
+    (runner_temp / "report.md").write_text(f"## Stack `{stack}`: drift\n\n- `update` Endpoint `e` (tags)\n")
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "STACK": stack, "RUNNER_TEMP": str(runner_temp),
+           "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/databricks-braintrust",
+           "GITHUB_RUN_ID": "42", "GH_TOKEN": "unused", "DRIFTING": "true" if drifting else "false",
+           "GH_STATE": str(tmp_path / "state.json"), "GH_CALLS": str(tmp_path / "calls.jsonl")}
+    # As GitHub runs a `run:` step: bash with -e and pipefail.
+    proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", _drift_issue_step()["run"]],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == (1 if list_fails else 0), proc.stderr
+    calls = tmp_path / "calls.jsonl"
+    return [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+
+
+def _verbs(calls: list[dict[str, Any]]) -> list[str]:
+    return [" ".join(c["args"][:2]) for c in calls]
+
+
+def test_drift_opens_one_issue_for_the_stack(tmp_path: Path) -> None:
+    others = [{"number": 7, "title": "Drift in stack prod-eu"}]
+    calls = _run_issue_step(tmp_path, "prod", True, others)
+    assert _verbs(calls) == ["issue list", "label create", "issue create"]
+    create = calls[-1]
+    assert create["args"][create["args"].index("--title") + 1] == "Drift in stack prod"
+    assert create["args"][create["args"].index("--label") + 1] == "drift"
+    assert "`update` Endpoint `e` (tags)" in create["body"]
+    assert "https://github.com/acme/databricks-braintrust/actions/runs/42" in create["body"]
+
+
+def test_drift_updates_the_open_issue_instead_of_opening_another(tmp_path: Path) -> None:
+    calls = _run_issue_step(tmp_path, "prod", True, [{"number": 7, "title": "Drift in stack prod-eu"},
+                                                      {"number": 9, "title": "Drift in stack prod"}])
+    assert _verbs(calls) == ["issue list", "label create", "issue edit", "issue comment"]
+    assert calls[2]["args"][2] == "9" and calls[3]["args"][2] == "9"
+    assert "`update` Endpoint `e`" in calls[2]["body"]
+
+
+def test_no_drift_closes_the_open_issue_and_otherwise_does_nothing(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    calls = _run_issue_step(tmp_path / "a", "dev", False, [{"number": 3, "title": "Drift in stack dev"}])
+    assert _verbs(calls) == ["issue list", "issue close"] and calls[1]["args"][2] == "3"
+    assert _verbs(_run_issue_step(tmp_path / "b", "dev", False, [])) == ["issue list"]
+
+
+def test_a_failed_issue_listing_fails_the_step_instead_of_opening_a_duplicate(tmp_path: Path) -> None:
+    calls = _run_issue_step(tmp_path, "prod", True, [{"number": 9, "title": "Drift in stack prod"}],
+                            list_fails=True)
+    assert _verbs(calls) == ["issue list"]
+
+
+# ---- the deploy's verify step, run as written with stand-ins for pulumi and the venv's python ---
+
+FAKE_PULUMI = r'''#!/bin/sh
+# Stand-in for `pulumi stack output braintrust_provider --show-secrets --stack <s>`.
+echo "$*" >> "$CALLS"
+printf '{"client_secret": "%s"}\n' "$RECORD_SECRET"
+'''
+FAKE_PYTHON = r'''#!/usr/bin/env python3
+# Stand-in for `.venv/bin/python -m components verify --config FILE`: what it was given.
+import json, os, stat, sys
+path = sys.argv[sys.argv.index("--config") + 1]
+mode = stat.S_IMODE(os.stat(path).st_mode)
+with open(os.environ["CALLS"], "a") as f:
+    f.write(json.dumps({"argv": sys.argv[1:], "mode": mode, "record": json.load(open(path))}) + "\n")
+'''
+
+
+def test_verify_reads_the_stack_record_from_a_private_file_that_is_removed_after(tmp_path: Path) -> None:
+    step = next(s for s in _load("deploy.yml")["jobs"]["deploy"]["steps"] if "components verify" in s.get("run", ""))
+    work, bin_dir, runner_temp = tmp_path / "work", tmp_path / "bin", tmp_path / "runner"
+    for d in (work / ".venv" / "bin", bin_dir, runner_temp):
+        d.mkdir(parents=True)
+    (bin_dir / "pulumi").write_text(FAKE_PULUMI)
+    (work / ".venv" / "bin" / "python").write_text(FAKE_PYTHON)
+    for script in (bin_dir / "pulumi", work / ".venv" / "bin" / "python"):
+        script.chmod(0o755)
+    secret = "dose-test-0123456789abcdef"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "STACK": "staging", "RUNNER_TEMP": str(runner_temp),
+           "CALLS": str(tmp_path / "calls"), "RECORD_SECRET": secret}
+    proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    pulumi_call, verify_call = (tmp_path / "calls").read_text().splitlines()
+    assert pulumi_call == "stack output braintrust_provider --show-secrets --stack staging"
+    verify = json.loads(verify_call)
+    assert verify["argv"][:3] == ["-m", "components", "verify"] and verify["record"]["client_secret"] == secret
+    assert verify["mode"] == 0o600  # umask 077: only the job's user can read the record
+    assert list(runner_temp.iterdir()) == []  # removed on exit
+    assert secret not in proc.stdout + proc.stderr
+
+
+# ---- the pull request's `changed` step, run as written in a scratch git repository ----------------
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True,
+                          timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": str(repo),
+                                           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+                                           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}).stdout
+
+
+@pytest.mark.parametrize(("changed", "expected"), [
+    (["stacks/Pulumi.staging.yaml"], ["staging"]),
+    (["stacks/Pulumi.local.yaml", "docs/gitops.md"], []),
+    (["components/spec.py"], ["dev", "staging", "prod"]),
+])
+def test_the_changed_step_lists_the_stacks_a_pull_request_affects(tmp_path: Path, changed: list[str],
+                                                                 expected: list[str]) -> None:
+    repo = tmp_path / "repo"
+    for rel in ("scripts/stack_matrix.py", "stacks/promotion.txt",
+                *[str(p.relative_to(ROOT)) for p in (ROOT / "stacks").glob("Pulumi.*.yaml")]):
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text((ROOT / rel).read_text())
+    for rel in ("components/spec.py", "docs/gitops.md"):  # a program file, a document
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text("base\n")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "base")
+    base = _git(repo, "rev-parse", "HEAD").strip()
+    for rel in changed:
+        (repo / rel).write_text((repo / rel).read_text() + "\n# changed\n")
+    _git(repo, "commit", "-qam", "change")
+    step = next(s for s in _load("pr.yml")["jobs"]["changed"]["steps"] if s.get("id") == "diff")
+    output = tmp_path / "github_output"
+    proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=repo,
+                          env={"PATH": "/usr/bin:/bin", "BASE": base, "GITHUB_OUTPUT": str(output)},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert output.read_text() == f"stacks={json.dumps(expected)}\n"

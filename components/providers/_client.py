@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from pulumi.dynamic import ConfigureRequest, ResourceProvider
 
+from components.spec.constants import PROJECT as PRODUCT
+
 from ._errors import ProviderError
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
-
-PRODUCT = "databricks-braintrust"
 
 _LOCK = threading.Lock()
 _CLIENTS: dict[str, WorkspaceClient] = {}

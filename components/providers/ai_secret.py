@@ -45,12 +45,13 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from components.args import AiSecretArgs
 from components.braintrust import validate_record
 
 from ._braintrust import BraintrustApi, BraintrustCredentials, base_url, credentials_from_config
 from ._props import diff_result, inputs_only, is_unknown
 
-INPUT_KEYS = ("name", "record_hash", "record", "api_url", "org_name")
+INPUT_KEYS = AiSecretArgs.keys()  # the inputs: components/args.py
 OUTPUT_KEYS = ("secret_id", "preview_secret", "updated_at")
 SECRET_OUTPUTS = ["record"]
 REPLACE_FIRST_KEYS = ("name",)  # create-before-delete

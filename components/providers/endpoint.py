@@ -45,6 +45,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from components.args import EndpointArgs
 from components.spec.constants import MANAGED_BY_TAG as OWNER_TAG
 from components.spec.constants import MODES
 
@@ -54,8 +55,7 @@ from ._props import diff_result, inputs_only, is_unknown, stable_hash, whole
 from ._wait import Done, Pending, wait_for
 
 PAY_PER_TOKEN = "pay_per_token"
-INPUT_KEYS = ("name", "mode", "served_entities", "traffic", "tags", "rate_limits",
-              "usage_tracking", "route_optimized")
+INPUT_KEYS = EndpointArgs.keys()  # the inputs: components/args.py
 OUTPUT_KEYS = ("endpoint_id", "url", "revision", "task")
 ENTITY_KEYS = ("name", "entity_name", "entity_version", "workload_size", "workload_type",
                "scale_to_zero_enabled", "min_provisioned_throughput",

@@ -66,13 +66,14 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from components.args import QueryGrantArgs
+
 from ._client import DatabricksProvider
 from ._errors import ProviderError, api_error
 from ._propagation import created_at_of, is_recent, is_unknown_principal, until_known
 from ._props import diff_result, inputs_only, is_unknown
 
-INPUT_KEYS = ("endpoint_id", "endpoint_name", "service_principal_name", "permission_level",
-              "principal_created_at")
+INPUT_KEYS = QueryGrantArgs.keys()  # the inputs: components/args.py
 REPLACE_KEYS = ("endpoint_id", "service_principal_name")
 DEFAULT_LEVEL = "CAN_QUERY"
 PRINCIPAL_KINDS = ("user_name", "group_name", "service_principal_name")

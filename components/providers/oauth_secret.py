@@ -51,14 +51,15 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from components.args import OAuthSecretArgs
+
 from ._client import DatabricksProvider
 from ._errors import ProviderError, api_error
 from ._lost_answer import MAX_ATTEMPTS, AnswerLost, no_resend_client, send_once
 from ._propagation import created_at_of, is_recent, is_unknown_principal, until_known
 from ._props import diff_result, inputs_only, is_unknown, whole
 
-INPUT_KEYS = ("service_principal_id", "application_id", "lifetime_days", "rotate_before_days",
-              "scopes", "principal_created_at")
+INPUT_KEYS = OAuthSecretArgs.keys()  # the inputs: components/args.py
 OUTPUT_KEYS = ("secret_id", "client_id", "client_secret", "expire_time", "status")
 SECRET_OUTPUTS = ["client_secret"]
 REPLACE_KEYS = ("service_principal_id", "application_id", "lifetime_days", "scopes")

@@ -43,6 +43,8 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from components.args import ServicePrincipalArgs
+
 from ._client import DatabricksProvider
 from ._errors import ProviderError, api_error
 from ._lost_answer import MAX_ATTEMPTS, AnswerLost, no_resend_client, send_once
@@ -50,7 +52,7 @@ from ._propagation import PROPAGATION_TIMEOUT, now_rfc3339, remember_created
 from ._props import diff_result, inputs_only, is_unknown
 from ._wait import Done, Pending, wait_for
 
-INPUT_KEYS = ("display_name", "external_id", "entitlements")
+INPUT_KEYS = ServicePrincipalArgs.keys()  # the inputs: components/args.py
 OUTPUT_KEYS = ("principal_id", "application_id", "created_at")
 PATCH_SCHEMA = [PatchSchema.URN_IETF_PARAMS_SCIM_API_MESSAGES_2_0_PATCH_OP]
 

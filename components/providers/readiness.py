@@ -37,12 +37,14 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from components.args import ReadinessArgs
+
 from ._client import DatabricksProvider
 from ._errors import ProviderError, describe
 from ._props import diff_result, inputs_only, is_unknown, stable_hash
 from ._wait import Done, Pending, wait_for
 
-INPUT_KEYS = ("endpoints", "timeout_seconds")
+INPUT_KEYS = ReadinessArgs.keys()  # the inputs: components/args.py
 OUTPUT_KEYS = ("ready",)
 DEFAULT_TIMEOUT = 2700.0
 FAILED_UPDATES = (EndpointStateConfigUpdate.UPDATE_FAILED, EndpointStateConfigUpdate.UPDATE_CANCELED)

@@ -37,7 +37,13 @@ from components.spec.endpoints import (
     WorkloadSize,
     WorkloadType,
 )
-from components.spec.loading import load_stack_file, stack_name_of, validate_config, validate_document
+from components.spec.loading import (
+    load_stack_file,
+    read_stack_text,
+    stack_name_of,
+    validate_config,
+    validate_document,
+)
 from components.spec.problems import FieldError, Problem, StackError
 from components.spec.schema import spec_json_schema
 from components.spec.stack import (
@@ -56,5 +62,5 @@ __all__ = [
     "FoundationModelEndpoint", "Mode", "PayPerTokenEndpoint", "Principal", "Problem", "RateLimit",
     "SecureValue", "Stack", "StackError", "StackSpec", "Throughput", "UnityCatalogModel", "Workspace",
     "WorkloadSize", "WorkloadType", "check_across", "is_production", "load_stack_file", "ownership_marker",
-    "secret_hint", "spec_json_schema", "stack_name_of", "validate_config", "validate_document",
+    "read_stack_text", "secret_hint", "spec_json_schema", "stack_name_of", "validate_config", "validate_document",
 ]

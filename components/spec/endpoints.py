@@ -10,7 +10,7 @@ from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, mode
 
 from components import catalog
 from components.spec.constants import MANAGED_BY_TAG, MODE_KEYS, Mode
-from components.spec.fields import MODEL_CONFIG, ModelVersion, Number, Text, check_tags
+from components.spec.fields import MODEL_CONFIG, ModelVersion, Number, Text, check_tags, shown
 from components.spec.problems import FieldError
 
 # The API's enums (databricks.sdk.service.serving.ServedModelInputWorkloadSize / ...Type),
@@ -57,7 +57,7 @@ class UnityCatalogModel(BaseModel):
     def _three_levels(cls, value: str) -> str:
         if not UC_MODEL_NAME.fullmatch(value):
             raise ValueError(
-                f"{value!r} is not a Unity Catalog model name (write catalog.schema.model, "
+                f"{shown(value)} is not a Unity Catalog model name (write catalog.schema.model, "
                 "e.g. main.ml.churn_scorer)"
             )
         return value
@@ -90,8 +90,8 @@ class EndpointBase(BaseModel):
     def _endpoint_name(cls, value: str) -> str:
         if not ENDPOINT_NAME.fullmatch(value):
             raise ValueError(
-                f"{value!r} may only hold letters, digits, '-' and '_' (rename it, e.g. "
-                f"{re.sub(r'[^A-Za-z0-9_-]+', '-', value).strip('-') or 'bt-endpoint'!r})"
+                f"{shown(value)} may only hold letters, digits, '-' and '_' (rename it, e.g. "
+                f"{re.sub(r'[^A-Za-z0-9_-]+', '-', value).strip('-')[:63] or 'bt-endpoint'!r})"
             )
         if len(value) > 63:
             raise ValueError(f"is {len(value)} characters long; the limit is 63 (shorten it)")
@@ -136,7 +136,7 @@ class FoundationModelEndpoint(EndpointBase):
     def _in_catalog(cls, value: str) -> str:
         model = catalog.BY_KEY.get(value)
         if model is None and value.lower() in catalog.BY_KEY:
-            raise ValueError(f"{value!r} is not in the model catalog (write it in lower case: {value.lower()!r})")
+            raise ValueError(f"{shown(value)} is not in the model catalog (write it in lower case: {value.lower()!r})")
         if model is None:
             if value in catalog.BY_PAY_PER_TOKEN_ENDPOINT:
                 raise ValueError(
@@ -146,7 +146,7 @@ class FoundationModelEndpoint(EndpointBase):
             close = difflib.get_close_matches(value, catalog.BY_KEY, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise ValueError(
-                f"{value!r} is not in the model catalog ({hint}provisioned throughput serves: "
+                f"{shown(value)} is not in the model catalog ({hint}provisioned throughput serves: "
                 + ", ".join(catalog.provisioned_keys())
                 + ")"
             )
@@ -259,7 +259,7 @@ class PayPerTokenEndpoint(EndpointBase):
         model = catalog.BY_PAY_PER_TOKEN_ENDPOINT.get(value)
         if model is None:
             raise ValueError(
-                f"{value!r} is not a pay-per-token endpoint in the catalog (use one of "
+                f"{shown(value)} is not a pay-per-token endpoint in the catalog (use one of "
                 + ", ".join(catalog.pay_per_token_endpoints())
                 + "; to serve a model yourself use foundation_model instead of pay_per_token)"
             )

@@ -7,7 +7,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, WithJsonSchema
 
 from components.spec.constants import MANAGED_BY_TAG
 from components.spec.problems import FieldError
@@ -28,10 +28,19 @@ def control_character(value: str) -> str | None:
     return None
 
 
+def shown(value: str, limit: int = 64) -> str:
+    """A value as a message quotes it: repr, cut short so a pasted blob never floods the output."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
+
+
 def check_text(value: str) -> str:
     found = control_character(value)
     if found:
         raise ValueError(f"contains the control character {found} (remove it; names are printable text)")
+    if value != value.strip():
+        raise ValueError("has leading or trailing spaces (remove them)")
     return value
 
 
@@ -82,9 +91,15 @@ _VERSION = re.compile(r"[0-9]{1,18}")
 def _positive_version(value: str) -> str:
     if not _VERSION.fullmatch(value) or int(value) < 1:
         found = control_character(value)
-        shown = f"a value with the control character {found}" if found else repr(value)
-        raise ValueError(f"{shown} is not a model version (use a positive number such as \"3\")")
+        what = f"a value with the control character {found}" if found else shown(value)
+        raise ValueError(f"{what} is not a model version (use a positive number such as \"3\")")
     return value
 
 
-ModelVersion = Annotated[str, BeforeValidator(_version_text), AfterValidator(_positive_version)]
+# The schema takes a number too, as validate does (`version: 3`).
+ModelVersion = Annotated[
+    str,
+    BeforeValidator(_version_text),
+    AfterValidator(_positive_version),
+    WithJsonSchema({"type": ["string", "integer"]}),
+]

@@ -48,7 +48,7 @@ def validate_config(raw: Mapping[str, Any], *, stack: str, file: str) -> Stack:
                 errors.append((loc, message_for(err)))
     # An endpoint is named by its name in messages, unless that name is itself refused.
     refused_names = {loc[1] for loc, _ in errors
-                     if loc[0] == "endpoints" and loc[-1] == "name" and (len(loc) == 3 or loc[2:] in MODE_NAME_LOCS)}
+                     if len(loc) >= 3 and loc[0] == "endpoints" and loc[-1] == "name" and (len(loc) == 3 or loc[2:] in MODE_NAME_LOCS)}
     labels = [None if i in refused_names else label
               for i, label in enumerate(endpoint_labels(raw.get("endpoints")))]
     problems: list[Problem] = []
@@ -95,30 +95,21 @@ def _raw_endpoints(document: Any) -> Any:
     return next((v for k, v in config.items() if str(k).rpartition(":")[2] == "endpoints"), None)
 
 
-def load_stack_file(path: Path | str, *, display: str | None = None) -> Stack:
-    """Read and validate ``stacks/Pulumi.<stack>.yaml``. Raises StackError for any defect,
-    including unreadable files and YAML syntax errors (with the line)."""
-    path = Path(path)
-    file = display or str(path)
+_TOO_LARGE = (f"is larger than {MAX_BYTES // 1024} KiB, far more than a stack file needs "
+              "(check that this is the right file)")
+
+
+def read_stack_text(text: str, file: str) -> Any:
+    """Parse a stack file's text defensively (components/spec/yamlfile.py): the document, with
+    every unquoted number and boolean resolved by its field. Raises StackError for syntax
+    errors and YAML-level defects (size, aliases, repeated keys, YAML 1.1 traps), which only
+    the file shows: Pulumi hands the program values, not text."""
 
     def refuse(message: str, where: str = "") -> StackError:
         return StackError([Problem(file, where, message)])
 
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except IsADirectoryError:
-        raise refuse("is a folder, not a stack file (name a Pulumi.<stack>.yaml file in it, "
-                     "or validate the folder)") from None
-    except OSError as exc:
-        raise refuse(f"cannot be read: {exc.strerror or exc} (check the path)") from None
-    if len(data) > MAX_BYTES:
-        raise refuse(f"is larger than {MAX_BYTES // 1024} KiB, far more than a stack file needs "
-                     "(check that this is the right file)")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise refuse("is not UTF-8 text (save it as UTF-8)") from None
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise refuse(_TOO_LARGE)
     try:
         document = read_yaml(text)
     except YamlProblem as exc:
@@ -138,6 +129,33 @@ def load_stack_file(path: Path | str, *, display: str | None = None) -> Stack:
     if traps:
         endpoints = _raw_endpoints(document)
         raise StackError([Problem(file, document_path(t.path, endpoints), t.message) for t in traps])
+    return document
+
+
+def load_stack_file(path: Path | str, *, display: str | None = None) -> Stack:
+    """Read and validate ``stacks/Pulumi.<stack>.yaml``. Raises StackError for any defect,
+    including unreadable files and YAML syntax errors (with the line)."""
+    path = Path(path)
+    file = display or str(path)
+
+    def refuse(message: str, where: str = "") -> StackError:
+        return StackError([Problem(file, where, message)])
+
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except IsADirectoryError:
+        raise refuse("is a folder, not a stack file (name a Pulumi.<stack>.yaml file in it, "
+                     "or validate the folder)") from None
+    except OSError as exc:
+        raise refuse(f"cannot be read: {exc.strerror or exc} (check the path)") from None
+    if len(data) > MAX_BYTES:
+        raise refuse(_TOO_LARGE)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise refuse("is not UTF-8 text (save it as UTF-8)") from None
+    document = read_stack_text(text, file)
     try:
         return validate_document(document, stack=stack_name_of(path), file=file)
     except RecursionError:
@@ -154,6 +172,11 @@ def validate_document(document: Any, *, stack: str, file: str) -> Stack:
         Problem(file, str(key), f"is not a stack file key (allowed: {', '.join(sorted(_TOP_LEVEL))})")
         for key in document
         if key not in _TOP_LEVEL
+    ]
+    problems += [
+        Problem(file, key, "must be text, as Pulumi writes it (restore the value `pulumi config` wrote, or remove it)")
+        for key in ("encryptionsalt", "secretsprovider", "encryptedkey")
+        if key in document and not isinstance(document[key], str)
     ]
     config = document.get("config")
     if not isinstance(config, dict):

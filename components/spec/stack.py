@@ -38,7 +38,6 @@ def is_production(stack: str, policy: str | None) -> bool:
     return policy == "production" or _PRODUCTION_NAME.fullmatch(stack) is not None
 
 
-
 class SecureValue(BaseModel):
     """A value Pulumi stores encrypted (``{secure: ...}`` in the file). Only its presence is
     known before ``pulumi up``; the value reaches the program as a secret Output."""
@@ -94,13 +93,6 @@ class Principal(BaseModel):
                 f"{value} would leave Braintrust without a token: its proxy asks for scope all-apis, "
                 "which a token minted from this secret could not exceed (remove scopes, or use [all-apis])"
             )
-        return value
-
-    @field_validator("display_name")
-    @classmethod
-    def _trimmed(cls, value: str) -> str:
-        if value != value.strip():
-            raise ValueError("has leading or trailing spaces (remove them)")
         return value
 
     @model_validator(mode="after")

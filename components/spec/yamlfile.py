@@ -35,6 +35,8 @@ _MERGE = "tag:yaml.org,2002:merge"
 _NUMBER_TRAP = re.compile(r"[-+]?(0[0-9_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?"
                           r"|[0-9]*_[0-9_]*(\.[0-9_]*)?)")
 _BOOL_WORDS = frozenset({"yes", "no", "on", "off", "y", "n"})
+# Text to YAML 1.1 but a number to YAML 1.2 readers such as Pulumi's own: `0o17` is 15 there.
+_TEXT_TRAP = re.compile(r"[-+]?0o[0-7_]+")
 
 
 class YamlProblem(Exception):
@@ -76,13 +78,13 @@ class Plain:
     line: int
 
     @property
-    def trap(self) -> str | None:
-        """How YAML 1.1 misreads the text, if it does."""
+    def trap(self) -> bool:
+        """Whether a YAML reader turns the text into something other than what it shows."""
         if isinstance(self.value, bool):
-            return "a yes/no word" if self.text.lower() in _BOOL_WORDS else None
-        if _NUMBER_TRAP.fullmatch(self.text):
-            return "a YAML 1.1 number"
-        return None
+            return self.text.lower() in _BOOL_WORDS
+        if isinstance(self.value, str):
+            return _TEXT_TRAP.fullmatch(self.text) is not None
+        return _NUMBER_TRAP.fullmatch(self.text) is not None
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -97,6 +99,14 @@ def _plain(loader: Any, node: yaml.ScalarNode, build: Any) -> Any:
     return value
 
 
+def _plain_text(loader: Any, node: yaml.ScalarNode) -> Any:
+    value = loader.construct_scalar(node)
+    if not node.style and _TEXT_TRAP.fullmatch(value):
+        return Plain(value, value, node.start_mark.line + 1)
+    return value
+
+
+_Loader.add_constructor("tag:yaml.org,2002:str", _plain_text)
 for _tag, _build in (("int", yaml.SafeLoader.construct_yaml_int),
                      ("float", yaml.SafeLoader.construct_yaml_float),
                      ("bool", yaml.SafeLoader.construct_yaml_bool)):
@@ -122,8 +132,8 @@ def _check_graph(root: yaml.Node) -> None:
         if key in open_nodes:
             raise YamlProblem(path, "an alias refers to a value that contains it (write the value out)")
         if len(path) > MAX_DEPTH:
-            raise YamlProblem((), f"is nested too deeply to be a stack file (over {MAX_DEPTH} levels; "
-                                  "flatten it)")
+            raise YamlProblem(path, f"is nested too deeply to be a stack file (over {MAX_DEPTH} levels; "
+                                    "flatten it)")
         open_nodes.add(key)
         size = 1
         if isinstance(node, yaml.MappingNode):
@@ -148,8 +158,8 @@ def _check_graph(root: yaml.Node) -> None:
         open_nodes.discard(key)
         sizes[key] = size
         if size > MAX_VALUES:
-            raise YamlProblem((), f"expands to more than {MAX_VALUES} values (through aliases or sheer size), "
-                                  "more than any stack file needs (write the values out, or split the file)")
+            raise YamlProblem(path, f"expands to more than {MAX_VALUES} values (through aliases or sheer size), "
+                                    "more than any stack file needs (write the values out, or split the file)")
         return size
 
     walk(root, ())
@@ -188,12 +198,15 @@ def resolve_plain(value: Any, *, bool_fields: Collection[str], text_fields: Coll
             field = here[-1] if here else None
             if isinstance(item.value, bool) and field in bool_fields:
                 return item.value
-            if item.trap is not None:
-                reading = str(item.value).lower() if isinstance(item.value, bool) else repr(item.value)
-                problems.append(YamlProblem(here, (
-                    f"line {item.line}: unquoted {item.text} is {item.trap} that YAML reads as {reading}, "
-                    f"not the text written (quote it: \"{item.text}\")"
-                )))
+            if item.trap:
+                if isinstance(item.value, str):
+                    reading = f"is read by Pulumi (YAML 1.2) as the number {int(item.text.replace('_', ''), 8)}"
+                elif isinstance(item.value, bool):
+                    reading = f"is read by YAML as {str(item.value).lower()}, not as the text {item.text}"
+                else:
+                    reading = f"is read by YAML 1.1 as the number {item.value!r}, not as the text {item.text}"
+                problems.append(YamlProblem(here, f'line {item.line}: unquoted {item.text} {reading} '
+                                                  f'(quote it: "{item.text}")'))
                 return item.value
             if field in text_fields and not isinstance(item.value, bool):
                 return item.text  # a version keeps its text: 3.10 is not 3.1

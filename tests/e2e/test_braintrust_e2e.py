@@ -26,7 +26,7 @@ from components.providers.grant import QueryGrant, QueryGrantProvider
 from components.providers.oauth_secret import OAuthSecret, OAuthSecretProvider
 from components.providers.principal import ServicePrincipal, ServicePrincipalProvider
 from components.providers.readiness import EndpointsReady, EndpointsReadyProvider
-from tests.lifecycle.harness import Engine, ProviderProcess
+from testing.provider import Engine, ProviderProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAT = "bt-e2e-llama-3-1-8b"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -23,8 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
-def cli(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, list[str]]]:
-    """Run `python -m emulator --port 0 ARGS`; yield (url, banner lines); stop it on exit."""
+def cli(*args: str, env: dict[str, str] | None = None,
+        stderr_out: list[str] | None = None) -> Iterator[tuple[str, list[str]]]:
+    """Run `python -m emulator --port 0 ARGS`; yield (url, banner lines); stop it on exit
+    (appending what it wrote to stderr to `stderr_out`)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "emulator", "--port", "0", "--ready-after", "0", *args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -46,7 +49,9 @@ def cli(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, li
         finally:
             if proc.poll() is None:
                 proc.kill()
-            proc.communicate(timeout=5)
+            _, err = proc.communicate(timeout=5)
+            if stderr_out is not None:
+                stderr_out.append(err)
 
 
 def _settings(url: str, token: str) -> dict:
@@ -165,3 +170,21 @@ def test_the_state_file_is_written_0600_whatever_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert _mode(state) == 0o600
+
+
+def test_malformed_requests_print_no_traceback_and_the_server_keeps_serving(tmp_path):
+    admin_file = tmp_path / "admin-token"
+    admin_file.write_text("dapi-malformed\n")
+    err: list[str] = []
+    with cli("--admin-token-file", str(admin_file), stderr_out=err) as (url, _):
+        host, port = url.removeprefix("http://").split(":")
+        for raw in (b"POST /api/2.0/serving-endpoints HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+                    b"GET /api/2.0/serving-endpoints/\xff HTTP/1.1\r\nHost: x\r\n\r\n",
+                    b"POST /api/2.0/preview/scim/v2/ServicePrincipals HTTP/1.1\r\nHost: x\r\n"
+                    b"Authorization: Bearer dapi-malformed\r\nContent-Length: 3\r\n\r\n\"\xff\"",
+                    b"NONSENSE\r\n\r\n"):
+            with socket.create_connection((host, int(port)), timeout=10) as sock:
+                sock.sendall(raw)
+                assert sock.recv(12).startswith(b"HTTP/1.1 400")
+        assert _settings(url, "dapi-malformed")
+    assert "Traceback" not in err[0], err[0]

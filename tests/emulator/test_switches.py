@@ -46,6 +46,7 @@ def test_settings_default_to_todays_behaviour_and_reset_restores_them(emulator):
                                 retired=["mixtral_8x7b_instruct_v0_1"], scim_external_id="drop",
                                 seed=7, ready_after=0)
     assert changed["retired"] == ["system.ai.mixtral_8x7b_instruct_v0_1"]
+    assert emulator.settings(retired=LLAMA_8B)["retired"] == [LLAMA_8B]  # one, not in a list
     assert changed["pay_per_token_acl"] == "reject" and changed["seed"] == 7
     emulator.reset()
     back = emulator.admin("GET", "settings")
@@ -55,7 +56,7 @@ def test_settings_default_to_todays_behaviour_and_reset_restores_them(emulator):
 
 @pytest.mark.parametrize("body", [
     {"pay_per_token_acl": "maybe"}, {"propagation_delay": -1}, {"propagation_delay": True},
-    {"retired": "system.ai.x"}, {"scim_external_id": "lose"}, {"seed": "x"}, {"colour": "red"},
+    {"retired": [3]}, {"scim_external_id": "lose"}, {"seed": "x"}, {"colour": "red"},
 ])
 def test_a_bad_setting_is_refused_and_changes_nothing(emulator, body):
     with pytest.raises(urllib.request.HTTPError) as e:
@@ -191,7 +192,8 @@ def test_model_versions_list_answers_the_served_versions_and_follows_system_mode
     assert versions(LLAMA_8B) == {1, 2, 3}
     assert versions(CHURN) == {3}
     emulator.system_model(LLAMA_8B, "1", served=False)
-    emulator.system_model(LLAMA_8B, "4", throughput_chunk_size=1240)
+    emulator.admin("POST", "system-models", {"entity": LLAMA_8B, "version": 4,
+                                             "throughput_chunk_size": 1240})
     assert versions(LLAMA_8B) == {2, 3, 4}
     with pytest.raises(NotFound):
         w.serving_endpoints.create("v1", config=llama_config("v1"))
@@ -199,6 +201,7 @@ def test_model_versions_list_answers_the_served_versions_and_follows_system_mode
     assert versions("system.ai.brand_new_model") == {1}
     with pytest.raises(NotFound):
         list(w.model_versions.list("system.ai.no_such_model"))
+    assert {v.version for v in w.model_versions.list(LLAMA_8B, max_results=1)} == {2, 3, 4}  # pages
     emulator.reset()
     assert versions(LLAMA_8B) == {1, 2, 3}
 

@@ -12,16 +12,16 @@ import json
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-import pulumi
 import pytest
 from pulumi.runtime import rpc
 
 from components.braintrust import REDACTED, build_provider_config, oauth_secret
 from components.providers.ai_secret import AiSecret, AiSecretProvider, record_hash
 from tests.lifecycle.harness import Engine, ProviderCallError, ProviderProcess
-from tests.program.test_program import STACKS, program  # noqa: F401 - the program under mocks, a fixture
+from tests.program.conftest import STACKS, run_program
 
 CLIENT_SECRET = "dose-client-secret-0123456789abcdef"
 ROTATED_SECRET = "dose-rotated-secret-fedcba9876543210"
@@ -277,20 +277,15 @@ def test_an_error_echoing_the_request_never_carries_the_records_secret(engine, e
 # ------------------------------------------------------------------ the record's hash
 
 
-@pytest.mark.parametrize("program", [p for p in STACKS if "publish: true" in p.read_text()][:1], indirect=True,
-                         ids=lambda p: p.name)
-@pulumi.runtime.test
-def test_the_component_sends_the_hash_the_provider_computes(program) -> None:  # noqa: F811 - the fixture
-    mocks, exports, _ = program
+@pytest.mark.parametrize("path", [p for p in STACKS if "publish: true" in p.read_text()][:1], ids=lambda p: p.name)
+def test_the_component_sends_the_hash_the_provider_computes(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mocks, _, _ = run_program(path, monkeypatch)
 
     def plain(value: Any) -> Any:  # the mocks see a secret input as {<sig>: <secret sig>, "value": ...}
         wrapped = isinstance(value, dict) and set(value) == {rpc._special_sig_key, "value"}
         return value["value"] if wrapped else value
 
-    def check(_: Any) -> None:
-        (published,) = [r for r in mocks.resources if "record_hash" in r.inputs]
-        record = plain(published.inputs["record"])
-        assert record["secret"]  # the whole record, secret included, is what is hashed
-        assert plain(published.inputs["record_hash"]) == record_hash(record)
-
-    return exports["braintrust_ai_secret_id"].apply(check)
+    (published,) = [r for r in mocks.resources if "record_hash" in r.inputs]
+    record = plain(published.inputs["record"])
+    assert record["secret"]  # the whole record, secret included, is what is hashed
+    assert plain(published.inputs["record_hash"]) == record_hash(record)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.lifecycle.harness import Engine, ProviderProcess
+from testing.provider import Engine, ProviderProcess
 from tests.stackrun import StackRun, load, new_process, stack_document
 
 

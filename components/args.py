@@ -1,0 +1,261 @@
+"""The typed arguments of every resource the stack declares: one class per resource type.
+
+These classes are the one statement of what each dynamic provider takes. The plan
+(components/plan.py) fills them from a validated stack, the program turns them into resources,
+`render` prints them, and each provider's INPUT_KEYS is ``<Args>.keys()``. A value that is an
+output of another resource (an endpoint's id, the principal's application id) is a reference,
+resolved by the program to a Pulumi Output and printed by `render` as a placeholder.
+
+No pulumi, no databricks-sdk: `validate` and `render` import this on a bare runner, and so
+does every provider process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from components.spec.constants import Mode
+
+# The dynamic resources' type tokens: pulumi.dynamic.Resource forms them as
+# "pulumi-python:dynamic/<module>:<name>" from the class keywords in components/providers/.
+DYNAMIC_MODULE = "databricks-braintrust"
+
+
+def dynamic_type(name: str) -> str:
+    return f"pulumi-python:dynamic/{DYNAMIC_MODULE}:{name}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Values known only once another resource exists
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An output of another declared resource: ``key`` is its declaration's key."""
+
+    key: str
+    output: str
+
+    def __str__(self) -> str:
+        return f"<{self.key}.{self.output}>"
+
+
+@dataclass(frozen=True)
+class RolloutRef:
+    """An endpoint's rollout identity, ``revision@endpoint_id``: the readiness gate waits again
+    whenever it changes. The id is part of it because an endpoint recreated with the same
+    config (deleted out of band, or replaced) rolls out again from nothing."""
+
+    key: str
+
+    def parts(self) -> tuple[Ref, Ref]:
+        return Ref(self.key, "revision"), Ref(self.key, "endpoint_id")
+
+    def __str__(self) -> str:
+        return f"<{self.key}.revision>@<{self.key}.endpoint_id>"
+
+
+def rollout_id(revision: str, endpoint_id: str | None) -> str:
+    return f"{revision}@{endpoint_id}" if endpoint_id else revision
+
+
+@dataclass(frozen=True)
+class SecretConfig:
+    """A secret stack config value (`pulumi config set --secret <project>:<key>`)."""
+
+    key: str
+
+    def __str__(self) -> str:
+        return f"<secret config {self.key}>"
+
+
+Reference = Ref | RolloutRef | SecretConfig
+
+
+def substitute(value: Any, resolve: Callable[[Reference], Any]) -> Any:
+    """``value`` with every reference replaced by ``resolve(reference)``, at any depth."""
+    if isinstance(value, Ref | RolloutRef | SecretConfig):
+        return resolve(value)
+    if isinstance(value, Mapping):
+        return {k: substitute(v, resolve) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [substitute(v, resolve) for v in value]
+    return value
+
+
+def references(value: Any) -> list[Reference]:
+    """Every reference in ``value``, in order."""
+    found: list[Reference] = []
+    substitute(value, lambda ref: found.append(ref))
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# The arguments classes
+
+
+class Args:
+    """Base of the arguments classes: frozen dataclasses whose fields are the inputs."""
+
+    TYPE_NAME: ClassVar[str]  # the dynamic resource's type name, or a component's type token
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """The input keys, in declaration order: the provider's INPUT_KEYS."""
+        return tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+
+    def inputs(self) -> dict[str, Any]:
+        """The inputs as plain values (references left in place): what the provider receives."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if isinstance(value, Ref | RolloutRef | SecretConfig):
+            return value
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if getattr(value, f.name) is not None}
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class ServedEntity:
+    """One served entity (None fields are not sent). ``entity_version`` None means the newest
+    version the workspace serves, resolved by the provider at create and kept in state. The
+    ``name`` keys the entity in diffs: it never depends on what the provider resolves."""
+
+    name: str
+    entity_name: str
+    entity_version: str | None
+    workload_size: str | None = None
+    workload_type: str | None = None
+    scale_to_zero_enabled: bool | None = None
+    min_provisioned_throughput: int | None = None
+    max_provisioned_throughput: int | None = None
+
+
+@dataclass(frozen=True)
+class TrafficRoute:
+    served_entity_name: str
+    traffic_percentage: int
+
+
+@dataclass(frozen=True)
+class RateLimitArgs:
+    calls: int
+    renewal_period: str
+    key: str
+
+
+@dataclass(frozen=True)
+class EndpointArgs(Args):
+    """A serving endpoint (components/providers/endpoint.py). Outputs: endpoint_id, url,
+    revision (hash of the desired served entities and traffic), task."""
+
+    TYPE_NAME: ClassVar[str] = "Endpoint"
+
+    name: str
+    mode: Mode
+    served_entities: tuple[ServedEntity, ...] = ()  # empty for pay_per_token
+    traffic: tuple[TrafficRoute, ...] | None = None  # None: everything to the one entity
+    tags: Mapping[str, str] = field(default_factory=dict)
+    rate_limits: tuple[RateLimitArgs, ...] = ()
+    usage_tracking: bool = False
+    route_optimized: bool = False
+
+
+@dataclass(frozen=True)
+class ReadinessArgs(Args):
+    """The stack's readiness gate (components/providers/readiness.py): ``endpoints`` maps each
+    endpoint's name to its rollout identity. Output: ready {name: {state, config_version}}."""
+
+    TYPE_NAME: ClassVar[str] = "EndpointsReady"
+
+    endpoints: Mapping[str, RolloutRef | str]
+    timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class ServicePrincipalArgs(Args):
+    """The service principal (components/providers/principal.py); ``external_id`` is the
+    stack's ownership marker. Outputs: principal_id (SCIM id), application_id, created_at."""
+
+    TYPE_NAME: ClassVar[str] = "ServicePrincipal"
+
+    display_name: str
+    external_id: str
+    entitlements: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OAuthSecretArgs(Args):
+    """The principal's OAuth secret (components/providers/oauth_secret.py). Outputs: secret_id,
+    client_id, client_secret (secret), expire_time, status."""
+
+    TYPE_NAME: ClassVar[str] = "OAuthSecret"
+
+    service_principal_id: Ref | str
+    application_id: Ref | str
+    lifetime_days: int
+    rotate_before_days: int
+    scopes: tuple[str, ...] | None
+    # The principal's creation time: while it is recent, calls naming it are retried until the
+    # workspace knows it (components/providers/_propagation.py).
+    principal_created_at: Ref | str | None = None
+
+
+@dataclass(frozen=True)
+class QueryGrantArgs(Args):
+    """One CAN_QUERY entry on one endpoint's ACL (components/providers/grant.py)."""
+
+    TYPE_NAME: ClassVar[str] = "QueryGrant"
+
+    endpoint_id: Ref | str
+    endpoint_name: str
+    service_principal_name: Ref | str
+    permission_level: str = "CAN_QUERY"
+    principal_created_at: Ref | str | None = None  # as OAuthSecretArgs.principal_created_at
+
+
+@dataclass(frozen=True)
+class AiSecretArgs(Args):
+    """The record published to Braintrust (components/providers/ai_secret.py): ``record`` is
+    secret, ``record_hash`` its one-way hash. Outputs: secret_id, preview_secret, updated_at."""
+
+    TYPE_NAME: ClassVar[str] = "AiSecret"
+
+    name: str
+    record_hash: Ref | str
+    record: Ref | Mapping[str, Any]
+    api_url: str
+    org_name: str | None
+
+
+@dataclass(frozen=True)
+class BraintrustRecordArgs(Args):
+    """Not a provider's input: what the program needs to build the Braintrust AI-provider
+    record (components/braintrust.py) once the principal exists. ``after`` are outputs the
+    record waits for: the readiness gate and every grant, so Braintrust never gets a record
+    whose endpoints do not answer or whose credentials may not query them."""
+
+    TYPE_NAME: ClassVar[str] = "databricks-braintrust:braintrust:BraintrustRecord"
+
+    name: str
+    api_base: str
+    auth_type: str
+    models: Mapping[str, str]  # endpoint name -> flavor, as Braintrust calls it
+    supports_streaming: bool
+    org_name: str | None
+    client_id: Ref
+    secret: Ref | SecretConfig
+    after: tuple[Ref, ...]
+
+
+ProviderArgs = EndpointArgs | ReadinessArgs | ServicePrincipalArgs | OAuthSecretArgs | QueryGrantArgs | AiSecretArgs

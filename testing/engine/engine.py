@@ -1,0 +1,738 @@
+"""The Pulumi engine, stood in for: the real program (`__main__.py`, hence
+`components/program.py`, unchanged) runs on Pulumi's own Python runtime against a resource
+monitor of ours, which plays the engine's steps on the real `python -m pulumi.dynamic` process.
+
+What the monitor does with each registration, as the engine does:
+- a component is recorded, never sent to a provider;
+- a custom resource not in state: Check, then Create;
+- a custom resource in state (by URN, or by one of its aliases): Check, then Diff, then
+  nothing (same), Update, or a replace: Delete then Create when the provider or the resource
+  asks for delete-before-replace, otherwise Create now and Delete the old one at the end;
+- its outputs go back into the program, secrets marked: an output copies secretness from the
+  input of the same key, and `additional_secret_outputs` are secrets whatever their input;
+- after the program: whatever state holds and the program no longer registered is deleted,
+  dependants first, independent ones at once.
+Every resource is sent as soon as the program registers it (the program's Outputs make the
+dependency order); the provider process's four workers are the only limit, as with the
+engine's default unbounded parallelism. An error in one resource does not stop the others
+(as `pulumi up --continue-on-error`); the command raises `EngineError` at the end, state keeping
+what succeeded, and then deletes nothing.
+
+preview: Check and Diff only, never a write; a create or an update hands the checked inputs
+back as outputs, so what the provider would compute is unknown downstream, as in a real
+preview of a provider without preview support (dynamic providers). refresh: Read of every
+custom resource in state; an empty id drops it. destroy: Delete of everything, dependants
+first.
+
+Not modelled (see docs/architecture.md): checkpoints after each step (state is written when
+the command ends), plugin loading and provider versions, protect/retainOnDelete/ignoreChanges,
+stack transforms (an optional `transform` hook stands in for one), the CLI's own output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import json
+import runpy
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from google.protobuf import empty_pb2  # type: ignore[import-untyped]
+from pulumi.runtime import proto, settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.proto import engine_pb2, resource_pb2
+from pulumi.runtime.stack import run_in_stack
+
+from testing.engine.props import (
+    UNKNOWN,
+    Props,
+    annotate_secrets,
+    from_struct,
+    is_secret,
+    known_or_sentinel,
+    mark_secret_outputs,
+    redact,
+    strip_secrets,
+    to_struct,
+)
+from testing.engine.state import ResourceState, StackState
+from testing.provider import ProviderCallError, ProviderProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+PROVIDER_KEY = "__provider"
+DIFF_NONE = proto.DiffResponse.DIFF_NONE
+DIFF_SOME = proto.DiffResponse.DIFF_SOME
+Transform = Callable[[str, str, Props], Props]
+
+
+def project_name(root: Path = ROOT) -> str:
+    return str(yaml.safe_load((root / "Pulumi.yaml").read_text())["name"])
+
+
+class EngineError(Exception):
+    """A command failed: the program's own error, or one or more provider errors."""
+
+    def __init__(self, command: str, errors: list[Exception], result: Result | None = None
+                 ) -> None:
+        self.command = command
+        self.errors = errors
+        self.result = result  # what was done before and besides the failures
+        super().__init__(f"{command} failed:\n{self.message}")
+
+    @property
+    def message(self) -> str:
+        """Each error as a user would read it: the provider's exception text, no traceback."""
+        return "\n".join(e.message if isinstance(e, ProviderCallError) else str(e)
+                         for e in self.errors)
+
+
+class StepError(Exception):
+    """A provider call failed for one resource; carries the URN it failed for."""
+
+    def __init__(self, urn: str, error: ProviderCallError) -> None:
+        self.urn = urn
+        self.error = error
+        super().__init__(f"{urn}: {error.message}")
+
+
+@dataclass
+class Registration:
+    """One RegisterResource as the program sent it."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str
+    custom: bool
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    inputs: Props
+    aliases: list[str]
+    additional_secret_outputs: list[str]
+    delete_before_replace: bool
+
+    def as_json(self) -> dict[str, Any]:
+        """The registration with every secret value replaced."""
+        return {"type": self.type, "name": self.name, "urn": self.urn, "parent": self.parent,
+                "custom": self.custom, "dependencies": self.dependencies,
+                "property_dependencies": self.property_dependencies,
+                "inputs": redact(self.inputs), "aliases": self.aliases,
+                "additional_secret_outputs": self.additional_secret_outputs,
+                "delete_before_replace": self.delete_before_replace}
+
+
+@dataclass
+class Step:
+    """What the engine did for one custom resource: create, same, update, replace, delete,
+    refresh (read, still there) or gone (read found it deleted)."""
+
+    op: str
+    urn: str
+    outputs: Props = field(default_factory=dict)
+    diff: Any = None  # provider_pb2.DiffResponse when Diff was called
+    t: float = 0.0  # seconds since the command began, when the step was done
+
+    @property
+    def name(self) -> str:
+        return self.urn.rsplit("::", 1)[1]
+
+    @property
+    def type(self) -> str:
+        return self.urn.split("::")[2].split("$")[-1]
+
+    @property
+    def plain(self) -> Props:
+        """The outputs as the provider gave them, secrets unwrapped (never print these)."""
+        return dict(strip_secrets(self.outputs))
+
+
+@dataclass
+class Call:
+    method: str
+    urn: str
+
+
+@dataclass
+class Result:
+    command: str
+    steps: dict[str, Step] = field(default_factory=dict)  # by URN
+    registrations: list[Registration] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+    exports: Props = field(default_factory=dict)  # wire form: secrets marked
+    logs: list[tuple[str, str]] = field(default_factory=list)  # (severity, message)
+    wall: float = 0.0
+
+    def by_name(self) -> dict[str, Step]:
+        return {s.name: s for s in self.steps.values()}
+
+    def ops(self) -> dict[str, str]:
+        return {s.name: s.op for s in self.steps.values()}
+
+    def changed(self) -> list[str]:
+        """Names whose step was anything but `same` (or `refresh`)."""
+        return sorted(s.name for s in self.steps.values() if s.op not in ("same", "refresh"))
+
+    def export(self, name: str) -> Any:
+        return strip_secrets(self.exports[name])
+
+    def export_is_secret(self, name: str) -> bool:
+        return is_secret(self.exports[name])
+
+    def methods(self) -> set[str]:
+        return {c.method for c in self.calls}
+
+
+def type_token(resource: type | str) -> str:
+    """`pulumi-python:dynamic/<module>:<Name>` for a dynamic resource class, or the token given."""
+    if isinstance(resource, str):
+        return resource
+    return f"pulumi-python:{resource._resource_type_name}"  # type: ignore[attr-defined]
+
+
+def urn_type(urn: str) -> str:
+    return urn.split("::")[2].split("$")[-1]
+
+
+def urn_name(urn: str) -> str:
+    return urn.rsplit("::", 1)[1]
+
+
+def _normalize_urn(urn: str) -> str:
+    # The SDK computes alias URNs of the root stack's children with the stack's type as a
+    # parent prefix; the engine never puts the root stack in a child's URN.
+    return urn.replace(f"::{ROOT_STACK_TYPE}$", "::")
+
+
+def run_graph(tasks: dict[Hashable, tuple[tuple[Hashable, ...], Callable[[], Any]]],
+              workers: int = 64) -> list[Exception]:
+    """Run every task once its dependencies succeeded, all at once otherwise; the errors."""
+    futures: dict[Hashable, Future[None]] = {}
+    order: list[Hashable] = []
+    placed: set[Hashable] = set()
+
+    def visit(key: Hashable) -> None:
+        if key in placed:
+            return
+        placed.add(key)
+        for dep in tasks[key][0]:
+            visit(dep)
+        order.append(key)
+
+    for key in tasks:
+        visit(key)
+    if not tasks:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(tasks)))) as pool:
+        def run(key: Hashable) -> None:
+            deps, fn = tasks[key]
+            for dep in deps:
+                futures[dep].result()  # a failed dependency: this one never runs
+            fn()
+
+        for key in order:
+            futures[key] = pool.submit(run, key)
+    errors: list[Exception] = []
+    for f in futures.values():
+        exc = f.exception()
+        if isinstance(exc, Exception) and not any(exc is e for e in errors):
+            errors.append(exc)
+    return errors
+
+
+class _Log:
+    """The engine's Log service: the program's pulumi.log messages."""
+
+    def __init__(self, sink: list[tuple[str, str]], echo: Callable[[str, str], None] | None) -> None:
+        self.sink = sink
+        self.echo = echo
+
+    def Log(self, request: Any) -> empty_pb2.Empty:  # noqa: N802 - the gRPC method's name
+        severity = engine_pb2.LogSeverity.Name(request.severity).lower()
+        self.sink.append((severity, request.message))
+        if self.echo is not None and severity != "debug":
+            self.echo(severity, request.message)
+        return empty_pb2.Empty()
+
+    def GetRootResource(self, request: Any) -> Any:  # noqa: N802
+        return engine_pb2.GetRootResourceResponse()
+
+    def SetRootResource(self, request: Any) -> Any:  # noqa: N802
+        return engine_pb2.SetRootResourceResponse()
+
+
+class Monitor:
+    """The ResourceMonitor service for one command: registrations in, provider calls out."""
+
+    def __init__(self, engine: StackEngine, result: Result, preview: bool, t0: float) -> None:
+        self.engine = engine
+        self.result = result
+        self.preview = preview
+        self.t0 = t0
+        self.lock = threading.Lock()
+        self.old = dict(engine.state.resources)
+        self.new: dict[str, ResourceState] = {}
+        self.claimed: set[str] = set()  # URNs of `old` matched by a registration
+        self.pending_deletes: list[ResourceState] = []  # replaced, deleted at the end
+        self.errors: list[Exception] = []
+        self.deleted_for_replace: set[str] = set()
+        self.stack_urn = ""
+        self.by_alias = {_normalize_urn(u): u for u in self.old}
+
+    # ------------------------------------------------------------ naming
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        qualified = type_
+        if parent and urn_type(parent) != ROOT_STACK_TYPE:
+            qualified = f"{parent.split('::')[2]}${type_}"
+        return f"urn:pulumi:{self.engine.stack}::{self.engine.project}::{qualified}::{name}"
+
+    def _find_old(self, urn: str, aliases: Iterable[str]) -> ResourceState | None:
+        with self.lock:
+            for candidate in (urn, *aliases):
+                key = self.by_alias.get(_normalize_urn(candidate))
+                if key is not None and key not in self.claimed:
+                    self.claimed.add(key)
+                    return self.old[key]
+        return None
+
+    # ------------------------------------------------------------ provider calls
+
+    def _call(self, method: str, urn: str, fn: Callable[[], Any]) -> Any:
+        with self.lock:
+            self.result.calls.append(Call(method, urn))
+        try:
+            return fn()
+        except ProviderCallError as exc:
+            raise StepError(urn, exc) from None
+
+    def _outputs(self, outs: Props, ins: Props, secret_outputs: Iterable[str]) -> Props:
+        return mark_secret_outputs(annotate_secrets(outs, ins), secret_outputs)
+
+    def _done(self, step: Step, state: ResourceState | None) -> None:
+        step.t = time.monotonic() - self.t0
+        with self.lock:
+            self.result.steps[step.urn] = step
+            if state is not None:
+                self.new[state.urn] = state
+
+    # ------------------------------------------------------------ the monitor's RPCs
+
+    def SupportsFeature(self, request: Any) -> Any:  # noqa: N802
+        # No outputValues (inputs arrive resolved), no aliasSpecs (the SDK then computes full
+        # alias URNs itself, parents' aliases included).
+        supported = request.id in ("secrets", "resourceReferences")
+        return resource_pb2.SupportsFeatureResponse(hasSupport=supported)
+
+    def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802
+        return resource_pb2.DeploymentInfo(supportedFeatures=[
+            resource_pb2.RESOURCE_MONITOR_FEATURE_SECRETS,
+            resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES])
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802
+        raise NotImplementedError(f"invoke {request.tok}: the program calls no functions")
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802
+        raise NotImplementedError("Resource.get: dynamic resources cannot be read by id")
+
+    def RegisterResourceOutputs(self, request: Any) -> empty_pb2.Empty:  # noqa: N802
+        if request.urn == self.stack_urn:
+            self.result.exports = from_struct(request.outputs)
+        return empty_pb2.Empty()
+
+    def SignalAndWaitForShutdown(self, request: Any) -> empty_pb2.Empty:  # noqa: N802
+        return empty_pb2.Empty()
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == ROOT_STACK_TYPE:
+            self.stack_urn = urn
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        inputs = from_struct(request.object)
+        aliases = list(request.aliasURNs)
+        reg = Registration(
+            type=request.type, name=request.name, urn=urn, parent=request.parent,
+            custom=request.custom, dependencies=sorted(set(request.dependencies)),
+            property_dependencies={k: sorted(v.urns) for k, v in request.propertyDependencies.items()},
+            inputs=inputs, aliases=aliases,
+            additional_secret_outputs=list(request.additionalSecretOutputs),
+            delete_before_replace=request.deleteBeforeReplace)
+        with self.lock:
+            self.result.registrations.append(reg)
+        old = self._find_old(urn, aliases)
+        if not request.custom:
+            state = ResourceState(urn, request.type, False, parent=request.parent,
+                                  dependencies=reg.dependencies, inputs=inputs)
+            with self.lock:
+                self.new[urn] = state
+            return resource_pb2.RegisterResourceResponse(urn=urn, object=to_struct({}))
+        try:
+            id_, outputs = self._step(reg, old)
+        except StepError as exc:
+            with self.lock:
+                self.errors.append(exc.error)
+                if old is not None and urn not in self.deleted_for_replace:  # still there
+                    self.new[urn] = ResourceState(**{**old.__dict__, "urn": urn})
+            raise
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=to_struct(outputs))
+
+    # ------------------------------------------------------------ one resource's step
+
+    def _step(self, reg: Registration, old: ResourceState | None) -> tuple[str, Props]:
+        urn, proc = reg.urn, self.engine.proc
+        news = reg.inputs
+        if self.engine.transform is not None:
+            news = self.engine.transform(reg.type, reg.name, news)
+        olds_in = old.inputs if old is not None else {}
+        checked_plain, failures = self._call("Check", urn, lambda: proc.check(
+            urn, strip_secrets(olds_in), strip_secrets(news)))
+        if failures:
+            detail = "; ".join(f"{prop}: {reason}" for prop, reason in failures)
+            raise StepError(urn, ProviderCallError("Check", f"check failed: {detail}"))
+        checked = annotate_secrets(_to_wire(checked_plain), news)
+        secret_outputs = reg.additional_secret_outputs
+
+        def state(id_: str, outputs: Props) -> ResourceState:
+            return ResourceState(urn, reg.type, True, id_, reg.parent, reg.dependencies,
+                                 checked, outputs, secret_outputs)
+
+        if old is None:
+            if self.preview:
+                self._done(Step("create", urn, checked), None)
+                return "", checked
+            id_, outs = self._call("Create", urn, lambda: proc.create(urn, strip_secrets(checked)))
+            outputs = self._outputs(_to_wire(outs), checked, secret_outputs)
+            self._done(Step("create", urn, outputs), state(id_, outputs))
+            return id_, outputs
+
+        diff = self._call("Diff", urn, lambda: proc.diff(
+            old.id, urn, strip_secrets(old.outputs), strip_secrets(checked)))
+        changes = diff.changes
+        if changes not in (DIFF_NONE, DIFF_SOME):  # unknown: the engine compares inputs itself
+            changes = DIFF_NONE if strip_secrets(old.inputs) == strip_secrets(checked) else DIFF_SOME
+        if changes == DIFF_NONE:
+            self._done(Step("same", urn, old.outputs, diff), state(old.id, old.outputs))
+            return old.id, old.outputs
+        if list(diff.replaces):
+            if self.preview:
+                self._done(Step("replace", urn, checked, diff), None)
+                return "", checked
+            if diff.deleteBeforeReplace or reg.delete_before_replace:
+                self._call("Delete", urn, lambda: proc.delete(old.id, urn, strip_secrets(old.outputs)))
+                with self.lock:
+                    self.deleted_for_replace.add(urn)
+                id_, outs = self._call("Create", urn, lambda: proc.create(urn, strip_secrets(checked)))
+            else:
+                id_, outs = self._call("Create", urn, lambda: proc.create(urn, strip_secrets(checked)))
+                with self.lock:
+                    self.pending_deletes.append(old)
+            outputs = self._outputs(_to_wire(outs), checked, secret_outputs)
+            self._done(Step("replace", urn, outputs, diff), state(id_, outputs))
+            return id_, outputs
+        if self.preview:
+            self._done(Step("update", urn, checked, diff), None)
+            return old.id, checked
+        outs = self._call("Update", urn, lambda: proc.update(
+            old.id, urn, strip_secrets(old.outputs), strip_secrets(checked)))
+        outputs = self._outputs(_to_wire(outs), checked, secret_outputs)
+        self._done(Step("update", urn, outputs, diff), state(old.id, outputs))
+        return old.id, outputs
+
+
+def _to_wire(plain: Props) -> Props:
+    """A provider's answer (deserialized by the harness) back into wire form: unknowns as the
+    UNKNOWN sentinel, numbers as the protobuf Struct holds them (floats), so state compares
+    equal across runs."""
+    return from_struct(to_struct(known_or_sentinel(plain)))
+
+
+def _config_text(value: Any) -> str:
+    """Config as the CLI hands it to a program: text; structured values as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _full_key(project: str, key: str) -> str:
+    return key if ":" in key else f"{project}:{key}"
+
+
+class StackEngine:
+    """`pulumi up | preview | refresh | destroy` for one stack file, with state in `state_file`
+    (in memory when None). `config` and `secrets` are set over the stack file's config, keys
+    with or without the project's namespace, values as text (JSON for structured values) or as
+    Python values. `proc`: a configured provider process to use; by default each command
+    starts its own, as the engine does, and configures it with the stack's config."""
+
+    def __init__(self, stack_file: Path | str, state_file: Path | str | None = None, *,
+                 config: dict[str, Any] | None = None, secrets: dict[str, Any] | None = None,
+                 stack: str | None = None, proc: ProviderProcess | None = None,
+                 provider_env: dict[str, str] | None = None, transform: Transform | None = None,
+                 program: Path | None = None, parallel: int = 64,
+                 echo: Callable[[str, str], None] | None = None) -> None:
+        self.stack_file = Path(stack_file)
+        self.state_file = Path(state_file) if state_file is not None else None
+        self.project = project_name()
+        self.stack = stack or self.stack_file.name.split(".")[1]
+        self.config, self.secret_keys = self._read_config(config or {}, secrets or {})
+        self.shared_proc = proc
+        self._proc_future: Future[ProviderProcess] | None = None
+        self.provider_env = provider_env
+        self.transform = transform
+        self.program = program or ROOT / "__main__.py"
+        self.parallel = parallel
+        self.echo = echo
+        self.state = StackState.load(self.state_file, self.project, self.stack)
+
+    # ------------------------------------------------------------ config
+
+    def _read_config(self, config: dict[str, Any], secrets: dict[str, Any]
+                     ) -> tuple[dict[str, str], set[str]]:
+        raw = yaml.safe_load(self.stack_file.read_text()) or {}
+        values: dict[str, str] = {}
+        for key, value in (raw.get("config") or {}).items():
+            if isinstance(value, dict) and set(value) == {"secure"}:
+                continue  # encrypted with the CLI's key: give it with `secrets`
+            values[_full_key(self.project, key)] = _config_text(value)
+        for key, value in config.items():
+            values[_full_key(self.project, key)] = _config_text(value)
+        secret_keys = set()
+        for key, value in secrets.items():
+            values[_full_key(self.project, key)] = _config_text(value)
+            secret_keys.add(_full_key(self.project, key))
+        return values, secret_keys
+
+    def set_config(self, key: str, value: Any, secret: bool = False) -> None:
+        """`pulumi config set [--secret] KEY VALUE`; None removes the key."""
+        full = _full_key(self.project, key)
+        if value is None:
+            self.config.pop(full, None)
+            self.secret_keys.discard(full)
+            return
+        self.config[full] = _config_text(value)
+        if secret:
+            self.secret_keys.add(full)
+
+    # ------------------------------------------------------------ the commands
+
+    def up(self) -> Result:
+        return self._run_program("up", preview=False)
+
+    def preview(self) -> Result:
+        return self._run_program("preview", preview=True)
+
+    def refresh(self) -> Result:
+        result = Result("refresh")
+        t0 = time.monotonic()
+        with self._provider():
+            proc = self.proc
+            errors: list[Exception] = []
+
+            def read(st: ResourceState) -> None:
+                result.calls.append(Call("Read", st.urn))
+                try:
+                    id_, outs, ins = proc.read_with_inputs(
+                        st.id, st.urn, strip_secrets(st.outputs), strip_secrets(st.inputs))
+                except ProviderCallError as exc:
+                    errors.append(exc)
+                    return
+                if not id_:
+                    self.state.resources.pop(st.urn, None)
+                    result.steps[st.urn] = Step("gone", st.urn, {}, t=time.monotonic() - t0)
+                    return
+                st.id = id_
+                st.outputs = mark_secret_outputs(annotate_secrets(_to_wire(outs), st.outputs),
+                                                 st.additional_secret_outputs)
+                if ins is not None:
+                    st.inputs = annotate_secrets(_to_wire(ins), st.inputs)
+                result.steps[st.urn] = Step("refresh", st.urn, st.outputs, t=time.monotonic() - t0)
+
+            customs = [st for st in self.state.resources.values() if st.custom]
+            with ThreadPoolExecutor(max_workers=max(1, min(self.parallel, len(customs) or 1))) as pool:
+                list(pool.map(read, customs))
+        result.wall = time.monotonic() - t0
+        self._save()
+        if errors:
+            raise EngineError("refresh", errors, result)
+        return result
+
+    def destroy(self) -> Result:
+        result = Result("destroy")
+        t0 = time.monotonic()
+        with self._provider():
+            errors = self._delete(list(self.state.resources.values()), result, t0)
+        result.wall = time.monotonic() - t0
+        if not errors:
+            self.state.outputs = {}
+        self._save()
+        if errors:
+            raise EngineError("destroy", errors, result)
+        return result
+
+    # ------------------------------------------------------------ internals
+
+    def _provider(self) -> _ProviderScope:
+        return _ProviderScope(self)
+
+    @property
+    def proc(self) -> ProviderProcess:
+        """The command's provider process (waits for it to have started)."""
+        if self._proc_future is not None:
+            return self._proc_future.result()
+        if self.shared_proc is None:
+            raise RuntimeError("no provider process outside a command")
+        return self.shared_proc
+
+    def start_provider(self) -> ProviderProcess:
+        env = {"BRAINTRUST_API_KEY": "", "BRAINTRUST_BASE_URL": ""}
+        proc = ProviderProcess(env={**env, **(self.provider_env or {})})
+        try:
+            proc.configure(self.config, secret_keys=tuple(self.secret_keys))
+        except BaseException:
+            proc.close()
+            raise
+        return proc
+
+    def _save(self) -> None:
+        if self.state_file is not None:
+            self.state.save(self.state_file)
+
+    def _run_program(self, command: str, preview: bool) -> Result:
+        result = Result(command)
+        t0 = time.monotonic()
+        with self._provider():
+            monitor = Monitor(self, result, preview, t0)
+            program_error = contextvars.Context().run(self._run_in_context, monitor, result, preview)
+            errors = list(monitor.errors)
+            if program_error is not None:
+                error = _program_error(program_error)
+                if not any(error is e for e in errors):
+                    errors.append(error)
+            if preview:
+                for urn, st in monitor.old.items():
+                    if urn not in monitor.claimed and st.custom:
+                        result.steps[urn] = Step("delete", urn, {})
+            else:
+                self._finish_up(monitor, result, errors, t0)
+        result.wall = time.monotonic() - t0
+        if errors:
+            raise EngineError(command, errors, result)
+        return result
+
+    def _finish_up(self, monitor: Monitor, result: Result, errors: list[Exception],
+                   t0: float) -> None:
+        kept = {u: s for u, s in monitor.old.items() if u not in monitor.claimed}
+        if not errors:
+            errors += self._delete(list(kept.values()) + monitor.pending_deletes, result, t0,
+                                   from_state=False)
+            survivors: dict[str, ResourceState] = {}
+        else:  # nothing is deleted after a failure: what was not re-registered stays
+            errors += self._delete(monitor.pending_deletes, result, t0, from_state=False)
+            survivors = kept
+        self.state.resources = {**monitor.new, **survivors}
+        if not errors:
+            self.state.outputs = result.exports
+        self._save()
+
+    def _delete(self, doomed: list[ResourceState], result: Result, t0: float,
+                from_state: bool = True) -> list[Exception]:
+        """Delete `doomed`, each after every doomed resource that depends on it (or is its
+        child), independent ones at once."""
+        proc = self.proc
+        keys = {id(st): st for st in doomed}
+        dependants: dict[int, list[int]] = {k: [] for k in keys}
+        by_urn: dict[str, list[int]] = {}
+        for k, st in keys.items():
+            by_urn.setdefault(st.urn, []).append(k)
+        for k, st in keys.items():
+            for dep in {*st.dependencies, st.parent}:
+                for target in by_urn.get(dep, []):
+                    if target != k:
+                        dependants[target].append(k)
+
+        def delete(st: ResourceState) -> None:
+            if st.custom:
+                result.calls.append(Call("Delete", st.urn))
+                try:
+                    proc.delete(st.id, st.urn, strip_secrets(st.outputs))
+                except ProviderCallError as exc:
+                    raise StepError(st.urn, exc) from None
+                if st.urn not in result.steps or result.steps[st.urn].op != "replace":
+                    result.steps[st.urn] = Step("delete", st.urn, {}, t=time.monotonic() - t0)
+            if from_state and self.state.resources.get(st.urn) is st:
+                del self.state.resources[st.urn]
+
+        tasks: dict[Hashable, tuple[tuple[Hashable, ...], Callable[[], Any]]] = {
+            k: (tuple(dependants[k]), functools.partial(delete, st)) for k, st in keys.items()}
+        return [e.error if isinstance(e, StepError) else e
+                for e in run_graph(tasks, self.parallel)]
+
+    def _run_in_context(self, monitor: Monitor, result: Result, preview: bool
+                        ) -> BaseException | None:
+        """Run the program on Pulumi's runtime, in a context of its own (the runtime keeps its
+        settings in context variables): the error it ended with, if any."""
+        settings.configure(settings.Settings(
+            project=self.project, stack=self.stack, monitor=monitor,
+            engine=_Log(result.logs, self.echo), dry_run=preview, organization="organization",
+            root_directory=str(ROOT)))
+        set_all_config(dict(self.config), sorted(self.secret_keys))
+        loop = asyncio.new_event_loop()
+        executor = ThreadPoolExecutor(max_workers=self.parallel)
+        loop.set_default_executor(executor)
+        asyncio.set_event_loop(loop)
+        program = str(self.program)
+
+        def main() -> None:
+            runpy.run_path(program, run_name="__main__")
+
+        try:
+            loop.run_until_complete(run_in_stack(main))
+        except BaseException as exc:  # noqa: BLE001 - reported as the command's error
+            return exc
+        finally:
+            executor.shutdown(wait=True)
+            loop.close()
+            asyncio.set_event_loop(None)
+        return None
+
+
+def _program_error(exc: BaseException) -> Exception:
+    if isinstance(exc, StepError):
+        return exc.error
+    if isinstance(exc, Exception):
+        return exc
+    return RuntimeError(repr(exc))
+
+
+class _ProviderScope:
+    """The provider process for one command: the shared one, or one of its own, started in
+    the background while the program starts (the engine too loads a plugin only when the
+    first resource needs it) and stopped at the end."""
+
+    def __init__(self, engine: StackEngine) -> None:
+        self.engine = engine
+        self.pool: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> None:
+        if self.engine.shared_proc is not None:
+            self.engine._proc_future = None
+            return
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.engine._proc_future = self.pool.submit(self.engine.start_provider)
+
+    def __exit__(self, *exc: object) -> None:
+        future, self.engine._proc_future = self.engine._proc_future, None
+        if future is None or self.pool is None:
+            return
+        self.pool.shutdown(wait=True)
+        if future.exception() is None:
+            future.result().close()
+
+
+__all__ = ["UNKNOWN", "EngineError", "Registration", "Result", "StackEngine", "Step", "type_token"]

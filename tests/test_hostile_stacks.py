@@ -1,0 +1,480 @@
+"""Careless and hostile stack files, one table per class of input: each is refused at its field
+with a fix and nothing secret echoed, or accepted where a careful user would expect it."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.spec import PROJECT, Stack, StackError, check_across, load_stack_file, validate_document
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_TEXT = (ROOT / "stacks" / "Pulumi.dev.yaml").read_text()
+DEV = yaml.safe_load(DEV_TEXT)
+PROD = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def config_key(key: str, **fields: Any) -> Mutation:
+    def mutate(c: dict[str, Any]) -> None:
+        c[f"{PROJECT}:{key}"].update(fields)
+    return mutate
+
+
+def endpoint(index: int, **fields: Any) -> Mutation:
+    def mutate(c: dict[str, Any]) -> None:
+        c[f"{PROJECT}:endpoints"][index].update(fields)
+    return mutate
+
+
+def nested(path: tuple[Any, ...], value: Any) -> Mutation:
+    def mutate(c: dict[str, Any]) -> None:
+        node: Any = c
+        for part in path[:-1]:
+            node = node[f"{PROJECT}:{part}" if isinstance(part, str) and node is c else part]
+        node[path[-1]] = value
+    return mutate
+
+
+def validate(mutate: Mutation | None = None, *, base: dict[str, Any] = DEV, stack: str = "dev") -> Stack:
+    document = copy.deepcopy(base)
+    if mutate:
+        mutate(document["config"])
+    return validate_document(document, stack=stack, file=f"Pulumi.{stack}.yaml")
+
+
+def refusal(mutate: Mutation, *, base: dict[str, Any] = DEV, stack: str = "dev") -> list[str]:
+    with pytest.raises(StackError) as info:
+        validate(mutate, base=base, stack=stack)
+    lines = [str(p) for p in info.value.problems]
+    for line in lines:
+        assert line.startswith(f"Pulumi.{stack}.yaml: "), line
+        assert line.rstrip().endswith(")"), f"no fix given: {line}"
+    return lines
+
+
+def load_text(tmp_path: Path, text: str, name: str = "Pulumi.dev.yaml") -> Stack:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return load_stack_file(path, display=name)
+
+
+def refused_text(tmp_path: Path, text: str, name: str = "Pulumi.dev.yaml") -> list[str]:
+    with pytest.raises(StackError) as info:
+        load_text(tmp_path, text, name)
+    lines = [str(p) for p in info.value.problems]
+    for line in lines:
+        assert line.startswith(f"{name}: "), line
+        assert line.rstrip().endswith(")"), f"no fix given: {line}"
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# YAML read defensively
+
+def test_a_stack_file_over_one_mebibyte_is_refused_with_a_message(tmp_path: Path) -> None:
+    lines = refused_text(tmp_path, DEV_TEXT + "#" + "x" * (1 << 20) + "\n")
+    assert any("larger than 1024 KiB" in line for line in lines)
+
+
+def test_a_file_just_under_the_cap_is_read(tmp_path: Path) -> None:
+    padding = "#" + "x" * ((1 << 20) - len(DEV_TEXT.encode()) - 10) + "\n"
+    assert load_text(tmp_path, DEV_TEXT + padding).name == "dev"
+
+
+def alias_bomb(levels: int, width: int = 10) -> str:
+    lines = ["bomb0: &a0 [" + ", ".join(["lol"] * width) + "]"]
+    lines += [f"bomb{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("text", [
+    alias_bomb(9) + DEV_TEXT,  # a billion values from under 1 KiB
+    DEV_TEXT.replace("  databricks-braintrust:tags:", alias_bomb(12).replace("bomb", "  x-bomb") +
+                     "  databricks-braintrust:tags:"),
+    DEV_TEXT.replace("    team: ml-platform", "    team: &t [*t]"),  # an alias inside itself
+], ids=["top-level", "inside-config", "self-reference"])
+def test_alias_expansion_is_bounded_and_refused_promptly(tmp_path: Path, text: str) -> None:
+    # In a child process with a generous bound, so a regression fails instead of hanging the suite.
+    code = ("import sys; from pathlib import Path; from components.spec import load_stack_file, StackError\n"
+            "try:\n    load_stack_file(Path(sys.argv[1]))\nexcept StackError as e:\n    print(e)\n")
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(text)
+    result = subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "expands to more than" in result.stdout or "refers to a value that contains it" in result.stdout
+
+
+def test_aliases_and_merge_keys_within_bounds_are_accepted(tmp_path: Path) -> None:
+    text = DEV_TEXT.replace("      throughput: {min: 0, max: 1240}\n",
+                            "      throughput: &tp {min: 0, max: 1240}\n", 1).replace(
+        "      throughput: {min: 0, max: 970}\n", "      throughput: {<<: *tp, max: 1940}\n", 1)
+    stack = load_text(tmp_path, text)
+    entity = stack.spec.endpoints[1].served_entities()[0]
+    assert (entity["min_provisioned_throughput"], entity["max_provisioned_throughput"]) == (0, 1940)
+
+
+@pytest.mark.parametrize(("old", "new", "key", "lines", "field"), [
+    ("    host: https://acme-dev.cloud.databricks.com\n",
+     "    host: https://acme-dev.cloud.databricks.com\n    host: https://evil.cloud.databricks.com\n",
+     "host", (4, 5), "workspace.host"),
+    ("      throughput: {min: 0, max: 1240}\n", "      throughput: {min: 0, max: 1240, max: 2480}\n",
+     "max", (8, 8), "endpoints[bt-dev-llama-3-1-8b].throughput.max"),
+    ("    environment: dev\n", "    environment: dev\n    team: search\n", "team", (28, 31), "tags.team"),
+    ("  databricks-braintrust:principal:\n",
+     "  databricks-braintrust:braintrust: {secret_name: other}\n  databricks-braintrust:principal:\n",
+     "databricks-braintrust:braintrust", (19, 24), "braintrust"),
+], ids=["workspace-host", "flow-map", "tags", "top-level-config-key"])
+def test_a_key_written_twice_at_any_depth_is_refused_naming_the_key_and_both_lines(
+        tmp_path: Path, old: str, new: str, key: str, lines: tuple[int, int], field: str) -> None:
+    assert old in DEV_TEXT
+    found = refused_text(tmp_path, DEV_TEXT.replace(old, new, 1))
+    assert any(f"{field}: " in line and repr(key) in line and f"lines {lines[0]} and {lines[1]}" in line
+               for line in found), found
+
+
+def test_the_same_key_qualified_and_unqualified_is_refused() -> None:
+    def mutate(c: dict[str, Any]) -> None:
+        c["principal"] = copy.deepcopy(c[f"{PROJECT}:principal"])
+    assert any("written twice" in line for line in refusal(mutate))
+
+
+@pytest.mark.parametrize(("old", "new", "field", "written"), [
+    ("version: \"3\"", "version: 010", "model.version", "010"),
+    ("version: \"3\"", "version: 0o17", "model.version", "0o17"),
+    ("secret_lifetime_days: 90", "secret_lifetime_days: 1:30", "principal.secret_lifetime_days", "1:30"),
+    ("max: 1240}", "max: 0x4d8}", "throughput.max", "0x4d8"),
+    ("secret_name: databricks-dev", "secret_name: no", "braintrust.secret_name", "no"),
+    ("display_name: braintrust-dev", "display_name: On", "principal.display_name", "On"),
+    ("environment: dev", "environment: yes", "tags.environment", "yes"),
+    ("cost-center: \"1234\"", "cost-center: 01234", "tags.cost-center", "01234"),
+], ids=["octal-version", "0o-version", "sexagesimal", "hex", "no-as-text", "on-as-text", "yes-in-tag",
+        "octal-tag"])
+def test_yaml_1_1_traps_are_refused_with_quote_it(tmp_path: Path, old: str, new: str, field: str,
+                                                   written: str) -> None:
+    assert old in DEV_TEXT
+    found = refused_text(tmp_path, DEV_TEXT.replace(old, new, 1))
+    assert any(field in line and "quote it" in line and f'"{written}"' in line for line in found), found
+
+
+@pytest.mark.parametrize(("old", "new", "check"), [
+    ("publish: false", "publish: no", lambda s: s.spec.braintrust.publish is False),
+    ("scale_to_zero: true", "scale_to_zero: yes", lambda s: s.spec.endpoints[2].scale_to_zero is True),
+    ("version: \"3\"", "version: 3", lambda s: s.spec.endpoints[2].model.version == "3"),
+    ("version: \"3\"", "version: \"010\"", lambda s: s.spec.endpoints[2].model.version == "010"),
+    ("cost-center: \"1234\"", "cost-center: \"0123\"", lambda s: s.spec.tags["cost-center"] == "0123"),
+], ids=["no-for-boolean", "yes-for-boolean", "plain-version", "quoted-version", "quoted-tag"])
+def test_what_yaml_reads_as_written_is_accepted(tmp_path: Path, old: str, new: str,
+                                                check: Callable[[Stack], bool]) -> None:
+    assert old in DEV_TEXT
+    assert check(load_text(tmp_path, DEV_TEXT.replace(old, new, 1)))
+
+
+def test_a_version_keeps_its_text_as_written(tmp_path: Path) -> None:
+    found = refused_text(tmp_path, DEV_TEXT.replace('version: "3"', "version: 3.10", 1))
+    assert any("model.version" in line and "'3.10'" in line for line in found), found
+
+
+# ---------------------------------------------------------------------------------------------
+# Names and free text
+
+CONTROL = ["\n", "\x00", "\t", "\r", "\x1b", "\x7f", "\x85", "\u202e", "\u200b"]
+NAME_FIELDS: list[tuple[str, Callable[[str], Mutation], str]] = [
+    ("endpoint name", lambda v: endpoint(0, name=f"bt-x{v}"), "endpoints[0].name"),
+    ("display_name", lambda v: config_key("principal", display_name=f"braintrust{v}dev"),
+     "principal.display_name"),
+    ("secret_name", lambda v: config_key("braintrust", secret_name=f"databricks-dev{v}"),
+     "braintrust.secret_name"),
+    ("org_name", lambda v: config_key("braintrust", org_name=f"acme{v}"), "braintrust.org_name"),
+    ("tag key", lambda v: nested(("tags", f"team{v}"), "x"), "tags.team"),
+    ("tag value", lambda v: nested(("tags", "team"), f"ml{v}"), "tags.team"),
+    ("endpoint tag", lambda v: endpoint(0, tags={"team": f"ml{v}"}),
+     "endpoints[bt-dev-llama-3-1-8b].tags.team"),
+    ("model name", lambda v: nested(("endpoints", 2, "model", "name"), f"main.ml.churn{v}"),
+     "endpoints[bt-dev-churn-scorer].model.name"),
+    ("model version", lambda v: nested(("endpoints", 2, "model", "version"), f"3{v}"),
+     "endpoints[bt-dev-churn-scorer].model.version"),
+    ("host", lambda v: config_key("workspace", host=f"https://acme{v}.cloud.databricks.com"), "workspace.host"),
+    ("scope", lambda v: config_key("principal", scopes=[f"all-apis{v}"]), "principal.scopes[0]"),
+]
+
+
+@pytest.mark.parametrize("char", CONTROL, ids=[f"U+{ord(c):04X}" for c in CONTROL])
+@pytest.mark.parametrize(("what", "mutation", "field"), NAME_FIELDS, ids=[f[0] for f in NAME_FIELDS])
+def test_control_characters_are_refused_in_every_name_like_field(
+        what: str, mutation: Callable[[str], Mutation], field: str, char: str) -> None:
+    found = refusal(mutation(char))
+    assert any(line.startswith(f"Pulumi.dev.yaml: {field}") for line in found), found
+
+
+@pytest.mark.parametrize("char", ["\n", "\r\n"])
+def test_a_trailing_newline_does_not_slip_through_a_pattern(char: str) -> None:
+    found = refusal(endpoint(0, name="bt-dev-llama-3-1-8b" + char))
+    assert any("endpoints[0].name" in line and "U+000" in line for line in found), found
+
+
+@pytest.mark.parametrize("value", ["3\n", "٣", "³"])
+def test_versions_are_ascii_digits_only(value: str) -> None:
+    assert refusal(nested(("endpoints", 2, "model", "version"), value))
+
+
+@pytest.mark.parametrize(("mutation", "field"), [
+    (config_key("braintrust", secret_name="databricks-dev "), "braintrust.secret_name"),
+    (config_key("braintrust", org_name=" acme"), "braintrust.org_name"),
+    (config_key("principal", display_name="braintrust-dev "), "principal.display_name"),
+    (config_key("braintrust", org_name=""), "braintrust.org_name"),
+])
+def test_names_with_stray_spaces_or_empty_are_refused(mutation: Mutation, field: str) -> None:
+    assert any(line.startswith(f"Pulumi.dev.yaml: {field}: ") for line in refusal(mutation))
+
+
+def test_a_pasted_blob_is_quoted_short() -> None:
+    found = refusal(endpoint(0, name="x y" * 10_000))
+    assert all(len(line) < 400 for line in found), [len(line) for line in found]
+
+
+def test_printable_unicode_in_free_text_is_accepted() -> None:
+    stack = validate(lambda c: c[f"{PROJECT}:tags"].update({"owner": "Zoë Müller"}))
+    assert stack.spec.tags["owner"] == "Zoë Müller"
+
+
+# ---------------------------------------------------------------------------------------------
+# Hosts and URLs
+
+@pytest.mark.parametrize(("host", "words"), [
+    ("https://acme..cloud.databricks.com", "empty label"),
+    ("https://acme.cloud.databricks.com.", "empty label"),
+    ("https://.cloud.databricks.com", "empty label"),
+    ("https://\u0430cme.cloud.databricks.com", "non-ASCII"),  # Cyrillic a
+    ("https://acme.cloud.databricks.com\uff0e", "non-ASCII"),
+    ("https://-acme.cloud.databricks.com", "not a valid DNS name"),
+    ("https://acme_x.cloud.databricks.com", "not a valid DNS name"),
+    ("https://" + "a" * 64 + ".cloud.databricks.com", "not a valid DNS name"),
+    ("https://acme.cloud.databricks.com:443", "port"),
+    ("https://acme.cloud.databricks.com:8443", "port"),
+    ("https://acme.cloud.databricks.com.evil.example", "not a Databricks workspace"),
+    ("https://databricks.com", "not a Databricks workspace"),
+    ("http://acme.cloud.databricks.com", "https://"),
+    ("https://10.0.0.5", "not a Databricks workspace"),
+    ("http://127.0.0.1.nip.io:8787", "https://"),
+], ids=lambda v: v if isinstance(v, str) and len(v) < 40 else None)
+def test_workspace_hosts_that_are_not_valid_databricks_names_are_refused(host: str, words: str) -> None:
+    found = refusal(config_key("workspace", host=host))
+    assert any(line.startswith("Pulumi.dev.yaml: workspace.host: ") and words in line for line in found), found
+
+
+@pytest.mark.parametrize("host", [
+    "https://xn--acm-dma.cloud.databricks.com",
+    "https://ACME-Dev.cloud.databricks.com",
+    "http://127.0.0.1:8787",
+    "http://[::1]:8787",
+    "https://localhost:8443",
+    "https://adb-1234567890123456.7.azuredatabricks.net",
+])
+def test_punycode_mixed_case_and_loopback_ports_are_accepted(host: str) -> None:
+    assert validate(config_key("workspace", host=host)).spec.workspace.host == host
+
+
+SECRET = "hunter2-s3cr3t"
+
+
+@pytest.mark.parametrize(("mutation", "field"), [
+    (config_key("workspace", host=f"https://admin:{SECRET}@acme.cloud.databricks.com"), "workspace.host"),
+    (config_key("workspace", host=f"https://{SECRET}@acme.cloud.databricks.com"), "workspace.host"),
+    (config_key("workspace", host=f"ftp://u:{SECRET}@acme.cloud.databricks.com"), "workspace.host"),
+    (config_key("braintrust", api_url=f"https://bt:{SECRET}@api.braintrust.dev"), "braintrust.api_url"),
+    (config_key("braintrust", api_url=f"http://bt:{SECRET}@127.0.0.1:8787"), "braintrust.api_url"),
+    (nested(("tags", "docs"), f"https://me:{SECRET}@wiki.example.com/page"), "tags.docs"),
+    (endpoint(0, flavor=f"https://me:{SECRET}@x.example.com"), "endpoints[bt-dev-llama-3-1-8b].flavor"),
+    (config_key("workspace", host=f"https:admin:{SECRET}@acme.cloud.databricks.com"), "workspace.host"),
+    (config_key("braintrust", api_url=f"admin:{SECRET}@api.braintrust.dev"), "braintrust.api_url"),
+], ids=["host", "host-user-only", "host-other-scheme", "api-url", "api-url-loopback", "tag-value", "enum-field",
+        "host-without-slashes", "api-url-without-scheme"])
+def test_a_url_with_user_information_is_refused_and_never_echoed(mutation: Mutation, field: str) -> None:
+    found = refusal(mutation)
+    assert any(line.startswith(f"Pulumi.dev.yaml: {field}: ") for line in found), found
+    assert SECRET not in "\n".join(found)
+
+
+def test_render_never_prints_a_password_written_in_a_url(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(DEV_TEXT.replace("    publish: false\n",
+                                     f"    publish: false\n    api_url: https://u:{SECRET}@bt.example.com\n"))
+    for command in ("render", "validate"):
+        result = subprocess.run([sys.executable, "-m", "components", command, str(path)], cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 1 and SECRET not in result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("url", "ok"), [
+    ("https://api.braintrust.dev", True),
+    ("https://braintrust.internal.example.com:8443/api", True),
+    ("http://127.0.0.1:8787/braintrust", True),
+    ("http://localhost:8787", True),
+    ("http://api.braintrust.dev", False),
+    ("http://10.1.2.3:8787", False),
+    ("https://api..braintrust.dev", False),
+    ("https://api.braintrust.dev?x=1", False),
+    ("ftp://api.braintrust.dev", False),
+    ("api.braintrust.dev", False),
+])
+def test_braintrust_api_url_is_https_or_loopback_http(url: str, ok: bool) -> None:
+    if ok:
+        assert validate(config_key("braintrust", api_url=url)).spec.braintrust.api_url == url
+    else:
+        assert any(line.startswith("Pulumi.dev.yaml: braintrust.api_url: ")
+                   for line in refusal(config_key("braintrust", api_url=url)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Production policy
+
+@pytest.mark.parametrize("stack", ["prod", "PROD", "Prod", "production", "PRODUCTION", "prod-eu", "Prod-EU",
+                                   "prod_eu", "prod.eu"])
+def test_production_is_matched_by_name_in_any_case(stack: str) -> None:
+    found = refusal(lambda c: c[f"{PROJECT}:tags"].pop("owner"), base=PROD, stack=stack)
+    assert any("tags.owner" in line for line in found)
+    # and the same file with an owner passes the production rules
+    prod_without_policy = copy.deepcopy(PROD)
+    prod_without_policy["config"].pop(f"{PROJECT}:policy")
+    assert validate(base=prod_without_policy, stack=stack).production
+
+
+@pytest.mark.parametrize("stack", ["dev", "preprod", "product", "staging-prod", "producer"])
+def test_other_names_are_not_production(stack: str) -> None:
+    prod_without_policy = copy.deepcopy(PROD)
+    prod_without_policy["config"].pop(f"{PROJECT}:policy")
+    assert not validate(base=prod_without_policy, stack=stack).production
+
+
+def test_a_file_named_with_capitals_is_production(tmp_path: Path) -> None:
+    text = (ROOT / "stacks" / "Pulumi.prod.yaml").read_text().replace("  databricks-braintrust:policy: production\n",
+                                                                         "")
+    text = text.replace("https://acme-prod.cloud.databricks.com", "http://127.0.0.1:8787")
+    found = refused_text(tmp_path, text, name="Pulumi.Prod.yaml")
+    assert any("workspace.host" in line and "production" in line for line in found), found
+
+
+@pytest.mark.parametrize(("mutation", "field"), [
+    (config_key("workspace", host="http://127.0.0.1:8787"), "workspace.host"),
+    (config_key("workspace", host="https://localhost:8443"), "workspace.host"),
+    (config_key("workspace", host="http://[::1]:8787"), "workspace.host"),
+    (config_key("braintrust", api_url="http://127.0.0.1:8787/braintrust"), "braintrust.api_url"),
+])
+@pytest.mark.parametrize("how", ["name", "policy"])
+def test_production_refuses_loopback_workspaces_and_any_http_url(mutation: Mutation, field: str, how: str) -> None:
+    if how == "name":
+        found = refusal(mutation, base=PROD, stack="prod")
+    else:
+        found = refusal(lambda c: (mutation(c), c.update({f"{PROJECT}:tags": {"owner": "x"},
+                                                          f"{PROJECT}:policy": "production"})), stack="dev")
+    assert any(line.startswith(f"Pulumi.{'prod' if how == 'name' else 'dev'}.yaml: {field}: ")
+               and "production" in line for line in found), found
+
+
+# ---------------------------------------------------------------------------------------------
+# Reserved and bounded values
+
+@pytest.mark.parametrize(("mutation", "field"), [
+    (nested(("tags", "managed-by"), "me"), "tags.managed-by"),
+    (nested(("tags", "Managed-By"), "me"), "tags.Managed-By"),
+    (endpoint(0, tags={"managed-by": "databricks-braintrust/prod"}), "endpoints[bt-dev-llama-3-1-8b].tags.managed-by"),
+])
+def test_the_ownership_tag_is_reserved(mutation: Mutation, field: str) -> None:
+    found = refusal(mutation)
+    assert any(line.startswith(f"Pulumi.dev.yaml: {field}: ") and "reserved" in line for line in found), found
+
+
+@pytest.mark.parametrize(("mutation", "field", "ok"), [
+    (endpoint(0, throughput={"min": 0, "max": 1000 * 1240}), None, True),
+    (endpoint(0, throughput={"min": 0, "max": 1001 * 1240}), "throughput.max", False),
+    (endpoint(0, throughput={"min": 0, "max": 10**30}), "throughput.max", False),
+    (config_key("principal", secret_lifetime_days=730, rotate_before_days=14), None, True),
+    (config_key("principal", secret_lifetime_days=731), "principal.secret_lifetime_days", False),
+    (endpoint(0, rate_limits=[{"calls": 2**31 - 1}]), None, True),
+    (endpoint(0, rate_limits=[{"calls": 2**31}]), "rate_limits[0].calls", False),
+    (nested(("readiness_timeout_minutes",), 10**9), "readiness_timeout_minutes", False),
+])
+def test_numbers_have_upper_bounds(mutation: Mutation, field: str | None, ok: bool) -> None:
+    if ok:
+        assert validate(mutation)
+    else:
+        assert any(field in line for line in refusal(mutation))
+
+
+@pytest.mark.parametrize(("mutation", "field"), [
+    (endpoint(0, throughput={"min": 0, "max": True}), "throughput.max"),
+    (endpoint(0, throughput={"min": False, "max": 1240}), "throughput.min"),
+    (endpoint(0, rate_limits=[{"calls": True}]), "rate_limits[0].calls"),
+    (config_key("principal", secret_lifetime_days=True), "principal.secret_lifetime_days"),
+    (config_key("principal", rotate_before_days=False), "principal.rotate_before_days"),
+    (nested(("readiness_timeout_minutes",), True), "readiness_timeout_minutes"),
+])
+def test_a_boolean_is_never_a_number(mutation: Mutation, field: str) -> None:
+    assert any(field in line and "number" in line for line in refusal(mutation))
+
+
+def test_numbers_written_as_text_are_still_numbers() -> None:
+    # Pulumi hands top-level scalars to the program as strings.
+    def mutate(c: dict[str, Any]) -> None:
+        c[f"{PROJECT}:readiness_timeout_minutes"] = "45"
+        c[f"{PROJECT}:principal"].update(secret_lifetime_days="60", rotate_before_days="7")
+        c[f"{PROJECT}:endpoints"][0]["throughput"] = {"min": "0", "max": "2480"}
+    stack = validate(mutate)
+    assert stack.spec.readiness_timeout_minutes == 45 and stack.spec.principal.secret_lifetime_days == 60
+    assert stack.spec.endpoints[0].served_entities()[0]["max_provisioned_throughput"] == 2480
+
+
+# ---------------------------------------------------------------------------------------------
+# Across stacks
+
+def publishing(base: dict[str, Any], name: str, **braintrust: Any) -> Stack:
+    document = copy.deepcopy(base)
+    document["config"][f"{PROJECT}:braintrust"].update({"publish": True, **braintrust})
+    return validate_document(document, stack=name, file=f"stacks/Pulumi.{name}.yaml")
+
+
+@pytest.mark.parametrize(("a", "b", "clash"), [
+    ({}, {}, True),
+    ({"org_name": "acme"}, {"org_name": "acme"}, True),
+    ({"api_url": "https://api.braintrust.dev"}, {"api_url": "https://API.braintrust.dev/"}, True),
+    ({"org_name": "acme"}, {}, False),
+    ({"org_name": "acme"}, {"org_name": "other"}, False),
+    ({"api_url": "https://bt.example.com"}, {}, False),
+    ({"secret_name": "databricks-a"}, {"secret_name": "databricks-b"}, False),
+    ({"publish": False}, {}, False),
+], ids=["default-org", "same-org", "same-api-other-spelling", "org-vs-default", "other-org", "other-api",
+        "other-name", "one-not-published"])
+def test_two_stacks_publishing_one_secret_to_one_organization_are_refused(
+        a: dict[str, Any], b: dict[str, Any], clash: bool) -> None:
+    first, second = publishing(DEV, "dev", **a), publishing(DEV, "dev-copy", **b)
+    problems = check_across([first, second])
+    if clash:
+        assert len(problems) == 1
+        line = str(problems[0])
+        assert line.startswith("stacks/Pulumi.dev-copy.yaml: braintrust.secret_name: ")
+        assert "stacks/Pulumi.dev.yaml" in line and line.endswith(")")
+    else:
+        assert problems == []
+
+
+def test_validate_over_a_folder_refuses_a_copied_stack_naming_both_files(tmp_path: Path) -> None:
+    text = (ROOT / "stacks" / "Pulumi.staging.yaml").read_text()
+    (tmp_path / "Pulumi.staging.yaml").write_text(text)
+    (tmp_path / "Pulumi.staging-copy.yaml").write_text(text.replace("bt-stg-", "bt-cp-"))
+    result = subprocess.run([sys.executable, "-m", "components", "validate", str(tmp_path)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    line = next(line for line in result.stderr.splitlines() if "secret_name" in line)
+    assert str(tmp_path / "Pulumi.staging-copy.yaml") in line and str(tmp_path / "Pulumi.staging.yaml") in line
