@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -305,3 +306,15 @@ def test_the_scripts_pass_shellcheck() -> None:
     scripts = sorted(str(p) for p in (ROOT / "scripts").glob("*.sh"))
     done = subprocess.run([shellcheck, "-x", *scripts], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_emulator_seeds_every_custom_model_of_the_local_stack_with_its_task() -> None:
+    import yaml
+
+    config = yaml.safe_load((ROOT / "stacks" / "Pulumi.local.yaml").read_text())["config"]
+    tasks = {"chat": "llm/v1/chat", "completion": "llm/v1/completions"}
+    wanted = {f"{e['model']['name']}:{e['model']['version']}:{tasks[e.get('flavor', 'chat')]}"
+              for e in config["databricks-braintrust:endpoints"] if "model" in e}
+    script = (ROOT / "scripts" / "emulator.sh").read_text()
+    seeded = set(re.findall(r'^MODELS?="?([^"\n]+)"?$', script, re.MULTILINE)[0].split())
+    assert wanted and wanted <= seeded, f"scripts/emulator.sh seeds {seeded}, the local stack needs {wanted}"
