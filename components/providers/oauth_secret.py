@@ -18,8 +18,9 @@ Every replacement creates the new secret first and deletes the old one after
 
 Lost answers. A secret has no name and its value is only in the create's answer, so a secret
 whose answer was lost can never be used: create lists the principal's secrets before the
-attempt, sends through BoundedApi, which never re-sends it (`_ops`), and after a lost answer deletes
-every secret that appeared since (logging their ids, never a value) before sending again.
+attempt, sends through BoundedApi, which never re-sends a POST (`_ops`), and after a lost
+answer deletes every secret that appeared since (logging their ids, never a value) before
+sending again.
 Secrets it did not make are never touched: during a rotation the old one is the replace's
 delete step's, and one made by hand is left alone (`read` warns about it with its id).
 
