@@ -1,12 +1,6 @@
 """A Model Serving endpoint: created (provisioned / custom) or only referenced (pay_per_token).
 
-Inputs (plain values, already validated by the spec layer):
-  name, mode ("provisioned" | "custom" | "pay_per_token"),
-  served_entities: [{name, entity_name, entity_version, workload_size?, workload_type?,
-                     scale_to_zero_enabled?, min_provisioned_throughput?,
-                     max_provisioned_throughput?}]  (empty for pay_per_token),
-  traffic: [{served_entity_name, traffic_percentage}] | None (None: 100% to the one entity),
-  tags: {key: value}, rate_limits: [{calls, renewal_period, key}], usage_tracking, route_optimized.
+Inputs: EndpointArgs (components/args.py), plain values the spec layer already validated.
 Outputs: every input, plus endpoint_id (Databricks' id, keys the permissions API), url,
   revision (hash of the desired served entities + traffic), task.
 
