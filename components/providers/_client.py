@@ -185,6 +185,11 @@ class AnswerLost(ConnectionError):
                          f"({type(cause).__name__}); the request may have been applied")
 
 
+def poll_deadline(deadline: float, clock: Callable[[], float] = time.monotonic) -> float:
+    """The deadline for one poll of a wait that ends at `deadline` (both on `clock`)."""
+    return min(deadline + POLL_GRACE, clock() + POLL_BUDGET)
+
+
 def _transient() -> tuple[type[BaseException], ...]:
     from databricks.sdk.errors import InternalError, TemporarilyUnavailable, TooManyRequests
 

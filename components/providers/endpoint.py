@@ -52,14 +52,7 @@ from components.args import EndpointArgs
 from components.spec.constants import MANAGED_BY_TAG as OWNER_TAG
 from components.spec.constants import MODES
 
-from ._client import (
-    POLL_BUDGET,
-    POLL_GRACE,
-    TRANSIENT,
-    AnswerLost,
-    DatabricksProvider,
-    DeadlineExceeded,
-)
+from ._client import TRANSIENT, AnswerLost, DatabricksProvider, DeadlineExceeded, poll_deadline
 from ._errors import ProviderError, api_error, describe
 from ._props import diff_result, inputs_only, is_unknown, stable_hash, whole
 from ._wait import Done, Pending, wait_for
@@ -472,7 +465,7 @@ class EndpointProvider(DatabricksProvider):
         pulumi.log.info(f"endpoint {name}: waiting for the rollout in progress before updating")
 
         def poll() -> Done[ServingEndpointDetailed] | Pending:
-            api = self._api(deadline=min(deadline + POLL_GRACE, time.monotonic() + POLL_BUDGET))
+            api = self._api(deadline=poll_deadline(deadline))
             try:
                 ep = api.get(name)
             except TRANSIENT as exc:
