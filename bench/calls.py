@@ -1,7 +1,9 @@
 """API economy: how many requests each engine command spends against the workspace, by kind,
 read from the emulator's request log (admin calls are never logged).
 
-Scenarios, in order, on one stack of N custom-model endpoints through one provider process:
+The real program (`__main__.py`) through the stand-in engine (testing/engine) and one provider
+process. Scenarios, in order, on one stack of N custom-model endpoints, the stack file edited
+between them as a user would:
   create        `pulumi up` from nothing (principal, secret, N endpoints, N grants, the gate)
   no-op up      same spec again: Check + Diff only            goal: 0 requests
   refresh       Read of every resource                        goal: <= 1 request per resource
@@ -21,23 +23,29 @@ from __future__ import annotations
 
 import argparse
 import copy
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    ADMIN_TOKEN,
     Emulator,
+    EmulatorClient,
     count_kinds,
     custom_stack,
     endpoint_name,
+    progress,
     provider_process,
     request_kind,
     table,
     write_results,
+    write_stack,
 )
 
-FULL = {"n": 20, "d": 2.0}
-QUICK = {"n": 4, "d": 1.0}
+FULL: dict[str, Any] = {"n": 20, "d": 2.0}
+QUICK: dict[str, Any] = {"n": 4, "d": 1.0}
 GET_ONE = "GET /serving-endpoints/{name}"
 LIST = "GET /serving-endpoints"
 ENDPOINT_PATH = "/api/2.0/serving-endpoints/"
@@ -45,7 +53,7 @@ ENDPOINT_PATH = "/api/2.0/serving-endpoints/"
 
 def touched_endpoints(log: list[dict[str, Any]], writes_only: bool) -> list[str]:
     """Endpoints named in the paths of the requests (by name; permissions are keyed by id)."""
-    names = set()
+    names: set[str] = set()
     for r in log:
         if writes_only and r["method"] == "GET":
             continue
@@ -56,19 +64,19 @@ def touched_endpoints(log: list[dict[str, Any]], writes_only: bool) -> list[str]
     return sorted(names)
 
 
-def changed_names(steps: dict[str, Any]) -> list[str]:
-    return sorted(name for name, step in steps.items() if step.op != "same")
+def changed_names(result: Any) -> list[str]:
+    return result.changed()
 
 
-def measure(emulator: Emulator, action: Callable[[], Any]) -> tuple[Any, list[dict[str, Any]]]:
+def measure(emulator: EmulatorClient, action: Callable[[], Any]) -> tuple[Any, list[dict[str, Any]]]:
+    """What `action` returned, and the requests the emulator logged while it ran."""
     emulator.clear_requests()
     result = action()
     return result, emulator.requests()
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    from testing.provider import Engine
-    from tests.stackrun import StackRun, load_config
+    from testing.engine import StackEngine
 
     grid = QUICK if quick else FULL
     n, d = grid["n"], grid["d"]
@@ -80,17 +88,24 @@ def run(quick: bool = False) -> dict[str, Any]:
                            "by_kind": count_kinds(log),
                            "endpoints_written": touched_endpoints(log, writes_only=True),
                            "endpoints_read": touched_endpoints(log, writes_only=False), **extra}
+        s = scenarios[name]
+        progress(f"calls {name}: {s['requests']} requests, {s['writes']} writes")
 
-    with Emulator(ready_after=d) as emulator:
+    with Emulator(ready_after=d) as emulator, tempfile.TemporaryDirectory() as tmp:
         emulator.reset()
         emulator.set_ready_after(d)
         proc = provider_process(emulator)
+        folder, state = Path(tmp), Path(tmp) / "state.json"
+
+        def engine(config: dict[str, Any]) -> StackEngine:
+            return StackEngine(write_stack(folder, config), state, proc=proc,
+                               secrets={"databricks_token": ADMIN_TOKEN})
+
         try:
             config = custom_stack(n, host=emulator.url)
-            stack = StackRun(Engine(proc), load_config(config, "bench"))
             resources = 2 * n + 3  # endpoints, grants, principal, secret, gate
 
-            _, log = measure(emulator, stack.up)
+            result, log = measure(emulator, engine(config).up)
             kinds = [request_kind(r["method"], r["path"]) for r in log]
             gets = Counter(r["path"] for r, k in zip(log, kinds, strict=True) if k == GET_ONE)
             lists = kinds.count(LIST)
@@ -98,35 +113,34 @@ def run(quick: bool = False) -> dict[str, Any]:
                    gate_reads_per_endpoint=(sum(gets.values()) + lists) / n, list_rounds=lists,
                    max_gets_one_endpoint=max(gets.values(), default=0))
 
-            steps, log = measure(emulator, stack.up)
-            record("no-op up", log, resources, changed=changed_names(steps))
+            result, log = measure(emulator, engine(config).up)
+            record("no-op up", log, resources, changed=changed_names(result))
 
-            result, log = measure(emulator, stack.refresh)
-            record("refresh", log, resources, gone=sorted(k for k, kept in result.items() if not kept))
+            result, log = measure(emulator, engine(config).refresh)
+            record("refresh", log, resources,
+                   gone=sorted(s.name for s in result.steps.values() if s.op == "gone"))
 
             target = endpoint_name(0)
             changed = copy.deepcopy(config)
             changed["endpoints"][0]["tags"] = {"purpose": "bench"}
-            stack.stack = load_config(changed, "bench")
-            steps, log = measure(emulator, stack.up)
+            result, log = measure(emulator, engine(changed).up)
             record("tag change (1 endpoint)", log, resources, target=target,
-                   changed=changed_names(steps))
+                   changed=changed_names(result))
 
             changed = copy.deepcopy(changed)
             changed["endpoints"][0]["scale_to_zero"] = False
-            stack.stack = load_config(changed, "bench")
-            steps, log = measure(emulator, stack.up)
+            result, log = measure(emulator, engine(changed).up)
             record("config change (1 endpoint)", log, resources, target=target,
-                   changed=changed_names(steps))
+                   changed=changed_names(result))
 
             # The provider decides rotation on its own clock; the emulator's clock moves the
             # secret past its expiry, which `read` sees (status), as a later real run would.
             emulator.advance_clock(91 * 86400)
-            stack.refresh()  # costs what the refresh row shows
-            steps, log = measure(emulator, stack.up)
-            record("rotation (up after expiry)", log, resources, changed=changed_names(steps))
+            engine(changed).refresh()  # costs what the refresh row shows
+            result, log = measure(emulator, engine(changed).up)
+            record("rotation (up after expiry)", log, resources, changed=changed_names(result))
 
-            _, log = measure(emulator, stack.destroy)
+            _, log = measure(emulator, engine(changed).destroy)
             record("destroy", log, resources)
         finally:
             proc.close()

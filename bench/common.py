@@ -108,6 +108,21 @@ def stack_document(config: dict[str, Any]) -> dict[str, Any]:
     return {"config": {f"{PROJECT}:{k}": v for k, v in config.items()}}
 
 
+def write_stack(folder: Path, config: dict[str, Any], stack: str = "bench") -> Path:
+    """A stack file `Pulumi.<stack>.yaml` in `folder` holding `config` (keys without namespace)."""
+    import yaml
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"Pulumi.{stack}.yaml"
+    path.write_text(yaml.safe_dump(stack_document(config), sort_keys=False))
+    return path
+
+
+def progress(line: str) -> None:
+    """One measured row, printed as soon as it is measured (a full bench runs for minutes)."""
+    print(f"  {line}", flush=True)
+
+
 def custom_stack(n: int, host: str = HOST) -> dict[str, Any]:
     return stack_config([custom_endpoint(i) for i in range(n)], host=host)
 

@@ -53,9 +53,9 @@ def child(variant: str, n: int, metric: str, profile: str | None = None) -> None
     from pulumi.runtime.sync_await import _sync_await
 
     from components import program as prog
-    from tests.program.test_program import Mocks
+    from testing.mocks import PlaceholderMocks
 
-    mocks = Mocks()
+    mocks = PlaceholderMocks()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="bench", preview=False)
     config = {f"{PROJECT}:{k}": json.dumps(v) for k, v in custom_stack(n).items()}
     pulumi.runtime.set_all_config(config, [])
@@ -79,7 +79,7 @@ def child(variant: str, n: int, metric: str, profile: str | None = None) -> None
     t0 = time.perf_counter()
     _sync_await(run_pulumi_func(body))
     elapsed = time.perf_counter() - t0
-    if profiler is not None:
+    if profiler is not None and profile:
         profiler.disable()
         profiler.dump_stats(profile)
     peak = tracemalloc.get_traced_memory()[1] if metric == "memory" else None

@@ -37,7 +37,7 @@ GOAL_STARTUP = 0.5
 
 
 def stack_file_config(i: int) -> dict[str, Any]:
-    endpoints = [
+    endpoints: list[dict[str, Any]] = [
         {"name": f"bt-{i:03d}-llama-8b", "foundation_model": "meta-llama-3.1-8b-instruct",
          "throughput": {"min": 0, "max": 1240}, "rate_limits": [{"calls": 100, "key": "user"}]},
         {"name": f"bt-{i:03d}-llama-70b", "foundation_model": "meta-llama-3.3-70b-instruct",
@@ -93,7 +93,7 @@ def import_times(path: Path, top: int = 10) -> list[dict[str, Any]]:
     out = subprocess.run([sys.executable, "-X", "importtime", "-m", "components", "validate",
                           str(path)], cwd=ROOT, env=_env(), capture_output=True, text=True,
                          check=True)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for line in out.stderr.splitlines():
         m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
         if m:

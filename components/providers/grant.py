@@ -1,9 +1,7 @@
 """QueryGrant: one ACL entry (the principal may query one endpoint), and only that entry.
 
-Inputs: endpoint_id (Databricks' id: the permissions API is keyed by it), endpoint_name (for
-  messages), service_principal_name (the principal's application id), permission_level
-  (default CAN_QUERY), principal_created_at (the principal's `created_at`: while it is recent,
-  a "principal not known yet" refusal is retried, for at most 120 s).
+Inputs: QueryGrantArgs (components/args.py). While principal_created_at is recent, a
+  "principal not known yet" refusal is retried, for at most 120 s.
 Outputs: every input, plus governed_by: "acl" (our entry is in the endpoint's ACL) or
   "workspace" (a pay-per-token endpoint whose ACL the workspace would not let us write: access
   to it is governed by Unity Catalog EXECUTE on its system.ai model).

@@ -1,8 +1,7 @@
 """A workspace-level OAuth secret of the query principal (machine-to-machine credentials).
 
-Inputs: service_principal_id (SCIM id), application_id, lifetime_days, rotate_before_days,
-  scopes: [str] | None (None or [] = unrestricted), principal_created_at (the principal's
-  `created_at`: while it is recent, a "principal not known yet" refusal is retried).
+Inputs: OAuthSecretArgs (components/args.py). While principal_created_at is recent, a
+  "principal not known yet" refusal is retried.
 Outputs: every input, plus secret_id, client_id (= application_id), client_secret (SECRET: the
   resource registers it in additional_secret_outputs), expire_time, status.
 

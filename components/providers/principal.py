@@ -1,7 +1,6 @@
 """The service principal Braintrust queries as, created through the workspace SCIM API.
 
-Inputs: display_name, external_id (the project's marker, e.g. "databricks-braintrust/<stack>"),
-  entitlements: [str] (default none).
+Inputs: ServicePrincipalArgs (components/args.py).
 Outputs: every input, plus principal_id (numeric SCIM id), application_id (a UUID) and
   created_at (RFC 3339: when this stack created or adopted it; the secret and the grants retry
   a "principal not known yet" refusal only while it is recent).

@@ -55,6 +55,7 @@ from testing.engine.props import (
     UNKNOWN,
     Props,
     annotate_secrets,
+    contains_unknowns,
     from_struct,
     is_secret,
     known_or_sentinel,
@@ -140,6 +141,7 @@ class Step:
     outputs: Props = field(default_factory=dict)
     diff: Any = None  # provider_pb2.DiffResponse when Diff was called
     t: float = 0.0  # seconds since the command began, when the step was done
+    unknowns: bool = False  # preview: some input was unknown (computed by another step)
 
     @property
     def name(self) -> str:
@@ -181,6 +183,12 @@ class Result:
         """Names whose step was anything but `same` (or `refresh`)."""
         return sorted(s.name for s in self.steps.values() if s.op not in ("same", "refresh"))
 
+    def changed_for_certain(self) -> list[str]:
+        """In a preview, the names that change whatever the unknowns turn out to be: those whose
+        inputs were all known (the others change only if what they wait for changes them)."""
+        return sorted(s.name for s in self.steps.values()
+                      if s.op not in ("same", "refresh") and not s.unknowns)
+
     def export(self, name: str) -> Any:
         return strip_secrets(self.exports[name])
 
@@ -213,7 +221,7 @@ def _normalize_urn(urn: str) -> str:
 
 
 def run_graph(tasks: dict[Hashable, tuple[tuple[Hashable, ...], Callable[[], Any]]],
-              workers: int = 64) -> list[Exception]:
+              workers: int = 512) -> list[Exception]:
     """Run every task once its dependencies succeeded, all at once otherwise; the errors."""
     futures: dict[Hashable, Future[None]] = {}
     order: list[Hashable] = []
@@ -284,6 +292,7 @@ class Monitor:
         self.pending_deletes: list[ResourceState] = []  # replaced, deleted at the end
         self.errors: list[Exception] = []
         self.deleted_for_replace: set[str] = set()
+        self.current_inputs: dict[str, Props] = {}
         self.stack_urn = ""
         self.by_alias = {_normalize_urn(u): u for u in self.old}
 
@@ -319,6 +328,7 @@ class Monitor:
 
     def _done(self, step: Step, state: ResourceState | None) -> None:
         step.t = time.monotonic() - self.t0
+        step.unknowns = self.preview and contains_unknowns(self.current_inputs.get(step.urn, {}))
         with self.lock:
             self.result.steps[step.urn] = step
             if state is not None:
@@ -398,6 +408,8 @@ class Monitor:
             detail = "; ".join(f"{prop}: {reason}" for prop, reason in failures)
             raise StepError(urn, ProviderCallError("Check", f"check failed: {detail}"))
         checked = annotate_secrets(_to_wire(checked_plain), news)
+        with self.lock:
+            self.current_inputs[urn] = checked
         secret_outputs = reg.additional_secret_outputs
 
         def state(id_: str, outputs: Props) -> ResourceState:
@@ -474,7 +486,7 @@ class StackEngine:
                  config: dict[str, Any] | None = None, secrets: dict[str, Any] | None = None,
                  stack: str | None = None, proc: ProviderProcess | None = None,
                  provider_env: dict[str, str] | None = None, transform: Transform | None = None,
-                 program: Path | None = None, parallel: int = 64,
+                 program: Path | None = None, parallel: int = 512,
                  echo: Callable[[str, str], None] | None = None) -> None:
         self.stack_file = Path(stack_file)
         self.state_file = Path(state_file) if state_file is not None else None
@@ -608,7 +620,10 @@ class StackEngine:
         t0 = time.monotonic()
         with self._provider():
             monitor = Monitor(self, result, preview, t0)
-            program_error = contextvars.Context().run(self._run_in_context, monitor, result, preview)
+            # In a thread of its own: the program gets its own event loop, the caller's stays.
+            with ThreadPoolExecutor(max_workers=1) as runner:
+                program_error = runner.submit(contextvars.Context().run, self._run_in_context,
+                                              monitor, result, preview).result()
             errors = list(monitor.errors)
             if program_error is not None:
                 error = _program_error(program_error)
@@ -691,14 +706,23 @@ class StackEngine:
         def main() -> None:
             runpy.run_path(program, run_name="__main__")
 
+        # The runtime leaves the Outputs of a failed resource unobserved; the language host
+        # silences asyncio's reports of them too. The failure itself is the command's error.
+        loop.set_exception_handler(lambda _loop, _context: None)
         try:
             loop.run_until_complete(run_in_stack(main))
         except BaseException as exc:  # noqa: BLE001 - reported as the command's error
             return exc
         finally:
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             executor.shutdown(wait=True)
             loop.close()
-            asyncio.set_event_loop(None)
+            # A fresh loop, not None: once a loop was set, asyncio.get_event_loop() (which
+            # pulumi.runtime.test uses) refuses to make one, so None would break later callers.
+            asyncio.set_event_loop(asyncio.new_event_loop())
         return None
 
 

@@ -1,7 +1,8 @@
-"""End to end on the emulator: the stack's Databricks side made through the real provider
-process (principal, OAuth secret, a chat foundation-model endpoint, a completion custom
-model, the readiness gate, one grant per endpoint), the Braintrust record assembled with
-build_provider_config, then `python -m components verify --config FILE` as a user runs it.
+"""End to end on the emulator: the local stack made by the real program through the stand-in
+engine (testing.engine: principal, OAuth secret, a chat foundation-model endpoint, a completion
+custom model, Databricks' own pay-per-token endpoint, the readiness gate, one grant per endpoint,
+the record published), then `python -m components verify --config FILE` on the
+`braintrust_provider` record the program exported, as a user runs it. Nothing is wired by hand.
 
 The stack is built once for the module on the session emulator (reset first); the test that
 deletes the secret out of band runs last.
@@ -9,6 +10,7 @@ deletes the secret out of band runs last.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -20,77 +22,53 @@ from typing import Any
 
 import pytest
 
-from components.braintrust import build_provider_config, oauth_secret
-from components.providers.endpoint import Endpoint, EndpointProvider
-from components.providers.grant import QueryGrant, QueryGrantProvider
-from components.providers.oauth_secret import OAuthSecret, OAuthSecretProvider
-from components.providers.principal import ServicePrincipal, ServicePrincipalProvider
-from components.providers.readiness import EndpointsReady, EndpointsReadyProvider
-from testing.provider import Engine, ProviderProcess
+from testing.deployment import Deployment
+from testing.stacks import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-CHAT = "bt-e2e-llama-3-1-8b"
-COMPLETION = "bt-e2e-churn-scorer"
+CHAT = "bt-local-llama-3-1-8b"
+COMPLETION = "bt-local-churn-scorer"
+PPT = "databricks-meta-llama-3-3-70b-instruct"
 WRONG_SECRET = "dose-not-the-right-secret-0123456789"
 
 
 @dataclass
 class Stack:
     emulator: Any
-    engine: Engine
+    run: Deployment
     principal: dict[str, Any]
     secret: dict[str, Any]
+    exported: dict[str, Any]
 
     def record(self, **over: Any) -> dict[str, Any]:
-        endpoints = over.pop("endpoints", [(CHAT, "chat"), (COMPLETION, "completion")])
-        client_secret = over.pop("client_secret", self.secret["client_secret"])
-        return build_provider_config(
-            name="databricks-e2e", api_base=self.emulator.url, auth_type="service_principal_oauth",
-            secret=oauth_secret(self.secret["client_id"], client_secret), endpoints=endpoints,
-        ).to_record()
-
-
-def _endpoint(name: str, mode: str, entity: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "mode": mode, "served_entities": [entity], "traffic": None,
-            "tags": {"managed-by": "databricks-braintrust"}, "rate_limits": [], "usage_tracking": False,
-            "route_optimized": False}
+        """The record the program exported, with `endpoints` (name, flavor) or `client_secret`
+        changed where a test breaks it."""
+        record = copy.deepcopy(self.exported)
+        if "endpoints" in over:
+            pairs = over.pop("endpoints")
+            custom = record["metadata"]["customModels"]
+            record["metadata"]["models"] = [n for n, _ in pairs]
+            record["metadata"]["customModels"] = {
+                n: {**custom.get(n, {"format": "openai"}), "flavor": f} for n, f in pairs}
+        if "client_secret" in over:
+            secret = json.loads(record["secret"])
+            record["secret"] = json.dumps({**secret, "client_secret": over.pop("client_secret")})
+        assert not over, over
+        return record
 
 
 @pytest.fixture(scope="module")
-def stack(emulator_server) -> Iterator[Stack]:
+def stack(emulator_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     emu = emulator_server
     emu.reset()
     # The seeded churn scorer, registered again as a completion LLM (an emulator extension):
     # the stack gives it flavor completion, so it must answer OpenAI completion requests.
     emu.admin("POST", "models", {"name": "main.ml.churn_scorer", "version": "3", "task": "llm/v1/completions"})
-    proc = ProviderProcess()
-    proc.configure({"workspace": {"host": emu.url}, "databricks_token": emu.admin_token},
-                   secret_keys=("databricks_token",))
-    try:
-        engine = Engine(proc)
-        sp = engine.register(ServicePrincipal, ServicePrincipalProvider, "principal", {
-            "display_name": "braintrust-e2e", "external_id": "databricks-braintrust/e2e",
-            "entitlements": []}).outputs
-        secret = engine.register(OAuthSecret, OAuthSecretProvider, "secret", {
-            "service_principal_id": sp["principal_id"], "application_id": sp["application_id"],
-            "lifetime_days": 30, "rotate_before_days": 7, "scopes": None}).outputs
-        endpoints = [
-            engine.register(Endpoint, EndpointProvider, CHAT, _endpoint(CHAT, "provisioned", {
-                "name": "llama", "entity_name": "system.ai.meta_llama_v3_1_8b_instruct", "entity_version": "1",
-                "min_provisioned_throughput": 0, "max_provisioned_throughput": 1240})).outputs,
-            engine.register(Endpoint, EndpointProvider, COMPLETION, _endpoint(COMPLETION, "custom", {
-                "name": "churn", "entity_name": "main.ml.churn_scorer", "entity_version": "3",
-                "workload_size": "Small", "scale_to_zero_enabled": True})).outputs,
-        ]
-        engine.register(EndpointsReady, EndpointsReadyProvider, "ready", {
-            "endpoints": {e["name"]: e["revision"] for e in endpoints}, "timeout_seconds": 60})
-        for ep in endpoints:
-            engine.register(QueryGrant, QueryGrantProvider, f"grant-{ep['name']}", {
-                "endpoint_id": ep["endpoint_id"], "endpoint_name": ep["name"],
-                "service_principal_name": sp["application_id"], "permission_level": "CAN_QUERY"})
-        yield Stack(emu, engine, sp, secret)
-    finally:
-        proc.close()
+    run = Deployment(emu, tmp_path_factory.mktemp("e2e") / "state.json")
+    run.up()
+    yield Stack(emu, run, run.outputs("pulumi-python:dynamic/databricks-braintrust:ServicePrincipal",
+                                      run.principal_name),
+                run.outputs("pulumi-python:dynamic/databricks-braintrust:OAuthSecret", run.secret_name),
+                run.export("braintrust_provider"))
 
 
 def verify(tmp_path: Path, record: dict[str, Any]) -> subprocess.CompletedProcess:
@@ -122,9 +100,9 @@ def test_verify_of_the_assembled_config_answers_for_every_model(stack: Stack, tm
     done = verify(tmp_path, stack.record())
     assert done.returncode == 0, done.stdout + done.stderr
     table = rows(done)
-    assert set(table) == {CHAT, COMPLETION}
+    assert set(table) == {CHAT, COMPLETION, PPT}
     assert all(" ok " in row for row in table.values()), done.stdout
-    assert "2 of 2 model(s) answered" in done.stdout
+    assert "3 of 3 model(s) answered" in done.stdout
     assert_no_secret(stack, done)
 
 
@@ -132,16 +110,16 @@ BROKEN = {
     # name: (how to break the record, exit code, {model: text its row must hold})
     "wrong-auth-type-for-the-secret": (
         lambda s: {**s.record(), "metadata": {**s.record()["metadata"], "auth_type": "pat"}}, 2,
-        {CHAT: "auth_type", COMPLETION: "auth_type"}),
+        {CHAT: "auth_type", COMPLETION: "auth_type", PPT: "auth_type"}),
     "trailing-slash": (
         lambda s: {**s.record(), "metadata": {**s.record()["metadata"], "api_base": s.emulator.url + "/"}}, 2,
-        {CHAT: "api_base", COMPLETION: "api_base"}),
+        {CHAT: "api_base", COMPLETION: "api_base", PPT: "api_base"}),
     "unknown-model": (
         lambda s: s.record(endpoints=[(CHAT, "chat"), (COMPLETION, "completion"), ("bt-e2e-gone", "chat")]), 1,
         {CHAT: " ok ", COMPLETION: " ok ", "bt-e2e-gone": "HTTP 404"}),
     "wrong-secret": (
         lambda s: s.record(client_secret=WRONG_SECRET), 1,
-        {CHAT: "HTTP 401", COMPLETION: "HTTP 401"}),
+        {CHAT: "HTTP 401", COMPLETION: "HTTP 401", PPT: "HTTP 401"}),
     "wrong-flavor": (
         lambda s: s.record(endpoints=[(CHAT, "chat"), (COMPLETION, "chat")]), 1,
         {CHAT: " ok ", COMPLETION: "HTTP 400"}),
@@ -170,8 +148,8 @@ def test_zz_after_the_secret_is_deleted_out_of_band_verify_fails_naming_the_caus
     done = verify(tmp_path, stack.record())
     assert done.returncode == 1
     table = rows(done)
-    for model in (CHAT, COMPLETION):
+    for model in (CHAT, COMPLETION, PPT):
         assert "HTTP 401" in table[model] and "OAuth token" in table[model]
         assert "deleted" in table[model]
-    assert "0 of 2 model(s) answered" in done.stdout
+    assert "0 of 3 model(s) answered" in done.stdout
     assert_no_secret(stack, done)

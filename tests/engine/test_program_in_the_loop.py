@@ -105,6 +105,8 @@ def test_up_noop_change_drift_preview_destroy_and_the_exported_record_verifies(
     ops = result.ops()
     assert ops[ADDED] == "create" and ops[f"{ADDED}-can-query"] == "create"
     assert ops[PPT] == "delete" and ops[f"{PPT}-can-query"] == "delete"
+    deleted = [c.urn.rsplit("::", 1)[1] for c in result.calls if c.method == "Delete"]
+    assert deleted.index(f"{PPT}-can-query") < deleted.index(PPT)  # dependants first
     assert ops[PT] == "update" and ops["query-principal"] == "update"
     assert ops[CUSTOM] == "same" and ops["query-principal-oauth"] == "same"
     assert ops["databricks-local"] == "update"  # the record names other models now

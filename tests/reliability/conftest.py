@@ -1,34 +1,36 @@
-"""Fixtures of the reliability suite: one provider process for the session (as one `pulumi up`
-has one), configured with every stack config key; a `StackRun` factory over a fresh engine
-state per test; the emulator reset per test (tests/conftest.py)."""
+"""Fixtures of the reliability suite: the real program through the stand-in engine
+(testing.deployment), one provider process for the session (as one `pulumi up` has one),
+state per test in its own file, the emulator reset per test (tests/conftest.py)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from testing.provider import Engine, ProviderProcess
-from tests.stackrun import StackRun, load, new_process, stack_document
+from testing.deployment import Deployment, provider_for
+from testing.provider import ProviderProcess
 
 
 @pytest.fixture(scope="session")
 def shared_proc(emulator_server: Any) -> Iterator[ProviderProcess]:
-    proc = new_process(emulator_server)
+    proc = provider_for(emulator_server)
     yield proc
     proc.close()
 
 
 @pytest.fixture
-def make_run(emulator: Any, shared_proc: ProviderProcess) -> Callable[..., StackRun]:
-    """make_run(proc=None, base="local", stack="local", pat=None, gate_timeout=None, **config)."""
+def make_run(emulator: Any, shared_proc: ProviderProcess, tmp_path: Path) -> Callable[..., Deployment]:
+    """make_run(proc=None, base="local", stack="local", **config): a Deployment of
+    stacks/Pulumi.<base>.yaml as `stack`, its state in the test's own folder."""
 
     def make(proc: ProviderProcess | None = None, base: str = "local", stack: str = "local",
-             pat: str | None = None, gate_timeout: float | None = None, **config: Any) -> StackRun:
-        doc = stack_document(base, host=emulator.url, braintrust_url=emulator.braintrust_url, **config)
-        return StackRun(Engine(proc or shared_proc), load(doc, stack), pat=pat, gate_timeout=gate_timeout)
+             **config: Any) -> Deployment:
+        return Deployment(emulator, tmp_path / f"{stack}.state.json", base=base, stack=stack,
+                          proc=proc or shared_proc, **config)
 
     return make
 

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from components.spec import PROJECT, Stack, StackError, read_stack_text
-from tests.stackrun import ROOT
+from testing.stacks import ROOT
 
 BROKEN = sorted((ROOT / "tests" / "broken_stacks").glob("*/Pulumi.*.yaml"))
 

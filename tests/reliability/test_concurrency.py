@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from components.providers.endpoint import Endpoint
 from components.providers.principal import ServicePrincipal
+from testing.deployment import provider_for
 from tests.reliability.test_faults import ENDPOINTS
-from tests.stackrun import new_process
 
 PPT = "databricks-meta-llama-3-3-70b-instruct"
 
@@ -32,7 +32,7 @@ def sp_entries(w, endpoint: str) -> set[tuple[str, str]]:
 
 
 def test_dev_and_staging_created_at_once_do_not_interfere(make_run, emulator) -> None:
-    procs = [new_process(emulator), new_process(emulator)]
+    procs = [provider_for(emulator), provider_for(emulator)]
     try:
         runs = {}
         for env, proc in zip(("dev", "staging"), procs, strict=True):
@@ -50,15 +50,15 @@ def test_dev_and_staging_created_at_once_do_not_interfere(make_run, emulator) ->
             other = "staging" if env == "dev" else "dev"
             assert run.changed() == []
             assert all(s.op == "same" for s in run.up().values())
-            for e in run.spec.endpoints:
-                entries = sp_entries(w, e.name)
-                if e.name == PPT:  # shared by both stacks: one entry each
+            for name in run.endpoint_names():
+                entries = sp_entries(w, name)
+                if name == PPT:  # shared by both stacks: one entry each
                     assert entries == {(apps["dev"], "CAN_QUERY"), (apps["staging"], "CAN_QUERY")}
                 else:
                     assert entries == {(apps[env], "CAN_QUERY")}
-                    assert f"bt-{other}-" not in e.name
+                    assert f"bt-{other}-" not in name
         names = [e.name for e in w.serving_endpoints.list()]
-        assert all(names.count(e.name) == 1 for r in runs.values() for e in r.spec.endpoints)
+        assert all(names.count(n) == 1 for r in runs.values() for n in r.endpoint_names())
 
         # Destroying one stack leaves the other whole, including its entry on the shared endpoint.
         runs["dev"].destroy()

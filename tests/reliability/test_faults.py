@@ -14,17 +14,19 @@ from typing import Any
 import pytest
 import yaml
 from databricks.sdk.service.iam import Patch, PatchOp, PatchSchema
+from databricks.sdk.service.serving import ServedEntityInput
 
 from components.providers.ai_secret import AiSecret
-from components.providers.endpoint import Endpoint, EndpointProvider
+from components.providers.endpoint import Endpoint
 from components.providers.grant import QueryGrant
 from components.providers.oauth_secret import OAuthSecret
-from components.providers.principal import ServicePrincipal, ServicePrincipalProvider
+from components.providers.principal import ServicePrincipal
 from components.providers.readiness import EndpointsReady
+from testing.deployment import Deployment, provider_for
+from testing.engine import EngineError, type_token
+from testing.stacks import ROOT
 from tests.conftest import ADMIN_TOKEN, BRAINTRUST_API_KEY, READY_AFTER, EmulatorHandle
-from tests.lifecycle.harness import Engine, ProviderCallError, provider_string
 from tests.reliability.conftest import wait_until
-from tests.stackrun import ROOT, load, new_process, stack_document
 
 LOCAL = yaml.safe_load((ROOT / "stacks" / "Pulumi.local.yaml").read_text())["config"]
 ENDPOINTS = LOCAL["databricks-braintrust:endpoints"]
@@ -62,7 +64,7 @@ def endpoints(**changes: dict[str, Any]) -> list[dict[str, Any]]:
 def _ignore_outcome(pending: Any) -> None:
     try:
         pending.result()
-    except ProviderCallError:
+    except EngineError:
         pass  # killed mid-call: the engine saw the process die
 
 
@@ -98,20 +100,20 @@ def full_lifecycle_under_faults(make_run, emulator: EmulatorHandle, status: int,
         sp["principal_id"], operations=[Patch(op=PatchOp.REPLACE, path="displayName", value="renamed")],
         schemas=[PatchSchema.URN_IETF_PARAMS_SCIM_API_MESSAGES_2_0_PATCH_OP])
     assert all(run.refresh().values())
-    changed = make_run(tags={"owner": "local", "environment": "local", "tier": "gold"},
-                       endpoints=endpoints(bt_local_churn_scorer={
-                           "workload_size": "Medium", "usage_tracking": True,
-                           "rate_limits": [{"calls": 10, "renewal_period": "minute", "key": "user"}]}))
-    changed.engine = run.engine
+    changed = run.with_config(tags={"owner": "local", "environment": "local", "tier": "gold"},
+                              endpoints=endpoints(bt_local_churn_scorer={
+                                  "workload_size": "Medium", "usage_tracking": True,
+                                  "rate_limits": [{"calls": 10, "renewal_period": "minute",
+                                                   "key": "user"}]}))
     steps = changed.up()
     assert {n for n, s in steps.items() if s.op == "update"} >= {CUSTOM, PT, run.principal_name}
     assert changed.changed() == []
     assert served(emulator, CUSTOM)["workload_size"] == "Medium"
     assert emulator.workspace_client().service_principals.get(sp["principal_id"]).display_name == (
-        run.principal_name)
+        "braintrust-local")
 
     changed.destroy()
-    assert run.engine.state == {}
+    assert not [st for st in run.state().values() if st.custom]
     assert not {CUSTOM, PT} & set(endpoint_names(emulator))  # only what Databricks owns is left
 
     not_hit = [(m, p) for m, p in PROVIDER_APIS if faulted(emulator, m, p, status) < count]
@@ -132,7 +134,7 @@ def test_failed_rollout_names_the_endpoint_and_its_message_and_the_fixed_spec_co
     message = "Container failed to start: out of memory loading main.ml.churn_scorer (workload Small)"
     emulator.fail_next_rollout(CUSTOM, message)
     run = make_run()
-    with pytest.raises(ProviderCallError) as err:
+    with pytest.raises(EngineError) as err:
         run.up()
     text = err.value.message
     first = text.splitlines()[0]
@@ -140,11 +142,10 @@ def test_failed_rollout_names_the_endpoint_and_its_message_and_the_fixed_spec_co
     assert message in text and PT not in text.split("\n", 1)[1]
     assert not run.has(EndpointsReady, run.gate_name) and not run.has(AiSecret, "databricks-local")
     # Running again unchanged does not pretend it worked.
-    with pytest.raises(ProviderCallError):
+    with pytest.raises(EngineError):
         run.up()
 
-    fixed = make_run(endpoints=endpoints(bt_local_churn_scorer={"workload_size": "Medium"}))
-    fixed.engine = run.engine
+    fixed = run.with_config(endpoints=endpoints(bt_local_churn_scorer={"workload_size": "Medium"}))
     steps = fixed.up()
     assert steps[CUSTOM].op == "update" and steps[fixed.gate_name].op == "create"
     assert steps["databricks-local"].op == "create"
@@ -156,7 +157,7 @@ def test_transient_rollout_failure_is_retried_by_refresh_then_up_with_no_spec_ch
         make_run, emulator) -> None:
     emulator.fail_next_rollout(CUSTOM, "Capacity temporarily unavailable for workload Small")
     run = make_run()
-    with pytest.raises(ProviderCallError) as err:
+    with pytest.raises(EngineError) as err:
         run.up()
     assert "pulumi up --refresh" in err.value.message.splitlines()[0]
     run.refresh()  # finds the failed rollout: the endpoint is marked for another one
@@ -167,90 +168,114 @@ def test_transient_rollout_failure_is_retried_by_refresh_then_up_with_no_spec_ch
 
 
 def test_update_during_a_rollout_waits_for_it_then_applies(make_run, emulator) -> None:
-    emulator.set_ready_after(1.5)
     run = make_run()
-    engine = run.engine
-    created = engine.register(Endpoint, EndpointProvider, CUSTOM, run.endpoint_inputs(CUSTOM)).outputs
+    run.up()
+    # Someone starts a rollout by hand (it takes 1.5 s); the stack's update comes in during it.
+    emulator.set_ready_after(1.5)
     w = emulator.workspace_client()
+    current = served(emulator, CUSTOM)
+    w.serving_endpoints.update_config(CUSTOM, served_entities=[ServedEntityInput.from_dict(
+        {**current, "scale_to_zero_enabled": False})])
     assert w.serving_endpoints.get(CUSTOM).state.config_update.value == "IN_PROGRESS"
+    emulator.clear_requests()
 
-    bigger = make_run(endpoints=endpoints(bt_local_churn_scorer={"workload_size": "Large"}))
-    step = engine.register(Endpoint, EndpointProvider, CUSTOM, bigger.endpoint_inputs(CUSTOM))
-    assert step.op == "update" and step.outputs["revision"] != created["revision"]
+    bigger = run.with_config(endpoints=endpoints(bt_local_churn_scorer={"workload_size": "Large"}))
+    step = bigger.up()[CUSTOM]
+    assert step.op == "update"
     assert served(emulator, CUSTOM)["workload_size"] == "Large"
     puts = [r for r in emulator.requests() if r["method"] == "PUT" and r["path"].endswith("/config")]
     assert [r["status"] for r in puts] == [200]  # never sent into the rollout (no 409)
 
 
+def _up_killed_after(run: Deployment, victim: Any, emulator: EmulatorHandle, method: str,
+                     path_end: str, status: int) -> None:
+    """`up` through `victim`, SIGKILLed as soon as the emulator answered `method` on a path
+    ending in `path_end` with `status` (whether or not the provider got the answer)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(run.up)
+        wait_until(lambda: any(r["method"] == method and r["path"].endswith(path_end)
+                               and r["status"] == status for r in emulator.requests()))
+        victim.kill()  # the engine records nothing for a call whose answer it never had
+        _ignore_outcome(pending)
+
+
 def test_provider_killed_after_the_endpoint_create_was_accepted_a_fresh_process_adopts_it(
         make_run, emulator) -> None:
     emulator.set_ready_after(READY_AFTER)
-    victim = new_process(emulator)
+    victim = provider_for(emulator)
     run = make_run(proc=victim)
-    urn = Engine.urn(Endpoint, CUSTOM)
-    inputs = run.endpoint_inputs(CUSTOM)
-    checked, _ = victim.check(urn, {}, {**inputs, "__provider": provider_string(EndpointProvider)})
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(victim.create, urn, checked)
-        wait_until(lambda: any(r["method"] == "POST" and r["path"] == "/api/2.0/serving-endpoints"
-                               and r["status"] == 200 for r in emulator.requests()))
-        victim.kill()  # whether or not create had returned, the engine recorded nothing
-        _ignore_outcome(pending)
-    assert endpoint_names(emulator).count(CUSTOM) == 1
-
-    fresh = new_process(emulator)
     try:
-        run.engine.proc = fresh
-        step = run.register(Endpoint, CUSTOM)  # the engine re-sends the create
-        assert step.op == "create"
-        ep = emulator.workspace_client().serving_endpoints.get(CUSTOM)
-        assert step.outputs["endpoint_id"] == ep.id
-        assert endpoint_names(emulator).count(CUSTOM) == 1
-        assert run.engine.register(Endpoint, EndpointProvider, CUSTOM, inputs).op == "same"
+        _up_killed_after(run, victim, emulator, "POST", "/api/2.0/serving-endpoints", 200)
+    finally:
+        victim.close()
+    created = [n for n in endpoint_names(emulator) if n in (CUSTOM, PT)]
+    assert created
+    for name in created:  # a create answered just before the kill: the answer is lost all the same
+        if run.has(Endpoint, name):
+            run.forget(Endpoint, name)
+
+    fresh = provider_for(emulator)
+    try:
+        again = make_run(proc=fresh)  # the same state file: the next `pulumi up`
+        steps = again.up()  # the engine re-sends each create it has no answer for
+        for name in created:
+            assert steps[name].op == "create"
+            ep = emulator.workspace_client().serving_endpoints.get(name)
+            assert again.outputs(Endpoint, name)["endpoint_id"] == ep.id
+        assert endpoint_names(emulator).count(CUSTOM) == 1 and endpoint_names(emulator).count(PT) == 1
+        assert again.changed() == []
     finally:
         fresh.close()
 
 
 def test_provider_killed_after_the_principal_was_created_a_fresh_process_adopts_it(
         make_run, emulator) -> None:
-    victim = new_process(emulator)
+    victim = provider_for(emulator)
     run = make_run(proc=victim)
-    urn = Engine.urn(ServicePrincipal, run.principal_name)
-    checked, _ = victim.check(urn, {}, {**run.principal_inputs(),
-                                        "__provider": provider_string(ServicePrincipalProvider)})
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(victim.create, urn, checked)
-        wait_until(lambda: any(r["method"] == "POST" and r["path"].endswith("/ServicePrincipals")
-                               and r["status"] == 201 for r in emulator.requests()))
-        victim.kill()
-        _ignore_outcome(pending)
-
-    fresh = new_process(emulator)
     try:
-        run.engine.proc = fresh
-        run.up()  # the whole stack, as the next `pulumi up` would
+        _up_killed_after(run, victim, emulator, "POST", "/ServicePrincipals", 201)
+    finally:
+        victim.close()
+    if run.has(ServicePrincipal, run.principal_name):  # answered just before the kill: lost anyway
+        run.forget(ServicePrincipal, run.principal_name)
+
+    fresh = provider_for(emulator)
+    try:
+        again = make_run(proc=fresh)
+        again.up()  # the whole stack, as the next `pulumi up` would
         sps = list(emulator.workspace_client().service_principals.list(
-            filter=f'displayName eq "{run.principal_name}"'))
+            filter='displayName eq "braintrust-local"'))
         assert len(sps) == 1
-        assert run.outputs(ServicePrincipal, run.principal_name)["principal_id"] == str(sps[0].id)
-        assert run.changed() == []
+        assert again.outputs(ServicePrincipal, again.principal_name)["principal_id"] == str(sps[0].id)
+        assert again.changed() == []
     finally:
         fresh.close()
+
+
+def gate_timeout(seconds: float) -> Any:
+    """A stand-in for a stack transform: the readiness gate's deadline in seconds (the stack
+    file counts it in minutes)."""
+    gate = type_token(EndpointsReady)
+
+    def transform(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        return {**inputs, "timeout_seconds": seconds} if type_ == gate else inputs
+
+    return transform
 
 
 def test_readiness_deadline_passed_fails_clearly_keeps_state_and_the_next_run_resumes(
         make_run, emulator) -> None:
     emulator.set_ready_after(600)  # rollouts take ten minutes of the emulator's clock
-    run = make_run(gate_timeout=0.5)
-    with pytest.raises(ProviderCallError) as err:
+    run = make_run(transform=gate_timeout(0.5))
+    with pytest.raises(EngineError) as err:
         run.up()
     first = err.value.message.splitlines()[0]
     assert first.startswith("timed out after") and "run `pulumi up` again to resume" in first
     assert PT in first and CUSTOM in first
     # Everything but the gate and what waits for it is in state and in the workspace.
-    for cls, name in run.resources():
-        expected = cls not in (EndpointsReady, AiSecret)
-        assert run.has(cls, name) == expected, name
+    for token, name in run.resources():
+        expected = token not in (type_token(EndpointsReady), type_token(AiSecret))
+        assert run.has(token, name) == expected, name
     posts_before = [r for r in emulator.requests() if r["method"] == "POST"]
 
     emulator.admin("POST", "clock", {"advance_seconds": 601})
@@ -276,25 +301,25 @@ def test_emulator_restarted_with_state_between_steps_loses_nothing(tmp_path: Pat
 
     server, handle = start()
     port = int(handle.url.rsplit(":", 1)[1])
-    proc = new_process(handle)
+    proc = provider_for(handle)
     try:
-        doc = stack_document(host=handle.url, braintrust_url=handle.braintrust_url)
-        from tests.stackrun import StackRun
+        run = Deployment(handle, tmp_path / "state.json", proc=proc)
+        # Step 1: `up` until the secret exists and the endpoints roll out; then the workspace
+        # goes down under it and comes back.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(run.up)
+            wait_until(lambda: any(r["path"].endswith("/credentials/secrets") and r["status"] == 200
+                                   for r in handle.requests()))
+            server.stop()
+            server, handle = start(port)
+            try:
+                pending.result()
+            except EngineError:
+                pass  # what was in flight when the workspace went away
 
-        run = StackRun(Engine(proc), load(doc))
-        # Step 1: endpoints created, their rollouts in flight; then the workspace goes down.
-        for e in run.spec.endpoints:
-            run.register(Endpoint, e.name)
-        run.register(ServicePrincipal, run.principal_name)
-        run.register(OAuthSecret, run.secret_name)
-        server.stop()
-        server, handle = start(port)
-
-        # Step 2: the rest of the stack against the restarted workspace.
+        # Step 2: the next `up` finishes the stack against the restarted workspace.
         steps = run.up()
-        assert all(steps[e.name].op == "same" for e in run.spec.endpoints)
-        assert steps[run.principal_name].op == "same" and steps[run.secret_name].op == "same"
-        assert steps[run.gate_name].op == "create"
+        assert all(steps[e].op in ("same", "create") for e in run.endpoint_names())
         assert all(run.refresh().values()) and run.changed() == []
         server.stop()
         server, handle = start(port)
@@ -306,7 +331,7 @@ def test_emulator_restarted_with_state_between_steps_loses_nothing(tmp_path: Pat
         from components.braintrust import validate_record
         from components.verify import Verifier
 
-        config, problems = validate_record(run.record())
+        config, problems = validate_record(run.export("braintrust_provider"))
         assert config is not None, problems
         rows = Verifier(config, timeout=10, retries=0).run()
         assert [r.status for r in rows] == ["ok"] * len(rows), rows
@@ -322,9 +347,8 @@ def test_grant_create_is_idempotent_when_re_sent_after_a_crash(make_run, emulato
     run = make_run()
     run.up()
     name = run.grant_name(CUSTOM)
-    urn = run.engine.urn(QueryGrant, name)
-    del run.engine.state[urn]  # the engine lost the result of the create
-    assert run.register(QueryGrant, name).op == "create"
+    run.forget(QueryGrant, name)  # the engine lost the result of the create
+    assert run.up()[name].op == "create"
     sp = run.outputs(ServicePrincipal, run.principal_name)["application_id"]
     acl = emulator.workspace_client().serving_endpoints.get_permissions(
         run.outputs(Endpoint, CUSTOM)["endpoint_id"])
@@ -332,4 +356,3 @@ def test_grant_create_is_idempotent_when_re_sent_after_a_crash(make_run, emulato
             if a.service_principal_name == sp for p in a.all_permissions or [] if not p.inherited]
     assert ours == ["CAN_QUERY"]
     assert run.changed() == []
-

@@ -16,17 +16,16 @@ from typing import Any
 import pytest
 import yaml
 
-from components.providers.ai_secret import SECRET_OUTPUTS as AI_SECRET_OUTPUTS
-from components.providers.ai_secret import AiSecret
-from components.providers.oauth_secret import SECRET_OUTPUTS as OAUTH_SECRET_OUTPUTS
 from components.providers.principal import ServicePrincipal
 from components.spec import QUERY_SCOPES
-from tests.lifecycle.harness import ProviderCallError
-from tests.stackrun import ROOT, StackRun, stack_document
+from testing.deployment import Deployment
+from testing.engine import EngineError
+from testing.engine.props import redact
+from testing.provider import ProviderCallError
+from testing.stacks import ROOT
 
 PAT = "dapi-known-pat-do-not-print-7c1e9a"
-# Outputs the resources declare secret (additional_secret_outputs): the engine encrypts them.
-SECRET_OUTPUT_KEYS = {*OAUTH_SECRET_OUTPUTS, *AI_SECRET_OUTPUTS}
+PPT = "databricks-meta-llama-3-3-70b-instruct"
 
 
 def cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
@@ -35,13 +34,11 @@ def cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
     return done.returncode, done.stdout + done.stderr
 
 
-def plain_state(run: StackRun) -> str:
-    """Every output and input the engine would store in plain text."""
-    plain = []
-    for st in run.engine.state.values():
-        plain.append({k: v for k, v in st.outputs.items() if k not in SECRET_OUTPUT_KEYS})
-        plain.append({k: v for k, v in st.inputs.items() if k not in SECRET_OUTPUT_KEYS})
-    return json.dumps(plain, default=str)
+def plain_state(run: Deployment) -> str:
+    """The state file as the engine stores it, what it marks secret taken out (the real engine
+    encrypts those): secretness has to have come through from the program and the resources'
+    additional_secret_outputs."""
+    return json.dumps(redact(json.loads(run.state_file.read_text())))
 
 
 def token_scope(emulator: Any, client_id: str, client_secret: str) -> str:
@@ -65,7 +62,8 @@ def test_whole_lifecycle_and_cli_never_print_or_store_a_secret_in_plain_text(
            "BRAINTRUST_API_KEY": emulator.braintrust_api_key}
 
     # The CLI on the stack file, with every credential in its environment.
-    doc = stack_document(host=emulator.url, braintrust_url=emulator.braintrust_url)
+    doc = yaml.safe_load((ROOT / "stacks" / "Pulumi.local.yaml").read_text())
+    doc["config"]["databricks-braintrust:workspace"] = {"host": emulator.url}
     doc["config"]["databricks-braintrust:braintrust_pat"] = {"secure": "v1:AAAAencrypted"}
     stack_file = tmp_path / "Pulumi.local.yaml"
     stack_file.write_text(yaml.safe_dump(doc))
@@ -83,17 +81,21 @@ def test_whole_lifecycle_and_cli_never_print_or_store_a_secret_in_plain_text(
                                       "task": "llm/v1/completions"})
     run = make_run()
     run.up()
-    pat_run = make_run(stack="local", pat=PAT, braintrust_pat={"secure": "v1:AAAAencrypted"}, braintrust={
-        "secret_name": "databricks-local-pat", "auth_type": "pat", "publish": True,
-        "api_url": emulator.braintrust_url})
-    pat_run.register(AiSecret, "databricks-local-pat")  # only the record differs
+    # A second stack whose record carries a PAT (only Databricks' own endpoint: nothing to make).
+    pat_run = make_run(stack="localpat", secrets={"braintrust_pat": PAT}, endpoints=[
+        {"name": PPT, "pay_per_token": True}], principal={
+        "display_name": "braintrust-localpat", "secret_lifetime_days": 30, "rotate_before_days": 7},
+        braintrust={"secret_name": "databricks-local-pat", "auth_type": "pat", "publish": True,
+                    "api_url": emulator.braintrust_url})
+    pat_run.up()
     client_secrets = {run.outputs(*_secret(run))["client_secret"]}
 
     emulator.inject_fault("PATCH", r"^/api/2\.0/permissions/", 403, count=1)
-    del run.engine.state[run.engine.urn(*_grant(run))]
-    with pytest.raises(ProviderCallError) as err:
+    run.forget(*_grant(run))
+    with pytest.raises(EngineError) as err:
         run.up()
-    seen["provider error"] = err.value.details
+    seen["provider error"] = str(err.value) + "\n".join(
+        e.details for e in err.value.errors if isinstance(e, ProviderCallError))
     run.up()
     emulator.admin("POST", "clock", {"advance_seconds": 80 * 86400})  # expired
     run.refresh()
@@ -105,7 +107,8 @@ def test_whole_lifecycle_and_cli_never_print_or_store_a_secret_in_plain_text(
     seen["plain state"] = plain_state(run) + plain_state(pat_run)
 
     # verify, as a CI job runs it after `up`: the OAuth record answers, the PAT record is refused.
-    for name, record in (("oauth", run.record()), ("pat", pat_run.record())):
+    for name, record in (("oauth", run.export("braintrust_provider")),
+                         ("pat", pat_run.export("braintrust_provider"))):
         path = tmp_path / f"{name}.json"
         path.write_text(json.dumps(record))
         code, out = cli("verify", "--config", str(path), "--retries", "0", env=env)
@@ -132,13 +135,13 @@ def test_whole_lifecycle_and_cli_never_print_or_store_a_secret_in_plain_text(
     assert seen["verify oauth"] and "3 of 3 model(s) answered" in seen["verify oauth"]
 
 
-def _secret(run: StackRun) -> tuple[type, str]:
+def _secret(run: Deployment) -> tuple[type, str]:
     from components.providers.oauth_secret import OAuthSecret
 
     return OAuthSecret, run.secret_name
 
 
-def _grant(run: StackRun) -> tuple[type, str]:
+def _grant(run: Deployment) -> tuple[type, str]:
     from components.providers.grant import QueryGrant
 
     return QueryGrant, run.grant_name("bt-local-llama-3-1-8b")
