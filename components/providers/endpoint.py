@@ -525,7 +525,7 @@ class EndpointProvider(DatabricksProvider):
                 "no version of the model is served in this workspace",
                 f"endpoint {endpoint}, model {model}",
                 "set entity_version in the stack file to a version the workspace serves, or "
-                "choose another model" + _replacement_hint(model))
+                "choose another model" + _others_hint(model))
         newest = str(max(int(v.version or 0) for v in found))
         pulumi.log.info(f"endpoint {endpoint}: serving {model} version {newest}, the newest the "
                         "workspace serves (recorded in state; set entity_version to pin another)")
@@ -573,7 +573,7 @@ class EndpointProvider(DatabricksProvider):
             raise ProviderError(
                 "the model cannot be served with provisioned throughput in this workspace",
                 f"endpoint {endpoint}, model {model} version {version}",
-                "serve another version or model" + _replacement_hint(model))
+                "serve another version or model" + _others_hint(model))
         chunk = info.get("throughput_chunk_size") if isinstance(info, dict) else None
         return int(chunk) if chunk else None
 
@@ -628,21 +628,37 @@ def with_recorded_versions(news: dict[str, Any], olds: dict[str, Any]) -> dict[s
 
 
 def _replacement_hint(model: str) -> str:
-    """`: the catalog's replacement is <key> (system.ai.<...>)`, from components/catalog.py."""
+    """`; the catalog's replacement for <key> is foundation_model: <key> (system.ai.<...>)`,
+    from components/catalog.py: the provisioned replacement, else the model that replaced it on
+    pay-per-token (the same retirement), else the models the catalog serves."""
     from components import catalog
 
     for m in catalog.MODELS:
         if m.provisioned is None or m.provisioned.entity_name != model:
             continue
-        if m.provisioned.replacement:
-            repl = catalog.BY_KEY.get(m.provisioned.replacement)
-            entity = repl.provisioned.entity_name if repl and repl.provisioned else ""
-            return (f"; the catalog's replacement for {m.key} is foundation_model: "
-                    f"{m.provisioned.replacement}" + (f" ({entity})" if entity else ""))
+        key = m.provisioned.replacement
+        if key is None and m.pay_per_token is not None and m.pay_per_token.replacement:
+            successor = catalog.BY_PAY_PER_TOKEN_ENDPOINT.get(m.pay_per_token.replacement)
+            if successor is not None and successor.provisioned is not None:
+                key = successor.key
+        repl = catalog.BY_KEY.get(key) if key else None
+        if repl is not None and repl.provisioned is not None:
+            return (f"; the catalog's replacement for {m.key} is foundation_model: {repl.key} "
+                    f"({repl.provisioned.entity_name})")
         others = [k for k in catalog.provisioned_keys() if k != m.key]
         return (f"; the catalog names no replacement for {m.key}; models it serves: "
                 + ", ".join(others))
     return ""
+
+
+def _others_hint(model: str) -> str:
+    """`; other models in the catalog: ...` (the model is not retired, only unavailable here)."""
+    from components import catalog
+
+    own = next((m.key for m in catalog.MODELS
+                if m.provisioned is not None and m.provisioned.entity_name == model), None)
+    others = [k for k in catalog.provisioned_keys() if k != own]
+    return "; other models in the catalog: " + ", ".join(others) if others else ""
 
 
 def _timed_out(action: str, endpoint: str, exc: DeadlineExceeded) -> ProviderError:
