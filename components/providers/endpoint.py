@@ -2,9 +2,11 @@
 
 Inputs (plain values, already validated by the spec layer):
   name, mode ("provisioned" | "custom" | "pay_per_token"),
-  served_entities: [{name, entity_name, entity_version, workload_size?, workload_type?,
+  served_entities: [{name, entity_name, entity_version?, workload_size?, workload_type?,
                      scale_to_zero_enabled?, min_provisioned_throughput?,
-                     max_provisioned_throughput?}]  (empty for pay_per_token),
+                     max_provisioned_throughput?}]  (empty for pay_per_token; an omitted
+                     entity_version is the newest the workspace serves, resolved at create
+                     and recorded in the outputs),
   traffic: [{served_entity_name, traffic_percentage}] | None (None: 100% to the one entity),
   tags: {key: value}, rate_limits: [{calls, renewal_period, key}], usage_tracking, route_optimized.
 Outputs: every input, plus endpoint_id (Databricks' id, keys the permissions API), url,
@@ -16,7 +18,13 @@ Diff rules (terraform-provider-databricks' model serving resource, plus its user
   tags                            -> update through the tags API; compared as a map
   rate_limits, usage_tracking     -> update through the AI Gateway API; order-insensitive
   pay_per_token                   -> never ours: only name/mode matter, nothing is ever written
+  entity_version omitted          -> the version recorded in state (never drifts to a newer one)
 Create returns as soon as Databricks accepted the endpoint; EndpointsReady waits for rollouts.
+
+Before any write (create, or an update of served entities) the throughput is checked against
+the workspace's live chunk (get-model-optimization-info). Every call goes through BoundedApi
+(_client.py): bounded in time, and a create whose answer was lost is sent again, which the
+unique name makes safe (RESOURCE_ALREADY_EXISTS -> adopt ours).
 """
 
 from __future__ import annotations
