@@ -311,6 +311,13 @@ class BoundedApi:
                 last, pause = exc, _backoff(attempt)
             else:
                 error = self._parser.get_api_error(response)
+                if error is None and response.is_redirect:
+                    # Never followed: the Authorization header must not reach another origin.
+                    from databricks.sdk.errors import DatabricksError
+
+                    error = DatabricksError(
+                        f"the workspace answered HTTP {response.status_code} (a redirect, not "
+                        "followed); check that the host is the workspace URL")
                 if error is None:
                     return _decode(response, response_headers)
                 if response.status_code not in RETRY_STATUSES:
