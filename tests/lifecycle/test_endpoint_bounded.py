@@ -128,3 +128,29 @@ def test_a_redirect_is_an_error_and_never_followed() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_workspace_that_never_answers_cannot_hold_a_call_past_its_deadline() -> None:
+    release = threading.Event()
+
+    class Silent(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            release.wait(60)  # holds the connection open without a byte of answer
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Silent)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        api = BoundedApi.within(_config(f"http://127.0.0.1:{server.server_address[1]}"), 2)
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded):
+            api.do("GET", "/api/2.0/serving-endpoints")
+        assert time.monotonic() - started < 2 + 10  # issue 10's bound, not a speed
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
