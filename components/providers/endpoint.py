@@ -249,8 +249,8 @@ class EndpointProvider(DatabricksProvider):
         api = self._api()
         # Before anything is written: pin omitted versions to the newest the workspace serves
         # (recorded in state, so it never drifts) and check throughput against the live chunk.
-        inputs = self._resolve_versions(inputs, api)
-        self._check_throughput(inputs, api)
+        inputs = self._resolve_versions(inputs)
+        self._check_throughput(inputs)
         entities = canonical(inputs, "served_entities")
         routes = canonical(inputs, "traffic")
         limits = canonical(inputs, "rate_limits")
@@ -341,7 +341,7 @@ class EndpointProvider(DatabricksProvider):
             return UpdateResult(self._outs(inputs, None, olds))
         # The version recorded at create stays; only an entity new to the endpoint (or now
         # serving another model) without one is resolved, as at create.
-        inputs = self._resolve_versions(with_recorded_versions(inputs, olds), self._api())
+        inputs = self._resolve_versions(with_recorded_versions(inputs, olds))
         ep = self._reconcile(inputs, self._get_existing(inputs["name"]),
                              previous_tags=canonical(olds, "tags"))
         return UpdateResult(self._outs(inputs, ep))
@@ -426,7 +426,7 @@ class EndpointProvider(DatabricksProvider):
 
         if config_changed:
             # Before anything is written: a throughput the workspace would refuse fails here.
-            self._check_throughput(inputs, self._api())
+            self._check_throughput(inputs)
         ep = self._wait_not_updating(name, ep)
         api = self._api()
         try:
@@ -497,8 +497,7 @@ class EndpointProvider(DatabricksProvider):
         re-send of a create)."""
         return ServingEndpointsAPI(self.bounded(deadline=deadline))
 
-    def _resolve_versions(self, inputs: dict[str, Any], api: ServingEndpointsAPI
-                          ) -> dict[str, Any]:
+    def _resolve_versions(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """Entities without `entity_version` get the newest version the workspace serves.
 
         Called at create (and at an update of an endpoint recorded without one); the result is
@@ -539,7 +538,7 @@ class EndpointProvider(DatabricksProvider):
                         "workspace serves (recorded in state; set entity_version to pin another)")
         return newest
 
-    def _check_throughput(self, inputs: dict[str, Any], api: ServingEndpointsAPI) -> None:
+    def _check_throughput(self, inputs: dict[str, Any]) -> None:
         """Refuse, before any write, a throughput that is not a multiple of the workspace's own
         chunk for that model version (GET get-model-optimization-info; the SDK has no method)."""
         for entity in canonical_entities(inputs.get("served_entities")).values():
