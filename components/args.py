@@ -193,8 +193,8 @@ class ReadinessArgs(Args):
 @dataclass(frozen=True)
 class ServicePrincipalArgs(Args):
     """The service principal Braintrust queries as (components/providers/principal.py).
-    Outputs: every input, plus principal_id (numeric SCIM id), application_id (a UUID) and
-    created_at (RFC 3339: when this stack created or adopted it)."""
+    Outputs: every input, plus principal_id (numeric SCIM id), application_id (a UUID),
+    created_at (RFC 3339: when this stack created or adopted it) and not_adopted_ids."""
 
     TYPE_NAME: ClassVar[str] = "ServicePrincipal"
 
@@ -207,7 +207,7 @@ class ServicePrincipalArgs(Args):
 class OAuthSecretArgs(Args):
     """The principal's OAuth secret (components/providers/oauth_secret.py). Outputs: every
     input, plus secret_id, client_id (= application_id), client_secret (secret: registered in
-    additional_secret_outputs), expire_time, status."""
+    additional_secret_outputs), expire_time, status, unmanaged_secret_ids."""
 
     TYPE_NAME: ClassVar[str] = "OAuthSecret"
 

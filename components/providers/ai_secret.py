@@ -1,10 +1,8 @@
 """The stack's Databricks AI provider record in Braintrust (an "AI secret"), published through
 Braintrust's REST API when the stack says `braintrust.publish: true`.
 
-Inputs: name (the record's name), record (the full record, secret included: the component
-  passes it as a secret Output), record_hash (`record_hash(record)`, which the component
-  computes with the function below), api_url (Braintrust's API base URL), org_name
-  (optional). API key and base-URL precedence: see _braintrust.py.
+Inputs: AiSecretArgs (components/args.py); record_hash is `record_hash(record)`, computed
+  by the program with the function below. API key and base-URL precedence: see _braintrust.py.
 Outputs: every input, plus secret_id (Braintrust's uuid), preview_secret (Braintrust's
   non-revealing preview), updated_at.
 

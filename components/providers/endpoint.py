@@ -1,14 +1,8 @@
 """A Model Serving endpoint: created (provisioned / custom) or only referenced (pay_per_token).
 
-Inputs (plain values, already validated by the spec layer):
-  name, mode ("provisioned" | "custom" | "pay_per_token"),
-  served_entities: [{name, entity_name, entity_version?, workload_size?, workload_type?,
-                     scale_to_zero_enabled?, min_provisioned_throughput?,
-                     max_provisioned_throughput?}]  (empty for pay_per_token; an omitted
-                     entity_version is the newest the workspace serves, resolved at create
-                     and recorded in the outputs),
-  traffic: [{served_entity_name, traffic_percentage}] | None (None: 100% to the one entity),
-  tags: {key: value}, rate_limits: [{calls, renewal_period, key}], usage_tracking, route_optimized.
+Inputs: EndpointArgs (components/args.py), plain values the spec layer already validated. An
+  omitted entity_version is the newest the workspace serves, resolved at create and recorded
+  in the outputs.
 Outputs: every input, plus endpoint_id (Databricks' id, keys the permissions API), url,
   revision (hash of the desired served entities + traffic), task.
 

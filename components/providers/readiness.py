@@ -1,6 +1,7 @@
 """EndpointsReady: one gate for the whole stack that waits for every endpoint at once.
 
-Inputs: endpoints {name: revision}, timeout_seconds (default 2700).
+Inputs: ReadinessArgs (components/args.py): endpoints {name: revision@endpoint_id},
+  timeout_seconds (default 2700).
 Outputs: every input, plus ready {name: {state, config_version}}.
 
 Why one resource: the provider process has four workers for the whole stack; waiting inside
