@@ -19,6 +19,8 @@ Diff rules:
   record_hash, record -> update in place: PUT /v1/ai_secret again (a rotated OAuth secret,
     endpoints added or removed, auth type changed)
   anything not yet known (preview) -> a change; `__provider` alone -> no change
+A lost answer: create and update are PUT /v1/ai_secret, an upsert keyed by name, so the
+transport's re-send lands on the same record (one record, one id); see _braintrust.py.
 `read` (refresh) returns an empty id when the record is gone, so the next `up` publishes it
 again; when the stored metadata no longer matches what was published it clears record_hash
 in the outputs, so the next `up` publishes it again. `delete` tolerates a record already gone.

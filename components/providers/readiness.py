@@ -46,7 +46,7 @@ from pulumi.dynamic import (
 
 from components.args import ReadinessArgs
 
-from ._client import POLL_BUDGET, POLL_GRACE, TRANSIENT, DatabricksProvider
+from ._client import POLL_BUDGET, TRANSIENT, DatabricksProvider, poll_deadline
 from ._errors import ProviderError, WaitTimeout, describe
 from ._props import diff_result, inputs_only, is_unknown, stable_hash
 from ._wait import BACKOFF_CAP, BACKOFF_START, GROWTH
@@ -181,7 +181,7 @@ class GateWait:
         while True:
             pending = self.pending()
             if pending:
-                fresh = self.poll(pending, min(deadline + POLL_GRACE, self.clock() + POLL_BUDGET))
+                fresh = self.poll(pending, poll_deadline(deadline, self.clock))
                 for name in pending:
                     if name in fresh:
                         self.statuses[name] = fresh[name]
