@@ -24,7 +24,7 @@ from typing import Any
 
 from pulumi.dynamic import CreateResult, Resource, ResourceProvider
 
-from bench.common import PROJECT, ROOT, custom_stack, table, write_results
+from bench.common import PROJECT, ROOT, custom_stack, progress, table, write_results
 
 FULL = (1, 10, 100, 500)
 QUICK = (10, 100)
@@ -113,6 +113,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         row["ratio_memory"] = row["real_peak_mb"] / row["bare_peak_mb"]
         row["real_ms_per_endpoint"] = 1000 * row["real_s"] / n
         rows.append(row)
+        progress(f"program N={n}: real {row['real_s']:.3f} s, bare {row['bare_s']:.3f} s, "
+                 f"ratio {row['ratio_time']:.2f}")
     big = rows[-1]
     # Linear: seconds per endpoint at the largest size within 1.5x of the next smaller one.
     per = [r["real_s"] / r["n"] for r in rows if r["n"] >= 10]

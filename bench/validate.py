@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from bench.common import HOST, MODEL, ROOT, stack_config, stack_document, table, write_results
+from bench.common import HOST, MODEL, ROOT, progress, stack_config, stack_document, table, write_results
 
 FULL = (1, 10, 100)
 QUICK = (1, 10)
@@ -117,6 +117,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             wall = timed([sys.executable, "-m", "components", "validate", *map(str, paths[:n])],
                          repeat)
             rows.append({"stacks": n, "wall": wall, "per_stack_avg": wall / n})
+            progress(f"validate {n} stack file(s): {wall:.3f} s")
         in_proc = in_process_per_stack(paths[: max(sizes)])
         imports = import_times(paths[0])
     lo, hi = rows[0], rows[-1]

@@ -120,9 +120,14 @@ class ProviderProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pulumi.dynamic"], cwd=ROOT, env=full_env,
             stdout=subprocess.PIPE, stderr=self._stderr)
-        self.port = self._read_port(start_timeout)
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
-        grpc.channel_ready_future(self.channel).result(timeout=start_timeout)
+        try:
+            self.port = self._read_port(start_timeout)
+            self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
+            grpc.channel_ready_future(self.channel).result(timeout=start_timeout)
+        except BaseException:  # never leave a process behind
+            stop_process(self.proc)
+            self._stderr.close()
+            raise
         self.stub = ResourceProviderStub(self.channel)
 
     def _read_port(self, timeout: float) -> int:

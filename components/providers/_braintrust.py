@@ -8,11 +8,16 @@ Where the base URL comes from: the resource's `api_url` input (the stack file's
 record goes). BRAINTRUST_BASE_URL, which Braintrust's own clients read, is used only when
 the input is empty: it never silently redirects a reviewed stack to another server.
 
-Calls have a bounded timeout and are retried only on 429 and 5xx (honouring Retry-After),
-at most RETRIES times. Errors name the call, the record and Braintrust's message; they never
-carry the API key or the record's secret: Braintrust's message may echo the request, so the
-key, and the secret of every record the client was given or sends (the PAT, or the OAuth JSON
-and the client_secret in it), are removed from it before it is cut to one line.
+Calls have a bounded timeout and are retried only on 429, 5xx (honouring Retry-After, capped)
+and a lost connection, at most RETRIES times. Re-sending is safe for every call made here:
+the create is a PUT, Braintrust's upsert by name, so a PUT sent again after its answer was lost
+updates the same record (a POST would return the existing record unmodified); GET reads; a
+DELETE sent again answers 404, which `delete` takes as done.
+
+Errors name the call, the record and Braintrust's message; they never carry the API key or
+the record's secret: Braintrust's message may echo the request, so the key, and the secret of
+every record the client was given or sends (the PAT, or the OAuth JSON and the client_secret
+in it), are removed from it before it is cut to one line.
 """
 
 from __future__ import annotations

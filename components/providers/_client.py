@@ -185,6 +185,11 @@ class AnswerLost(ConnectionError):
                          f"({type(cause).__name__}); the request may have been applied")
 
 
+def poll_deadline(deadline: float, clock: Callable[[], float] = time.monotonic) -> float:
+    """The deadline for one poll of a wait that ends at `deadline` (both on `clock`)."""
+    return min(deadline + POLL_GRACE, clock() + POLL_BUDGET)
+
+
 def _transient() -> tuple[type[BaseException], ...]:
     from databricks.sdk.errors import InternalError, TemporarilyUnavailable, TooManyRequests
 
@@ -306,6 +311,13 @@ class BoundedApi:
                 last, pause = exc, _backoff(attempt)
             else:
                 error = self._parser.get_api_error(response)
+                if error is None and response.is_redirect:
+                    # Never followed: the Authorization header must not reach another origin.
+                    from databricks.sdk.errors import DatabricksError
+
+                    error = DatabricksError(
+                        f"the workspace answered HTTP {response.status_code} (a redirect, not "
+                        "followed); check that the host is the workspace URL")
                 if error is None:
                     return _decode(response, response_headers)
                 if response.status_code not in RETRY_STATUSES:

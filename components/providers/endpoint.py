@@ -1,12 +1,8 @@
 """A Model Serving endpoint: created (provisioned / custom) or only referenced (pay_per_token).
 
-Inputs (plain values, already validated by the spec layer):
-  name, mode ("provisioned" | "custom" | "pay_per_token"),
-  served_entities: [{name, entity_name, entity_version, workload_size?, workload_type?,
-                     scale_to_zero_enabled?, min_provisioned_throughput?,
-                     max_provisioned_throughput?}]  (empty for pay_per_token),
-  traffic: [{served_entity_name, traffic_percentage}] | None (None: 100% to the one entity),
-  tags: {key: value}, rate_limits: [{calls, renewal_period, key}], usage_tracking, route_optimized.
+Inputs: EndpointArgs (components/args.py), plain values the spec layer already validated. An
+  omitted entity_version is the newest the workspace serves, resolved at create and recorded
+  in the outputs.
 Outputs: every input, plus endpoint_id (Databricks' id, keys the permissions API), url,
   revision (hash of the desired served entities + traffic), task.
 
@@ -16,7 +12,13 @@ Diff rules (terraform-provider-databricks' model serving resource, plus its user
   tags                            -> update through the tags API; compared as a map
   rate_limits, usage_tracking     -> update through the AI Gateway API; order-insensitive
   pay_per_token                   -> never ours: only name/mode matter, nothing is ever written
+  entity_version omitted          -> the version recorded in state (never drifts to a newer one)
 Create returns as soon as Databricks accepted the endpoint; EndpointsReady waits for rollouts.
+
+Before any write (create, or an update of served entities) the throughput is checked against
+the workspace's live chunk (get-model-optimization-info). Every call goes through BoundedApi
+(_client.py): bounded in time, and a create whose answer was lost is sent again, which the
+unique name makes safe (RESOURCE_ALREADY_EXISTS -> adopt ours).
 """
 
 from __future__ import annotations
@@ -52,14 +54,7 @@ from components.args import EndpointArgs
 from components.spec.constants import MANAGED_BY_TAG as OWNER_TAG
 from components.spec.constants import MODES
 
-from ._client import (
-    POLL_BUDGET,
-    POLL_GRACE,
-    TRANSIENT,
-    AnswerLost,
-    DatabricksProvider,
-    DeadlineExceeded,
-)
+from ._client import TRANSIENT, AnswerLost, DatabricksProvider, DeadlineExceeded, poll_deadline
 from ._errors import ProviderError, api_error, describe
 from ._props import diff_result, inputs_only, is_unknown, stable_hash, whole
 from ._wait import Done, Pending, wait_for
@@ -248,8 +243,8 @@ class EndpointProvider(DatabricksProvider):
         api = self._api()
         # Before anything is written: pin omitted versions to the newest the workspace serves
         # (recorded in state, so it never drifts) and check throughput against the live chunk.
-        inputs = self._resolve_versions(inputs, api)
-        self._check_throughput(inputs, api)
+        inputs = self._resolve_versions(inputs)
+        self._check_throughput(inputs)
         entities = canonical(inputs, "served_entities")
         routes = canonical(inputs, "traffic")
         limits = canonical(inputs, "rate_limits")
@@ -340,7 +335,7 @@ class EndpointProvider(DatabricksProvider):
             return UpdateResult(self._outs(inputs, None, olds))
         # The version recorded at create stays; only an entity new to the endpoint (or now
         # serving another model) without one is resolved, as at create.
-        inputs = self._resolve_versions(with_recorded_versions(inputs, olds), self._api())
+        inputs = self._resolve_versions(with_recorded_versions(inputs, olds))
         ep = self._reconcile(inputs, self._get_existing(inputs["name"]),
                              previous_tags=canonical(olds, "tags"))
         return UpdateResult(self._outs(inputs, ep))
@@ -425,7 +420,7 @@ class EndpointProvider(DatabricksProvider):
 
         if config_changed:
             # Before anything is written: a throughput the workspace would refuse fails here.
-            self._check_throughput(inputs, self._api())
+            self._check_throughput(inputs)
         ep = self._wait_not_updating(name, ep)
         api = self._api()
         try:
@@ -472,7 +467,7 @@ class EndpointProvider(DatabricksProvider):
         pulumi.log.info(f"endpoint {name}: waiting for the rollout in progress before updating")
 
         def poll() -> Done[ServingEndpointDetailed] | Pending:
-            api = self._api(deadline=min(deadline + POLL_GRACE, time.monotonic() + POLL_BUDGET))
+            api = self._api(deadline=poll_deadline(deadline))
             try:
                 ep = api.get(name)
             except TRANSIENT as exc:
@@ -496,8 +491,7 @@ class EndpointProvider(DatabricksProvider):
         re-send of a create)."""
         return ServingEndpointsAPI(self.bounded(deadline=deadline))
 
-    def _resolve_versions(self, inputs: dict[str, Any], api: ServingEndpointsAPI
-                          ) -> dict[str, Any]:
+    def _resolve_versions(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """Entities without `entity_version` get the newest version the workspace serves.
 
         Called at create (and at an update of an endpoint recorded without one); the result is
@@ -532,13 +526,13 @@ class EndpointProvider(DatabricksProvider):
                 "no version of the model is served in this workspace",
                 f"endpoint {endpoint}, model {model}",
                 "set entity_version in the stack file to a version the workspace serves, or "
-                "choose another model" + _replacement_hint(model))
+                "choose another model" + _others_hint(model))
         newest = str(max(int(v.version or 0) for v in found))
         pulumi.log.info(f"endpoint {endpoint}: serving {model} version {newest}, the newest the "
                         "workspace serves (recorded in state; set entity_version to pin another)")
         return newest
 
-    def _check_throughput(self, inputs: dict[str, Any], api: ServingEndpointsAPI) -> None:
+    def _check_throughput(self, inputs: dict[str, Any]) -> None:
         """Refuse, before any write, a throughput that is not a multiple of the workspace's own
         chunk for that model version (GET get-model-optimization-info; the SDK has no method)."""
         for entity in canonical_entities(inputs.get("served_entities")).values():
@@ -580,7 +574,7 @@ class EndpointProvider(DatabricksProvider):
             raise ProviderError(
                 "the model cannot be served with provisioned throughput in this workspace",
                 f"endpoint {endpoint}, model {model} version {version}",
-                "serve another version or model" + _replacement_hint(model))
+                "serve another version or model" + _others_hint(model))
         chunk = info.get("throughput_chunk_size") if isinstance(info, dict) else None
         return int(chunk) if chunk else None
 
@@ -635,21 +629,37 @@ def with_recorded_versions(news: dict[str, Any], olds: dict[str, Any]) -> dict[s
 
 
 def _replacement_hint(model: str) -> str:
-    """`: the catalog's replacement is <key> (system.ai.<...>)`, from components/catalog.py."""
+    """`; the catalog's replacement for <key> is foundation_model: <key> (system.ai.<...>)`,
+    from components/catalog.py: the provisioned replacement, else the model that replaced it on
+    pay-per-token (the same retirement), else the models the catalog serves."""
     from components import catalog
 
     for m in catalog.MODELS:
         if m.provisioned is None or m.provisioned.entity_name != model:
             continue
-        if m.provisioned.replacement:
-            repl = catalog.BY_KEY.get(m.provisioned.replacement)
-            entity = repl.provisioned.entity_name if repl and repl.provisioned else ""
-            return (f"; the catalog's replacement for {m.key} is foundation_model: "
-                    f"{m.provisioned.replacement}" + (f" ({entity})" if entity else ""))
+        key = m.provisioned.replacement
+        if key is None and m.pay_per_token is not None and m.pay_per_token.replacement:
+            successor = catalog.BY_PAY_PER_TOKEN_ENDPOINT.get(m.pay_per_token.replacement)
+            if successor is not None and successor.provisioned is not None:
+                key = successor.key
+        repl = catalog.BY_KEY.get(key) if key else None
+        if repl is not None and repl.provisioned is not None:
+            return (f"; the catalog's replacement for {m.key} is foundation_model: {repl.key} "
+                    f"({repl.provisioned.entity_name})")
         others = [k for k in catalog.provisioned_keys() if k != m.key]
         return (f"; the catalog names no replacement for {m.key}; models it serves: "
                 + ", ".join(others))
     return ""
+
+
+def _others_hint(model: str) -> str:
+    """`; other models in the catalog: ...` (the model is not retired, only unavailable here)."""
+    from components import catalog
+
+    own = next((m.key for m in catalog.MODELS
+                if m.provisioned is not None and m.provisioned.entity_name == model), None)
+    others = [k for k in catalog.provisioned_keys() if k != own]
+    return "; other models in the catalog: " + ", ".join(others) if others else ""
 
 
 def _timed_out(action: str, endpoint: str, exc: DeadlineExceeded) -> ProviderError:

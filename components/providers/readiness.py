@@ -1,6 +1,7 @@
 """EndpointsReady: one gate for the whole stack that waits for every endpoint at once.
 
-Inputs: endpoints {name: revision}, timeout_seconds (default 2700).
+Inputs: ReadinessArgs (components/args.py): endpoints {name: revision@endpoint_id},
+  timeout_seconds (default 2700).
 Outputs: every input, plus ready {name: {state, config_version}}.
 
 Why one resource: the provider process has four workers for the whole stack; waiting inside
@@ -45,7 +46,7 @@ from pulumi.dynamic import (
 
 from components.args import ReadinessArgs
 
-from ._client import POLL_BUDGET, POLL_GRACE, TRANSIENT, DatabricksProvider
+from ._client import POLL_BUDGET, TRANSIENT, DatabricksProvider, poll_deadline
 from ._errors import ProviderError, WaitTimeout, describe
 from ._props import diff_result, inputs_only, is_unknown, stable_hash
 from ._wait import BACKOFF_CAP, BACKOFF_START, GROWTH
@@ -180,7 +181,7 @@ class GateWait:
         while True:
             pending = self.pending()
             if pending:
-                fresh = self.poll(pending, min(deadline + POLL_GRACE, self.clock() + POLL_BUDGET))
+                fresh = self.poll(pending, poll_deadline(deadline, self.clock))
                 for name in pending:
                     if name in fresh:
                         self.statuses[name] = fresh[name]

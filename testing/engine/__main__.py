@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.registrations is not None and result is not None:
         args.registrations.write_text(json.dumps(
             [r.as_json() for r in result.registrations], indent=1) + "\n")
-    if result is None:
+    if result is None or (status and not result.steps):
         return status
     print(_summary(result))
     if args.outputs is not None:

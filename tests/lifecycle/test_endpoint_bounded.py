@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from databricks.sdk.errors import NotFound
+from databricks.sdk.errors import DatabricksError, NotFound
 from databricks.sdk.service.serving import ServingEndpointsAPI
 
 from components.providers._client import AnswerLost, BoundedApi, DeadlineExceeded
@@ -103,3 +103,54 @@ def test_a_get_whose_answer_is_lost_is_sent_again_until_the_deadline(hangup) -> 
         api.do("GET", "/api/2.0/serving-endpoints")
     assert len(seen) >= 2 and set(seen) == {"GET"}
     assert "dapi-not-a-real-token" not in str(info.value)
+
+
+class _Redirect(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(302)
+        self.send_header("Location", "http://elsewhere.invalid/login")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+def test_a_redirect_is_an_error_and_never_followed() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Redirect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        api = BoundedApi.within(_config(f"http://127.0.0.1:{server.server_address[1]}"), 10)
+        with pytest.raises(DatabricksError) as info:
+            api.do("GET", "/api/2.0/serving-endpoints")
+        assert "redirect" in str(info.value)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_workspace_that_never_answers_cannot_hold_a_call_past_its_deadline() -> None:
+    release = threading.Event()
+
+    class Silent(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            release.wait(60)  # holds the connection open without a byte of answer
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Silent)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        api = BoundedApi.within(_config(f"http://127.0.0.1:{server.server_address[1]}"), 2)
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded):
+            api.do("GET", "/api/2.0/serving-endpoints")
+        assert time.monotonic() - started < 2 + 10  # issue 10's bound, not a speed
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()

@@ -118,8 +118,9 @@ def test_a_retired_model_names_the_endpoint_the_model_and_what_to_serve_instead(
         engine.register(Endpoint, EndpointProvider, "mixtral", inputs)
     first = err.value.message.splitlines()[0]
     assert "retired" in first and inputs["name"] in first and MIXTRAL in first
-    # The catalog names the models to serve instead.
-    assert "meta-llama-3.3-70b-instruct" in first
+    # The catalog's replacement (Mixtral's successor on pay-per-token, also served provisioned).
+    assert "replacement for mixtral-8x7b-instruct is foundation_model: meta-llama-3.3-70b-instruct" \
+        in first
     assert inputs["name"] not in [e.name for e in target.client().serving_endpoints.list()]
 
 

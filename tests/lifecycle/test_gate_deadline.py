@@ -7,8 +7,9 @@ import time
 
 import pytest
 
+from components.providers._client import POLL_GRACE
 from components.providers.endpoint import Endpoint, EndpointProvider
-from components.providers.readiness import POLL_GRACE, EndpointsReady, EndpointsReadyProvider
+from components.providers.readiness import EndpointsReady, EndpointsReadyProvider
 from tests.lifecycle.conftest import Target
 from tests.lifecycle.harness import Engine, ProviderCallError
 from tests.lifecycle.test_lifecycle import endpoint_inputs
