@@ -116,8 +116,11 @@ def test_the_whole_local_stack_converges_and_destroys_cleanly_under_each_switch(
         run = Deployment(emulator, tmp_path / "local.state.json", base="local", proc=proc)
         run.up()
         assert len([r for r in emulator.requests() if r.get("lost")]) == len(STACK_CREATES)
+        emulator.admin("DELETE", "requests")
         assert run.changed() == []
         assert all(run.refresh().values())
+        # `preview --refresh` is read-only: check, diff and read never write.
+        assert {r["method"] for r in emulator.requests()} <= {"GET"}
         assert all(step.op == "same" for step in run.up().values())
         w = emulator.workspace_client()
         name = run.outputs(ServicePrincipal, run.principal_name)["display_name"]
