@@ -4,13 +4,31 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STACK  ?= local
 
-.PHONY: venv test lint validate render schema emulator clean up down bench
+.PHONY: venv test lint validate render schema emulator clean up down bench pulumi
 
+# One line, before anything runs, when the Python that would run (the venv's once it exists)
+# is older than 3.11; `make clean` needs no Python.
+CHECK_PY := $(if $(wildcard $(PY)),$(PY),$(PYTHON))
+PY_SEEN  := $(if $(filter-out clean,$(or $(MAKECMDGOALS),all)),$(shell $(CHECK_PY) -c 'import sys; print("%d.%d.%d" % sys.version_info[:3], "ok" if sys.version_info >= (3, 11) else "old")' 2>/dev/null))
+ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
+ifeq ($(PY_SEEN),)
+$(error this project needs Python 3.11 or newer, and $(CHECK_PY) does not run: install Python 3.11+ and run make again (or make PYTHON=/path/to/python3.11))
+endif
+ifneq ($(lastword $(PY_SEEN)),ok)
+$(error this project needs Python 3.11 or newer, and $(CHECK_PY) is $(firstword $(PY_SEEN)): install 3.11+ and run make PYTHON=python3.11 (after make clean if $(VENV) was made with the old one))
+endif
+endif
+
+# pip is quiet, so say what it is doing: a first install downloads for a minute or two.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements-dev.txt
-	touch $@
+	@echo "preparing the virtual environment $(VENV) (Python $(firstword $(PY_SEEN)))"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "upgrading pip in $(VENV)"
+	@$(PY) -m pip install -q --upgrade pip
+	@echo "installing requirements-dev.txt into $(VENV) (pulumi, databricks-sdk, pydantic, test tools): a minute or two the first time"
+	@$(PY) -m pip install -q -r requirements-dev.txt
+	@echo "$(VENV) is ready"
+	@touch $@
 
 venv: $(VENV)/.installed
 
@@ -32,8 +50,10 @@ render: venv
 schema: venv
 	$(PY) -m components schema > stack.schema.json
 
+# The same emulator `make up STACK=local` uses (state, token files, seeded models in .emulator/),
+# in the foreground; Ctrl-C stops it. `scripts/emulator.sh status` says whether it answers.
 emulator: venv
-	$(PY) -m emulator --port 8787
+	@scripts/emulator.sh run
 
 # Convergence time, API calls, program scale, offline review speed; QUICK=1 in under two minutes.
 bench: venv
@@ -43,9 +63,15 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
 # The whole project on one machine (STACK=local: the emulator and a file backend in .pulumi-state/).
-# The Pulumi CLI is checked first; the logic lives in scripts/.
+# Without `pulumi` on PATH, the CLI release matching the pinned SDK is installed into .venv/bin
+# first (scripts/install_pulumi.py); the logic lives in scripts/.
 up:
-	@scripts/up.sh "$(STACK)"
+	@PYTHON="$(CHECK_PY)" scripts/up.sh "$(STACK)"
 
 down:
-	@scripts/down.sh "$(STACK)"
+	@PYTHON="$(CHECK_PY)" scripts/down.sh "$(STACK)"
+
+# Find or install the Pulumi CLI; prints the folder holding it, so CI can run
+# `make -s pulumi >> "$$GITHUB_PATH"`. PULUMI_RELEASES_URL overrides where releases are fetched.
+pulumi:
+	@$(CHECK_PY) scripts/install_pulumi.py

@@ -143,12 +143,17 @@ class ServedEntity:
 
 @dataclass(frozen=True)
 class TrafficRoute:
+    """A share of the endpoint's traffic for one served entity (the shares add up to 100)."""
+
     served_entity_name: str
     traffic_percentage: int
 
 
 @dataclass(frozen=True)
 class RateLimitArgs:
+    """An AI Gateway rate limit: ``calls`` per ``renewal_period`` ("minute"), per ``key``
+    ("endpoint": one budget for all callers; "user": one per caller)."""
+
     calls: int
     renewal_period: str
     key: str
@@ -156,8 +161,10 @@ class RateLimitArgs:
 
 @dataclass(frozen=True)
 class EndpointArgs(Args):
-    """A serving endpoint (components/providers/endpoint.py). Outputs: endpoint_id, url,
-    revision (hash of the desired served entities and traffic), task."""
+    """A serving endpoint (components/providers/endpoint.py), created, or only referenced when
+    ``mode`` is pay_per_token. Outputs: every input, plus endpoint_id (Databricks' id, which
+    keys the permissions API), url, revision (hash of the desired served entities and
+    traffic), task."""
 
     TYPE_NAME: ClassVar[str] = "Endpoint"
 
@@ -165,47 +172,50 @@ class EndpointArgs(Args):
     mode: Mode
     served_entities: tuple[ServedEntity, ...] = ()  # empty for pay_per_token
     traffic: tuple[TrafficRoute, ...] | None = None  # None: everything to the one entity
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)  # the ownership tag included
     rate_limits: tuple[RateLimitArgs, ...] = ()
-    usage_tracking: bool = False
+    usage_tracking: bool = False  # AI Gateway usage tracking (system tables)
     route_optimized: bool = False
 
 
 @dataclass(frozen=True)
 class ReadinessArgs(Args):
     """The stack's readiness gate (components/providers/readiness.py): ``endpoints`` maps each
-    endpoint's name to its rollout identity. Output: ready {name: {state, config_version}}."""
+    endpoint's name to its rollout identity: whenever one changes, the gate waits again.
+    Outputs: every input, plus ready {name: {state, config_version}}."""
 
     TYPE_NAME: ClassVar[str] = "EndpointsReady"
 
     endpoints: Mapping[str, RolloutRef | str]
-    timeout_seconds: float
+    timeout_seconds: float  # alone, changes nothing remote
 
 
 @dataclass(frozen=True)
 class ServicePrincipalArgs(Args):
-    """The service principal (components/providers/principal.py); ``external_id`` is the
-    stack's ownership marker. Outputs: principal_id (SCIM id), application_id, created_at."""
+    """The service principal Braintrust queries as (components/providers/principal.py).
+    Outputs: every input, plus principal_id (numeric SCIM id), application_id (a UUID),
+    created_at (RFC 3339: when this stack created or adopted it) and not_adopted_ids."""
 
     TYPE_NAME: ClassVar[str] = "ServicePrincipal"
 
     display_name: str
-    external_id: str
-    entitlements: tuple[str, ...] = ()
+    external_id: str  # the stack's ownership marker, "databricks-braintrust/<stack>"
+    entitlements: tuple[str, ...] = ()  # none are needed to query endpoints
 
 
 @dataclass(frozen=True)
 class OAuthSecretArgs(Args):
-    """The principal's OAuth secret (components/providers/oauth_secret.py). Outputs: secret_id,
-    client_id, client_secret (secret), expire_time, status."""
+    """The principal's OAuth secret (components/providers/oauth_secret.py). Outputs: every
+    input, plus secret_id, client_id (= application_id), client_secret (secret: registered in
+    additional_secret_outputs), expire_time, status, unmanaged_secret_ids."""
 
     TYPE_NAME: ClassVar[str] = "OAuthSecret"
 
-    service_principal_id: Ref | str
+    service_principal_id: Ref | str  # the SCIM id
     application_id: Ref | str
     lifetime_days: int
-    rotate_before_days: int
-    scopes: tuple[str, ...] | None
+    rotate_before_days: int  # replaced when it expires within this many days
+    scopes: tuple[str, ...] | None  # None or empty: unrestricted
     # The principal's creation time: while it is recent, calls naming it are retried until the
     # workspace knows it (components/providers/_propagation.py).
     principal_created_at: Ref | str | None = None
@@ -213,28 +223,30 @@ class OAuthSecretArgs(Args):
 
 @dataclass(frozen=True)
 class QueryGrantArgs(Args):
-    """One CAN_QUERY entry on one endpoint's ACL (components/providers/grant.py)."""
+    """One entry on one endpoint's ACL, and only that entry (components/providers/grant.py).
+    Outputs: every input, plus governed_by ("acl", or "workspace" for a pay-per-token endpoint
+    whose ACL the workspace keeps to itself)."""
 
     TYPE_NAME: ClassVar[str] = "QueryGrant"
 
-    endpoint_id: Ref | str
-    endpoint_name: str
-    service_principal_name: Ref | str
+    endpoint_id: Ref | str  # Databricks' id: the permissions API is keyed by it
+    endpoint_name: str  # for messages
+    service_principal_name: Ref | str  # the principal's application id
     permission_level: str = "CAN_QUERY"
     principal_created_at: Ref | str | None = None  # as OAuthSecretArgs.principal_created_at
 
 
 @dataclass(frozen=True)
 class AiSecretArgs(Args):
-    """The record published to Braintrust (components/providers/ai_secret.py): ``record`` is
-    secret, ``record_hash`` its one-way hash. Outputs: secret_id, preview_secret, updated_at."""
+    """The record published to Braintrust (components/providers/ai_secret.py). Outputs: every
+    input, plus secret_id (Braintrust's uuid), preview_secret (non-revealing), updated_at."""
 
     TYPE_NAME: ClassVar[str] = "AiSecret"
 
-    name: str
-    record_hash: Ref | str
-    record: Ref | Mapping[str, Any]
-    api_url: str
+    name: str  # the record's name in Braintrust
+    record_hash: Ref | str  # ai_secret.record_hash(record): a one-way hash, so a rotation shows
+    record: Ref | Mapping[str, Any]  # the full record, its secret included: a secret Output
+    api_url: str  # Braintrust's API base URL
     org_name: str | None
 
 

@@ -193,8 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Validate, render and verify databricks-braintrust stacks.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("validate", help="check stack files offline (all of stacks/ by default)")
-    p.add_argument("targets", nargs="*", metavar="STACK_OR_FILE")
+    p = sub.add_parser("validate", help="check stack files offline (all of stacks/ by default), and the "
+                       "rules across them")
+    p.add_argument("targets", nargs="*", metavar="STACK_FILE_OR_FOLDER",
+                   help="a stack name (dev), a stack file, or a folder of Pulumi.<stack>.yaml files")
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser("render", help="what a stack will create, secrets redacted")
     p.add_argument("stack", metavar="STACK_OR_FILE")

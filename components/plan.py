@@ -55,9 +55,6 @@ FORMER_TYPES = {
 # then an in-place SCIM update, not a new principal, secret and grants (a URN change).
 PRINCIPAL_NAME = "query-principal"
 SECRET_NAME = f"{PRINCIPAL_NAME}-oauth"
-# Omitted entity_version: True leaves it out, and the endpoint provider pins the newest version
-# the workspace serves at create (kept in state after); False sends the catalog's default.
-RESOLVE_NEWEST_AT_CREATE = False
 
 
 @dataclass(frozen=True)
@@ -148,14 +145,15 @@ def served_entities(endpoint: SpecEndpoint) -> tuple[ServedEntity, ...]:
         entity = catalog.BY_KEY[endpoint.foundation_model].provisioned
         if entity is None:  # the spec refuses a model without provisioned throughput
             raise ValueError(f"{endpoint.foundation_model} has no provisioned throughput")
-        # The entity's name is a label that never changes by itself: with the version omitted it
-        # keeps the catalog's, the name deployed stacks already hold, whatever version is served.
+        # An omitted version is left out: the endpoint provider pins the newest the workspace
+        # serves at create and keeps it in state. The entity's name keys it in diffs, so it never
+        # follows what is resolved: without a version it keeps the catalog's, the name stacks
+        # deployed before versions were resolved already hold.
         label = endpoint.entity_version or entity.default_version
-        version = endpoint.entity_version or (None if RESOLVE_NEWEST_AT_CREATE else entity.default_version)
         return (ServedEntity(
             name=f"{entity.entity_name.rsplit('.', 1)[-1]}-{label}",
             entity_name=entity.entity_name,
-            entity_version=version,
+            entity_version=endpoint.entity_version,
             scale_to_zero_enabled=endpoint.throughput.min == 0,
             min_provisioned_throughput=endpoint.throughput.min,
             max_provisioned_throughput=endpoint.throughput.max,

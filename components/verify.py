@@ -1,7 +1,6 @@
 """``python -m components verify (--stack NAME | --config FILE)``: prove a Braintrust record works.
 
-It does for every model of the record exactly what Braintrust's AI proxy does
-(../shared/reference/braintrust.md, "How Braintrust's proxy calls Databricks"):
+It does for every model of the record exactly what Braintrust's AI proxy does:
 
 1. ``service_principal_oauth``: ``POST {api_base}/oidc/v1/token`` with HTTP Basic
    ``client_id:client_secret`` and ``grant_type=client_credentials&scope=all-apis``; the token
@@ -16,8 +15,9 @@ on 429, 503 and connection errors, at most ``--retries`` times (``Retry-After`` 
 capped); the table shows the attempts. Exit 0 only when every model answered.
 
 It never prints a secret: client secret, PAT and access token are scrubbed from every line
-before it is written. It imports neither pulumi nor databricks-sdk and uses only urllib, so
-a CI job runs it with nothing but the record.
+before it is written, and no request follows a redirect, so a credential never reaches another
+origin. It imports neither pulumi nor databricks-sdk (only pydantic and requests), so a CI job
+runs it with nothing but the record and requirements.txt.
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ import subprocess
 import sys
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components import http
-from components.braintrust import BraintrustProviderConfig, validate_record
-from components.http import Secrets
+from components import transport
+from components.braintrust import REDACTED, BraintrustProviderConfig, validate_record
+from components.transport import Secrets
 
 OUTPUT_NAME = "braintrust_provider"
 PROMPT = "Reply with one word: ok"
@@ -47,8 +47,10 @@ RETRY_STATUSES = frozenset({429, 503})
 RETRY_AFTER_CAP = 10.0
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 MAX_TIMEOUT = 3600.0  # beyond it a socket timeout overflows on some platforms, and no proxy waits so long
-INSTALL_HINT = ("verify --stack needs the Pulumi CLI (install: curl -fsSL https://get.pulumi.com | sh), "
+INSTALL_HINT = ("verify --stack needs the Pulumi CLI (`make pulumi` installs it into .venv/bin), "
                 "or pass the record with --config FILE")
+SHOW_SECRETS_HINT = (f"get the record with its secret from the stack: `pulumi stack output {OUTPUT_NAME} "
+                     "--show-secrets --json > provider.json` (or run `verify --stack NAME`)")
 
 
 class UsageError(Exception):
@@ -73,16 +75,44 @@ class Row:
 
 
 def _unwrap(data: Any) -> Any:
-    """The record itself, from a file holding it, a JSON string of it, or a whole
-    `pulumi stack output --json` object."""
+    """The record itself, from every shape the project prints: the record, a JSON string of
+    it, a whole `pulumi stack output --json` object, or `render --format json` (whole, or its
+    `braintrust.provider` part). A secret written as an object {client_id, client_secret} is
+    turned into the JSON string Braintrust stores."""
     if isinstance(data, str):
+        if data.strip() == "[secret]":
+            raise UsageError(f"the record is hidden as [secret]: {SHOW_SECRETS_HINT}")
         try:
             data = json.loads(data)
         except ValueError:
             raise UsageError("the record is a string that is not JSON") from None
-    if isinstance(data, dict) and "metadata" not in data and OUTPUT_NAME in data:
-        return _unwrap(data[OUTPUT_NAME])
+    if isinstance(data, dict) and "metadata" not in data:
+        if OUTPUT_NAME in data:
+            return _unwrap(data[OUTPUT_NAME])
+        braintrust = data.get("braintrust")
+        if isinstance(braintrust, dict) and "provider" in braintrust:  # render --format json
+            return _unwrap(braintrust["provider"])
+    if isinstance(data, dict) and isinstance(data.get("secret"), dict):
+        secret = data["secret"]
+        if set(secret) == {"client_id", "client_secret"} and not _redacted(secret):
+            data = {**data, "secret": json.dumps(secret)}
     return data
+
+
+def _redacted(secret: Any) -> bool:
+    """A secret as review output shows it: `<redacted>`, or client_id/client_secret replaced by
+    placeholders (`<...>`), in an object or in its JSON string."""
+    if isinstance(secret, str):
+        if secret.strip().startswith("{"):
+            try:
+                return _redacted(json.loads(secret))
+            except (ValueError, RecursionError):
+                return False
+        return secret == REDACTED or secret == "[secret]"
+    if isinstance(secret, dict):
+        return any(isinstance(v, str) and (v == REDACTED or (v.startswith("<") and v.endswith(">")))
+                   for v in secret.values())
+    return False
 
 
 def _parse(text: str, what: str) -> Any:
@@ -109,7 +139,8 @@ def load_config_file(path: Path) -> Any:
 
 
 def load_stack_output(stack: str, timeout: float = 120.0) -> Any:
-    pulumi = shutil.which("pulumi")
+    # on PATH, or beside this Python: where `make pulumi` installs it (.venv/bin)
+    pulumi = shutil.which("pulumi") or shutil.which("pulumi", path=str(Path(sys.executable).parent))
     if pulumi is None:
         raise UsageError(INSTALL_HINT)
     cmd = [pulumi, "stack", "output", OUTPUT_NAME, "--show-secrets", "--json", "--stack", stack]
@@ -129,8 +160,9 @@ def _listed_models(data: Any) -> list[tuple[str, str]]:
     meta = data.get("metadata") if isinstance(data, dict) else None
     if not isinstance(meta, dict):
         return []
-    custom = meta.get("customModels") if isinstance(meta.get("customModels"), dict) else {}
-    names = meta.get("models") if isinstance(meta.get("models"), list) else list(custom)
+    found_custom, found_models = meta.get("customModels"), meta.get("models")
+    custom: dict[Any, Any] = found_custom if isinstance(found_custom, dict) else {}
+    names: list[Any] = found_models if isinstance(found_models, list) else list(custom)
     pairs = []
     for name in names:
         if not isinstance(name, str):  # an invalid record may list anything: the problems say where
@@ -163,9 +195,11 @@ def _answer_problem(flavor: str, body: Any) -> str | None:
     return f"the answer is not an OpenAI {kind} (no choices): is the model's flavor right?"
 
 
-def _hint(stage: str, result: http.Result) -> str:
+def _hint(stage: str, result: transport.Result) -> str:
     """Why a call failed, in terms of the record, the principal and the workspace."""
     code = result.status
+    if code in transport.REDIRECTS:
+        return "set metadata.api_base to the workspace URL itself: the redirect's target, if you trust it"
     if stage == "token":
         if code in (400, 401):
             return ("the OAuth client id or secret was refused: the secret is wrong, expired or deleted, "
@@ -185,9 +219,9 @@ def _hint(stage: str, result: http.Result) -> str:
     return ""
 
 
-def _failure(stage: str, result: http.Result, secrets: Secrets) -> tuple[str, str]:
+def _failure(stage: str, result: transport.Result, secrets: Secrets) -> tuple[str, str]:
     status = f"HTTP {result.status}" if result.status else "error"
-    summary = http.error_summary(result, secrets)
+    summary = transport.error_summary(result, secrets)
     hint = _hint(stage, result)
     prefix = "OAuth token: " if stage == "token" else ""
     return status, f"{prefix}{summary}" + (f" ({hint})" if hint else "")
@@ -214,8 +248,8 @@ class Verifier:
     def api_base(self) -> str:
         return self.config.metadata.api_base
 
-    def _post(self, url: str, **kwargs: Any) -> http.Result:
-        return http.request("POST", url, timeout=self.timeout, retries=self.retries,
+    def _post(self, url: str, **kwargs: Any) -> transport.Result:
+        return transport.request("POST", url, timeout=self.timeout, retries=self.retries,
                             retry_statuses=RETRY_STATUSES, retry_after_cap=RETRY_AFTER_CAP,
                             sleep=self.sleep, **kwargs)
 
@@ -269,24 +303,46 @@ class Verifier:
             row.status = "ok"
         return row
 
-    def run(self) -> list[Row]:
+    def models(self) -> list[tuple[str, str]]:
+        """(model, flavor) in the record's order."""
         meta = self.config.metadata
         names = list(meta.models) if meta.models is not None else list(meta.customModels)
-        return [self.check(name, meta.customModels[name].flavor if name in meta.customModels else "chat")
-                for name in names]
+        return [(name, meta.customModels[name].flavor if name in meta.customModels else "chat") for name in names]
+
+    def rows(self) -> Iterator[Row]:
+        """Each model's row as soon as it has it."""
+        for name, flavor in self.models():
+            yield self.check(name, flavor)
+
+    def run(self) -> list[Row]:
+        return list(self.rows())
 
 
 # ------------------------------------------------------------------ output
 
+HEADER = ("MODEL", "FLAVOR", "STATUS", "LATENCY_MS", "ATTEMPTS", "ERROR")
+# Column widths fixed before the first answer, so each row prints as soon as it is known.
+MIN_WIDTHS = (0, len("completion"), len("bad answer"), len("LATENCY_MS"), len("ATTEMPTS"))
+
+
+def widths(models: list[tuple[str, str]]) -> list[int]:
+    return [max([len(HEADER[0]), MIN_WIDTHS[0]] + [len(m) for m, _ in models]),
+            max([len(HEADER[1]), MIN_WIDTHS[1]] + [len(f) for _, f in models]),
+            *(max(len(h), w) for h, w in zip(HEADER[2:5], MIN_WIDTHS[2:], strict=True))]
+
+
+def _line(cells: tuple[str, ...], cols: list[int]) -> str:
+    return "  ".join(c.ljust(w) for c, w in zip(cells[:-1], cols, strict=True)) + "  " + cells[-1]
+
+
+def row_line(r: Row, cols: list[int]) -> str:
+    return _line((r.model, r.flavor, r.status, "-" if r.latency_ms is None else str(r.latency_ms),
+                  str(r.attempts), r.error or "-"), cols)
+
 
 def table(rows: list[Row]) -> list[str]:
-    header = ("MODEL", "FLAVOR", "STATUS", "LATENCY_MS", "ATTEMPTS", "ERROR")
-    cells = [header] + [
-        (r.model, r.flavor, r.status, "-" if r.latency_ms is None else str(r.latency_ms), str(r.attempts),
-         r.error or "-")
-        for r in rows]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(header) - 1)]
-    return ["  ".join(c[i].ljust(widths[i]) for i in range(len(header) - 1)) + "  " + c[-1] for c in cells]
+    cols = widths([(r.model, r.flavor) for r in rows])
+    return [_line(HEADER, cols)] + [row_line(r, cols) for r in rows]
 
 
 def _print(lines: list[str], secrets: Secrets, stream: Any = None) -> None:
@@ -309,6 +365,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not isinstance(data, dict):
         print(f"verify: the record from {source} is not a JSON object", file=sys.stderr)
         return EXIT_INVALID
+    if _redacted(data.get("secret")):
+        print(f"verify: the record from {source} has its secret redacted, as `render` and "
+              f"{OUTPUT_NAME}_redacted show it, so nothing can be sent: {SHOW_SECRETS_HINT}", file=sys.stderr)
+        return EXIT_INVALID
     config, problems = validate_record(data)
     if config is None:
         lines = [f"invalid record ({source}), nothing sent:"] + [f"  {p}" for p in problems]
@@ -323,9 +383,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     _print([f"verify {config.name!r} ({source}): {meta.api_base}, auth {meta.auth_type}, "
             f"timeout {args.timeout:g} s per request, at most {args.retries + 1} attempts "
             f"(retrying 429, 503 and connection errors)"], secrets)
-    rows = verifier.run()
+    cols = widths(verifier.models())
+    _print([_line(HEADER, cols)], secrets)
+    rows = []
+    for row in verifier.rows():
+        rows.append(row)
+        _print([row_line(row, cols)], secrets)
     answered = sum(r.ok for r in rows)
-    _print(table(rows) + [f"{answered} of {len(rows)} model(s) answered"], secrets)
+    _print([f"{answered} of {len(rows)} model(s) answered"], secrets)
     if not rows:
         _print(["the record lists no models: nothing to verify"], secrets, sys.stderr)
         return EXIT_FAILED
@@ -365,7 +430,9 @@ def add_parser(sub: Any) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--stack", metavar="NAME",
                         help=f"read the stack output {OUTPUT_NAME} (needs the Pulumi CLI)")
-    source.add_argument("--config", metavar="FILE", help="read the record from a JSON file")
+    source.add_argument("--config", metavar="FILE",
+                        help=f"read the record from a JSON file: `pulumi stack output {OUTPUT_NAME} --show-secrets "
+                             "--json > FILE` (render's JSON is redacted: it shows the shape, never the secret)")
     p.add_argument("--timeout", type=_seconds, default=30.0, metavar="S",
                    help=f"seconds per request, more than 0 and at most {MAX_TIMEOUT:g} (default 30)")
     p.add_argument("--retries", type=_count, default=2, metavar="N",

@@ -12,7 +12,6 @@ client-credentials token endpoint, and resolving a bearer token to a Principal.
 from __future__ import annotations
 
 import base64
-import binascii
 import secrets as pysecrets
 from urllib.parse import unquote
 
@@ -22,6 +21,12 @@ from .models import Principal, Workspace, sha256
 from .routing import Request, Response, Route, ok
 
 TOKEN_LIFETIME = 3600
+
+
+def same_token(given: str, expected: str) -> bool:
+    """Constant-time comparison that also takes a header holding non-ASCII bytes (as bytes:
+    compare_digest refuses non-ASCII text with a TypeError, which would answer 500)."""
+    return pysecrets.compare_digest(given.encode(), expected.encode())
 
 
 def token_allows_serving(principal: Principal) -> bool:
@@ -38,7 +43,7 @@ def resolve_principal(ws: Workspace, req: Request, admin_token: str) -> Principa
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise unauthenticated("Credential was not sent or was of an unsupported type for this API.")
-    if pysecrets.compare_digest(token, admin_token):
+    if same_token(token, admin_token):
         return Principal(kind="user", name=seed.ADMIN_USER, is_admin=True, groups=["admins"])
     grant = ws.tokens.get(sha256(token))
     if grant is None:
@@ -91,7 +96,7 @@ def _client_credentials(req: Request, form: dict[str, str]) -> tuple[str, str]:
     if scheme.lower() == "basic" and value:
         try:
             decoded = base64.b64decode(value.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64, not ASCII, or not UTF-8
             raise OAuthError(401, "invalid_client", "Malformed client credentials") from None
         client_id, sep, client_secret = decoded.partition(":")
         if sep:

@@ -48,7 +48,7 @@ def _render(rec: dict[str, Any]) -> dict[str, Any]:
 def _body(req: Request, *, need_name: bool) -> dict[str, Any]:
     try:
         body = req.json()
-    except Exception as e:  # noqa: BLE001 - any parse error is the client's
+    except Exception as e:  # any parse error is the client's
         raise _error(400, "Invalid JSON body") from e
     unknown = sorted(set(body) - FIELDS)
     if unknown:

@@ -217,7 +217,7 @@ def _basic_client(req: Request) -> tuple[str, str] | None:
         return None
     try:
         client_id, _, secret = base64.b64decode(value.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64, not ASCII, or not UTF-8
         raise OAuthError(401, "invalid_client", "Malformed client credentials") from None
     return urllib.parse.unquote(client_id), urllib.parse.unquote(secret)
 

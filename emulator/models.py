@@ -129,7 +129,7 @@ class Workspace:
         if isinstance(merged["retired"], list):
             merged["retired"] = tuple(merged["retired"])
         new = Switches(**merged)  # validates
-        if new.seed != self.switches.seed:
+        if "seed" in changes:  # given, even unchanged: the order sequence starts again
             self.rng = random.Random(new.seed)  # noqa: S311 - an order, not a secret
         self.switches = new
         self.ready_after = float(new.ready_after)

@@ -15,7 +15,6 @@ from typing import Any
 
 from databricks.sdk.service.serving import ServingEndpointPermissions
 
-from . import seed
 from .errors import invalid_parameter, not_found, permission_denied
 from .models import LEVELS, PRINCIPAL_KEYS, Workspace, level_rank
 from .routing import Request, Response, Route, ok
@@ -142,5 +141,3 @@ ROUTES = [
     Route("PUT", BASE, put, serving_scope=True),
     Route("PATCH", BASE, patch, serving_scope=True),
 ]
-
-__all__ = ["ROUTES", "seed"]

@@ -19,7 +19,6 @@ from typing import Any
 
 from databricks.sdk.service.iam import ComplexValue, ServicePrincipal
 
-from .auth import require_admin
 from .errors import ScimError
 from .models import Workspace
 from .routing import Request, Response, Route, ok
@@ -55,7 +54,10 @@ def _complex_values(value: Any, field: str) -> list[dict[str, Any]]:
     for v in value:
         if not isinstance(v, dict) or not isinstance(v.get("value"), str):
             raise ScimError(400, f"each of {field} needs a string value", "invalidValue")
-        out.append(ComplexValue.from_dict(v).as_dict())
+        try:
+            out.append(ComplexValue.from_dict(v).as_dict())
+        except (TypeError, ValueError):
+            raise ScimError(400, f"{field} holds a value of the wrong type", "invalidValue") from None
     if field == "entitlements":
         for v in out:
             if v["value"] not in ENTITLEMENTS:
@@ -198,8 +200,12 @@ def patch(ws: Workspace, req: Request) -> Response:
         raise ScimError(400, "Operations must be a list", "invalidSyntax")
     work = dict(sp)
     for op in ops:
+        if not isinstance(op, dict):
+            raise ScimError(400, "each of Operations must be an object", "invalidSyntax")
         kind = str(op.get("op", "")).lower()
         path, value = op.get("path"), op.get("value")
+        if path is not None and not isinstance(path, str):
+            raise ScimError(400, "path must be a string", "invalidPath")
         if kind not in ("add", "replace", "remove"):
             raise ScimError(400, f"Unsupported op {op.get('op')!r}", "invalidSyntax")
         if kind == "remove":
@@ -263,5 +269,3 @@ ROUTES = [
     Route("PATCH", BASE + r"/(?P<id>[^/]+)", patch),
     Route("DELETE", BASE + r"/(?P<id>[^/]+)", delete),
 ]
-
-__all__ = ["ROUTES", "require_admin"]

@@ -111,9 +111,9 @@ class App:
     def _record(self, req: Request, resp: Response) -> None:
         with self._log_lock:
             # Method, path (no query string), status, time, principal: never bodies or tokens.
-            entry: dict[str, Any] = {"method": req.method, "path": req.path, "status": resp.status,
-                     "time": time.time(),
-                     "principal": req.principal.label if req.principal else None}
+            entry: dict[str, Any] = {
+                "method": req.method, "path": req.path, "status": resp.status, "time": time.time(),
+                "principal": req.principal.label if req.principal else None}
             if resp.lost:
                 entry["lost"] = True  # handled, but the client never saw `status`
             self._log.append(entry)
@@ -139,7 +139,7 @@ class App:
     @staticmethod
     def _bearer_is(req: Request, expected: str) -> bool:
         scheme, _, value = (req.header("authorization") or "").partition(" ")
-        return scheme.lower() == "bearer" and pysecrets.compare_digest(value.strip(), expected)
+        return scheme.lower() == "bearer" and auth.same_token(value.strip(), expected)
 
     @staticmethod
     def _error(e: ApiError) -> Response:
@@ -352,7 +352,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:  # the stdlib's signature
         pass  # the request log is the admin path's; stderr stays quiet
 
 

@@ -27,7 +27,6 @@ from databricks.sdk.service.serving import (
     ServingModelWorkloadType,
 )
 
-from . import seed
 from .auth import require_admin
 from .errors import (
     already_exists,
@@ -80,6 +79,15 @@ def _no_rollout_in_progress(ep: dict[str, Any], what: str) -> None:
 
 
 # ---- validation ------------------------------------------------------------------------------
+
+
+def _wire(cls: Any, raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """`cls.from_dict(raw).as_dict()`: the SDK's shape, with a field of the wrong type (which
+    from_dict meets as a ValueError or TypeError) refused as the client's error."""
+    try:
+        return dict(cls.from_dict(raw).as_dict())
+    except (AttributeError, TypeError, ValueError) as e:
+        raise invalid_parameter(f"{where}: a field has the wrong type ({e})") from None
 
 
 def _check_keys(d: Any, allowed: set[str], where: str) -> dict[str, Any]:
@@ -174,7 +182,7 @@ def _entity(ws: Workspace, e: dict[str, Any], where: str) -> tuple[dict[str, Any
         # Emulator's reading of the default served entity name: `{entity_name}-{version}` with
         # the dots of the three-level name turned into dashes (names may hold no dots).
         default_name = f"{name.replace('.', '-')}-{version}"
-    out = ServedEntityInput.from_dict(e).as_dict()
+    out = _wire(ServedEntityInput, e, where)
     out.pop("burst_scaling_enabled", None)  # not echoed on GET by the backend
     out["name"] = e.get("name") or default_name
     if not ENTITY_NAME_RE.match(out["name"]):
@@ -218,6 +226,9 @@ def validate_config(ws: Workspace, cfg: dict[str, Any], where: str) -> tuple[dic
         raise invalid_parameter(f"{where}: all served entities must serve the same task, got "
                                 f"{sorted(t or 'custom' for t in tasks)}")
     traffic = cfg.get("traffic_config")
+    if traffic is not None and (not isinstance(traffic, dict)
+                                or not isinstance(traffic.get("routes") or [], list)):
+        raise invalid_parameter(f"{where}.traffic_config must be an object with a list of routes")
     if traffic is None or not traffic.get("routes"):
         if len(entities) > 1:
             raise invalid_parameter(f"{where}.traffic_config is required with more than one "
@@ -259,18 +270,23 @@ def _tags(raw: Any, where: str) -> list[dict[str, Any]]:
             raise invalid_parameter(f"{where}[{i}].key is required")
         if t["key"] in out:
             raise invalid_parameter(f"{where}: duplicate tag key {t['key']!r}")
-        out[t["key"]] = EndpointTag.from_dict(t).as_dict()
+        out[t["key"]] = _wire(EndpointTag, t, f"{where}[{i}]")
     return list(out.values())
 
 
 def _ai_gateway(raw: Any) -> dict[str, Any] | None:
     _check_keys(raw, AI_GATEWAY_FIELDS, "ai_gateway")
-    for i, rl in enumerate(raw.get("rate_limits") or []):
+    limits = raw.get("rate_limits") or []
+    if not isinstance(limits, list):
+        raise invalid_parameter("ai_gateway.rate_limits must be a list")
+    for i, rl in enumerate(limits):
+        if not isinstance(rl, dict):
+            raise invalid_parameter(f"ai_gateway.rate_limits[{i}] must be an object")
         if rl.get("renewal_period") != "minute":
             raise invalid_parameter(f"ai_gateway.rate_limits[{i}].renewal_period must be 'minute'")
         if rl.get("calls") is None and rl.get("tokens") is None:
             raise invalid_parameter(f"ai_gateway.rate_limits[{i}] needs calls or tokens")
-    cfg = AiGatewayConfig.from_dict(raw).as_dict()
+    cfg = _wire(AiGatewayConfig, raw, "ai_gateway")
     return cfg or None
 
 
@@ -286,7 +302,7 @@ def _rate_limits(raw: Any) -> list[dict[str, Any]]:
             raise invalid_parameter(f"rate_limits[{i}].renewal_period must be 'minute'")
         if rl.get("key") not in (None, "user", "endpoint"):
             raise invalid_parameter(f"rate_limits[{i}].key must be 'user' or 'endpoint'")
-        out.append(RateLimit.from_dict(rl).as_dict())
+        out.append(_wire(RateLimit, rl, f"rate_limits[{i}]"))
     return out
 
 
@@ -494,7 +510,10 @@ def patch_tags(ws: Workspace, req: Request) -> Response:
     ep = _manageable(ws, req, "change its tags")
     body = _check_keys(req.json(), {"add_tags", "delete_tags"}, "the request")
     tags = {t["key"]: t for t in ep["tags"]}
-    for key in body.get("delete_tags") or []:
+    delete = body.get("delete_tags") or []
+    if not isinstance(delete, list) or not all(isinstance(k, str) for k in delete):
+        raise invalid_parameter("delete_tags must be a list of tag keys")
+    for key in delete:
         tags.pop(key, None)
     for t in _tags(body.get("add_tags"), "add_tags"):
         tags[t["key"]] = t
@@ -539,5 +558,3 @@ ROUTES = [
     Route("PATCH", f"{BASE}/{NAME}/tags", patch_tags, serving_scope=True),
     Route("PUT", f"{BASE}/{NAME}/rate-limits", put_rate_limits, serving_scope=True),
 ]
-
-__all__ = ["ROUTES", "get_endpoint", "require_level", "render", "seed"]

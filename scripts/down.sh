@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make down STACK=<stack>: pulumi destroy for one stack; for STACK=local also stop the emulator
-# (after the destroy, which needs it; its state file stays in .emulator/).
+# (after the destroy, which needs it; its state file stays in .emulator/). Without `pulumi` on
+# PATH it installs the CLI as `make up` does.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=scripts/pulumi-env.sh
@@ -8,8 +9,7 @@ source "$ROOT/scripts/pulumi-env.sh"
 STACK="${1:-${STACK:-local}}"
 cd "$ROOT"
 
-if ! command -v pulumi >/dev/null 2>&1; then
-  echo "$INSTALL_LINE" >&2
+if ! ensure_pulumi "$ROOT"; then
   if [[ "$STACK" == "local" ]]; then "$ROOT/scripts/emulator.sh" stop >&2; fi
   exit 1
 fi

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# The local emulator as a background process of this project, for `make up` / `make down`.
+# The one emulator of the local stack, shared by `make emulator`, `make up` and `make down`.
 #
-#   scripts/emulator.sh start   start it on 127.0.0.1:$EMULATOR_PORT unless something answers there
-#   scripts/emulator.sh stop    stop the process this script started (its pid file), nothing else
-#   scripts/emulator.sh status  say whether it answers
+#   scripts/emulator.sh run     run it in the foreground (`make emulator`; Ctrl-C stops it)
+#   scripts/emulator.sh start   start it in the background unless our emulator already answers
+#   scripts/emulator.sh stop    stop the process of our pid file, nothing else
+#   scripts/emulator.sh status  0: answers and accepts our admin token; 3: answers but refuses it;
+#                               1: nothing answers. Each says what to do.
 #
-# Its admin token and Braintrust API key are generated once and kept in $EMULATOR_DIR (mode 600),
-# with its pid file, log and state file, so a restarted emulator keeps its workspace and tokens.
-# EMULATOR_PORT (default 8787; Pulumi.local.yaml points there) and EMULATOR_DIR (default
-# .emulator) exist for tests.
+# Every way of running it uses the same folder $EMULATOR_DIR (default .emulator, mode 700): the
+# admin token and Braintrust API key files (generated once, mode 600), the state file, the pid
+# file and the log (mode 600), and the same --model seeds the local stack needs. Tokens are
+# passed as file paths, never on a command line (/proc/<pid>/cmdline is world-readable), and
+# nothing here prints them. EMULATOR_PORT (default 8787; Pulumi.local.yaml points there) and
+# EMULATOR_DIR exist for tests.
 set -euo pipefail
+umask 077
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PORT="${EMULATOR_PORT:-8787}"
@@ -19,12 +24,19 @@ URL="http://127.0.0.1:$PORT"
 # The churn scorer answers completion requests, as the local stack's flavor for it says.
 MODEL="main.ml.churn_scorer:3:llm/v1/completions"
 START_TIMEOUT="${EMULATOR_START_TIMEOUT:-30}"
+TOKEN_FILE="$DIR/admin-token"
+KEY_FILE="$DIR/braintrust-api-key"
 
 # 0: answers and accepts the admin token; 3: answers but refuses it; 1: nothing answers.
+# The token is read from its file inside Python: it never sits on a command line.
 probe() {
-  "$PY" - "$URL" "${1:-}" <<'PY'
+  "$PY" - "$URL" "$TOKEN_FILE" <<'PY'
 import sys, urllib.error, urllib.request
-url, token = sys.argv[1], sys.argv[2]
+url, token_file = sys.argv[1], sys.argv[2]
+try:
+    token = open(token_file).read().strip()
+except OSError:
+    token = ""
 req = urllib.request.Request(url + "/api/2.0/serving-endpoints", headers={"Authorization": "Bearer " + token})
 try:
     urllib.request.urlopen(req, timeout=2).close()
@@ -35,11 +47,30 @@ except OSError:
 PY
 }
 
-secret_file() {  # generate once, keep, readable by the owner only
+secret_file() {  # generate once, keep, readable by the owner only (umask 077)
   local file="$1" prefix="$2"
   if [[ ! -s "$file" ]]; then
-    (umask 077 && "$PY" -c "import secrets; print('$prefix' + secrets.token_hex(16))" >"$file")
+    "$PY" -c "import secrets, sys; open(sys.argv[1], 'w').write('$prefix' + secrets.token_hex(16) + '\n')" "$file"
   fi
+  chmod 600 "$file"
+}
+
+prepare() {
+  mkdir -p "$DIR"
+  chmod 700 "$DIR"
+  secret_file "$TOKEN_FILE" "dapi"
+  secret_file "$KEY_FILE" "sk-bt-"
+}
+
+emulator_args() {
+  printf '%s\n' -m emulator --host 127.0.0.1 --port "$PORT" --model "$MODEL" --state "$DIR/state.json" \
+    --admin-token-file "$TOKEN_FILE" --braintrust-api-key-file "$KEY_FILE"
+}
+
+refused_line() {
+  echo "something on $URL answers but refuses the admin token in $TOKEN_FILE: another emulator (started" \
+    "by hand, or with another EMULATOR_DIR) holds the port; stop it and run 'make emulator' or 'make up'" \
+    "again, which share $DIR"
 }
 
 running_pid() {  # the pid in our pid file, if that process is still our emulator
@@ -51,27 +82,44 @@ running_pid() {  # the pid in our pid file, if that process is still our emulato
   echo "$pid"
 }
 
-start() {
-  mkdir -p "$DIR"
-  secret_file "$DIR/admin-token" "dapi"
-  secret_file "$DIR/braintrust-api-key" "sk-bt-"
-  local token rc=0
-  token="$(cat "$DIR/admin-token")"
-  probe "$token" || rc=$?
+# 0: ours answers; 3: a stranger answers (message printed); 1: nothing answers.
+check_port() {
+  local rc=0
+  probe || rc=$?
   if [[ $rc -eq 0 ]]; then
-    echo "emulator already running at $URL"
-    return 0
+    echo "emulator already running at $URL (state $DIR)"
   elif [[ $rc -eq 3 ]]; then
-    echo "something on $URL refuses the admin token in $DIR/admin-token: stop it, or remove $DIR to start afresh" >&2
-    return 1
+    refused_line >&2
   fi
-  nohup "$PY" -m emulator --host 127.0.0.1 --port "$PORT" --model "$MODEL" --state "$DIR/state.json" \
-    --admin-token "$token" --braintrust-api-key "$(cat "$DIR/braintrust-api-key")" \
-    >"$DIR/emulator.log" 2>&1 </dev/null &
+  return $rc
+}
+
+run() {
+  prepare
+  local rc=0
+  check_port || rc=$?
+  if [[ $rc -ne 1 ]]; then return $rc; fi
+  local args=()
+  mapfile -t args < <(emulator_args)
+  echo "emulator on $URL, state and tokens in $DIR; Ctrl-C stops it"
+  echo "$$" >"$DIR/emulator.pid"  # exec keeps this pid: `make down` and `stop` find it
+  exec "$PY" "${args[@]}"
+}
+
+start() {
+  prepare
+  local rc=0
+  check_port || rc=$?
+  if [[ $rc -ne 1 ]]; then return $rc; fi
+  local args=()
+  mapfile -t args < <(emulator_args)
+  : >"$DIR/emulator.log"  # created here, before the background process opens it: mode 600
+  chmod 600 "$DIR/emulator.log"
+  nohup "$PY" "${args[@]}" >>"$DIR/emulator.log" 2>&1 </dev/null &
   local pid=$!
   echo "$pid" >"$DIR/emulator.pid"
   local deadline=$((SECONDS + START_TIMEOUT))
-  until probe "$token"; do
+  until probe; do
     if ! kill -0 "$pid" 2>/dev/null; then
       echo "the emulator exited at start; its log ($DIR/emulator.log) ends:" >&2
       tail -n 5 "$DIR/emulator.log" >&2
@@ -108,14 +156,21 @@ stop() {
 }
 
 status() {
-  local token=""
-  [[ -s "$DIR/admin-token" ]] && token="$(cat "$DIR/admin-token")"
-  if probe "$token"; then echo "emulator running at $URL"; else echo "emulator not answering at $URL"; return 1; fi
+  local rc=0
+  probe || rc=$?
+  case $rc in
+    0) echo "emulator running at $URL and accepting the admin token in $TOKEN_FILE" ;;
+    3) refused_line ;;
+    *) echo "emulator not answering at $URL: start it with 'make emulator' (foreground) or" \
+         "'scripts/emulator.sh start' (background); 'make up STACK=local' starts it too" ;;
+  esac
+  return $rc
 }
 
 case "${1:-}" in
+  run) run ;;
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: scripts/emulator.sh start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: scripts/emulator.sh run|start|stop|status" >&2; exit 2 ;;
 esac

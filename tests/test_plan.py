@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components import plan as planmod
+from components import catalog
 from components.args import (
     AiSecretArgs,
     Args,
@@ -67,14 +67,13 @@ def test_an_entity_version_override_reaches_the_served_entity_and_its_name() -> 
     assert served.name == "meta_llama_v3_1_8b_instruct-4"
 
 
-def test_an_omitted_entity_version_is_left_to_the_provider_under_a_stable_name(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    pinned = entity(stack(), 0)
-    monkeypatch.setattr(planmod, "RESOLVE_NEWEST_AT_CREATE", True)
-    newest = entity(stack(), 0)
-    assert newest.entity_version is None and "entity_version" not in endpoint_args(stack(), 0).inputs()[
-        "served_entities"][0]
-    assert newest.name == pinned.name
+def test_an_omitted_entity_version_is_left_to_the_provider_under_a_stable_name() -> None:
+    # The provider pins the newest version at create; the name is the one deployed stacks hold.
+    served = entity(stack(), 0)
+    assert served.entity_version is None
+    assert "entity_version" not in endpoint_args(stack(), 0).inputs()["served_entities"][0]
+    default = catalog.BY_KEY["meta-llama-3.1-8b-instruct"].provisioned
+    assert default is not None and served.name == f"meta_llama_v3_1_8b_instruct-{default.default_version}"
 
 
 def test_a_custom_model_version_written_as_a_number_is_sent_as_text() -> None:

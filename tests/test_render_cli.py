@@ -35,7 +35,10 @@ def test_render_shows_every_declaration_of_the_plan(stack: str, capsys, monkeypa
         assert (shown["type"], shown["name"], shown.get("parent")) == (decl.type, decl.name, decl.parent)
         if decl.custom:
             assert decl.args is not None
-            assert shown["inputs"] == json.loads(json.dumps(substitute(decl.args.inputs(), str)))
+            wanted = json.loads(json.dumps(substitute(decl.args.inputs(), str)))
+            for entity in wanted.get("served_entities", []):
+                entity.setdefault("entity_version", NEWEST)
+            assert shown["inputs"] == wanted
             assert shown["depends_on"] == list(plan.dependencies(decl.key))
 
 
@@ -60,22 +63,16 @@ def test_render_lists_every_endpoint_with_a_grant_and_the_redacted_record(stack:
 
 def test_render_shows_an_omitted_entity_version_as_resolved_at_create(capsys, monkeypatch) -> None:
     monkeypatch.chdir(ROOT)
-    pinned = render_json("dev", capsys)["resources"]  # today: the catalog's version is sent
-    monkeypatch.setattr(planmod, "RESOLVE_NEWEST_AT_CREATE", True)
-    newest = render_json("dev", capsys)["resources"]
+    resources = render_json("dev", capsys)["resources"]
     stack = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())
     models = [e for e in stack["config"]["databricks-braintrust:endpoints"] if "foundation_model" in e]
     assert models and all("entity_version" not in e for e in models)
     for e in models:
-        (entity,) = newest[f"Endpoint/{e['name']}"]["inputs"]["served_entities"]
-        (before,) = pinned[f"Endpoint/{e['name']}"]["inputs"]["served_entities"]
+        (entity,) = resources[f"Endpoint/{e['name']}"]["inputs"]["served_entities"]
         assert entity["entity_version"] == NEWEST
-        # The name keys the entity in diffs: the one deployed stacks hold, whatever is resolved.
-        assert entity["name"] == before["name"]
 
 
-def test_render_shows_an_explicit_entity_version_as_written(tmp_path: Path, capsys, monkeypatch) -> None:
-    monkeypatch.setattr(planmod, "RESOLVE_NEWEST_AT_CREATE", True)
+def test_render_shows_an_explicit_entity_version_as_written(tmp_path: Path, capsys) -> None:
     stack = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())
     endpoint = next(e for e in stack["config"]["databricks-braintrust:endpoints"] if "foundation_model" in e)
     endpoint["entity_version"] = "7"

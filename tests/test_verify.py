@@ -272,10 +272,115 @@ def test_verify_imports_neither_pulumi_nor_databricks_sdk(emulator, principal, t
         "import sys\n"
         "from components.cli import main\n"
         f"rc = main(['verify', '--config', {str(path)!r}])\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'databricks', 'requests', 'openai'))\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'databricks', 'openai'))\n"
         "print('IMPORTED', bad)\n"
         "sys.exit(rc)\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stdout + done.stderr
     assert "IMPORTED []" in done.stdout
+
+
+# ------------------------------------------------------------------ every shape the project prints
+
+
+def _render_json(capsys) -> dict[str, Any]:
+    assert main(["render", "local", "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("part", ["whole", "provider"])
+def test_renders_json_is_recognised_and_its_redacted_secret_gets_the_show_secrets_hint(tmp_path, capsys,
+                                                                                       part) -> None:
+    rendered = _render_json(capsys)
+    data = rendered if part == "whole" else rendered["braintrust"]["provider"]
+    code, output = _verify(capsys, _write(tmp_path, data))
+    assert code == 2
+    (line,) = output.strip().splitlines()
+    assert "redacted" in line
+    assert "pulumi stack output braintrust_provider --show-secrets" in line
+    assert "Input should be a valid string" not in output
+
+
+@pytest.mark.parametrize("shape", ["redacted output", "hidden", "pat redacted"])
+def test_other_redacted_shapes_get_the_same_hint(emulator, principal, tmp_path, capsys, shape) -> None:
+    record = _oauth_record(emulator, principal)
+    if shape == "redacted output":
+        data: Any = {"braintrust_provider_redacted": 1,
+                     "braintrust_provider": {**record, "secret": {"client_id": "x", "client_secret": REDACTED}}}
+    elif shape == "hidden":
+        data = {"braintrust_provider": "[secret]"}
+    else:
+        data = {**record, "secret": REDACTED, "metadata": {**record["metadata"], "auth_type": "pat"}}
+    emulator.admin("DELETE", "requests")
+    code, output = _verify(capsys, _write(tmp_path, data))
+    assert code == 2
+    assert "--show-secrets" in output
+    assert emulator.requests() == []
+
+
+@pytest.mark.parametrize("secret_as", ["object", "json string", "output object"])
+def test_a_stack_output_record_with_the_secret_as_object_or_json_string_is_verified(
+        emulator, principal, tmp_path, capsys, secret_as) -> None:
+    record = _oauth_record(emulator, principal)
+    if secret_as == "object":
+        record["secret"] = json.loads(record["secret"])
+    data = {"braintrust_provider": record} if secret_as == "output object" else record
+    code, output = _verify(capsys, _write(tmp_path, data))
+    assert code == 0, output
+    assert principal["client_secret"] not in output
+
+
+class _SlowSecondModel(http.server.BaseHTTPRequestHandler):
+    """A workspace answering every model at once, except `second`, which is held until the test
+    has read the first model's row (or a deadline passes)."""
+
+    release = threading.Event()
+    second_done = threading.Event()
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if "/second/" in self.path:
+            self.release.wait(timeout=30)
+        raw = json.dumps({"choices": [{"message": {"role": "assistant", "content": "ok"}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+        if "/second/" in self.path:
+            self.second_done.set()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_each_row_is_printed_as_soon_as_its_model_answered(tmp_path) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowSecondModel)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    record = build_provider_config(name="databricks-test", api_base=url, auth_type="pat",
+                                   secret="dapi-stream-0123456789abcdef",
+                                   endpoints=[("first", "chat"), ("second", "chat")]).to_record()
+    proc = subprocess.Popen([sys.executable, "-m", "components", "verify", "--config", str(_write(tmp_path, record))],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("first "):
+                break
+        second_was_pending = not _SlowSecondModel.second_done.is_set()
+        _SlowSecondModel.release.set()
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        _SlowSecondModel.release.set()
+        if proc.poll() is None:
+            proc.kill()
+        server.shutdown()
+        server.server_close()
+    assert lines[-1].split()[:3] == ["first", "chat", "ok"]
+    assert second_was_pending  # the first row was out while the second model had not answered
+    assert proc.returncode == 0 and "2 of 2 model(s) answered" in rest

@@ -1,4 +1,4 @@
-"""Braintrust's REST API for AI secrets, as the AiSecret provider uses it (stdlib urllib).
+"""Braintrust's REST API for AI secrets, as the AiSecret provider uses it (components.transport).
 
 Where the API key comes from, first found wins:
   1. the secret stack config `databricks-braintrust:braintrust_api_key`, read in `configure`;
@@ -8,11 +8,16 @@ Where the base URL comes from: the resource's `api_url` input (the stack file's
 record goes). BRAINTRUST_BASE_URL, which Braintrust's own clients read, is used only when
 the input is empty: it never silently redirects a reviewed stack to another server.
 
-Calls have a bounded timeout and are retried only on 429 and 5xx (honouring Retry-After),
-at most RETRIES times. Errors name the call, the record and Braintrust's message; they never
-carry the API key or the record's secret: Braintrust's message may echo the request, so the
-key, and the secret of every record the client was given or sends (the PAT, or the OAuth JSON
-and the client_secret in it), are removed from it before it is cut to one line.
+Calls have a bounded timeout and are retried only on 429, 5xx (honouring Retry-After, capped)
+and a lost connection, at most RETRIES times. Re-sending is safe for every call made here:
+the create is a PUT, Braintrust's upsert by name, so a PUT sent again after its answer was lost
+updates the same record (a POST would return the existing record unmodified); GET reads; a
+DELETE sent again answers 404, which `delete` takes as done.
+
+Errors name the call, the record and Braintrust's message; they never carry the API key or
+the record's secret: Braintrust's message may echo the request, so the key, and the secret of
+every record the client was given or sends (the PAT, or the OAuth JSON and the client_secret
+in it), are removed from it before it is cut to one line.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Any
 
 from pulumi.dynamic import ConfigureRequest
 
-from components import http
+from components import transport
 
 from ._errors import ProviderError
 
@@ -66,29 +71,31 @@ class BraintrustApi:
     retries: int = RETRIES
     record: dict[str, Any] | None = field(default=None, repr=False)  # its secret is never echoed
 
-    def _secrets(self, body: Any) -> http.Secrets:
-        secrets = http.Secrets()
+    def _secrets(self, body: Any) -> transport.Secrets:
+        secrets = transport.Secrets()
         secrets.add(self.creds.api_key)
         for record in (self.record, body):
             if isinstance(record, dict):
                 secrets.add_credential(record.get("secret"))
         return secrets
 
-    def _call(self, method: str, path: str, what: str, obj: str, body: Any = None) -> http.Result:
+    def _call(self, method: str, path: str, what: str, obj: str, body: Any = None) -> transport.Result:
         if not self.creds.api_key:
             raise BraintrustApiError(f"{what} failed", obj, f"no Braintrust API key: {KEY_HINT}", 0)
-        result = http.request(
+        result = transport.request(
             method, f"{self.url}{path}", json_body=body, timeout=self.timeout, retries=self.retries,
             retry_statuses=RETRY_STATUSES,
             headers={"Authorization": f"Bearer {self.creds.api_key}"})
         if result.ok:
             return result
         # never echo the key or the record's secret, whatever the server said
-        summary = http.error_summary(result, self._secrets(body))
+        summary = transport.error_summary(result, self._secrets(body))
         where = f"{method} {self.url}{path.split('?')[0]}"
         tries = f" after {result.attempts} attempts" if result.attempts > 1 else ""
         if result.status == 0:
             todo = f"Braintrust did not answer{tries} ({summary}); check api_url and the network"
+        elif result.status in transport.REDIRECTS:
+            todo = f"{summary}; set braintrust.api_url in the stack file to Braintrust's API URL itself"
         elif result.status in (401, 403):
             todo = f"Braintrust refused the API key (HTTP {result.status}: {summary}); {KEY_HINT}"
         else:
@@ -124,7 +131,7 @@ class BraintrustApi:
         return True
 
 
-def _record(res: http.Result) -> dict[str, Any]:
+def _record(res: transport.Result) -> dict[str, Any]:
     body = res.body
     if not isinstance(body, dict) or not body.get("id"):
         raise ProviderError("Braintrust answered without a record", "AI secret",

@@ -70,15 +70,22 @@ def is_unknown_principal(exc: BaseException) -> bool:
 
 
 def until_known(call: Callable[[], T], *, recent: bool, principal: str,
+                listed: Callable[[], bool] | None = None,
                 timeout: float = PROPAGATION_TIMEOUT,
                 clock: Callable[[], float] = time.monotonic,
                 sleep: Callable[[float], None] = time.sleep) -> T:
-    """`call()`, retried while the workspace does not know `principal` yet and it is recent."""
+    """`call()`, retried while the workspace does not know `principal` yet and it is recent.
+
+    `listed` says whether SCIM lists the principal (it does at once after a create): when it
+    does not, the principal was deleted, and the refusal is raised at once."""
+
     def poll() -> Done[T] | Pending:
         try:
             return Done(call())
         except DatabricksError as exc:
             if not recent or not is_unknown_principal(exc):
+                raise
+            if listed is not None and not listed():
                 raise
             return Pending(f"the workspace does not know {principal} yet ({exc})")
 

@@ -49,6 +49,10 @@ def wait_for(
 
     `poll` raises to fail at once. Past `timeout` seconds, raise WaitTimeout naming `what`,
     `obj` and the last status; nothing remote is changed by the timeout.
+
+    The deadline holds only if each poll is bounded too: make its calls through
+    `DatabricksProvider.bounded(deadline=poll_deadline(deadline))` (_client.py) and return
+    Pending on `TRANSIENT` errors, as endpoint.py's wait for a rollout does.
     """
     started = clock()
     deadline = started + timeout

@@ -1,10 +1,8 @@
 """The stack's Databricks AI provider record in Braintrust (an "AI secret"), published through
 Braintrust's REST API when the stack says `braintrust.publish: true`.
 
-Inputs: name (the record's name), record (the full record, secret included: the component
-  passes it as a secret Output), record_hash (`record_hash(record)`, which the component
-  computes with the function below), api_url (Braintrust's API base URL), org_name
-  (optional). API key and base-URL precedence: see _braintrust.py.
+Inputs: AiSecretArgs (components/args.py); record_hash is `record_hash(record)`, computed
+  by the program with the function below. API key and base-URL precedence: see _braintrust.py.
 Outputs: every input, plus secret_id (Braintrust's uuid), preview_secret (Braintrust's
   non-revealing preview), updated_at.
 
@@ -21,6 +19,8 @@ Diff rules:
   record_hash, record -> update in place: PUT /v1/ai_secret again (a rotated OAuth secret,
     endpoints added or removed, auth type changed)
   anything not yet known (preview) -> a change; `__provider` alone -> no change
+A lost answer: create and update are PUT /v1/ai_secret, an upsert keyed by name, so the
+transport's re-send lands on the same record (one record, one id); see _braintrust.py.
 `read` (refresh) returns an empty id when the record is gone, so the next `up` publishes it
 again; when the stored metadata no longer matches what was published it clears record_hash
 in the outputs, so the next `up` publishes it again. `delete` tolerates a record already gone.

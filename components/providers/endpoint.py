@@ -1,12 +1,8 @@
 """A Model Serving endpoint: created (provisioned / custom) or only referenced (pay_per_token).
 
-Inputs (plain values, already validated by the spec layer):
-  name, mode ("provisioned" | "custom" | "pay_per_token"),
-  served_entities: [{name, entity_name, entity_version, workload_size?, workload_type?,
-                     scale_to_zero_enabled?, min_provisioned_throughput?,
-                     max_provisioned_throughput?}]  (empty for pay_per_token),
-  traffic: [{served_entity_name, traffic_percentage}] | None (None: 100% to the one entity),
-  tags: {key: value}, rate_limits: [{calls, renewal_period, key}], usage_tracking, route_optimized.
+Inputs: EndpointArgs (components/args.py), plain values the spec layer already validated. An
+  omitted entity_version is the newest the workspace serves, resolved at create and recorded
+  in the outputs.
 Outputs: every input, plus endpoint_id (Databricks' id, keys the permissions API), url,
   revision (hash of the desired served entities + traffic), task.
 
@@ -16,15 +12,23 @@ Diff rules (terraform-provider-databricks' model serving resource, plus its user
   tags                            -> update through the tags API; compared as a map
   rate_limits, usage_tracking     -> update through the AI Gateway API; order-insensitive
   pay_per_token                   -> never ours: only name/mode matter, nothing is ever written
+  entity_version omitted          -> the version recorded in state (never drifts to a newer one)
 Create returns as soon as Databricks accepted the endpoint; EndpointsReady waits for rollouts.
+
+Before any write (create, or an update of served entities) the throughput is checked against
+the workspace's live chunk (get-model-optimization-info). Every call goes through BoundedApi
+(_client.py): bounded in time, and a create whose answer was lost is sent again, which the
+unique name makes safe (RESOURCE_ALREADY_EXISTS -> adopt ours).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pulumi
 from databricks.sdk.errors import DatabricksError, NotFound, ResourceAlreadyExists, ResourceConflict
+from databricks.sdk.service.catalog import ModelVersionInfoStatus, ModelVersionsAPI
 from databricks.sdk.service.serving import (
     AiGatewayRateLimit,
     AiGatewayUsageTrackingConfig,
@@ -33,6 +37,7 @@ from databricks.sdk.service.serving import (
     EndpointTag,
     ServedEntityInput,
     ServingEndpointDetailed,
+    ServingEndpointsAPI,
     TrafficConfig,
 )
 from pulumi.dynamic import (
@@ -49,8 +54,8 @@ from components.args import EndpointArgs
 from components.spec.constants import MANAGED_BY_TAG as OWNER_TAG
 from components.spec.constants import MODES
 
-from ._client import DatabricksProvider
-from ._errors import ProviderError, api_error
+from ._client import TRANSIENT, AnswerLost, DatabricksProvider, DeadlineExceeded, poll_deadline
+from ._errors import ProviderError, api_error, describe
 from ._props import diff_result, inputs_only, is_unknown, stable_hash, whole
 from ._wait import Done, Pending, wait_for
 
@@ -63,6 +68,8 @@ ENTITY_KEYS = ("name", "entity_name", "entity_version", "workload_size", "worklo
 REPLACE_KEYS = ("name", "mode", "route_optimized")
 # How long an update waits for a rollout already in progress before changing the endpoint.
 ROLLOUT_WAIT_SECONDS = 2700.0
+# A create whose answer was lost is sent again at most this often in total.
+CREATE_ATTEMPTS = 3
 
 
 # ---------------------------------------------------------------- canonical forms (pure)
@@ -186,10 +193,10 @@ def remote_entities(ep: ServingEndpointDetailed, wanted: dict[str, dict[str, Any
 
     A key the API does not echo (a default it fills or drops) is not drift: keep ours.
     """
-    result = {}
+    result: dict[str, dict[str, Any]] = {}
     for raw in _remote_config(ep).get("served_entities") or []:
         remote = canonical_entity(raw)
-        name = remote.get("name")
+        name = str(remote.get("name"))
         ours = wanted.get(name)
         if ours is None:
             result[name] = remote
@@ -226,13 +233,18 @@ class EndpointProvider(DatabricksProvider):
         return CheckResult(inputs, check_endpoint(inputs))
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return diff_endpoint(olds, news)
+        return diff_endpoint(olds, with_recorded_versions(news, olds))
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = inputs_only(props, INPUT_KEYS)
         name = inputs["name"]
         if inputs["mode"] == PAY_PER_TOKEN:
             return CreateResult(name, self._outs(inputs, self._get_existing(name)))
+        api = self._api()
+        # Before anything is written: pin omitted versions to the newest the workspace serves
+        # (recorded in state, so it never drifts) and check throughput against the live chunk.
+        inputs = self._resolve_versions(inputs)
+        self._check_throughput(inputs)
         entities = canonical(inputs, "served_entities")
         routes = canonical(inputs, "traffic")
         limits = canonical(inputs, "rate_limits")
@@ -243,26 +255,45 @@ class EndpointProvider(DatabricksProvider):
 
             gateway = AiGatewayConfig(rate_limits=_rate_limits(limits),
                                       usage_tracking_config=AiGatewayUsageTrackingConfig(usage))
-        try:
-            waiter = self.w.serving_endpoints.create(
-                name,
-                config=EndpointCoreConfigInput(
-                    name=name,
-                    served_entities=[ServedEntityInput.from_dict(e) for e in entities.values()],
-                    traffic_config=_traffic(routes),
-                ),
-                tags=[EndpointTag(key=k, value=v) for k, v in canonical(inputs, "tags").items()]
-                or None,
-                ai_gateway=gateway,
-                route_optimized=canonical(inputs, "route_optimized") or None,
-            )
-            ep = waiter.response  # accepted; do not wait for the rollout here
-        except (ResourceAlreadyExists, ResourceConflict) as exc:
-            ep = self._adopt(inputs, exc)
-        except DatabricksError as exc:
-            if "already exists" not in str(exc).lower():
-                raise api_error("creating the serving endpoint", f"endpoint {name}", exc) from None
-            ep = self._adopt(inputs, exc)
+        # The name is unique in the workspace, so sending the create again after a lost answer
+        # is safe: the second one answers RESOURCE_ALREADY_EXISTS and the endpoint the first one
+        # made is adopted (it carries our tag and our config).
+        ep: ServingEndpointDetailed | None = None
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                waiter = api.create(
+                    name,
+                    config=EndpointCoreConfigInput(
+                        name=name,
+                        served_entities=[ServedEntityInput.from_dict(e)
+                                         for e in entities.values()],
+                        traffic_config=_traffic(routes),
+                    ),
+                    tags=[EndpointTag(key=k, value=v)
+                          for k, v in canonical(inputs, "tags").items()] or None,
+                    ai_gateway=gateway,
+                    route_optimized=canonical(inputs, "route_optimized") or None,
+                )
+                ep = waiter.response  # accepted; do not wait for the rollout here
+                break
+            except AnswerLost:
+                if attempt + 1 == CREATE_ATTEMPTS:
+                    raise ProviderError(
+                        "creating the serving endpoint failed", f"endpoint {name}",
+                        "the workspace never answered; run `pulumi up` again (a re-sent create "
+                        "adopts the endpoint if the workspace made it)") from None
+                pulumi.log.info(f"endpoint {name}: the answer to its create was lost; "
+                                "sending it again (a second create cannot duplicate it)")
+            except (ResourceAlreadyExists, ResourceConflict) as exc:
+                ep = self._adopt(inputs, exc)
+                break
+            except DeadlineExceeded as exc:
+                raise _timed_out("creating the serving endpoint", name, exc) from None
+            except DatabricksError as exc:
+                if "already exists" in str(exc).lower():
+                    ep = self._adopt(inputs, exc)
+                    break
+                raise self._write_error("creating the serving endpoint", inputs, exc) from None
         if ep is None or ep.id is None:
             ep = self._get_existing(name)
         return CreateResult(name, self._outs(inputs, ep))
@@ -270,7 +301,7 @@ class EndpointProvider(DatabricksProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         name = props.get("name") or id_
         try:
-            ep = self.w.serving_endpoints.get(name)
+            ep = self._api().get(name)
         except NotFound:
             return ReadResult("", {})  # gone: the engine drops it from state
         except DatabricksError as exc:
@@ -302,6 +333,9 @@ class EndpointProvider(DatabricksProvider):
         if inputs["mode"] == PAY_PER_TOKEN:
             # Not ours: record the new inputs, write nothing.
             return UpdateResult(self._outs(inputs, None, olds))
+        # The version recorded at create stays; only an entity new to the endpoint (or now
+        # serving another model) without one is resolved, as at create.
+        inputs = self._resolve_versions(with_recorded_versions(inputs, olds))
         ep = self._reconcile(inputs, self._get_existing(inputs["name"]),
                              previous_tags=canonical(olds, "tags"))
         return UpdateResult(self._outs(inputs, ep))
@@ -311,7 +345,7 @@ class EndpointProvider(DatabricksProvider):
             return  # referenced, never created: never deleted
         name = props.get("name") or id_
         try:
-            self.w.serving_endpoints.delete(name)
+            self._api().delete(name)
         except NotFound:
             return
         except DatabricksError as exc:
@@ -321,7 +355,7 @@ class EndpointProvider(DatabricksProvider):
 
     def _get_existing(self, name: str) -> ServingEndpointDetailed:
         try:
-            return self.w.serving_endpoints.get(name)
+            return self._api().get(name)
         except NotFound:
             raise ProviderError(
                 "serving endpoint not found", f"endpoint {name} in {self.host()}",
@@ -384,17 +418,20 @@ class EndpointProvider(DatabricksProvider):
         if not (add or drop or gateway_changed or config_changed):
             return ep
 
+        if config_changed:
+            # Before anything is written: a throughput the workspace would refuse fails here.
+            self._check_throughput(inputs)
         ep = self._wait_not_updating(name, ep)
-        obj = f"endpoint {name}"
+        api = self._api()
         try:
             if add or drop:
-                self.w.serving_endpoints.patch(
+                api.patch(
                     name, add_tags=[EndpointTag(key=k, value=v) for k, v in add.items()] or None,
                     delete_tags=drop or None)
             if gateway_changed:
                 gw = ep.ai_gateway
                 # PUT replaces the whole gateway: carry over what we do not manage.
-                self.w.serving_endpoints.put_ai_gateway(
+                api.put_ai_gateway(
                     name,
                     rate_limits=_rate_limits(limits),
                     usage_tracking_config=AiGatewayUsageTrackingConfig(enabled=usage),
@@ -403,33 +440,159 @@ class EndpointProvider(DatabricksProvider):
                     fallback_config=gw.fallback_config if gw else None,
                 )
             if config_changed:
-                waiter = self.w.serving_endpoints.update_config(
+                waiter = api.update_config(
                     name,
                     served_entities=[ServedEntityInput.from_dict(e) for e in entities.values()],
                     traffic_config=_traffic(routes),
                 )
                 if waiter.response is not None and waiter.response.id:
                     ep = waiter.response
+        except DeadlineExceeded as exc:
+            raise _timed_out("updating the serving endpoint", name, exc) from None
         except DatabricksError as exc:
-            raise api_error("updating the serving endpoint", obj, exc) from None
+            raise self._write_error("updating the serving endpoint", inputs, exc) from None
         return ep
 
     def _wait_not_updating(self, name: str, ep: ServingEndpointDetailed) -> ServingEndpointDetailed:
         """Databricks refuses changes while a config update rolls out: wait for it first.
-        `ep` was just read, so an endpoint at rest costs no further request."""
+        `ep` was just read, so an endpoint at rest costs no further request. Every read is
+        bounded by the wait's deadline, so the wait ends by it whatever the workspace answers."""
 
         def rolling_out(ep: ServingEndpointDetailed) -> bool:
             return bool(ep.state and ep.state.config_update == EndpointStateConfigUpdate.IN_PROGRESS)
 
         if not rolling_out(ep):
             return ep
+        deadline = time.monotonic() + ROLLOUT_WAIT_SECONDS
+        pulumi.log.info(f"endpoint {name}: waiting for the rollout in progress before updating")
 
         def poll() -> Done[ServingEndpointDetailed] | Pending:
-            ep = self._get_existing(name)
+            api = self._api(deadline=poll_deadline(deadline))
+            try:
+                ep = api.get(name)
+            except TRANSIENT as exc:
+                return Pending(f"config_update IN_PROGRESS (the workspace did not answer: "
+                               f"{describe(exc)})")
+            except NotFound:
+                raise ProviderError("serving endpoint not found", f"endpoint {name}",
+                                    "it was deleted while rolling out; run `pulumi refresh`, "
+                                    "then `pulumi up`") from None
+            except DatabricksError as exc:
+                raise api_error("reading the serving endpoint", f"endpoint {name}", exc) from None
             return Pending("config_update IN_PROGRESS") if rolling_out(ep) else Done(ep)
 
         return wait_for(poll, what="the rollout in progress to finish before updating",
                         obj=f"endpoint {name}", timeout=ROLLOUT_WAIT_SECONDS)
+
+    # ------------------------------------------------------------ versions, chunks, retirement
+
+    def _api(self, deadline: float | None = None) -> ServingEndpointsAPI:
+        """The serving-endpoints API over a bounded transport (no 300 s SDK retry, no blind
+        re-send of a create)."""
+        return ServingEndpointsAPI(self.bounded(deadline=deadline))
+
+    def _resolve_versions(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """Entities without `entity_version` get the newest version the workspace serves.
+
+        Called at create (and at an update of an endpoint recorded without one); the result is
+        recorded in state, and `with_recorded_versions` keeps it from then on, so the version
+        never drifts when the workspace publishes a newer one. No request when all are given.
+        """
+        entities = inputs.get("served_entities") or []
+        if all(e.get("entity_version") not in (None, "") for e in entities):
+            return inputs
+        versions = ModelVersionsAPI(self.bounded())
+        resolved = []
+        for entity in entities:
+            if entity.get("entity_version") in (None, ""):
+                entity = {**entity, "entity_version": self._newest_version(
+                    inputs["name"], str(entity.get("entity_name")), versions)}
+            resolved.append(entity)
+        return {**inputs, "served_entities": resolved}
+
+    def _newest_version(self, endpoint: str, model: str, versions: ModelVersionsAPI) -> str:
+        try:
+            found = [v for v in versions.list(model)
+                     if v.version is not None and v.status != ModelVersionInfoStatus.FAILED_REGISTRATION]
+        except NotFound:
+            found = []
+        except DeadlineExceeded as exc:
+            raise _timed_out(f"listing the versions of {model}", endpoint, exc) from None
+        except DatabricksError as exc:
+            raise api_error(f"listing the versions of {model}", f"endpoint {endpoint}",
+                            exc) from None
+        if not found:
+            raise ProviderError(
+                "no version of the model is served in this workspace",
+                f"endpoint {endpoint}, model {model}",
+                "set entity_version in the stack file to a version the workspace serves, or "
+                "choose another model" + _others_hint(model))
+        newest = str(max(int(v.version or 0) for v in found))
+        pulumi.log.info(f"endpoint {endpoint}: serving {model} version {newest}, the newest the "
+                        "workspace serves (recorded in state; set entity_version to pin another)")
+        return newest
+
+    def _check_throughput(self, inputs: dict[str, Any]) -> None:
+        """Refuse, before any write, a throughput that is not a multiple of the workspace's own
+        chunk for that model version (GET get-model-optimization-info; the SDK has no method)."""
+        for entity in canonical_entities(inputs.get("served_entities")).values():
+            bounds = {k: entity[k] for k in ("min_provisioned_throughput",
+                                             "max_provisioned_throughput") if k in entity}
+            if not bounds or "entity_version" not in entity:
+                continue
+            model, version = entity["entity_name"], entity["entity_version"]
+            chunk = self._live_chunk(inputs["name"], model, version)
+            if not chunk:
+                continue
+            wrong = {k: v for k, v in bounds.items() if int(v) % chunk}
+            if wrong:
+                field, value = next(iter(wrong.items()))
+                lower = int(value) // chunk * chunk
+                raise ProviderError(
+                    f"throughput {value} is not a multiple of the workspace's chunk of {chunk} "
+                    "tokens/s",
+                    f"endpoint {inputs['name']}, model {model} version {version}, "
+                    f"served entity {entity.get('name')}: {field}",
+                    f"use a multiple of {chunk}: 0, {chunk}, {2 * chunk}, {3 * chunk}, ... "
+                    f"(nearest: {lower} or {lower + chunk}); nothing was written")
+
+    def _live_chunk(self, endpoint: str, model: str, version: str) -> int | None:
+        api = self.bounded()
+        path = f"/api/2.0/serving-endpoints/get-model-optimization-info/{model}/{version}"
+        try:
+            info = api.do("GET", path)
+        except NotFound:
+            # The workspace does not know this version: the create itself reports that, in the
+            # workspace's own words.
+            return None
+        except DeadlineExceeded as exc:
+            raise _timed_out(f"reading the throughput chunk of {model}", endpoint, exc) from None
+        except DatabricksError as exc:
+            raise api_error(f"reading the throughput chunk of {model} version {version}",
+                            f"endpoint {endpoint}", exc) from None
+        if isinstance(info, dict) and info.get("optimizable") is False:
+            raise ProviderError(
+                "the model cannot be served with provisioned throughput in this workspace",
+                f"endpoint {endpoint}, model {model} version {version}",
+                "serve another version or model" + _others_hint(model))
+        chunk = info.get("throughput_chunk_size") if isinstance(info, dict) else None
+        return int(chunk) if chunk else None
+
+    def _write_error(self, action: str, inputs: dict[str, Any], exc: DatabricksError
+                     ) -> ProviderError:
+        """An error the workspace answered to a create or update; a retired model says which
+        model, and what the catalog serves instead."""
+        text = str(exc).lower()
+        if "retired" in text:
+            models = [str(e.get("entity_name")) for e in inputs.get("served_entities") or []]
+            named = [m for m in models if m.lower() in text] or models
+            return ProviderError(
+                f"{action} failed: the workspace has retired the model",
+                f"endpoint {inputs['name']}, model {', '.join(named)}",
+                "serve another model in the stack file" + _replacement_hint(named[0] if named
+                                                                            else ""),
+                describe(exc))
+        return api_error(action, f"endpoint {inputs['name']}", exc)
 
     def _outs(self, inputs: dict[str, Any], ep: ServingEndpointDetailed | None,
               olds: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -444,6 +607,65 @@ class EndpointProvider(DatabricksProvider):
         outs["task"] = ep.task
         outs["url"] = f"{self.host()}/serving-endpoints/{name}/invocations"
         return outs
+
+
+def with_recorded_versions(news: dict[str, Any], olds: dict[str, Any]) -> dict[str, Any]:
+    """`news` with each entity that omits `entity_version` given the one recorded in state for
+    the same name and model: a version resolved at create never shows as a change, and a newer
+    one published later is never picked up by itself."""
+    entities = news.get("served_entities")
+    if is_unknown(entities) or not entities or is_unknown(olds.get("served_entities")):
+        return news
+    recorded = {e.get("name"): e for e in olds.get("served_entities") or []}
+    filled = []
+    for entity in entities:
+        old = recorded.get(entity.get("name"))
+        if (entity.get("entity_version") in (None, "") and old
+                and old.get("entity_name") == entity.get("entity_name")
+                and old.get("entity_version") not in (None, "")):
+            entity = {**entity, "entity_version": str(whole(old["entity_version"]))}
+        filled.append(entity)
+    return {**news, "served_entities": filled}
+
+
+def _replacement_hint(model: str) -> str:
+    """`; the catalog's replacement for <key> is foundation_model: <key> (system.ai.<...>)`,
+    from components/catalog.py: the provisioned replacement, else the model that replaced it on
+    pay-per-token (the same retirement), else the models the catalog serves."""
+    from components import catalog
+
+    for m in catalog.MODELS:
+        if m.provisioned is None or m.provisioned.entity_name != model:
+            continue
+        key = m.provisioned.replacement
+        if key is None and m.pay_per_token is not None and m.pay_per_token.replacement:
+            successor = catalog.BY_PAY_PER_TOKEN_ENDPOINT.get(m.pay_per_token.replacement)
+            if successor is not None and successor.provisioned is not None:
+                key = successor.key
+        repl = catalog.BY_KEY.get(key) if key else None
+        if repl is not None and repl.provisioned is not None:
+            return (f"; the catalog's replacement for {m.key} is foundation_model: {repl.key} "
+                    f"({repl.provisioned.entity_name})")
+        others = [k for k in catalog.provisioned_keys() if k != m.key]
+        return (f"; the catalog names no replacement for {m.key}; models it serves: "
+                + ", ".join(others))
+    return ""
+
+
+def _others_hint(model: str) -> str:
+    """`; other models in the catalog: ...` (the model is not retired, only unavailable here)."""
+    from components import catalog
+
+    own = next((m.key for m in catalog.MODELS
+                if m.provisioned is not None and m.provisioned.entity_name == model), None)
+    others = [k for k in catalog.provisioned_keys() if k != own]
+    return "; other models in the catalog: " + ", ".join(others) if others else ""
+
+
+def _timed_out(action: str, endpoint: str, exc: DeadlineExceeded) -> ProviderError:
+    return ProviderError(f"{action} failed: the workspace did not answer in time",
+                         f"endpoint {endpoint}",
+                         "run `pulumi up` again; it resumes where this run stopped", str(exc))
 
 
 def _rollout_failed(ep: ServingEndpointDetailed) -> bool:

@@ -1,9 +1,7 @@
 """QueryGrant: one ACL entry (the principal may query one endpoint), and only that entry.
 
-Inputs: endpoint_id (Databricks' id: the permissions API is keyed by it), endpoint_name (for
-  messages), service_principal_name (the principal's application id), permission_level
-  (default CAN_QUERY), principal_created_at (the principal's `created_at`: while it is recent,
-  a "principal not known yet" refusal is retried, for at most 120 s).
+Inputs: QueryGrantArgs (components/args.py). While principal_created_at is recent, a
+  "principal not known yet" refusal is retried, for at most 120 s.
 Outputs: every input, plus governed_by: "acl" (our entry is in the endpoint's ACL) or
   "workspace" (a pay-per-token endpoint whose ACL the workspace would not let us write: access
   to it is governed by Unity Catalog EXECUTE on its system.ai model).
@@ -33,8 +31,9 @@ the write is accepted, delete re-reads the ACL right before its PUT, writes only
 still there, and writes every other entry exactly as read (a principal holding two levels gets
 its highest last, since a PUT keeps the last level it names), so the owner loses nothing.
 
-Retries. PATCH of our one entry and PUT of a whole ACL are idempotent, so the SDK's re-send
-after a lost answer writes the same thing again.
+Retries. PATCH of our one entry and PUT of a whole ACL are idempotent, so sending one again
+after a lost answer (BoundedApi does, for these methods) writes the same thing again. Every
+call of one operation ends by its deadline (`_ops`).
 """
 
 from __future__ import annotations
@@ -70,7 +69,14 @@ from components.args import QueryGrantArgs
 
 from ._client import DatabricksProvider
 from ._errors import ProviderError, api_error
-from ._propagation import created_at_of, is_recent, is_unknown_principal, until_known
+from ._ops import OPERATION_BUDGET, READ_BUDGET, DeadlineExceeded, Ops
+from ._propagation import (
+    PROPAGATION_TIMEOUT,
+    created_at_of,
+    is_recent,
+    is_unknown_principal,
+    until_known,
+)
 from ._props import diff_result, inputs_only, is_unknown
 
 INPUT_KEYS = QueryGrantArgs.keys()  # the inputs: components/args.py
@@ -162,20 +168,21 @@ class QueryGrantProvider(DatabricksProvider):
         ours = self._ours(inputs)
         endpoint_id = inputs["endpoint_id"]
         governed_by = BY_ACL
+        ops = Ops(self.bounded(OPERATION_BUDGET))
         with _endpoint_lock(endpoint_id):
             try:
-                current = self._direct(endpoint_id) or []
+                current = self._direct(ops, endpoint_id) or []
                 # The principal is this stack's: another level it holds here (raised or lowered
                 # out of band) is swapped for ours, since PATCH never lowers a level.
                 stale = [e for e in current if e[:2] == ours[:2] and e != ours]
                 if stale:
                     entries = [e for e in current if e not in stale and e != ours] + [ours]
-                    self._write(inputs, lambda: self.w.serving_endpoints.set_permissions(
+                    self._write(ops, inputs, lambda: ops.serving.set_permissions(
                         endpoint_id, access_control_list=[_request(e) for e in put_order(entries)]))
                 else:
-                    self._write(inputs, lambda: self.w.serving_endpoints.update_permissions(
+                    self._write(ops, inputs, lambda: ops.serving.update_permissions(
                         endpoint_id, access_control_list=[_request(ours)]))
-            except DatabricksError as exc:
+            except (DatabricksError, DeadlineExceeded) as exc:
                 if not self._governed_by_workspace(inputs, exc):
                     raise api_error("granting query access", self._obj(inputs), exc) from None
                 governed_by = BY_WORKSPACE
@@ -185,10 +192,10 @@ class QueryGrantProvider(DatabricksProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         inputs = inputs_only(props, INPUT_KEYS)
         try:
-            acl = self.w.serving_endpoints.get_permissions(inputs["endpoint_id"])
+            acl = Ops(self.bounded(READ_BUDGET)).serving.get_permissions(inputs["endpoint_id"])
         except NotFound:
             return ReadResult("", {})  # the endpoint is gone, and its ACL with it
-        except DatabricksError as exc:
+        except (DatabricksError, DeadlineExceeded) as exc:
             raise api_error("reading permissions", self._obj(inputs), exc) from None
         if props.get("governed_by") == BY_WORKSPACE:
             return ReadResult(id_, {**inputs, "governed_by": BY_WORKSPACE})  # no entry to find
@@ -203,21 +210,22 @@ class QueryGrantProvider(DatabricksProvider):
         if old == new or olds.get("governed_by") == BY_WORKSPACE:
             return UpdateResult({**inputs, "governed_by": olds.get("governed_by") or BY_ACL})
         endpoint_id = inputs["endpoint_id"]
+        ops = Ops(self.bounded(OPERATION_BUDGET))
         with _endpoint_lock(endpoint_id):
             try:
-                current = self._direct(endpoint_id)
+                current = self._direct(ops, endpoint_id)
                 if current is None:
                     raise ProviderError("changing query access failed", self._obj(inputs),
                                         "the endpoint is gone: run `pulumi refresh`, then "
                                         "`pulumi up`")
                 if old in current:
                     entries = [e for e in without(current, old) if e != new] + [new]
-                    self._write(inputs, lambda: self.w.serving_endpoints.set_permissions(
+                    self._write(ops, inputs, lambda: ops.serving.set_permissions(
                         endpoint_id, access_control_list=[_request(e) for e in put_order(entries)]))
                 else:
-                    self._write(inputs, lambda: self.w.serving_endpoints.update_permissions(
+                    self._write(ops, inputs, lambda: ops.serving.update_permissions(
                         endpoint_id, access_control_list=[_request(new)]))
-            except DatabricksError as exc:
+            except (DatabricksError, DeadlineExceeded) as exc:
                 raise api_error("changing query access", self._obj(inputs), exc) from None
         return UpdateResult({**inputs, "governed_by": BY_ACL})
 
@@ -228,36 +236,47 @@ class QueryGrantProvider(DatabricksProvider):
         endpoint_id = inputs["endpoint_id"]
         ours = self._ours(inputs)
         obj = self._obj(inputs)
+        ops = Ops(self.bounded(OPERATION_BUDGET))
         with _endpoint_lock(endpoint_id):
             try:
                 # Read right before the PUT, so the window for an outside change is one
                 # round trip; inside this process the lock closes it.
-                current = self._direct(endpoint_id)
+                current = self._direct(ops, endpoint_id)
                 if current is None or ours not in current:
                     return  # endpoint or entry already gone: nothing to write
                 rest = put_order(without(current, ours))
-                self.w.serving_endpoints.set_permissions(
+                ops.serving.set_permissions(
                     endpoint_id, access_control_list=[_request(e) for e in rest])
             except NotFound:
                 return  # the endpoint went away between the two calls
-            except DatabricksError as exc:
+            except (DatabricksError, DeadlineExceeded) as exc:
                 raise api_error("removing query access", obj, exc) from None
 
     # ------------------------------------------------------------ helpers
 
-    def _direct(self, endpoint_id: str) -> list[Entry] | None:
+    def _direct(self, ops: Ops, endpoint_id: str) -> list[Entry] | None:
         try:
-            return direct_entries(self.w.serving_endpoints.get_permissions(endpoint_id))
+            return direct_entries(ops.serving.get_permissions(endpoint_id))
         except NotFound:
             return None
 
-    def _write(self, inputs: dict[str, Any], call: Any) -> None:
+    def _write(self, ops: Ops, inputs: dict[str, Any], call: Any) -> None:
         """An ACL write, retried while the workspace does not know a just-created principal."""
         recent = is_recent(created_at_of(inputs, "service_principal_name"))
-        until_known(call, recent=recent,
-                    principal=f"service principal {inputs.get('service_principal_name')}")
+        app_id = str(inputs.get("service_principal_name"))
+        until_known(call, recent=recent, principal=f"service principal {app_id}",
+                    listed=lambda: self._principal_listed(ops, app_id),
+                    timeout=ops.left(PROPAGATION_TIMEOUT))
 
-    def _governed_by_workspace(self, inputs: dict[str, Any], exc: DatabricksError) -> bool:
+    def _principal_listed(self, ops: Ops, app_id: str) -> bool:
+        try:
+            found = list(ops.scim.list(filter=f'applicationId eq "{app_id}"'))
+        except (DatabricksError, DeadlineExceeded) as exc:
+            raise api_error("listing service principals", f"service principal {app_id}",
+                            exc) from None
+        return any(sp.application_id == app_id for sp in found)
+
+    def _governed_by_workspace(self, inputs: dict[str, Any], exc: Exception) -> bool:
         """A pay-per-token endpoint refused our ACL write: the workspace governs its access."""
         if not is_pay_per_token(inputs) or not isinstance(exc, _CLIENT_ERRORS):
             return False

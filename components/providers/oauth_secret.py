@@ -1,10 +1,12 @@
 """A workspace-level OAuth secret of the query principal (machine-to-machine credentials).
 
-Inputs: service_principal_id (SCIM id), application_id, lifetime_days, rotate_before_days,
-  scopes: [str] | None (None or [] = unrestricted), principal_created_at (the principal's
-  `created_at`: while it is recent, a "principal not known yet" refusal is retried).
+Inputs: OAuthSecretArgs (components/args.py). While principal_created_at is recent, a
+  "principal not known yet" refusal is retried.
 Outputs: every input, plus secret_id, client_id (= application_id), client_secret (SECRET: the
-  resource registers it in additional_secret_outputs), expire_time, status.
+  resource registers it in additional_secret_outputs), expire_time, status, and
+  unmanaged_secret_ids (the principal's other secrets, which this stack never touches: in
+  state as well as in a warning, since recent Pulumi CLIs show a provider's log lines only
+  with -v).
 
 Diff rules (terraform's databricks_service_principal_secret, plus rotation):
   service_principal_id, application_id, lifetime_days, scopes (a set) -> replace
@@ -16,8 +18,9 @@ Every replacement creates the new secret first and deletes the old one after
 
 Lost answers. A secret has no name and its value is only in the create's answer, so a secret
 whose answer was lost can never be used: create lists the principal's secrets before the
-attempt, sends without the SDK's re-send (`_lost_answer`), and after a lost answer deletes
-every secret that appeared since (logging their ids, never a value) before sending again.
+attempt, sends through BoundedApi, which never re-sends a POST (`_ops`), and after a lost
+answer deletes every secret that appeared since (logging their ids, never a value) before
+sending again.
 Secrets it did not make are never touched: during a rotation the old one is the replace's
 delete step's, and one made by hand is left alone (`read` warns about it with its id).
 
@@ -39,7 +42,6 @@ from databricks.sdk.service.iam import ServicePrincipal as ScimPrincipal
 from databricks.sdk.service.oauth2 import (
     CreateServicePrincipalSecretResponse,
     SecretInfo,
-    ServicePrincipalSecretsProxyAPI,
 )
 from pulumi.dynamic import (
     CheckFailure,
@@ -55,12 +57,19 @@ from components.args import OAuthSecretArgs
 
 from ._client import DatabricksProvider
 from ._errors import ProviderError, api_error
-from ._lost_answer import MAX_ATTEMPTS, AnswerLost, no_resend_client, send_once
-from ._propagation import created_at_of, is_recent, is_unknown_principal, until_known
+from ._ops import MAX_ATTEMPTS, OPERATION_BUDGET, READ_BUDGET, AnswerLost, DeadlineExceeded, Ops
+from ._propagation import (
+    PROPAGATION_TIMEOUT,
+    created_at_of,
+    is_recent,
+    is_unknown_principal,
+    until_known,
+)
 from ._props import diff_result, inputs_only, is_unknown, whole
 
 INPUT_KEYS = OAuthSecretArgs.keys()  # the inputs: components/args.py
-OUTPUT_KEYS = ("secret_id", "client_id", "client_secret", "expire_time", "status")
+OUTPUT_KEYS = ("secret_id", "client_id", "client_secret", "expire_time", "status",
+               "unmanaged_secret_ids")
 SECRET_OUTPUTS = ["client_secret"]
 REPLACE_KEYS = ("service_principal_id", "application_id", "lifetime_days", "scopes")
 DAY = 86400
@@ -156,32 +165,33 @@ class OAuthSecretProvider(DatabricksProvider):
         inputs = inputs_only(props, INPUT_KEYS)
         sp_id = str(_canonical(inputs, "service_principal_id"))
         obj = f"service principal {sp_id}"
+        ops = Ops(self.bounded(OPERATION_BUDGET))
         recent = is_recent(created_at_of(inputs, "service_principal_id"))
         seconds = int(float(inputs["lifetime_days"]) * DAY)
-        before = {str(s.id) for s in self._list(sp_id, recent)}
+        before = {str(s.id) for s in self._list(ops, sp_id, recent)}
         if len(before) >= MAX_SECRETS:
             raise self._cap_error(sp_id, before)
-        api = ServicePrincipalSecretsProxyAPI(no_resend_client(self.w))
 
         def send() -> CreateServicePrincipalSecretResponse:
             return until_known(
-                lambda: api.create(sp_id, lifetime=f"{seconds}s",
-                                   scopes=inputs.get("scopes") or None),
-                recent=recent, principal=obj)
+                lambda: ops.secrets.create(sp_id, lifetime=f"{seconds}s",
+                                           scopes=inputs.get("scopes") or None),
+                recent=recent, principal=obj, listed=lambda: self._principal_listed(ops, sp_id),
+                timeout=ops.left(PROPAGATION_TIMEOUT))
 
         res: CreateServicePrincipalSecretResponse | None = None
         lost = False
         try:
             for _ in range(MAX_ATTEMPTS):
                 try:
-                    res = send_once(send)
+                    res = send()
                     break
                 except AnswerLost:
                     # Its value was only in the lost answer: a secret made now is useless.
                     lost = True
-                    self._sweep(sp_id, before, keep=None)
-                except DatabricksError as exc:
-                    now = {str(s.id) for s in self._list(sp_id, recent)}
+                    self._sweep(ops, sp_id, before, keep=None)
+                except (DatabricksError, DeadlineExceeded) as exc:
+                    now = {str(s.id) for s in self._list(ops, sp_id, recent)}
                     if len(now) >= MAX_SECRETS:
                         raise self._cap_error(sp_id, now) from None
                     raise api_error("creating an OAuth secret", obj, exc) from None
@@ -193,21 +203,24 @@ class OAuthSecretProvider(DatabricksProvider):
                     f"{MAX_ATTEMPTS} attempts, every answer lost")
         finally:
             if lost:
-                self._sweep(sp_id, before, keep=str(res.id) if res is not None else None)
+                self._sweep(ops, sp_id, before, keep=str(res.id) if res is not None else None)
         outs = {**inputs, "secret_id": res.id, "client_id": inputs["application_id"],
                 "client_secret": res.secret, "expire_time": res.expire_time,
-                "status": res.status or "ACTIVE"}
+                "status": res.status or "ACTIVE",
+                # What was there before, except the stack's own old one during a rotation.
+                "unmanaged_secret_ids": sorted(before - _known(sp_id))}
         _remember(sp_id, res.id)
         pulumi.log.info(f"OAuth secret {res.id} created for service principal {sp_id}")
         return CreateResult(str(res.id), outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         sp_id = str(_canonical(props, "service_principal_id"))
+        ops = Ops(self.bounded(READ_BUDGET))
         try:
-            secrets = list(self.w.service_principal_secrets_proxy.list(sp_id))
-        except DatabricksError as exc:
+            secrets = list(ops.secrets.list(sp_id))
+        except (DatabricksError, DeadlineExceeded) as exc:
             if is_unknown_principal(exc):
-                if self._principal_listed(sp_id):
+                if self._principal_listed(ops, sp_id):
                     # Known to SCIM, not yet to the secrets API: nothing to say about it yet.
                     return ReadResult(id_, _without_provider(props))
                 return ReadResult("", {})  # the principal is gone, and its secrets with it
@@ -226,6 +239,7 @@ class OAuthSecretProvider(DatabricksProvider):
         outs = _without_provider(props)
         outs["expire_time"] = found[0].expire_time or props.get("expire_time")
         outs["status"] = found[0].status or props.get("status")
+        outs["unmanaged_secret_ids"] = others
         return ReadResult(id_, outs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -235,29 +249,39 @@ class OAuthSecretProvider(DatabricksProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         sp_id = str(_canonical(props, "service_principal_id"))
-        try:
-            self.w.service_principal_secrets_proxy.delete(sp_id, id_)
-        except NotFound:
-            return
-        except DatabricksError as exc:
-            raise api_error("deleting an OAuth secret", f"secret {id_} of service principal "
-                            f"{sp_id}", exc) from None
+        self._delete(Ops(self.bounded(OPERATION_BUDGET)), sp_id, id_,
+                     recent=is_recent(created_at_of(props, "service_principal_id")))
 
     # ------------------------------------------------------------ helpers
 
-    def _list(self, sp_id: str, recent: bool) -> list[SecretInfo]:
+    def _delete(self, ops: Ops, sp_id: str, secret_id: str, recent: bool) -> None:
         try:
-            return until_known(lambda: list(self.w.service_principal_secrets_proxy.list(sp_id)),
-                               recent=recent, principal=f"service principal {sp_id}")
-        except DatabricksError as exc:
+            # A 404 for a principal still unknown to this API is not "already deleted".
+            until_known(lambda: ops.secrets.delete(sp_id, secret_id),
+                        recent=recent, principal=f"service principal {sp_id}",
+                        listed=lambda: self._principal_listed(ops, sp_id),
+                        timeout=ops.left(PROPAGATION_TIMEOUT))
+        except NotFound:
+            return
+        except (DatabricksError, DeadlineExceeded) as exc:
+            raise api_error("deleting an OAuth secret", f"secret {secret_id} of service principal "
+                            f"{sp_id}", exc) from None
+
+    def _list(self, ops: Ops, sp_id: str, recent: bool) -> list[SecretInfo]:
+        try:
+            return until_known(lambda: list(ops.secrets.list(sp_id)),
+                               recent=recent, principal=f"service principal {sp_id}",
+                               listed=lambda: self._principal_listed(ops, sp_id),
+                               timeout=ops.left(PROPAGATION_TIMEOUT))
+        except (DatabricksError, DeadlineExceeded) as exc:
             raise api_error("listing OAuth secrets", f"service principal {sp_id}", exc) from None
 
-    def _sweep(self, sp_id: str, before: set[str], keep: str | None) -> None:
+    def _sweep(self, ops: Ops, sp_id: str, before: set[str], keep: str | None) -> None:
         """Delete the secrets that appeared since `before`, except `keep`: this operation made
         them, and their values were lost with the answers."""
-        for s in self.w.service_principal_secrets_proxy.list(sp_id):
+        for s in self._list(ops, sp_id, recent=False):
             if s.id and str(s.id) not in before and str(s.id) != keep:
-                self.delete(str(s.id), {"service_principal_id": sp_id})
+                self._delete(ops, sp_id, str(s.id), recent=False)
                 pulumi.log.info(f"deleted OAuth secret {s.id} of service principal {sp_id}: made "
                                 f"by a create whose answer was lost")
 
@@ -273,11 +297,10 @@ class OAuthSecretProvider(DatabricksProvider):
               f"{sp_id} <secret-id>`), then run `pulumi up` again",
         )
 
-    def _principal_listed(self, sp_id: str) -> bool:
+    def _principal_listed(self, ops: Ops, sp_id: str) -> bool:
         try:
-            found: list[ScimPrincipal] = list(
-                self.w.service_principals.list(filter=f'id eq "{sp_id}"'))
-        except DatabricksError as exc:
+            found: list[ScimPrincipal] = list(ops.scim.list(filter=f'id eq "{sp_id}"'))
+        except (DatabricksError, DeadlineExceeded) as exc:
             raise api_error("listing service principals", f"service principal {sp_id}",
                             exc) from None
         return any(str(sp.id) == sp_id for sp in found)

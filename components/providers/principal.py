@@ -1,21 +1,23 @@
 """The service principal Braintrust queries as, created through the workspace SCIM API.
 
-Inputs: display_name, external_id (the project's marker, e.g. "databricks-braintrust/<stack>"),
-  entitlements: [str] (default none).
-Outputs: every input, plus principal_id (numeric SCIM id), application_id (a UUID) and
+Inputs: ServicePrincipalArgs (components/args.py).
+Outputs: every input, plus principal_id (numeric SCIM id), application_id (a UUID),
   created_at (RFC 3339: when this stack created or adopted it; the secret and the grants retry
-  a "principal not known yet" refusal only while it is recent).
+  a "principal not known yet" refusal only while it is recent) and not_adopted_ids (principals
+  of the same name create found and could not prove its own: also in state, since recent Pulumi
+  CLIs show a provider's log lines only with -v).
 
 Diff rules: display_name, external_id, entitlements (a set) -> update in place through SCIM
 PATCH; nothing forces a replacement (a new principal would need new grants and secret).
 
 Ownership. Create adopts an existing principal of the same display name only when it carries
-our marker as externalId. One with another marker is someone else's: create fails and says so.
+our marker as externalId (of several, the one in use: it has secrets; an orphan never got
+one). One with another marker is someone else's: create fails and says so.
 One with no externalId at all cannot be proven ours (made by hand, or a workspace that does not
 store externalId): it is never adopted; create makes a new principal and warns with its id.
 
 Lost answers. SCIM allows two principals of one name, and databricks-sdk re-sends a POST whose
-answer was lost, so the create is sent without the SDK's re-send (`_lost_answer`): before each
+answer was lost, so the create goes through BoundedApi, which does not (`_ops`): before each
 attempt the principals of that name are listed, and a principal that appeared since the first
 listing was made by this operation: it is kept instead of sending again, and any other one
 that appeared is deleted, so exactly one remains whatever number of answers was lost.
@@ -31,7 +33,7 @@ from typing import Any
 
 import pulumi
 from databricks.sdk.errors import DatabricksError, NotFound
-from databricks.sdk.service.iam import ComplexValue, Patch, PatchOp, PatchSchema, ServicePrincipalsAPI
+from databricks.sdk.service.iam import ComplexValue, Patch, PatchOp, PatchSchema
 from databricks.sdk.service.iam import ServicePrincipal as ScimPrincipal
 from pulumi.dynamic import (
     CheckFailure,
@@ -47,13 +49,19 @@ from components.args import ServicePrincipalArgs
 
 from ._client import DatabricksProvider
 from ._errors import ProviderError, api_error
-from ._lost_answer import MAX_ATTEMPTS, AnswerLost, no_resend_client, send_once
-from ._propagation import PROPAGATION_TIMEOUT, now_rfc3339, remember_created
+from ._ops import MAX_ATTEMPTS, OPERATION_BUDGET, READ_BUDGET, AnswerLost, DeadlineExceeded, Ops
+from ._propagation import (
+    PROPAGATION_TIMEOUT,
+    is_recent,
+    now_rfc3339,
+    remember_created,
+    until_known,
+)
 from ._props import diff_result, inputs_only, is_unknown
 from ._wait import Done, Pending, wait_for
 
 INPUT_KEYS = ServicePrincipalArgs.keys()  # the inputs: components/args.py
-OUTPUT_KEYS = ("principal_id", "application_id", "created_at")
+OUTPUT_KEYS = ("principal_id", "application_id", "created_at", "not_adopted_ids")
 PATCH_SCHEMA = [PatchSchema.URN_IETF_PARAMS_SCIM_API_MESSAGES_2_0_PATCH_OP]
 
 
@@ -103,19 +111,22 @@ class ServicePrincipalProvider(DatabricksProvider):
         inputs = inputs_only(props, INPUT_KEYS)
         name, marker = inputs["display_name"], inputs["external_id"]
         obj = f"service principal {name!r}"
-        named = self._named(name)
+        ops = Ops(self.bounded(OPERATION_BUDGET))
+        named = self._named(ops, name)
         ours = _by_id([sp for sp in named if sp.external_id == marker])
         if ours:
             # A run died after creating it: adopt it and bring it to the inputs.
-            sp = ours[0]
+            sp = self._in_use(ops, ours) if len(ours) > 1 else ours[0]
             pulumi.log.info(f"{obj} already exists with marker {marker!r}: adopting {sp.id}")
             if len(ours) > 1:
-                pulumi.log.warn(f"{obj}: more principals carry this stack's marker ("
-                                f"{', '.join(str(o.id) for o in ours[1:])}); adopted {sp.id}, "
-                                f"left the others alone: delete them if nothing uses them")
+                rest = ", ".join(str(o.id) for o in ours if o.id != sp.id)
+                pulumi.log.warn(f"{obj}: more principals carry this stack's marker ({rest}); "
+                                f"adopted {sp.id}, the one in use, and left the others alone: "
+                                f"delete them if nothing uses them")
             current = {"display_name": sp.display_name, "external_id": sp.external_id,
                        "entitlements": sorted(_entitlements(sp) & set(inputs["entitlements"]))}
-            self._patch(str(sp.id), current, inputs)
+            # Adopted after a crash, so it may be new enough to be unknown by id for a while.
+            self._patch(ops, str(sp.id), current, inputs, recent=True)
         else:
             foreign = [o for o in named if o.external_id]
             if foreign:
@@ -125,7 +136,7 @@ class ServicePrincipalProvider(DatabricksProvider):
                     f"choose another principal.display_name in the stack file, or, if it is "
                     f"this stack's, set its externalId to {marker!r}; it is never taken over",
                 )
-            sp = self._create_once(inputs, {str(o.id) for o in named})
+            sp = self._create_once(ops, inputs, {str(o.id) for o in named})
             if named:
                 # No externalId: nothing proves it is ours (made by hand, or a workspace that
                 # does not keep externalId and a state lost in a crash). Never adopted.
@@ -136,19 +147,23 @@ class ServicePrincipalProvider(DatabricksProvider):
                     f"delete it if it is a leftover of this stack")
         created_at = now_rfc3339()
         remember_created(str(sp.id), sp.application_id, created_at)
-        return CreateResult(str(sp.id), self._outs(inputs, sp, created_at))
+        outs = self._outs(inputs, sp, created_at)
+        outs["not_adopted_ids"] = sorted(str(o.id) for o in named if o.id != sp.id
+                                         and o.external_id != marker)
+        return CreateResult(str(sp.id), outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         propagating = False
+        ops = Ops(self.bounded(READ_BUDGET))
         try:
-            sp = self.w.service_principals.get(id_)
+            sp = ops.scim.get(id_)
         except NotFound:
             # Just created, SCIM get may still answer 404 while the list shows it.
-            listed = self._listed(id_, props)
+            listed = self._listed(ops, id_, props)
             if listed is None:
                 return ReadResult("", {})
             sp, propagating = listed, True
-        except DatabricksError as exc:
+        except (DatabricksError, DeadlineExceeded) as exc:
             raise api_error("reading the service principal", f"service principal {id_}",
                             exc) from None
         inputs = inputs_only(props, INPUT_KEYS)
@@ -163,69 +178,82 @@ class ServicePrincipalProvider(DatabricksProvider):
             have = _entitlements(sp)
             inputs["entitlements"] = [e for e in inputs.get("entitlements") or [] if e in have]
         sp.application_id = sp.application_id or props.get("application_id")
-        return ReadResult(id_, self._outs(inputs, sp, props.get("created_at")))
+        outs = self._outs(inputs, sp, props.get("created_at"))
+        outs["not_adopted_ids"] = props.get("not_adopted_ids") or []
+        return ReadResult(id_, outs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         inputs = inputs_only(news, INPUT_KEYS)
-        self._patch(id_, olds, inputs)
+        self._patch(Ops(self.bounded(OPERATION_BUDGET)), id_, olds, inputs,
+                    recent=is_recent(olds.get("created_at")))
         outs = {**inputs, **{k: olds.get(k) for k in OUTPUT_KEYS}}
         return UpdateResult(outs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        self._delete(id_, f"service principal {props.get('display_name')!r} ({id_})")
+        self._delete(Ops(self.bounded(OPERATION_BUDGET)), id_,
+                     f"service principal {props.get('display_name')!r} ({id_})")
 
     # ------------------------------------------------------------ helpers
 
-    def _named(self, name: str) -> list[ScimPrincipal]:
+    def _named(self, ops: Ops, name: str) -> list[ScimPrincipal]:
         """Principals of this display name (exactly; SCIM compares it case-insensitively). One
         without displayName is included: a principal just created may be listed without it."""
         try:
-            found = list(self.w.service_principals.list(
-                filter=f"displayName eq {_scim_string(name)}"))
-        except DatabricksError as exc:
+            found = list(ops.scim.list(filter=f"displayName eq {_scim_string(name)}"))
+        except (DatabricksError, DeadlineExceeded) as exc:
             raise api_error("listing service principals", f"service principal {name!r}",
                             exc, "the identity running `pulumi up` must be a workspace admin"
                             ) from None
         return [sp for sp in found if sp.display_name in (name, None)]
 
-    def _listed(self, id_: str, props: dict[str, Any]) -> ScimPrincipal | None:
+    def _in_use(self, ops: Ops, candidates: list[ScimPrincipal]) -> ScimPrincipal:
+        """Of several principals with our marker (left by an older version after a lost
+        answer), the one the stack used: an orphan never got a secret, the one in state did.
+        Ties go to the lowest id."""
+        def secrets(sp: ScimPrincipal) -> int:
+            try:
+                return len(list(ops.secrets.list(str(sp.id))))
+            except (DatabricksError, DeadlineExceeded):
+                return 0  # unknown to the secrets API (yet): it has none we could use
+        return max(_by_id(candidates), key=secrets)  # max keeps the first of equals
+
+    def _listed(self, ops: Ops, id_: str, props: dict[str, Any]) -> ScimPrincipal | None:
         app_id = props.get("application_id")
         flt = f"applicationId eq {_scim_string(app_id)}" if app_id else f"id eq {_scim_string(id_)}"
         try:
-            found = list(self.w.service_principals.list(filter=flt))
-        except DatabricksError as exc:
+            found = list(ops.scim.list(filter=flt))
+        except (DatabricksError, DeadlineExceeded) as exc:
             raise api_error("listing service principals", f"service principal {id_}",
                             exc) from None
         return next((sp for sp in found if str(sp.id) == id_), None)
 
-    def _create_once(self, inputs: dict[str, Any], before: set[str]) -> ScimPrincipal:
-        """POST without the SDK's re-send; after a lost answer, list before sending again."""
+    def _create_once(self, ops: Ops, inputs: dict[str, Any], before: set[str]) -> ScimPrincipal:
+        """POST, never re-sent blindly; after a lost answer, list before sending again."""
         name = inputs["display_name"]
         obj = f"service principal {name!r}"
-        api = ServicePrincipalsAPI(no_resend_client(self.w))
         kept: ScimPrincipal | None = None
         lost = 0
         try:
             for _ in range(MAX_ATTEMPTS):
                 try:
-                    kept = send_once(lambda: api.create(
+                    kept = ops.scim.create(
                         display_name=name,
                         external_id=inputs["external_id"],
                         active=True,
                         # No entitlements unless the stack asks: the principal only queries.
                         entitlements=[ComplexValue(value=e) for e in inputs["entitlements"]] or None,
-                    ))
+                    )
                     break
                 except AnswerLost:
                     lost += 1
-                    made = self._made_since(name, before)
+                    made = self._made_since(ops, name, before)
                     if made:
                         kept = made[0]
                         pulumi.log.info(f"{obj}: the answer to its create was lost; the "
                                         f"workspace had made it ({kept.id}): kept")
                         break
                     # Nothing appeared: the request never reached the workspace. Send again.
-                except DatabricksError as exc:
+                except (DatabricksError, DeadlineExceeded) as exc:
                     raise api_error("creating the service principal", obj, exc,
                                     "the identity running `pulumi up` must be a workspace admin"
                                     ) from None
@@ -240,49 +268,54 @@ class ServicePrincipalProvider(DatabricksProvider):
                 # Whatever else this operation made (a re-send the workspace did handle) goes;
                 # after a failure, everything it made goes: the next run starts clean.
                 keep = str(kept.id) if kept is not None else None
-                for extra in self._made_since(name, before):
+                for extra in self._made_since(ops, name, before):
                     if str(extra.id) != keep:
-                        self._delete(str(extra.id), f"{obj} ({extra.id})")
+                        self._delete(ops, str(extra.id), f"{obj} ({extra.id})")
                         pulumi.log.info(f"{obj}: deleted {extra.id}, a duplicate made by a "
                                         f"create whose answer was lost")
         return kept
 
-    def _made_since(self, name: str, before: set[str]) -> list[ScimPrincipal]:
-        return _by_id([sp for sp in self._named(name) if str(sp.id) not in before])
+    def _made_since(self, ops: Ops, name: str, before: set[str]) -> list[ScimPrincipal]:
+        return _by_id([sp for sp in self._named(ops, name) if str(sp.id) not in before])
 
-    def _delete(self, id_: str, obj: str) -> None:
+    def _delete(self, ops: Ops, id_: str, obj: str) -> None:
         """Delete, also when SCIM still answers 404 for a principal it has just made."""
         def attempt() -> Done[None] | Pending:
             try:
-                self.w.service_principals.delete(id_)
+                ops.scim.delete(id_)
                 return Done(None)
             except NotFound:
-                if self._listed(id_, {}) is None:
+                if self._listed(ops, id_, {}) is None:
                     return Done(None)  # already gone
                 return Pending("the workspace lists it but does not know it by id yet")
-            except DatabricksError as exc:
+            except (DatabricksError, DeadlineExceeded) as exc:
                 raise api_error("deleting the service principal", obj, exc) from None
 
         wait_for(attempt, what="the workspace to delete the new principal", obj=obj,
-                 timeout=PROPAGATION_TIMEOUT)
+                 timeout=ops.left(PROPAGATION_TIMEOUT))
 
-    def _patch(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> None:
-        ops: list[Patch] = []
+    def _patch(self, ops: Ops, id_: str, olds: dict[str, Any], news: dict[str, Any],
+               recent: bool) -> None:
+        changes: list[Patch] = []
         if olds.get("display_name") != news["display_name"]:
-            ops.append(Patch(op=PatchOp.REPLACE, path="displayName", value=news["display_name"]))
+            changes.append(Patch(op=PatchOp.REPLACE, path="displayName", value=news["display_name"]))
         if olds.get("external_id") != news["external_id"]:
-            ops.append(Patch(op=PatchOp.REPLACE, path="externalId", value=news["external_id"]))
+            changes.append(Patch(op=PatchOp.REPLACE, path="externalId", value=news["external_id"]))
         old_e, new_e = set(olds.get("entitlements") or []), set(news.get("entitlements") or [])
         if new_e - old_e:
-            ops.append(Patch(op=PatchOp.ADD, path="entitlements",
+            changes.append(Patch(op=PatchOp.ADD, path="entitlements",
                              value=[{"value": e} for e in sorted(new_e - old_e)]))
         for e in sorted(old_e - new_e):  # only ones we set before
-            ops.append(Patch(op=PatchOp.REMOVE, path=f'entitlements[value eq "{e}"]'))
-        if not ops:
+            changes.append(Patch(op=PatchOp.REMOVE, path=f'entitlements[value eq "{e}"]'))
+        if not changes:
             return
         try:
-            self.w.service_principals.patch(id_, operations=ops, schemas=PATCH_SCHEMA)
-        except DatabricksError as exc:
+            until_known(
+                lambda: ops.scim.patch(id_, operations=changes, schemas=PATCH_SCHEMA),
+                recent=recent, principal=f"service principal {id_}",
+                listed=lambda: self._listed(ops, id_, news) is not None,
+                timeout=ops.left(PROPAGATION_TIMEOUT))
+        except (DatabricksError, DeadlineExceeded) as exc:
             raise api_error("updating the service principal",
                             f"service principal {news['display_name']!r} ({id_})", exc) from None
 

@@ -1,13 +1,17 @@
 """EndpointsReady: one gate for the whole stack that waits for every endpoint at once.
 
-Inputs: endpoints {name: revision}, timeout_seconds (default 2700).
+Inputs: ReadinessArgs (components/args.py): endpoints {name: revision@endpoint_id},
+  timeout_seconds (default 2700).
 Outputs: every input, plus ready {name: {state, config_version}}.
 
 Why one resource: the provider process has four workers for the whole stack; waiting inside
 each endpoint's create would hold one worker per endpoint for minutes. Here one worker polls
-all endpoints in one loop. An endpoint is ready when its config_update is NOT_UPDATING and
-its ready state READY. A failed rollout (UPDATE_FAILED / UPDATE_CANCELED) is reported with
-each served entity's own deployment_state_message, once no endpoint is still rolling out.
+all endpoints in one loop (GateWait). An endpoint is ready when its config_update is
+NOT_UPDATING and its ready state READY. A failed rollout (UPDATE_FAILED / UPDATE_CANCELED) is
+logged as soon as it is seen and reported, with each served entity's own
+deployment_state_message, when the gate gives up: once every endpoint has settled, or at the
+deadline together with every endpoint still pending. Every call is bounded by the deadline
+(BoundedApi), so the gate returns by deadline + POLL_GRACE whatever the workspace answers.
 
 Diff rules: a changed revision or a changed set of endpoints -> update (wait again);
 timeout_seconds alone changes nothing remote.
@@ -15,6 +19,8 @@ timeout_seconds alone changes nothing remote.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,6 +32,7 @@ from databricks.sdk.service.serving import (
     EndpointStateReady,
     ServedModelStateDeployment,
     ServingEndpointDetailed,
+    ServingEndpointsAPI,
 )
 from pulumi.dynamic import (
     CheckFailure,
@@ -39,10 +46,10 @@ from pulumi.dynamic import (
 
 from components.args import ReadinessArgs
 
-from ._client import DatabricksProvider
-from ._errors import ProviderError, describe
+from ._client import POLL_BUDGET, TRANSIENT, DatabricksProvider, poll_deadline
+from ._errors import ProviderError, WaitTimeout, describe
 from ._props import diff_result, inputs_only, is_unknown, stable_hash
-from ._wait import Done, Pending, wait_for
+from ._wait import BACKOFF_CAP, BACKOFF_START, GROWTH
 
 INPUT_KEYS = ReadinessArgs.keys()  # the inputs: components/args.py
 OUTPUT_KEYS = ("ready",)
@@ -50,6 +57,11 @@ DEFAULT_TIMEOUT = 2700.0
 FAILED_UPDATES = (EndpointStateConfigUpdate.UPDATE_FAILED, EndpointStateConfigUpdate.UPDATE_CANCELED)
 FAILED_DEPLOYMENTS = (ServedModelStateDeployment.DEPLOYMENT_FAILED,
                       ServedModelStateDeployment.DEPLOYMENT_ABORTED)
+# Unsettled endpoints are logged at least this often, even when nothing changed (issue 14).
+LOG_EVERY = 60.0
+# Logs happen only after a poll, and polls are at most POLL_BUDGET + BACKOFF_CAP apart: logging
+# once this much has passed keeps the gap between two lines under LOG_EVERY whatever a poll takes.
+SUMMARY_AFTER = LOG_EVERY - (POLL_BUDGET + BACKOFF_CAP)
 
 
 def diff_ready(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -69,6 +81,10 @@ class EndpointStatus:
     state: str
     config_version: int | None
     messages: tuple[str, ...] = ()
+    note: str = ""  # why this state may be stale (the last poll got no answer)
+
+    def describe(self) -> str:
+        return f"{self.state} ({self.note})" if self.note else self.state
 
 
 def state_status(name: str, state: EndpointState | None, version: int | None = None) -> EndpointStatus:
@@ -94,7 +110,8 @@ def _entity_messages(ep: ServingEndpointDetailed) -> tuple[str, ...]:
     for cfg in (ep.pending_config, ep.config):
         if cfg is not None:
             entities.extend(cfg.served_entities or [])
-    failed, other = [], []
+    failed: list[str] = []
+    other: list[str] = []
     for e in entities:
         st = e.state
         if st is None or not st.deployment_state_message:
@@ -105,11 +122,16 @@ def _entity_messages(ep: ServingEndpointDetailed) -> tuple[str, ...]:
     return tuple(dict.fromkeys(chosen)) or ("no message from Databricks",)
 
 
-def failure_error(failed: list[EndpointStatus]) -> ProviderError:
+def _failed_lines(failed: list[EndpointStatus]) -> list[str]:
     lines = []
     for s in failed:
         lines.append(f"- endpoint {s.name} ({s.state}):")
         lines.extend(f"    {m}" for m in s.messages)
+    return lines
+
+
+def failure_error(failed: list[EndpointStatus]) -> ProviderError:
+    lines = _failed_lines(failed)
     return ProviderError(
         f"{len(failed)} serving endpoint(s) failed to roll out",
         ", ".join(s.name for s in failed),
@@ -117,6 +139,115 @@ def failure_error(failed: list[EndpointStatus]) -> ProviderError:
         "then run `pulumi up --refresh` (the refresh marks a failed endpoint for another rollout)",
         "\n".join(lines),
     )
+
+
+Poll = Callable[[list[str], float], dict[str, EndpointStatus]]
+
+
+class GateWait:
+    """The gate's wait: poll every unsettled endpoint until all are settled or the deadline.
+
+    - Every poll gets a deadline: at most POLL_BUDGET from now and never past the gate's own,
+      so the gate returns by its deadline plus one attempt's slack, whatever the workspace
+      answers (503 streams, any Retry-After). An endpoint a poll could not read keeps its
+      last known state, marked as not answered.
+    - Ready and failed are settled: neither is asked again during this wait.
+    - Each endpoint's state is logged when it changes, and all unsettled ones at least every
+      LOG_EVERY seconds, so `pulumi up` is never silent; a failure is logged as a warning the
+      moment it is seen.
+    - When the gate gives up (deadline, or everything settled with a failure) the error lists
+      every failed endpoint with its entities' own messages and every pending one with its state.
+    """
+
+    def __init__(self, names: list[str], poll: Poll, *, log: Callable[[str, str], None],
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.names = names
+        self.poll = poll
+        self.log = log
+        self.clock = clock
+        self.sleep = sleep
+        self.statuses: dict[str, EndpointStatus] = {
+            n: EndpointStatus(n, False, False, "not read yet", None) for n in names}
+        self._logged: dict[str, str] = {}
+        self._last_summary = float("-inf")
+
+    def pending(self) -> list[str]:
+        return [n for n in self.names if not (self.statuses[n].ready or self.statuses[n].failed)]
+
+    def run(self, timeout: float) -> dict[str, EndpointStatus]:
+        started = self.clock()
+        deadline = started + timeout
+        while True:
+            pending = self.pending()
+            if pending:
+                fresh = self.poll(pending, poll_deadline(deadline, self.clock))
+                for name in pending:
+                    if name in fresh:
+                        self.statuses[name] = fresh[name]
+                    elif not self.statuses[name].note:
+                        self.statuses[name] = replace(self.statuses[name],
+                                                      note="the workspace did not answer")
+                self._report(started)
+            pending = self.pending()
+            if not pending:
+                break
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                break
+            delay = min(BACKOFF_CAP, max(BACKOFF_START, (self.clock() - started) / GROWTH))
+            self.sleep(min(delay, remaining))
+        failed = [self.statuses[n] for n in self.names if self.statuses[n].failed]
+        pending_st = [self.statuses[n] for n in self.pending()]
+        if failed or pending_st:
+            raise gate_error(failed, pending_st, timeout)
+        return self.statuses
+
+    def _report(self, started: float) -> None:
+        now = self.clock()
+        changed = []
+        for name in self.names:
+            st = self.statuses[name]
+            text = st.describe()
+            if self._logged.get(name) != text:
+                self._logged[name] = text
+                changed.append(st)
+        for st in changed:
+            self.log("info", f"endpoint {st.name}: {st.describe()}")
+            if st.failed:
+                # Said at once, not only when the gate gives up, which may be much later.
+                self.log("warn", f"endpoint {st.name}: rollout failed ({st.state}): "
+                         + "; ".join(st.messages))
+        if changed:
+            self._last_summary = now
+        elif now - self._last_summary >= SUMMARY_AFTER:
+            self._last_summary = now
+            waiting = [self.statuses[n] for n in self.pending()]
+            self.log("info", f"still waiting after {now - started:.0f}s for "
+                     f"{len(waiting)} serving endpoint(s): "
+                     + "; ".join(f"{s.name}: {s.describe()}" for s in waiting))
+
+
+def gate_error(failed: list[EndpointStatus], pending: list[EndpointStatus],
+               timeout: float) -> ProviderError:
+    """The gate's one error: every failed endpoint with its messages, every pending one."""
+    if not pending:
+        return failure_error(failed)
+    what = (f"timed out after {timeout:.0f}s waiting for {len(pending)} serving endpoint(s) "
+            "to be ready")
+    if failed:
+        what += f", and {len(failed)} failed to roll out"
+    lines = []
+    if failed:
+        lines.append("failed:")
+        lines.extend(_failed_lines(failed))
+    lines.append("still pending:")
+    lines.extend(f"- endpoint {s.name}: {s.describe()}" for s in pending)
+    todo = ("nothing was changed; run `pulumi up` again to resume waiting, or raise the timeout"
+            if not failed else
+            "fix the failed served entities named below in the stack file (or the workspace), "
+            "then run `pulumi up --refresh`; the pending ones resume waiting on that run")
+    return WaitTimeout(what, ", ".join(s.name for s in failed + pending), todo, "\n".join(lines))
 
 
 class EndpointsReadyProvider(DatabricksProvider):
@@ -154,57 +285,58 @@ class EndpointsReadyProvider(DatabricksProvider):
     def _wait_all(self, inputs: dict[str, Any]) -> dict[str, dict[str, Any]]:
         names = sorted(inputs.get("endpoints") or {})
         timeout = float(inputs.get("timeout_seconds") or DEFAULT_TIMEOUT)
-        done: dict[str, EndpointStatus] = {}
-
-        def poll() -> Done[dict[str, EndpointStatus]] | Pending:
-            # One list call answers for every endpoint still rolling out; a GET is spent only on
-            # an endpoint that failed (for its entities' messages) or that the list lacks.
-            pending = [n for n in names if n not in done]
-            listed = self._listed_states() if len(pending) > 1 else {}
-            statuses = {}
-            for name in names:
-                if name in done:  # ready stays ready for this wait: no need to ask again
-                    statuses[name] = done[name]
-                    continue
-                status = state_status(name, listed[name]) if name in listed else None
-                if status is None or status.failed:
-                    status = self._status(name)
-                statuses[name] = status
-                if status.ready:
-                    done[name] = status
-            waiting = [s for s in statuses.values() if not s.ready and not s.failed]
-            if waiting:
-                return Pending("; ".join(f"{s.name}: {s.state}" for s in waiting))
-            return Done(statuses)
-
-        what = f"{len(names)} serving endpoint(s) to be ready"
-        statuses = wait_for(poll, what=what, obj=", ".join(names) or "no endpoints",
-                            timeout=timeout)
-        failed = [s for s in statuses.values() if s.failed]
-        if failed:
-            raise failure_error(failed)
+        statuses = GateWait(names, self._poll, log=_log).run(timeout)
         pulumi.log.info(f"{len(names)} serving endpoint(s) ready")
         return {s.name: {"state": "READY", "config_version": s.config_version}
                 for s in statuses.values()}
 
-    def _listed_states(self) -> dict[str, EndpointState | None]:
-        try:
-            return {ep.name: ep.state for ep in self.w.serving_endpoints.list() if ep.name}
-        except DatabricksError as exc:
-            raise ProviderError("listing serving endpoints failed", self.host(),
-                                "run `pulumi up` again to resume waiting", describe(exc)) from None
+    def _poll(self, pending: list[str], deadline: float) -> dict[str, EndpointStatus]:
+        """The current status of each pending endpoint, every call ending by `deadline`.
 
-    def _status(self, name: str) -> EndpointStatus:
+        One list call answers for every endpoint still rolling out; a GET is spent only on an
+        endpoint that failed (for its entities' messages) or that the list lacks. An endpoint
+        the workspace did not answer for (503s, a lost connection, the deadline) is left out.
+        """
+        api = ServingEndpointsAPI(self.bounded(deadline=deadline))
+        listed: dict[str, EndpointState | None] = {}
+        if len(pending) > 1:
+            try:
+                listed = {ep.name: ep.state for ep in api.list() if ep.name}
+            except TRANSIENT:
+                pass  # fall back to one GET each, under the same deadline
+            except DatabricksError as exc:
+                raise ProviderError("listing serving endpoints failed", self.host(),
+                                    "check the identity's permissions, then run `pulumi up` "
+                                    "again to resume waiting", describe(exc)) from None
+        out: dict[str, EndpointStatus] = {}
+        for name in pending:
+            status = state_status(name, listed[name]) if name in listed else None
+            if status is None or status.failed:
+                try:
+                    status = self._status(api, name)
+                except TRANSIENT:
+                    continue
+            out[name] = status
+        return out
+
+    def _status(self, api: ServingEndpointsAPI, name: str) -> EndpointStatus:
         try:
-            ep = self.w.serving_endpoints.get(name)
+            ep = api.get(name)
         except NotFound:
             return EndpointStatus(name, False, True, "missing", None,
                                   ("the endpoint does not exist (deleted out of band?); "
                                    "run `pulumi refresh` then `pulumi up`",))
+        except TRANSIENT:
+            raise
         except DatabricksError as exc:
             raise ProviderError("reading the serving endpoint failed", f"endpoint {name}",
-                                "run `pulumi up` again to resume waiting", describe(exc)) from None
+                                "check the identity's permissions, then run `pulumi up` again "
+                                "to resume waiting", describe(exc)) from None
         return endpoint_status(name, ep)
+
+
+def _log(level: str, message: str) -> None:
+    (pulumi.log.warn if level == "warn" else pulumi.log.info)(message)
 
 
 class EndpointsReady(Resource, module="databricks-braintrust", name="EndpointsReady"):

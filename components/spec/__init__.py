@@ -27,8 +27,8 @@ from components.spec.constants import (
 )
 from components.spec.endpoints import (
     CustomModelEndpoint,
-    Endpoint,
     EndpointBase,
+    EndpointEntry,
     FoundationModelEndpoint,
     PayPerTokenEndpoint,
     RateLimit,
@@ -58,7 +58,7 @@ from components.spec.stack import (
 
 __all__ = [
     "MANAGED_BY_TAG", "MODES", "MODE_KEYS", "PRODUCTION_MAX_LIFETIME_DAYS", "PROJECT", "QUERY_SCOPES",
-    "SECRET_KEYS", "BraintrustSettings", "CustomModelEndpoint", "Endpoint", "EndpointBase", "FieldError",
+    "SECRET_KEYS", "BraintrustSettings", "CustomModelEndpoint", "EndpointBase", "EndpointEntry", "FieldError",
     "FoundationModelEndpoint", "Mode", "PayPerTokenEndpoint", "Principal", "Problem", "RateLimit",
     "SecureValue", "Stack", "StackError", "StackSpec", "Throughput", "UnityCatalogModel", "Workspace",
     "WorkloadSize", "WorkloadType", "check_across", "is_production", "load_stack_file", "ownership_marker",

@@ -299,7 +299,7 @@ def endpoint_mode(value: Any) -> str | None:
     return present[0] if len(present) == 1 else None
 
 
-Endpoint = Annotated[
+EndpointEntry = Annotated[
     Annotated[FoundationModelEndpoint, Tag("provisioned")]
     | Annotated[CustomModelEndpoint, Tag("custom")]
     | Annotated[PayPerTokenEndpoint, Tag("pay_per_token")],

@@ -48,7 +48,7 @@ def validate_config(raw: Mapping[str, Any], *, stack: str, file: str) -> Stack:
                 errors.append((loc, message_for(err)))
     # An endpoint is named by its name in messages, unless that name is itself refused.
     refused_names = {loc[1] for loc, _ in errors
-                     if len(loc) >= 3 and loc[0] == "endpoints" and loc[-1] == "name" and (len(loc) == 3 or loc[2:] in MODE_NAME_LOCS)}
+                     if loc[:1] == ("endpoints",) and (len(loc) == 3 and loc[2] == "name" or loc[2:] in MODE_NAME_LOCS)}
     labels = [None if i in refused_names else label
               for i, label in enumerate(endpoint_labels(raw.get("endpoints")))]
     problems: list[Problem] = []

@@ -19,7 +19,7 @@ from components.spec.constants import (
     ownership_marker,
     secret_hint,
 )
-from components.spec.endpoints import Endpoint, EndpointBase, PayPerTokenEndpoint
+from components.spec.endpoints import EndpointBase, EndpointEntry, PayPerTokenEndpoint
 from components.spec.fields import MODEL_CONFIG, Number, Text, check_tags
 from components.spec.problems import FieldError, Problem
 from components.urls import check_api_url, check_workspace_url, is_loopback
@@ -139,7 +139,7 @@ class StackSpec(BaseModel):
     model_config = MODEL_CONFIG
 
     workspace: Workspace
-    endpoints: list[Endpoint] = Field(min_length=1, description="Serving endpoints Braintrust may query.")
+    endpoints: list[EndpointEntry] = Field(min_length=1, description="Serving endpoints Braintrust may query.")
     principal: Principal
     braintrust: BraintrustSettings
     tags: dict[str, str] = Field(default_factory=dict, description="Tags on every endpoint.")

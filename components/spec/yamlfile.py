@@ -30,13 +30,23 @@ MAX_VALUES = 50_000
 MAX_DEPTH = 32
 
 _MERGE = "tag:yaml.org,2002:merge"
-# YAML 1.1 readings that differ from what the text shows: octal-looking (`010`, `0o17`),
-# sexagesimal (`1:30`, `190:20:30.15`), and digits grouped with `_` (`1_000`), hex (`0x1f`).
-_NUMBER_TRAP = re.compile(r"[-+]?(0[0-9_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?"
-                          r"|[0-9]*_[0-9_]*(\.[0-9_]*)?)")
+# YAML 1.1 readings that differ from what the text shows: octal-looking (`010` is 8) and
+# sexagesimal (`1:30` is 90, `190:20:30.15`). Grouped digits (`1_000`) and hex (`0x1f`) read as
+# written and are left alone.
+_NUMBER_TRAP = re.compile(r"[-+]?(0[0-9_]+|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?)")
 _BOOL_WORDS = frozenset({"yes", "no", "on", "off", "y", "n"})
-# Text to YAML 1.1 but a number to YAML 1.2 readers such as Pulumi's own: `0o17` is 15 there.
-_TEXT_TRAP = re.compile(r"[-+]?0o[0-7_]+")
+# Text to YAML 1.1 but a number to YAML 1.2's core schema, which Pulumi's own reader follows:
+# `0o17` is 15 there, `09` is 9, `1e3` is 1000.
+_TEXT_TRAP = re.compile(r"0o[0-7]+|[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+
+
+def yaml12_number(text: str) -> int | float:
+    """What YAML 1.2's core schema reads a ``_TEXT_TRAP`` text as."""
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if re.fullmatch(r"[-+]?[0-9]+", text):
+        return int(text)
+    return float(text)
 
 
 class YamlProblem(Exception):
@@ -114,9 +124,26 @@ for _tag, _build in (("int", yaml.SafeLoader.construct_yaml_int),
                             lambda loader, node, build=_build: _plain(loader, node, build))
 
 
-def _key_text(node: yaml.Node) -> Any:
-    # A key that is itself a list or map never equals another: nothing a stack file writes.
-    return node.value if isinstance(node, yaml.ScalarNode) else ("<complex key>", id(node))
+_SCALARS = yaml.constructor.SafeConstructor()
+_BUILD = {
+    "tag:yaml.org,2002:int": _SCALARS.construct_yaml_int,
+    "tag:yaml.org,2002:float": _SCALARS.construct_yaml_float,
+    "tag:yaml.org,2002:bool": _SCALARS.construct_yaml_bool,
+}
+
+
+def _key_identity(node: yaml.Node) -> Any:
+    """What a mapping key becomes, so `1` and `01`, or `true` and `True`, count as one key as
+    they would in the built map; text keys by their text."""
+    if not isinstance(node, yaml.ScalarNode):
+        return ("complex", id(node))  # a list or map as a key never equals another
+    build = _BUILD.get(node.tag)
+    if build is not None:
+        try:
+            return ("value", build(node))
+        except (ValueError, yaml.YAMLError):
+            pass
+    return ("text", node.value)
 
 
 def _check_graph(root: yaml.Node) -> None:
@@ -137,20 +164,23 @@ def _check_graph(root: yaml.Node) -> None:
         open_nodes.add(key)
         size = 1
         if isinstance(node, yaml.MappingNode):
-            seen: dict[Any, int] = {}
+            seen: dict[Any, tuple[Any, int]] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == _MERGE:
                     size += walk(value_node, path)
                     continue
-                name = _key_text(key_node)
+                name = key_node.value if isinstance(key_node, yaml.ScalarNode) else "<complex key>"
+                identity = _key_identity(key_node)
                 line = key_node.start_mark.line + 1
-                if name in seen:
+                if identity in seen:
+                    first_name, first_line = seen[identity]
+                    written = f"{name!r}" if first_name == name else f"{first_name!r} (as {name!r})"
                     raise YamlProblem(
-                        (*path, name),
-                        f"the key {name!r} is written twice, on lines {seen[name]} and {line}; YAML would "
+                        (*path, first_name),
+                        f"the key {written} is written twice, on lines {first_line} and {line}; YAML would "
                         "keep only the last (delete one of them)",
                     )
-                seen[name] = line
+                seen[identity] = (name, line)
                 size += walk(key_node, (*path, name)) + walk(value_node, (*path, name))
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
@@ -171,6 +201,11 @@ def read_yaml(text: str) -> Any:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise YamlProblem((), f"is larger than {MAX_BYTES // 1024} KiB, far more than a stack file needs "
                               "(check that this is the right file)")
+    # Lines and flow-list commas bound the number of values before any is parsed: parsing a
+    # file of hundreds of thousands of values would itself take seconds.
+    if text.count("\n") + text.count(",") > MAX_VALUES:
+        raise YamlProblem((), f"has more than {MAX_VALUES} lines and list items, more than any stack file needs "
+                              "(check that this is the right file, or split it)")
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -200,7 +235,7 @@ def resolve_plain(value: Any, *, bool_fields: Collection[str], text_fields: Coll
                 return item.value
             if item.trap:
                 if isinstance(item.value, str):
-                    reading = f"is read by Pulumi (YAML 1.2) as the number {int(item.text.replace('_', ''), 8)}"
+                    reading = f"is read by Pulumi (YAML 1.2) as the number {yaml12_number(item.text)!r}"
                 elif isinstance(item.value, bool):
                     reading = f"is read by YAML as {str(item.value).lower()}, not as the text {item.text}"
                 else:

@@ -720,7 +720,9 @@ class StackEngine:
             loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             executor.shutdown(wait=True)
             loop.close()
-            asyncio.set_event_loop(None)
+            # A fresh loop, not None: once a loop was set, asyncio.get_event_loop() (which
+            # pulumi.runtime.test uses) refuses to make one, so None would break later callers.
+            asyncio.set_event_loop(asyncio.new_event_loop())
         return None
 
 

@@ -73,3 +73,16 @@ def test_a_malformed_fault_rule_is_refused_with_400(emulator, body):
     with pytest.raises(urllib.request.HTTPError) as e:
         emulator.admin("POST", "faults", {"path": "x", **body})
     assert e.value.code == 400
+
+
+def test_a_lost_answer_on_the_braintrust_api_still_stores_the_record(emulator):
+    import requests
+
+    emulator.lose_answer("POST", r"^/braintrust/v1/ai_secret$")
+    headers = {"Authorization": f"Bearer {emulator.braintrust_api_key}"}
+    with pytest.raises(requests.ConnectionError):
+        requests.post(f"{emulator.braintrust_url}/v1/ai_secret", headers=headers, timeout=10,
+                      json={"name": "lost", "secret": "s", "type": "databricks"})
+    listed = requests.get(f"{emulator.braintrust_url}/v1/ai_secret", headers=headers,
+                          params={"ai_secret_name": "lost"}, timeout=10).json()["objects"]
+    assert [o["name"] for o in listed] == ["lost"]

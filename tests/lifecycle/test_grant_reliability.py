@@ -8,9 +8,11 @@ import re
 from typing import Any
 
 import pytest
+from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.serving import ServingEndpointAccessControlRequest
 
 from components.providers.grant import QueryGrant, QueryGrantProvider
+from components.providers.oauth_secret import OAuthSecret, OAuthSecretProvider
 from tests.lifecycle.conftest import Target
 from tests.lifecycle.harness import Engine, ProviderCallError
 from tests.lifecycle.test_lifecycle import (
@@ -23,6 +25,7 @@ from tests.lifecycle.test_lifecycle import (
     up_principal,
 )
 from tests.lifecycle.test_principal_reliability import StderrMark, settings
+from tests.lifecycle.test_secret_reliability import secret_inputs
 
 PERMS = r"^/api/2\.0/permissions/serving-endpoints/[^/]+$"
 OTHERS = [{"user_name": "alice@example.com", "permission_level": "CAN_MANAGE"},
@@ -102,6 +105,15 @@ def test_pay_per_token_grant_refused_by_the_workspace_is_recorded_as_governed_by
     step = engine.register(QueryGrant, QueryGrantProvider, "grant", grant_inputs(ep, sp))
     assert step.op == "create" and step.outputs["governed_by"] == "workspace"
     assert "Unity Catalog" in mark.new()
+    # The principal can query it all the same, with its own OAuth secret, as Braintrust does.
+    secret = engine.register(OAuthSecret, OAuthSecretProvider, "secret",
+                             secret_inputs(sp)).outputs
+    as_principal = WorkspaceClient(host=target.host, client_id=secret["client_id"],
+                                   client_secret=secret["client_secret"])
+    answer = as_principal.api_client.do(
+        "POST", f"/serving-endpoints/{PPT}/invocations",
+        body={"messages": [{"role": "user", "content": "ok?"}], "max_tokens": 4})
+    assert isinstance(answer, dict) and answer.get("choices")
     # Refresh keeps it (there is no entry to find), and the next up changes nothing.
     state = engine.refresh(QueryGrant, "grant")
     assert state is not None and state.outputs["governed_by"] == "workspace"

@@ -5,13 +5,17 @@ Whichever way the real service behaves, the stack converges and leaves nothing b
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from components.providers.endpoint import Endpoint
 from components.providers.grant import QueryGrant, QueryGrantProvider
 from components.providers.oauth_secret import OAuthSecret, OAuthSecretProvider
 from components.providers.principal import ServicePrincipal, ServicePrincipalProvider
+from testing.deployment import Deployment, provider_for
+from testing.emulator import EmulatorClient
 from tests.lifecycle.conftest import Target
 from tests.lifecycle.harness import Engine
 from tests.lifecycle.test_grant_reliability import custom_endpoint, pay_per_token
@@ -90,3 +94,44 @@ def test_principal_secret_and_grants_converge_and_leave_nothing_behind(
     assert principals(target) == []
     for endpoint_id, before in acl_before.items():
         assert direct_entries(target, endpoint_id) == before
+
+
+# Every create of the whole stack: endpoint, principal, secret, grant, Braintrust record.
+STACK_CREATES = [("POST", r"^/api/2\.0/serving-endpoints$"), ("POST", SCIM_CREATE),
+                 ("POST", SECRETS + "$"), ("PATCH", PERMS_WRITE),
+                 ("PUT", r"^/braintrust/v1/ai_secret$")]
+
+
+@pytest.mark.parametrize("switch", SWITCHES, ids=lambda s: "-".join(f"{k}={v}" for k, v in s.items()))
+def test_the_whole_local_stack_converges_and_destroys_cleanly_under_each_switch(
+        emulator: EmulatorClient, tmp_path: Path, switch: dict[str, Any]) -> None:
+    """The real program and every provider, one switch at a time, each create losing its
+    first answer: one `up` converges, refresh keeps everything, the next `up` changes nothing,
+    `destroy` leaves no principal, secret or endpoint of the stack behind."""
+    emulator.settings(**switch)
+    for method, path in STACK_CREATES:
+        emulator.lose_answer(method, path)
+    proc = provider_for(emulator)
+    try:
+        run = Deployment(emulator, tmp_path / "local.state.json", base="local", proc=proc)
+        run.up()
+        assert len([r for r in emulator.requests() if r.get("lost")]) == len(STACK_CREATES)
+        emulator.admin("DELETE", "requests")
+        assert run.changed() == []
+        assert all(run.refresh().values())
+        # `preview --refresh` is read-only: check, diff and read never write.
+        assert {r["method"] for r in emulator.requests()} <= {"GET"}
+        assert all(step.op == "same" for step in run.up().values())
+        w = emulator.workspace_client()
+        name = run.outputs(ServicePrincipal, run.principal_name)["display_name"]
+        sps = list(w.service_principals.list(filter=f'displayName eq "{name}"'))
+        assert len(sps) == 1
+        assert len(list(w.service_principal_secrets_proxy.list(str(sps[0].id)))) == 1
+        created = {run.outputs(Endpoint, n)["name"] for n in run.endpoint_names()} - {
+            ep.name for ep in w.serving_endpoints.list() if (ep.name or "").startswith("databricks-")}
+        assert created  # the stack does create endpoints of its own
+        run.destroy()
+        assert list(w.service_principals.list(filter=f'displayName eq "{name}"')) == []
+        assert not created & {ep.name for ep in w.serving_endpoints.list()}
+    finally:
+        proc.close()

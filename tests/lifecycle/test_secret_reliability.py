@@ -5,6 +5,7 @@ the workspace does not know yet. Against the emulator only (its admin path plays
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -90,6 +91,7 @@ def test_rotation_with_a_lost_answer_leaves_only_the_new_secret_the_old_one_goes
     step = engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp))
     assert step.op == "replace"
     assert secret_ids(target, sp) == {step.outputs["secret_id"]}
+    assert step.outputs["unmanaged_secret_ids"] == []  # the old one is the stack's own
     log = target.emulator.requests()
     old_deletes = [i for i, r in enumerate(log)
                    if r["method"] == "DELETE" and r["path"].endswith("/" + old["secret_id"])]
@@ -107,8 +109,10 @@ def test_a_hand_made_secret_is_left_alone_and_refresh_warns_with_its_id(target: 
     target.emulator.lose_answer("POST", SECRETS + "$")  # the create cleans up after itself...
     out = engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp)).outputs
     assert secret_ids(target, sp) == {by_hand, out["secret_id"]}  # ...and only after itself
+    assert out["unmanaged_secret_ids"] == [by_hand]
     mark = StderrMark(target)
-    assert engine.refresh(OAuthSecret, "secret") is not None
+    state = engine.refresh(OAuthSecret, "secret")
+    assert state is not None and state.outputs["unmanaged_secret_ids"] == [by_hand]
     warning = [line for line in mark.new().splitlines() if by_hand in line]
     assert warning and warning[0].startswith("warning")
     assert secret_ids(target, sp) == {by_hand, out["secret_id"]}  # refresh only reports
@@ -127,6 +131,7 @@ def test_rotation_never_fails_on_the_cap_because_of_the_stacks_own_secrets(
         step = engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp))
         assert step.op == "replace"
         assert secret_ids(target, sp) == {*others, step.outputs["secret_id"]}
+        assert step.outputs["unmanaged_secret_ids"] == sorted(others)
 
 
 def test_cap_reached_by_secrets_the_stack_does_not_know_names_them_and_the_fix(
@@ -185,3 +190,28 @@ def test_refresh_while_the_secrets_api_does_not_know_the_principal_keeps_the_sec
     settings(target, propagation_delay=0)
     target.client().service_principals.delete(sp["principal_id"])
     assert engine.refresh(OAuthSecret, "secret") is None  # gone with its principal
+
+
+def test_secret_delete_while_the_secrets_api_does_not_know_the_principal_waits_for_it(
+        target: Target, engine: Engine) -> None:
+    """A 404 for a principal not known yet is not "already deleted": the secret must go."""
+    target.needs_emulator()
+    started = time.time()
+    sp = up_principal(engine, target)
+    engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp))
+    # The window reopens for 1.5 s from now (the emulator counts it from the creation).
+    settings(target, propagation_delay=time.time() - started + 1.5)
+    engine.destroy(OAuthSecret, "secret")
+    settings(target, propagation_delay=0)
+    assert secret_ids(target, sp) == set()
+
+
+def test_secret_delete_after_its_principal_was_deleted_is_done_at_once(target: Target,
+                                                                       engine: Engine) -> None:
+    """A principal SCIM no longer lists is gone, however new: no waiting for it to appear."""
+    target.needs_emulator()
+    sp = up_principal(engine, target)
+    engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp))
+    target.client().service_principals.delete(sp["principal_id"])
+    engine.destroy(OAuthSecret, "secret")
+    assert len(calls(target, "DELETE", "/[^/]+$")) == 1

@@ -3,6 +3,7 @@ dependencies, aliases, inputs) for one stack file, as a fixture."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,9 @@ def install(path: Path, monkeypatch: pytest.MonkeyPatch) -> Mocks:
     registration's parent, dependencies and aliases."""
     stack = path.name.split(".")[1]
     mocks = Mocks()
+    # Pulumi's test runner awaits on the current event loop; a test before may have closed it
+    # (asyncio.run leaves none set), so each program gets a fresh one.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
     monitor = settings.SETTINGS.monitor
     original = monitor.RegisterResource

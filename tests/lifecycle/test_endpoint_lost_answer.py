@@ -1,0 +1,95 @@
+"""Endpoint writes whose answer is lost (the emulator handles the request, then closes the
+connection): no duplicate, no stray endpoint, and state equal to the workspace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from components.providers.endpoint import Endpoint, EndpointProvider
+from tests.lifecycle.conftest import Target
+from tests.lifecycle.harness import Engine
+from tests.lifecycle.test_lifecycle import endpoint_inputs
+
+CREATE = r"^/api/2\.0/serving-endpoints$"
+
+
+def _lose(target: Target, method: str, path: str, count: int = 1) -> None:
+    target.emulator.admin("POST", "faults", {"kind": "lost-answer", "method": method,
+                                             "path": path, "count": count})
+
+
+def _state_matches_workspace(target: Target, outs: dict[str, Any]) -> None:
+    ep = target.client().serving_endpoints.get(outs["name"])
+    assert ep.id == outs["endpoint_id"]
+    tags = {t.key: t.value for t in ep.tags or []}
+    assert all(tags.get(k) == v for k, v in outs["tags"].items())
+    cfg = ep.pending_config or ep.config
+    assert cfg is not None
+    served = {(e.name, e.entity_name, e.entity_version) for e in cfg.served_entities or []}
+    assert served == {(e["name"], e["entity_name"], str(e["entity_version"]))
+                      for e in outs["served_entities"]}
+
+
+def test_a_lost_answer_to_the_create_leaves_one_endpoint_recorded_as_it_is(
+        target: Target, engine: Engine) -> None:
+    target.needs_emulator()
+    inputs = endpoint_inputs(target)
+    _lose(target, "POST", CREATE)
+    before = len(target.emulator.requests())
+    step = engine.register(Endpoint, EndpointProvider, "churn", inputs)
+    assert step.op == "create"
+    names = [e.name for e in target.client().serving_endpoints.list()]
+    assert names.count(inputs["name"]) == 1
+    _state_matches_workspace(target, step.outputs)
+    creates = [r for r in target.emulator.requests()[before:]
+               if r["method"] == "POST" and r["path"] == "/api/2.0/serving-endpoints"]
+    assert creates[0].get("lost") is True and len(creates) == 2  # sent again, refused, adopted
+
+
+def test_lost_answers_to_every_create_attempt_fail_clearly_and_the_next_up_adopts(
+        target: Target, engine: Engine) -> None:
+    target.needs_emulator()
+    inputs = endpoint_inputs(target)
+    _lose(target, "POST", CREATE, count=100)
+    try:
+        engine.register(Endpoint, EndpointProvider, "churn", inputs)
+    except Exception as exc:  # noqa: BLE001 - the message is what is checked
+        first = str(getattr(exc, "message", exc)).splitlines()[0]
+        assert "creating the serving endpoint failed" in first and inputs["name"] in first
+        assert "run `pulumi up` again" in first
+    else:
+        raise AssertionError("a create that never got an answer must fail")
+    target.emulator.admin("DELETE", "faults")
+    step = engine.register(Endpoint, EndpointProvider, "churn", inputs)
+    assert step.op == "create"
+    assert [e.name for e in target.client().serving_endpoints.list()].count(inputs["name"]) == 1
+    _state_matches_workspace(target, step.outputs)
+
+
+def test_a_lost_answer_to_the_delete_still_deletes_once(target: Target, engine: Engine) -> None:
+    target.needs_emulator()
+    inputs = endpoint_inputs(target)
+    engine.register(Endpoint, EndpointProvider, "churn", inputs)
+    _lose(target, "DELETE", r"^/api/2\.0/serving-endpoints/")
+    engine.destroy(Endpoint, "churn")
+    assert inputs["name"] not in [e.name for e in target.client().serving_endpoints.list()]
+    assert engine.urn(Endpoint, "churn") not in engine.state
+
+
+def test_a_lost_answer_to_a_config_update_is_sent_again_and_converges(
+        target: Target, engine: Engine) -> None:
+    target.needs_emulator()
+    inputs = endpoint_inputs(target)
+    engine.register(Endpoint, EndpointProvider, "churn", inputs)
+    target.emulator.set_ready_after(0)  # the first rollout is over before the update
+    target.client().serving_endpoints.wait_get_serving_endpoint_not_updating(inputs["name"])
+    bigger = {**inputs, "served_entities": [{**inputs["served_entities"][0],
+                                             "workload_size": "Medium"}]}
+    _lose(target, "PUT", r"/config$")
+    step = engine.register(Endpoint, EndpointProvider, "churn", bigger)
+    assert step.op == "update"
+    _state_matches_workspace(target, step.outputs)
+    ep = target.client().serving_endpoints.get(inputs["name"])
+    cfg = ep.pending_config or ep.config
+    assert cfg is not None and cfg.served_entities is not None
+    assert cfg.served_entities[0].workload_size == "Medium"
