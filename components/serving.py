@@ -10,13 +10,7 @@ from collections.abc import Mapping
 
 import pulumi
 
-from components.args import rollout_id
 from components.plan import READINESS_GATE, SERVING_ENDPOINT
-
-
-def gate_endpoints(endpoints: list[tuple[str, str, str | None]]) -> dict[str, str]:
-    """The gate's `endpoints` input from (name, revision, endpoint_id) of every endpoint."""
-    return {name: rollout_id(revision, endpoint_id) for name, revision, endpoint_id in endpoints}
 
 
 class ServingEndpoint(pulumi.ComponentResource):
