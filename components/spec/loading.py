@@ -88,7 +88,7 @@ _STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
 
 def stack_name_of(path: Path) -> str:
-    match = re.match(r"^Pulumi\.(.+)\.ya?ml$", path.name)
+    match = re.fullmatch(r"Pulumi\.(.+)\.ya?ml", path.name, re.DOTALL)  # fullmatch: no stray newline
     return match.group(1) if match else path.stem
 
 
