@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from components.spec import PROJECT, Stack, StackError, check_across, load_stack_file, validate_document
+from components.spec.endpoints import CustomModelEndpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_TEXT = (ROOT / "stacks" / "Pulumi.dev.yaml").read_text()
@@ -156,6 +157,12 @@ def test_keys_that_yaml_reads_as_one_count_as_written_twice(tmp_path: Path, firs
     assert any("tags." in line and "written twice" in line for line in refused_text(tmp_path, text))
 
 
+def test_the_merge_key_written_twice_is_refused(tmp_path: Path) -> None:
+    text = DEV_TEXT.replace("      throughput: {min: 0, max: 970}\n",
+                            "      throughput: {<<: {min: 0}, <<: {max: 970}}\n", 1)
+    assert any("throughput" in line and "'<<' is written twice" in line for line in refused_text(tmp_path, text))
+
+
 def test_the_same_key_qualified_and_unqualified_is_refused() -> None:
     def mutate(c: dict[str, Any]) -> None:
         c["principal"] = copy.deepcopy(c[f"{PROJECT}:principal"])
@@ -227,7 +234,8 @@ def test_a_tag_with_a_password_in_it_is_refused_unseen(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("new", "version"), [('!!str 010', "010"), ('!!str "3"', "3")])
 def test_an_explicit_text_tag_keeps_the_text(tmp_path: Path, new: str, version: str) -> None:
     stack = load_text(tmp_path, DEV_TEXT.replace('version: "3"', f"version: {new}", 1))
-    assert stack.spec.endpoints[2].served_entities()[0]["entity_version"] == version
+    endpoint = stack.spec.endpoints[2]
+    assert isinstance(endpoint, CustomModelEndpoint) and endpoint.model.version == version
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,6 +408,30 @@ def test_a_url_with_user_information_is_refused_and_never_echoed(mutation: Mutat
     assert SECRET not in "\n".join(found)
 
 
+@pytest.mark.parametrize(("where", "field"), [
+    (lambda d: d["config"].update({"pulumi:template": f"https://u:{SECRET}@x.example.com"}), "config.pulumi:template"),
+    (lambda d: d.update({"encryptionsalt": f"https://u:{SECRET}@x.example.com"}), "encryptionsalt"),
+    (lambda d: d["config"].update({"pulumi:note": "dapi0123456789abcdef0123456789abcdef"}), "config.pulumi:note"),
+], ids=["pulumi-namespace", "top-level", "plain-token-in-pulumi-namespace"])
+def test_keys_the_project_does_not_read_are_still_checked_for_credentials(
+        where: Callable[[dict[str, Any]], None], field: str) -> None:
+    document = copy.deepcopy(DEV)
+    where(document)
+    with pytest.raises(StackError) as info:
+        validate_document(document, stack="dev", file="Pulumi.dev.yaml")
+    found = [str(p) for p in info.value.problems]
+    assert any(line.startswith(f"Pulumi.dev.yaml: {field}: ") for line in found), found
+    assert SECRET not in "\n".join(found) and "dapi0123" not in "\n".join(found)
+
+
+@pytest.mark.parametrize(("value", "what"), [(1234, "number"), (12.5, "number"), (True, "true/false"),
+                                             (None, "is empty")])
+def test_a_number_where_text_belongs_says_quote_it(value: Any, what: str) -> None:
+    found = refusal(nested(("tags", "cost-center"), value))
+    assert any(line.startswith("Pulumi.dev.yaml: tags.cost-center: ") and what in line
+               and ("quote it" in line or value is None) for line in found), found
+
+
 def test_render_never_prints_a_password_written_in_a_url(tmp_path: Path) -> None:
     path = tmp_path / "Pulumi.dev.yaml"
     path.write_text(DEV_TEXT.replace("    publish: false\n",
@@ -486,6 +518,10 @@ def test_production_refuses_loopback_workspaces_and_any_http_url(mutation: Mutat
     (nested(("tags", "managed-by"), "me"), "tags.managed-by"),
     (nested(("tags", "Managed-By"), "me"), "tags.Managed-By"),
     (endpoint(0, tags={"managed-by": "databricks-braintrust/prod"}), "endpoints[bt-dev-llama-3-1-8b].tags.managed-by"),
+    (nested(("tags", " MANAGED-BY "), "me"), "tags. MANAGED-BY "),
+    (nested(("tags", "\uff4d\uff41\uff4e\uff41\uff47\uff45\uff44-by"), "me"),
+     "tags.\uff4d\uff41\uff4e\uff41\uff47\uff45\uff44-by"),  # full-width
+    (nested(("tags", "managed\u2010by"), "me"), "tags.managed\u2010by"),  # a look-alike hyphen
 ])
 def test_the_ownership_tag_is_reserved(mutation: Mutation, field: str) -> None:
     found = refusal(mutation)
