@@ -614,3 +614,20 @@ def test_validate_over_a_folder_refuses_a_copied_stack_naming_both_files(tmp_pat
     assert "Traceback" not in result.stderr
     line = next(line for line in result.stderr.splitlines() if "secret_name" in line)
     assert str(tmp_path / "Pulumi.staging-copy.yaml") in line and str(tmp_path / "Pulumi.staging.yaml") in line
+
+
+def test_one_file_named_twice_is_one_stack_not_a_copy_of_itself() -> None:
+    prod = ROOT / "stacks" / "Pulumi.prod.yaml"  # publishes, so a copy of it would be refused
+    result = subprocess.run([sys.executable, "-m", "components", "validate", "prod", str(prod),
+                             "./stacks/Pulumi.prod.yaml", "stacks"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("Pulumi.prod.yaml") == 1
+
+
+def test_a_symlink_under_another_stack_name_is_a_second_stack(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.prod.yaml").write_text((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())
+    (tmp_path / "Pulumi.prod-eu.yaml").symlink_to(tmp_path / "Pulumi.prod.yaml")
+    result = subprocess.run([sys.executable, "-m", "components", "validate", str(tmp_path)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "is also published by" in result.stderr, result.stderr
