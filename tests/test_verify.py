@@ -319,6 +319,17 @@ def test_other_redacted_shapes_get_the_same_hint(emulator, principal, tmp_path, 
     assert emulator.requests() == []
 
 
+def test_a_hidden_record_printed_without_json_gets_the_show_secrets_hint(tmp_path, capsys) -> None:
+    # `pulumi stack output braintrust_provider > provider.json`, --show-secrets forgotten, prints
+    # the bare word [secret], which is not JSON
+    path = tmp_path / "provider.json"
+    path.write_text("[secret]\n")
+    code, output = _verify(capsys, path)
+    assert code == 2
+    (line,) = output.strip().splitlines()
+    assert "[secret]" in line and "--show-secrets" in line and "not JSON" not in line
+
+
 @pytest.mark.parametrize("secret_as", ["object", "json string", "output object"])
 def test_a_stack_output_record_with_the_secret_as_object_or_json_string_is_verified(
         emulator, principal, tmp_path, capsys, secret_as) -> None:
