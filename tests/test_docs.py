@@ -175,3 +175,16 @@ def test_no_file_refers_to_a_path_outside_the_repository() -> None:
 ])
 def test_the_outside_reference_check_itself(text: str, bad: bool) -> None:
     assert bool(_outside_references(ROOT / "docs" / "x.md", text)) is bad
+
+
+# ------------------------------------------------------------------ files the docs name exist
+
+PY_PATH = re.compile(r"(?<![\w./-])((?:components|tests|testing|emulator|scripts|bench)/[\w./-]*\w\.py)\b")
+
+
+def test_every_python_file_the_docs_name_exists() -> None:
+    # A module moved or renamed (components/spec.py became components/spec/) leaves the docs
+    # pointing a reader at nothing.
+    missing = {str(p.relative_to(ROOT)): refs for p in _tracked_text_files() if p.suffix == ".md"
+               if (refs := sorted({m for m in PY_PATH.findall(p.read_text()) if not (ROOT / m).exists()}))}
+    assert missing == {}, "Markdown files name Python files that do not exist: " + repr(missing)
