@@ -108,12 +108,14 @@ class EmulatorProcess(EmulatorClient):
                  braintrust_api_key: str = "sk-bt-bench-0123456789",
                  extra_args: list[str] | None = None, start_timeout: float = 30.0,
                  port: int = 0) -> None:
-        args = [sys.executable, "-m", "emulator", "--port", str(port), "--admin-token", admin_token,
-                "--braintrust-api-key", braintrust_api_key, "--ready-after", str(ready_after)]
+        # Credentials travel in the environment, never on the command line (/proc/<pid>/cmdline).
+        args = [sys.executable, "-m", "emulator", "--port", str(port), "--ready-after", str(ready_after)]
         for model in models or []:
             args += ["--model", model]
         self.proc = subprocess.Popen(
-            [*args, *(extra_args or [])], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+            [*args, *(extra_args or [])], cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "EMULATOR_ADMIN_TOKEN": admin_token,
+                 "EMULATOR_BRAINTRUST_API_KEY": braintrust_api_key},
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         line = first_line(self.proc, start_timeout)
         match = re.search(rb"listening on (\S+)", line or b"")

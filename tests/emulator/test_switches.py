@@ -306,3 +306,28 @@ def test_reading_service_principals_needs_a_workspace_admin(w, make_sp, sp_clien
     assert as_sp.current_user.me().user_name == sp.application_id
     assert w.service_principals.get(sp.id).id == sp.id
 
+
+
+def test_the_propagation_window_survives_a_restart_from_the_state_file(tmp_path):
+    from databricks.sdk import WorkspaceClient
+
+    from emulator.server import EmulatorServer
+
+    state = str(tmp_path / "state.json")
+    first = EmulatorServer(port=0, admin_token="adm", ready_after=0, state_file=state,
+                           propagation_delay=60).start()
+    try:
+        sp = WorkspaceClient(host=first.url, token="adm").service_principals.create(display_name="p")
+    finally:
+        first.stop()
+    second = EmulatorServer(port=0, admin_token="adm", ready_after=0, state_file=state,
+                            propagation_delay=60).start()
+    try:
+        w = WorkspaceClient(host=second.url, token="adm")
+        with pytest.raises(NotFound):
+            w.service_principals.get(sp.id)
+        requests.post(f"{second.url}/_emulator/clock", json={"advance_seconds": 61}, timeout=10,
+                      headers={"Authorization": "Bearer adm"}).raise_for_status()
+        assert w.service_principals.get(sp.id).display_name == "p"
+    finally:
+        second.stop()
