@@ -204,3 +204,13 @@ def test_every_python_file_the_docs_name_exists() -> None:
 ])
 def test_the_python_file_check_itself(text: str, missing: set[str]) -> None:
     assert _missing_python_files(text) == missing
+
+
+def test_the_readmes_stack_file_example_validates(tmp_path, capsys) -> None:
+    # A newcomer copies it to start a stack: it must pass `validate` as it stands.
+    from components.cli import main
+
+    (example,) = re.findall(r"^```yaml\n(config:.*?)^```", README.read_text(), re.MULTILINE | re.DOTALL)
+    (tmp_path / "Pulumi.dev.yaml").write_text(example)
+    code = main(["validate", str(tmp_path / "Pulumi.dev.yaml")])
+    assert code == 0, capsys.readouterr().out
