@@ -214,3 +214,17 @@ def test_the_readmes_stack_file_example_validates(tmp_path, capsys) -> None:
     (tmp_path / "Pulumi.dev.yaml").write_text(example)
     code = main(["validate", str(tmp_path / "Pulumi.dev.yaml")])
     assert code == 0, capsys.readouterr().out
+
+
+def test_every_test_the_docs_name_exists() -> None:
+    # The docs cite a test as the proof of each guarantee: a renamed test must not leave the
+    # guarantee citing nothing.
+    tests = ROOT / "tests"
+    files = {p.stem for p in tests.rglob("test_*.py")}
+    defined = set()
+    for p in tests.rglob("*.py"):
+        defined |= set(re.findall(r"^\s*(?:async )?def (test_\w+)", p.read_text(), re.MULTILINE))
+    named = {str(p.relative_to(ROOT)): sorted(set(re.findall(r"\b(test_[a-z0-9_]+)", p.read_text()))
+                                               - files - defined)
+             for p in _tracked_text_files() if p.suffix == ".md"}
+    assert {k: v for k, v in named.items() if v} == {}
