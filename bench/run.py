@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bench.common import machine, write_results
+from bench.common import ROOT, machine, write_results
 
 BENCHES = ("validate", "program", "calls", "converge")
 
@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(module.render(result))
         path = write_results(name, result, args.quick)
         summary[name] = {"seconds": time.monotonic() - started, "goals": goals_of(name, result),
-                         "results": str(path)}
+                         "results": str(path.relative_to(ROOT))}
         print(f"({name}: {summary[name]['seconds']:.1f} s, written {path})\n")
     total = time.monotonic() - t0
     write_results("summary", {"seconds": total, "benches": summary}, args.quick)

@@ -35,7 +35,7 @@ class CustomModel(BaseModel):
     flavor: Literal["chat", "completion", "embedding"] = Field(
         description="`chat` for chat models, `completion` for completion-only models."
     )
-    displayName: str | None = None  # noqa: N815 - Braintrust's wire name
+    displayName: str | None = None
     description: str | None = None
     multimodal: bool | None = None
     input_cost_per_mil_tokens: float | None = None
@@ -52,10 +52,10 @@ class DatabricksMetadata(BaseModel):
     api_base: str = Field(description="The workspace URL, no trailing slash.")
     # Braintrust defaults to `pat`; our records always state it.
     auth_type: AuthType = "pat"
-    supportsStreaming: bool = True  # noqa: N815
-    customModels: dict[str, CustomModel] = Field(default_factory=dict)  # noqa: N815
+    supportsStreaming: bool = True
+    customModels: dict[str, CustomModel] = Field(default_factory=dict)
     models: list[str] | None = None
-    excludeDefaultModels: bool | None = None  # noqa: N815
+    excludeDefaultModels: bool | None = None
 
     @field_validator("api_base")
     @classmethod

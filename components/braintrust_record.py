@@ -8,7 +8,7 @@ them. Formerly the component `BraintrustProvider`, which it is not: it provides 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pulumi
@@ -16,11 +16,12 @@ from pydantic import ValidationError
 
 from components.args import BraintrustRecordArgs, Reference
 from components.braintrust import REDACTED, problems, record_config
+from components.component import Component
 from components.plan import BRAINTRUST_RECORD
 from components.providers.ai_secret import record_hash
 
 
-class BraintrustRecord(pulumi.ComponentResource):
+class BraintrustRecord(Component):
     record: pulumi.Output[dict[str, Any]]  # secret: the full record, credentials included
     record_hash: pulumi.Output[str]
     redacted: pulumi.Output[dict[str, Any]]  # the review copy, built without the secret at all
@@ -47,5 +48,5 @@ class BraintrustRecord(pulumi.ComponentResource):
         self.record_hash = self.record.apply(record_hash)
         self.redacted = pulumi.Output.all(client_id, after).apply(lambda v: build(v[0], REDACTED, redact=True))
 
-    def finish(self, children: dict[str, pulumi.Resource]) -> None:
+    def finish(self, children: Mapping[str, pulumi.Resource]) -> None:
         self.register_outputs({"redacted": self.redacted})

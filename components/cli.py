@@ -125,7 +125,7 @@ NEWEST = "newest, resolved at create"
 
 def _shown(decl: Declaration) -> dict[str, Any]:
     """A declaration's inputs as render prints them: references as placeholders."""
-    assert decl.args is not None  # noqa: S101 - only called for declarations with arguments
+    assert decl.args is not None
     inputs = substitute(decl.args.inputs(), str)
     if isinstance(decl.args, EndpointArgs):
         for entity, shown in zip(decl.args.served_entities, inputs["served_entities"], strict=True):
@@ -152,7 +152,7 @@ def render_plan(stack: specmod.Stack) -> dict[str, Any]:
         resources[decl.key] = item
     s = stack.spec
     (record,) = plan.of_type(BraintrustRecordArgs)
-    assert isinstance(record.args, BraintrustRecordArgs)  # noqa: S101 - of_type filtered it
+    assert isinstance(record.args, BraintrustRecordArgs)
     client_id = f"<application id of {s.principal.display_name}, known after pulumi up>"
     provider = record_config(record.args, client_id, REDACTED).redacted()
     return {

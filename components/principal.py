@@ -8,10 +8,11 @@ from collections.abc import Mapping
 import pulumi
 
 from components.args import OAuthSecretArgs, ServicePrincipalArgs
+from components.component import Component, output
 from components.plan import PRINCIPAL_NAME, QUERY_PRINCIPAL, SECRET_NAME, key_of
 
 
-class QueryPrincipal(pulumi.ComponentResource):
+class QueryPrincipal(Component):
     def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(QUERY_PRINCIPAL, name, None, opts)
 
@@ -19,7 +20,7 @@ class QueryPrincipal(pulumi.ComponentResource):
         sp = children[key_of(ServicePrincipalArgs.TYPE_NAME, PRINCIPAL_NAME)]
         secret = children[key_of(OAuthSecretArgs.TYPE_NAME, SECRET_NAME)]
         self.register_outputs({
-            "application_id": sp.application_id,  # type: ignore[attr-defined]
-            "client_secret": pulumi.Output.secret(secret.client_secret),  # type: ignore[attr-defined]
-            "secret_expire_time": secret.expire_time,  # type: ignore[attr-defined]
+            "application_id": output(sp, "application_id"),
+            "client_secret": pulumi.Output.secret(output(secret, "client_secret")),
+            "secret_expire_time": output(secret, "expire_time"),
         })

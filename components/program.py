@@ -27,6 +27,7 @@ from components.args import (
     substitute,
 )
 from components.braintrust_record import BraintrustRecord
+from components.component import Component, output
 from components.plan import (
     PRINCIPAL_NAME,
     QUERY_PRINCIPAL,
@@ -58,7 +59,7 @@ RESOURCES: dict[type[Args], Callable[[str, dict[str, Any], pulumi.ResourceOption
     QueryGrantArgs: QueryGrant,
     AiSecretArgs: AiSecret,
 }
-COMPONENTS: dict[str, Callable[[str, pulumi.ResourceOptions], pulumi.ComponentResource]] = {
+COMPONENTS: dict[str, Callable[[str, pulumi.ResourceOptions], Component]] = {
     SERVING_ENDPOINT: ServingEndpoint,
     READINESS_GATE: ReadinessGate,
     QUERY_PRINCIPAL: QueryPrincipal,
@@ -110,6 +111,7 @@ def _aliases(decl: Declaration, plan: Plan) -> list[pulumi.Alias] | None:
 def declare(plan: Plan) -> dict[str, pulumi.Resource]:
     """One resource per declaration, in plan order; references become the outputs they name."""
     made: dict[str, pulumi.Resource] = {}
+    components: dict[str, Component] = {}
     config = pulumi.Config(PROJECT)
 
     def resolve(ref: Reference) -> Any:
@@ -118,9 +120,7 @@ def declare(plan: Plan) -> dict[str, pulumi.Resource]:
         if isinstance(ref, RolloutRef):
             revision, endpoint_id = (resolve(part) for part in ref.parts())
             return pulumi.Output.all(revision, endpoint_id).apply(lambda v: rollout_id(v[0], v[1]))
-        resource = made[ref.key]
-        return resource.id if ref.output == "id" and isinstance(resource, pulumi.CustomResource) \
-            else getattr(resource, ref.output)
+        return output(made[ref.key], ref.output)
 
     for decl in plan:
         opts = pulumi.ResourceOptions(parent=made[decl.parent] if decl.parent else None,
@@ -128,13 +128,12 @@ def declare(plan: Plan) -> dict[str, pulumi.Resource]:
         if decl.custom and decl.args is not None:
             made[decl.key] = RESOURCES[type(decl.args)](decl.name, substitute(decl.args.inputs(), resolve), opts)
         elif isinstance(decl.args, BraintrustRecordArgs):
-            made[decl.key] = BraintrustRecord(decl.name, decl.args, resolve, plan.stack.file, opts)
+            made[decl.key] = components[decl.key] = BraintrustRecord(
+                decl.name, decl.args, resolve, plan.stack.file, opts)
         else:
-            made[decl.key] = COMPONENTS[decl.type](decl.name, opts)
-    for decl in plan:
-        if not decl.custom:
-            children = {d.key: made[d.key] for d in plan if d.parent == decl.key}
-            made[decl.key].finish(children)  # type: ignore[attr-defined]
+            made[decl.key] = components[decl.key] = COMPONENTS[decl.type](decl.name, opts)
+    for key, component in components.items():
+        component.finish({d.key: made[d.key] for d in plan if d.parent == key})
     return made
 
 
@@ -149,17 +148,17 @@ def build(stack: Stack) -> dict[str, Any]:
     record = made[key_of(BraintrustRecordArgs.TYPE_NAME, spec.braintrust.secret_name)]
     exports: dict[str, Any] = {
         "workspace_host": spec.workspace.host,
-        "endpoints": {name: e.url for name, e in endpoints.items()},  # type: ignore[attr-defined]
-        "endpoint_ids": {name: e.endpoint_id for name, e in endpoints.items()},  # type: ignore[attr-defined]
-        "principal_application_id": sp.application_id,  # type: ignore[attr-defined]
-        "principal_client_secret": pulumi.Output.secret(secret.client_secret),  # type: ignore[attr-defined]
-        "secret_expire_time": secret.expire_time,  # type: ignore[attr-defined]
-        "braintrust_provider": record.record,  # type: ignore[attr-defined]
-        "braintrust_provider_redacted": record.redacted,  # type: ignore[attr-defined]
+        "endpoints": {name: output(e, "url") for name, e in endpoints.items()},
+        "endpoint_ids": {name: output(e, "endpoint_id") for name, e in endpoints.items()},
+        "principal_application_id": output(sp, "application_id"),
+        "principal_client_secret": pulumi.Output.secret(output(secret, "client_secret")),
+        "secret_expire_time": output(secret, "expire_time"),
+        "braintrust_provider": output(record, "record"),
+        "braintrust_provider_redacted": output(record, "redacted"),
     }
     published = plan.of_type(AiSecretArgs)
     if published:
-        exports["braintrust_ai_secret_id"] = made[published[0].key].secret_id  # type: ignore[attr-defined]
+        exports["braintrust_ai_secret_id"] = output(made[published[0].key], "secret_id")
     return exports
 
 

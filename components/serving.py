@@ -10,16 +10,11 @@ from collections.abc import Mapping
 
 import pulumi
 
-from components.args import rollout_id
+from components.component import Component, output
 from components.plan import READINESS_GATE, SERVING_ENDPOINT
 
 
-def gate_endpoints(endpoints: list[tuple[str, str, str | None]]) -> dict[str, str]:
-    """The gate's `endpoints` input from (name, revision, endpoint_id) of every endpoint."""
-    return {name: rollout_id(revision, endpoint_id) for name, revision, endpoint_id in endpoints}
-
-
-class ServingEndpoint(pulumi.ComponentResource):
+class ServingEndpoint(Component):
     """One serving endpoint: created (foundation or custom model) or only read (pay-per-token)."""
 
     def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -27,10 +22,10 @@ class ServingEndpoint(pulumi.ComponentResource):
 
     def finish(self, children: Mapping[str, pulumi.Resource]) -> None:
         (endpoint,) = children.values()
-        self.register_outputs({k: getattr(endpoint, k) for k in ("name", "endpoint_id", "url")})
+        self.register_outputs({k: output(endpoint, k) for k in ("name", "endpoint_id", "url")})
 
 
-class ReadinessGate(pulumi.ComponentResource):
+class ReadinessGate(Component):
     """One gate for every endpoint of the stack: waits for all of them at once, in one worker,
     so twenty endpoints rolling out take as long as the slowest, not five rounds of four.
     Formerly the component `EndpointsReady`, the name of the provider resource it holds."""
@@ -40,4 +35,4 @@ class ReadinessGate(pulumi.ComponentResource):
 
     def finish(self, children: Mapping[str, pulumi.Resource]) -> None:
         (gate,) = children.values()
-        self.register_outputs({"ready": gate.ready})  # type: ignore[attr-defined]
+        self.register_outputs({"ready": output(gate, "ready")})

@@ -127,8 +127,8 @@ def test_aliases_and_merge_keys_within_bounds_are_accepted(tmp_path: Path) -> No
                             "      throughput: &tp {min: 0, max: 1240}\n", 1).replace(
         "      throughput: {min: 0, max: 970}\n", "      throughput: {<<: *tp, max: 1940}\n", 1)
     stack = load_text(tmp_path, text)
-    entity = stack.spec.endpoints[1].served_entities()[0]
-    assert (entity["min_provisioned_throughput"], entity["max_provisioned_throughput"]) == (0, 1940)
+    throughput = stack.spec.endpoints[1].throughput  # type: ignore[union-attr]
+    assert (throughput.min, throughput.max) == (0, 1940)
 
 
 @pytest.mark.parametrize(("old", "new", "key", "lines", "field"), [
@@ -448,7 +448,7 @@ def test_numbers_written_as_text_are_still_numbers() -> None:
         c[f"{PROJECT}:endpoints"][0]["throughput"] = {"min": "0", "max": "2480"}
     stack = validate(mutate)
     assert stack.spec.readiness_timeout_minutes == 45 and stack.spec.principal.secret_lifetime_days == 60
-    assert stack.spec.endpoints[0].served_entities()[0]["max_provisioned_throughput"] == 2480
+    assert stack.spec.endpoints[0].throughput.max == 2480  # type: ignore[union-attr]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 import yaml
 
 from components import catalog
+from components.plan import endpoint_args
 from components.spec import (
     PROJECT,
     CustomModelEndpoint,
@@ -60,25 +62,18 @@ def test_endpoint_names_outside_the_rule_are_refused(name: str) -> None:
 
 def test_throughput_bounds_may_be_equal() -> None:
     stack = validate(lambda c: endpoints(c)[0]["throughput"].update(min=1240, max=1240))
-    assert stack.spec.endpoints[0].served_entities()[0]["min_provisioned_throughput"] == 1240
+    assert stack.spec.endpoints[0].throughput.min == 1240  # type: ignore[union-attr]
 
 
-def test_scale_to_zero_follows_min_throughput_zero() -> None:
-    entity = validate().spec.endpoints[0].served_entities()[0]
-    assert entity["scale_to_zero_enabled"] is True
-
-
-def test_entity_version_override_reaches_the_served_entity() -> None:
+def test_entity_version_override_is_kept_as_text() -> None:
+    # What reaches the served entity is tests/test_plan.py's.
     stack = validate(lambda c: endpoints(c)[0].update(entity_version=4))
-    entity = stack.spec.endpoints[0].served_entities()[0]
-    assert entity["entity_version"] == "4"
-    assert entity["entity_name"] == "system.ai.meta_llama_v3_1_8b_instruct"
-    assert entity["name"] == "meta_llama_v3_1_8b_instruct-4"
+    assert stack.spec.endpoints[0].entity_version == "4"  # type: ignore[union-attr]
 
 
 def test_custom_model_version_given_as_a_number_becomes_the_api_string() -> None:
     stack = validate(lambda c: endpoints(c)[2]["model"].update(version=3))
-    assert stack.spec.endpoints[2].served_entities()[0]["entity_version"] == "3"
+    assert stack.spec.endpoints[2].model.version == "3"  # type: ignore[union-attr]
 
 
 def test_retired_pay_per_token_model_names_its_replacement() -> None:
@@ -155,18 +150,6 @@ def test_production_allows_a_90_day_secret_and_an_owner() -> None:
         c[f"{PROJECT}:tags"]["owner"] = "ml-platform"
         c[f"{PROJECT}:principal"]["secret_lifetime_days"] = 90
     assert validate(mutate, stack="prod").production
-
-
-def test_endpoint_tags_merge_over_stack_tags_with_the_stacks_ownership_marker() -> None:
-    stack = validate(lambda c: endpoints(c)[0].update(tags={"team": "search"}))
-    tags = stack.endpoint_inputs(stack.spec.endpoints[0])["tags"]
-    assert tags["team"] == "search" and tags["cost-center"] == "1234" and tags["managed-by"] == f"{PROJECT}/dev"
-
-
-def test_pay_per_token_endpoint_inputs_carry_no_tags_or_entities() -> None:
-    stack = validate()
-    inputs = stack.endpoint_inputs(stack.spec.endpoints[3])
-    assert inputs["mode"] == "pay_per_token" and inputs["served_entities"] == [] and inputs["tags"] == {}
 
 
 def test_every_problem_in_a_file_is_reported_at_once() -> None:
@@ -274,5 +257,6 @@ def test_the_stack_name_is_not_kept_on_the_spec() -> None:
     # The same spec serves any stack name: the ownership marker comes from the name passed in.
     stack = validate()
     assert not hasattr(stack.spec, "_stack")
-    assert stack.spec.endpoint_tags(stack.spec.endpoints[0], "other")["managed-by"] == f"{PROJECT}/other"
-    assert stack.endpoint_inputs(stack.spec.endpoints[0])["tags"]["managed-by"] == f"{PROJECT}/dev"
+    other = dataclasses.replace(stack, name="other")
+    assert endpoint_args(other, other.spec.endpoints[0]).tags["managed-by"] == f"{PROJECT}/other"
+    assert endpoint_args(stack, stack.spec.endpoints[0]).tags["managed-by"] == f"{PROJECT}/dev"

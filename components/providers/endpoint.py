@@ -276,7 +276,12 @@ class EndpointProvider(DatabricksProvider):
                 )
                 ep = waiter.response  # accepted; do not wait for the rollout here
                 break
-            except AnswerLost:
+            except AnswerLost as exc:
+                # Look before sending again: if the lost create made the endpoint, adopt it in
+                # this operation, so a failed `up` never leaves one that state does not know.
+                ep = self._made_by_lost_create(inputs, exc)
+                if ep is not None:
+                    break
                 if attempt + 1 == CREATE_ATTEMPTS:
                     raise ProviderError(
                         "creating the serving endpoint failed", f"endpoint {name}",
@@ -364,6 +369,21 @@ class EndpointProvider(DatabricksProvider):
             ) from None
         except DatabricksError as exc:
             raise api_error("reading the serving endpoint", f"endpoint {name}", exc) from None
+
+    def _made_by_lost_create(self, inputs: dict[str, Any], exc: Exception
+                             ) -> ServingEndpointDetailed | None:
+        """The endpoint a create whose answer was lost made, adopted; None when it does not
+        exist (or cannot be read now): the caller sends the create again."""
+        try:
+            self._api().get(inputs["name"])
+        except NotFound:
+            return None
+        except TRANSIENT:
+            return None
+        except DatabricksError as err:
+            raise api_error("reading the serving endpoint", f"endpoint {inputs['name']}",
+                            err) from None
+        return self._adopt(inputs, exc)
 
     def _adopt(self, inputs: dict[str, Any], exc: Exception) -> ServingEndpointDetailed:
         """An endpoint of this name exists. If it carries this stack's ownership tag, a run died

@@ -11,10 +11,14 @@ from components.spec.stack import Stack
 
 def _organization(stack: Stack) -> tuple[str, str | None]:
     """Which Braintrust organization a stack publishes to: its API (scheme and host compared
-    without case, path without a trailing slash) and org_name, where none means the key's
-    default organization."""
+    without case, the scheme's default port as none, path without a trailing slash) and
+    org_name, where none means the key's default organization."""
     parts = urlsplit(stack.spec.braintrust.api_url)
-    api = f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    # The scheme's own port is the same origin as no port: https://api.braintrust.dev:443.
+    port = "" if parts.port in (None, {"https": 443, "http": 80}.get(scheme)) else f":{parts.port}"
+    host = f"[{host}]" if ":" in host else host
+    api = f"{scheme}://{host}{port}{parts.path.rstrip('/')}"
     return api, stack.spec.braintrust.org_name
 
 

@@ -17,20 +17,26 @@ WHERE_SECRETS_GO = (
     + PROJECT + ":<key>`, key one of " + ", ".join(SECRET_KEYS)
 )
 # Shapes of Databricks PATs and OAuth secrets, Braintrust/OpenAI keys, JWTs and PEM keys.
+# Every pattern is linear in the value: a JWT is matched only where a run of token characters
+# starts, and its first part possessively, so a long value of repeated `eyJ` is read once, not
+# once per occurrence (which made a 60 KB tag value take seconds).
 _CREDENTIAL_VALUE = re.compile(
-    r"(dapi[0-9a-f]{32}|dose[0-9a-f]{32}|\bsk-[A-Za-z0-9_-]{16,}|eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"
+    r"(dapi[0-9a-f]{32}|dose[0-9a-f]{32}|\bsk-[A-Za-z0-9_-]{16,}"
+    r"|(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{10,}+\.[A-Za-z0-9_-]{10,}"
     r"|-----BEGIN [A-Z ]*PRIVATE KEY)"
 )
 
 
 # A URL's user information (`scheme://user:password@host`): wherever it appears, it is refused
 # and never shown back.
-_URL_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*:)?//[^/?#\s]*@")
+# Anchored on `//`, not on an optional scheme before it: that optional prefix made the search
+# quadratic in a long value (every letter a candidate scheme start).
+_URL_USERINFO = re.compile(r"//[^/?#\s]*@")
 
 
 def redact(text: str) -> str:
     """A backstop: whatever a message quotes, a credential-shaped value never reaches the output."""
-    text = _URL_USERINFO.sub(lambda m: f"{m.group(1) or ''}//<redacted>@", text)
+    text = _URL_USERINFO.sub("//<redacted>@", text)
     return _CREDENTIAL_VALUE.sub("<redacted>", text)
 
 

@@ -115,9 +115,6 @@ class EndpointBase(BaseModel):
     def resolved_flavor(self) -> str:
         return self.flavor or "chat"
 
-    def served_entities(self) -> list[dict[str, Any]]:
-        return []
-
 
 class FoundationModelEndpoint(EndpointBase):
     """A provisioned-throughput endpoint serving a `system.ai` foundation model."""
@@ -209,21 +206,6 @@ class FoundationModelEndpoint(EndpointBase):
     def resolved_flavor(self) -> str:
         return self.flavor or self.model().flavor
 
-    def served_entities(self) -> list[dict[str, Any]]:
-        entity = self.model().provisioned
-        assert entity is not None  # guaranteed by _in_catalog
-        version = self.entity_version or entity.default_version
-        return [
-            {
-                "name": f"{entity.entity_name.rsplit('.', 1)[-1]}-{version}",
-                "entity_name": entity.entity_name,
-                "entity_version": version,
-                "min_provisioned_throughput": self.throughput.min,
-                "max_provisioned_throughput": self.throughput.max,
-                "scale_to_zero_enabled": self.throughput.min == 0,
-            }
-        ]
-
 
 class CustomModelEndpoint(EndpointBase):
     """An endpoint serving a model registered in Unity Catalog."""
@@ -233,18 +215,6 @@ class CustomModelEndpoint(EndpointBase):
     workload_size: WorkloadSize = Field("Small", description="Concurrency: Small, Medium or Large.")
     workload_type: WorkloadType | None = Field(None, description="Compute type; CPU when omitted.")
     scale_to_zero: bool = Field(False, description="Scale to zero when idle (cold starts).")
-
-    def served_entities(self) -> list[dict[str, Any]]:
-        entity: dict[str, Any] = {
-            "name": f"{self.model.name.rsplit('.', 1)[-1]}-{self.model.version}",
-            "entity_name": self.model.name,
-            "entity_version": self.model.version,
-            "workload_size": self.workload_size,
-            "scale_to_zero_enabled": self.scale_to_zero,
-        }
-        if self.workload_type:
-            entity["workload_type"] = self.workload_type
-        return [entity]
 
 
 class PayPerTokenEndpoint(EndpointBase):

@@ -15,15 +15,16 @@ from components.spec.problems import FieldError
 MODEL_CONFIG = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 # Characters that change how a value reads without being visible: C0/C1 controls (newline, NUL,
-# tab, ...), line/paragraph separators, bidirectional overrides and zero-width characters.
-_INVISIBLE = frozenset("\u2028\u2029\u200b\u200c\u200d\u2060\ufeff\u202a\u202b\u202c\u202d\u202e"
-                       "\u2066\u2067\u2068\u2069")
+# tab, ...), every format character (zero-width, bidirectional marks, overrides and isolates,
+# soft hyphen, the invisible "tag" letters U+E0000-E007F), line/paragraph separators, and lone
+# surrogates. By category, not a list, so no invisible character is forgotten.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 
 
 def control_character(value: str) -> str | None:
     """The first control or invisible character in ``value``, as U+XXXX, or None."""
     for char in value:
-        if unicodedata.category(char) == "Cc" or char in _INVISIBLE:
+        if unicodedata.category(char) in _INVISIBLE_CATEGORIES:
             return f"U+{ord(char):04X}"
     return None
 

@@ -83,6 +83,10 @@ def validate_config(raw: Mapping[str, Any], *, stack: str, file: str) -> Stack:
 _TOP_LEVEL = {"config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment"}
 
 
+# What `pulumi stack init` accepts; the name also goes into tags and the principal's externalId.
+_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+
+
 def stack_name_of(path: Path) -> str:
     match = re.match(r"^Pulumi\.(.+)\.ya?ml$", path.name)
     return match.group(1) if match else path.stem
@@ -155,9 +159,13 @@ def load_stack_file(path: Path | str, *, display: str | None = None) -> Stack:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise refuse("is not UTF-8 text (save it as UTF-8)") from None
+    stack = stack_name_of(path)
+    if not _STACK_NAME.fullmatch(stack):
+        raise refuse(f"names the stack {stack[:80]!r}, which Pulumi refuses: a stack name holds only letters, "
+                     "digits, '-', '_' and '.' (rename the file to Pulumi.<stack>.yaml with such a name)")
     document = read_stack_text(text, file)
     try:
-        return validate_document(document, stack=stack_name_of(path), file=file)
+        return validate_document(document, stack=stack, file=file)
     except RecursionError:
         raise refuse("is nested too deeply to be a stack file (flatten it)") from None
 

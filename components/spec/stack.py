@@ -11,15 +11,13 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from components.spec.constants import (
-    MANAGED_BY_TAG,
     PRODUCTION_MAX_LIFETIME_DAYS,
     PROJECT,
     QUERY_SCOPES,
     SECRET_KEYS,
-    ownership_marker,
     secret_hint,
 )
-from components.spec.endpoints import EndpointBase, EndpointEntry, PayPerTokenEndpoint
+from components.spec.endpoints import EndpointEntry
 from components.spec.fields import MODEL_CONFIG, Number, Text, check_tags
 from components.spec.problems import FieldError, Problem
 from components.urls import check_api_url, check_workspace_url, is_loopback
@@ -219,25 +217,6 @@ class StackSpec(BaseModel):
                 )
         return self
 
-    def endpoint_tags(self, endpoint: EndpointBase, stack: str) -> dict[str, str]:
-        """The stack's tags with the endpoint's own over them, and stack ``stack``'s marker."""
-        if isinstance(endpoint, PayPerTokenEndpoint):
-            return {}
-        return {**self.tags, **endpoint.tags, MANAGED_BY_TAG: ownership_marker(stack)}
-
-    def endpoint_inputs(self, endpoint: EndpointBase, stack: str) -> dict[str, Any]:
-        """What the Endpoint resource takes (components/providers/endpoint.py)."""
-        return {
-            "name": endpoint.name,
-            "mode": endpoint.mode,
-            "served_entities": endpoint.served_entities(),
-            "traffic": None,
-            "tags": self.endpoint_tags(endpoint, stack),
-            "rate_limits": [r.model_dump() for r in endpoint.rate_limits],
-            "usage_tracking": endpoint.usage_tracking,
-            "route_optimized": endpoint.route_optimized,
-        }
-
 
 @dataclass(frozen=True)
 class Stack:
@@ -253,6 +232,3 @@ class Stack:
     @property
     def production(self) -> bool:
         return is_production(self.name, self.spec.policy)
-
-    def endpoint_inputs(self, endpoint: EndpointBase) -> dict[str, Any]:
-        return self.spec.endpoint_inputs(endpoint, self.name)

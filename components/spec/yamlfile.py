@@ -146,6 +146,34 @@ def _key_identity(node: yaml.Node) -> Any:
     return ("text", node.value)
 
 
+_RESOLVER = yaml.resolver.Resolver()
+_STR = "tag:yaml.org,2002:str"
+_IMPLICIT_COLLECTION: dict[type[yaml.Node], str] = {
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
+}
+
+
+def _explicit_tag(node: yaml.Node) -> str | None:
+    """The tag written on a node (``!!int "010"``, ``!!binary``, ``!secret``), or None when its
+    tag is the one YAML would give it anyway. A tag changes what a reviewer sees (`!!int "010"`
+    is 8, `!!binary` hides text) and Pulumi's own reader treats them differently, so only
+    ``!!str`` is taken: it states what quoting states."""
+    if isinstance(node, yaml.ScalarNode):
+        if node.style:  # quoted or block: YAML makes it text unless a tag says otherwise
+            implicit = _STR
+        else:
+            implicit = _RESOLVER.resolve(yaml.ScalarNode, node.value, (True, False))
+        if node.tag == implicit:
+            return None
+        if node.tag == _STR:
+            node.style = "'"  # text as written: no YAML 1.1 reading for _plain_text to flag
+            return None
+        return node.tag
+    implicit_collection = _IMPLICIT_COLLECTION.get(type(node))
+    return None if node.tag == implicit_collection else node.tag
+
+
 def _check_graph(root: yaml.Node) -> None:
     """Walk the composed nodes once: aliases are shared nodes, so this is linear in the text
     while it computes how many values the document expands to."""
@@ -162,6 +190,12 @@ def _check_graph(root: yaml.Node) -> None:
             raise YamlProblem(path, f"is nested too deeply to be a stack file (over {MAX_DEPTH} levels; "
                                     "flatten it)")
         open_nodes.add(key)
+        tag = _explicit_tag(node)
+        if tag is not None:
+            shown = tag.replace("tag:yaml.org,2002:", "!!")
+            raise YamlProblem(path, f"line {node.start_mark.line + 1}: has the YAML tag {shown[:80]}, which a stack "
+                                    "file does not use: it changes what the value reads as (remove the tag; "
+                                    "quote text, write numbers and true/false plainly)")
         size = 1
         if isinstance(node, yaml.MappingNode):
             seen: dict[Any, tuple[Any, int]] = {}

@@ -1,9 +1,12 @@
 """python -m testing.engine {up,preview,refresh,destroy} STACK_FILE --state FILE
-    [--config KEY=VALUE ...] [--secret KEY=VALUE ...] [--registrations FILE] [--outputs FILE]
+    [--config KEY=VALUE ...] [--secret KEY=VALUE ...] [--secret-env KEY=VARIABLE ...]
+    [--registrations FILE] [--outputs FILE]
 
 Runs the project's program for STACK_FILE through the stand-in engine (testing/engine/engine.py)
 and the real dynamic-provider process. KEY is a config key with or without the project's
 namespace; VALUE is text, JSON for structured values (`--config 'workspace={"host": "..."}'`).
+`--secret-env KEY=VARIABLE` takes a secret from an environment variable, so it never shows on
+a command line (which other users of the machine can read).
 Secrets never reach the terminal: exports print as [secret]. `--registrations` writes every
 registered resource (secrets replaced); `--outputs` writes the exports with their secrets, in a
 file only you can read, for `python -m components verify --config`.
@@ -63,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the stack's state between runs (created with mode 0600)")
     parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--secret", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--secret-env", action="append", default=[], metavar="KEY=VARIABLE",
+                        help="a secret config value read from an environment variable")
     parser.add_argument("--stack", help="the stack's name (default: from Pulumi.<stack>.yaml)")
     parser.add_argument("--registrations", type=Path, metavar="FILE",
                         help="write every registered resource as JSON, secrets replaced")
@@ -73,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.stack_file}: no such stack file")
     config = _pairs(args.config, "--config", parser)
     secrets = _pairs(args.secret, "--secret", parser)
+    for key, variable in _pairs(args.secret_env, "--secret-env", parser).items():
+        if variable not in os.environ:
+            parser.error(f"--secret-env {key}: environment variable {variable} is not set")
+        secrets[key] = os.environ[variable]
     # Credentials from the environment reach the provider, as they would under the CLI.
     env = {k: v for k, v in os.environ.items() if k.startswith(("DATABRICKS_", "BRAINTRUST_"))}
     try:

@@ -193,10 +193,12 @@ def test_cli_runs_a_stack_writes_registrations_without_secrets_and_prints_none(
             "--registrations", str(tmp_path / "regs.json"), "--outputs", str(tmp_path / "out.json")]
     for key, value in config.items():
         args += ["--config", f"{key}={json.dumps(value)}"]
-    for key, value in secrets.items():
-        args += ["--secret", f"{key}={value}"]
-    done = subprocess.run(args, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=300, check=False)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for key, value in secrets.items():  # through the environment: never on a command line
+        env[f"TEST_SECRET_{key.upper()}"] = value
+        args += ["--secret-env", f"{key}=TEST_SECRET_{key.upper()}"]
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     outputs = json.loads((tmp_path / "out.json").read_text())
     client_secret = outputs["principal_client_secret"]
