@@ -116,6 +116,8 @@ def _redacted(secret: Any) -> bool:
 
 
 def _parse(text: str, what: str) -> Any:
+    if text.strip() == "[secret]":  # `pulumi stack output NAME` without --json and --show-secrets
+        raise UsageError(f"{what} holds the record hidden as [secret]: {SHOW_SECRETS_HINT}")
     try:
         return _unwrap(json.loads(text))
     except RecursionError:

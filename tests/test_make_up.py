@@ -291,6 +291,22 @@ def test_make_with_python_older_than_3_11_says_so_in_one_line(tmp_path, target) 
     assert not (tmp_path / "venv").exists()
 
 
+def test_make_with_python_2_names_its_version(tmp_path) -> None:
+    # Python 2's print is a statement: print("%s" % v, "old") prints the tuple ('2.7.18', 'old'),
+    # so the check must not rely on print to name the version
+    old = tmp_path / "python"
+    py2_print = "lambda *a: sys.stdout.write((str(a) if len(a) > 1 else str(a[0])) + chr(10))"
+    old.write_text(f"#!/bin/sh\nexec {sys.executable} -c "
+                   "'import sys; sys.version_info = (2, 7, 18, \"final\", 0); "
+                   f"exec(sys.argv[1], {{\"print\": {py2_print}, \"sys\": sys}})' \"$2\"\n")
+    old.chmod(0o755)
+    done = subprocess.run(["make", "--no-print-directory", "validate", f"PYTHON={old}", f"VENV={tmp_path / 'venv'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    (line,) = done.stderr.strip().splitlines()
+    assert "needs Python 3.11 or newer" in line and " is 2.7.18:" in line, line
+
+
 def test_make_without_a_runnable_python_says_so_in_one_line(tmp_path) -> None:
     done = subprocess.run(["make", "--no-print-directory", "validate", f"PYTHON={tmp_path / 'missing'}",
                            f"VENV={tmp_path / 'venv'}"], cwd=ROOT, capture_output=True, text=True, timeout=60)
