@@ -148,6 +148,19 @@ def load_stack_file(path: Path | str, *, display: str | None = None) -> Stack:
     including unreadable files and YAML syntax errors (with the line)."""
     path = Path(path)
     file = display or str(path)
+    document = read_stack_file(path, display=file)
+    try:
+        return validate_document(document, stack=stack_name_of(path), file=file)
+    except RecursionError:
+        raise StackError([Problem(file, "", "is nested too deeply to be a stack file (flatten it)")]) from None
+
+
+def read_stack_file(path: Path | str, *, display: str | None = None) -> Any:
+    """The parsed document of a stack file, after every check only its text can show (size,
+    encoding, the stack name in its file name, and read_stack_text's). The program runs it too:
+    Pulumi's own reader hands it values in which `010` is already 8 and a repeated key gone."""
+    path = Path(path)
+    file = display or str(path)
 
     def refuse(message: str, where: str = "") -> StackError:
         return StackError([Problem(file, where, message)])
@@ -170,11 +183,7 @@ def load_stack_file(path: Path | str, *, display: str | None = None) -> Stack:
     if not _STACK_NAME.fullmatch(stack):
         raise refuse(f"names the stack {stack[:80]!r}, which Pulumi refuses: a stack name holds only letters, "
                      "digits, '-', '_' and '.' (rename the file to Pulumi.<stack>.yaml with such a name)")
-    document = read_stack_text(text, file)
-    try:
-        return validate_document(document, stack=stack, file=file)
-    except RecursionError:
-        raise refuse("is nested too deeply to be a stack file (flatten it)") from None
+    return read_stack_text(text, file)
 
 
 def validate_document(document: Any, *, stack: str, file: str) -> Stack:
