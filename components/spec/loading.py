@@ -3,6 +3,7 @@ defect becomes a Problem naming the file and the field; nothing raises anything 
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,12 +46,14 @@ def validate_config(raw: Mapping[str, Any], *, stack: str, file: str) -> Stack:
             if isinstance(ctx_error, FieldError):
                 # The rule names a field below the model it was raised in.
                 errors.append((loc + ctx_error.loc, str(ctx_error)))
-            elif err["type"] == "string_type" and isinstance(given, int | float | bool):
-                # `cost-center: 1234`: YAML made a number (or true/false) of what is meant as text.
-                errors.append((loc, f"is the YAML {'true/false value' if isinstance(given, bool) else 'number'} "
-                                    "where text belongs (quote it)"))
-            elif err["type"] == "string_type" and given is None:
-                errors.append((loc, "is empty where text belongs (write a value, or remove the key)"))
+            elif err["type"] == "string_type" and isinstance(given, int | float | bool | datetime.date):
+                # `cost-center: 1234`, `environment: 2024-01-01`: YAML made a number, a true/false
+                # value or a date of what is meant as text.
+                what = ("true/false value" if isinstance(given, bool) else
+                        "date" if isinstance(given, datetime.date) else "number")
+                errors.append((loc, f"is read by YAML as a {what} where text belongs (quote it)"))
+            elif err["type"].endswith("_type") and given is None:
+                errors.append((loc, "is empty (write a value, or remove the key)"))
             else:
                 errors.append((loc, message_for(err)))
     # An endpoint is named by its name in messages, unless that name is itself refused.
