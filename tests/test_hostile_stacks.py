@@ -4,6 +4,7 @@ with a fix and nothing secret echoed, or accepted where a careful user would exp
 from __future__ import annotations
 
 import copy
+import datetime
 import subprocess
 import sys
 from collections.abc import Callable
@@ -425,7 +426,7 @@ def test_keys_the_project_does_not_read_are_still_checked_for_credentials(
 
 
 @pytest.mark.parametrize(("value", "what"), [(1234, "number"), (12.5, "number"), (True, "true/false"),
-                                             (None, "is empty")])
+                                             (datetime.date(2024, 1, 1), "a date"), (None, "is empty")])
 def test_a_number_where_text_belongs_says_quote_it(value: Any, what: str) -> None:
     found = refusal(nested(("tags", "cost-center"), value))
     assert any(line.startswith("Pulumi.dev.yaml: tags.cost-center: ") and what in line

@@ -39,6 +39,7 @@ from components.spec.endpoints import (
 )
 from components.spec.loading import (
     load_stack_file,
+    read_stack_file,
     read_stack_text,
     stack_name_of,
     validate_config,
@@ -62,5 +63,6 @@ __all__ = [
     "FoundationModelEndpoint", "Mode", "PayPerTokenEndpoint", "PrincipalSettings", "Problem", "RateLimit",
     "SecureValue", "Stack", "StackError", "StackSpec", "Throughput", "UnityCatalogModel", "WorkspaceSettings",
     "WorkloadSize", "WorkloadType", "check_across", "is_production", "load_stack_file", "ownership_marker",
-    "read_stack_text", "secret_hint", "spec_json_schema", "stack_name_of", "validate_config", "validate_document",
+    "read_stack_file", "read_stack_text", "secret_hint", "spec_json_schema", "stack_name_of", "validate_config",
+    "validate_document",
 ]
