@@ -3,7 +3,7 @@
 #
 #   scripts/emulator.sh run     run it in the foreground (`make emulator`; Ctrl-C stops it)
 #   scripts/emulator.sh start   start it in the background unless our emulator already answers
-#   scripts/emulator.sh stop    stop the process of our pid file, nothing else
+#   scripts/emulator.sh stop    stop our emulator (the pid file's, else the one using our state file), nothing else
 #   scripts/emulator.sh status  0: answers and accepts our admin token; 3: answers but refuses it;
 #                               1: nothing answers. Each says what to do.
 #
