@@ -121,7 +121,7 @@ def workspace_client(creds: Credentials | None) -> WorkspaceClient:
                 kwargs["token"] = creds.token
                 kwargs["auth_type"] = "pat"
             try:
-                client = WorkspaceClient(**kwargs)
+                client = WorkspaceClient(config=_bounded_probe_config()(**kwargs))
             except Exception as exc:  # noqa: BLE001 - the SDK raises ValueError and friends
                 raise ProviderError(
                     "connecting to Databricks failed",
@@ -132,6 +132,41 @@ def workspace_client(creds: Credentials | None) -> WorkspaceClient:
                 ) from None
             _CLIENTS[key] = client
     return client
+
+
+# How long building the client may spend probing the host's /.well-known/databricks-config.
+HOST_PROBE_TIMEOUT = 5.0
+
+
+def _bounded_probe_config() -> type:
+    """databricks-sdk's `Config`, with its host-metadata probe bounded.
+
+    `Config()` fetches `/.well-known/databricks-config` through a client that retries for
+    300 s and sleeps a whole `Retry-After` first: a workspace answering 503, or holding the
+    connection, would hold the first call of a provider process (a readiness gate with a
+    deadline of minutes included) for five minutes. One plain GET of a few seconds decides
+    first; only a workspace that answers it gets the SDK's own probe (which fills in the
+    OIDC discovery URL and token audience); otherwise the SDK's fallbacks apply, as they do
+    when its own probe fails.
+    """
+    from databricks.sdk.config import Config
+
+    class BoundedProbeConfig(Config):
+        # Config finds its settings in its own class __dict__: hand the subclass Config's list.
+        _attributes = Config.attributes()
+
+        def _resolve_host_metadata(self) -> None:
+            if not self.host:
+                return
+            try:
+                answer = requests.get(f"{self.host.rstrip('/')}/.well-known/databricks-config",
+                                      timeout=HOST_PROBE_TIMEOUT, allow_redirects=False)
+            except requests.RequestException:
+                return
+            if answer.status_code == 200:
+                super()._resolve_host_metadata()
+
+    return BoundedProbeConfig
 
 
 class DatabricksProvider(ResourceProvider):

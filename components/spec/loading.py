@@ -38,12 +38,19 @@ def validate_config(raw: Mapping[str, Any], *, stack: str, file: str) -> Stack:
     try:
         spec = StackSpec.model_validate(dict(raw), context={"stack": stack})
     except ValidationError as exc:
-        for err in exc.errors(include_input=False, include_url=False):
+        for err in exc.errors(include_url=False):
             loc = tuple(err["loc"])
+            given = err.get("input")  # only its type is looked at: a value is never echoed
             ctx_error = (err.get("ctx") or {}).get("error")
             if isinstance(ctx_error, FieldError):
                 # The rule names a field below the model it was raised in.
                 errors.append((loc + ctx_error.loc, str(ctx_error)))
+            elif err["type"] == "string_type" and isinstance(given, int | float | bool):
+                # `cost-center: 1234`: YAML made a number (or true/false) of what is meant as text.
+                errors.append((loc, f"is the YAML {'true/false value' if isinstance(given, bool) else 'number'} "
+                                    "where text belongs (quote it)"))
+            elif err["type"] == "string_type" and given is None:
+                errors.append((loc, "is empty where text belongs (write a value, or remove the key)"))
             else:
                 errors.append((loc, message_for(err)))
     # An endpoint is named by its name in messages, unless that name is itself refused.
@@ -88,7 +95,7 @@ _STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
 
 def stack_name_of(path: Path) -> str:
-    match = re.match(r"^Pulumi\.(.+)\.ya?ml$", path.name)
+    match = re.fullmatch(r"Pulumi\.(.+)\.ya?ml", path.name, re.DOTALL)  # fullmatch: no stray newline
     return match.group(1) if match else path.stem
 
 
@@ -190,6 +197,19 @@ def validate_document(document: Any, *, stack: str, file: str) -> Stack:
     if not isinstance(config, dict):
         problems.append(Problem(file, "config", f"must be a map of {PROJECT}:* keys"))
         raise StackError(problems)
+    # What validate_config does not read (Pulumi's own keys and the file's top level) is still
+    # in the reviewed file: no URL password and no plain credential there either.
+    outside: dict[tuple[Any, ...], Any] = {("config", key): value for key, value in config.items()
+               if str(key).rpartition(":")[0] not in ("", PROJECT)}
+    outside.update({(key,): value for key, value in document.items() if key != "config"})
+    for where, value in outside.items():
+        for loc in userinfo_paths(value, where):
+            problems.append(Problem(file, field_path(loc, tagged=False), (
+                "holds a URL with a user name or password in it, which is never shown back (remove the part "
+                "before '@': credentials go in secret config, never in a URL)")))
+        for loc in credential_paths(value, all_field_names(), where):
+            problems.append(Problem(file, field_path(loc, tagged=False),
+                                    f"looks like a credential written in plain text (remove it; {WHERE_SECRETS_GO})"))
     raw: dict[str, Any] = {}
     spelled: dict[str, str] = {}
     for key, value in config.items():

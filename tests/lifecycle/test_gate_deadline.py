@@ -11,7 +11,7 @@ from components.providers._client import POLL_GRACE
 from components.providers.endpoint import Endpoint, EndpointProvider
 from components.providers.readiness import EndpointsReady, EndpointsReadyProvider
 from tests.lifecycle.conftest import Target
-from tests.lifecycle.harness import Engine, ProviderCallError
+from tests.lifecycle.harness import Engine, ProviderCallError, ProviderProcess
 from tests.lifecycle.test_lifecycle import endpoint_inputs
 
 # The bound: the gate returns no later than its deadline plus this.
@@ -87,3 +87,33 @@ def test_gate_logs_each_endpoint_state_while_it_waits(target: Target, engine: En
     assert any("config_update=NOT_UPDATING" in line and "ready=READY" in line
                for line in states), log
     assert "info: 1 serving endpoint(s) ready" in log
+
+
+def test_a_fresh_provider_process_keeps_the_gate_deadline_when_every_path_answers_503(
+        target: Target, engine: Engine) -> None:
+    # The first call of a provider process builds its databricks-sdk client, which probes the
+    # host's /.well-known/databricks-config: the SDK's own probe retries 503s for 300 s and
+    # sleeps a whole Retry-After first. A fresh process must still return by the deadline.
+    target.needs_emulator()
+    assert target.emulator is not None
+    target.emulator.set_ready_after(3600)
+    endpoints = dict([_up(engine, target, "slow-a"), _up(engine, target, "slow-b")])
+    target.emulator.inject_fault("*", ".*", 503, count=100000, retry_after=3600)
+    fresh = ProviderProcess()
+    try:
+        fresh.configure({"workspace": {"host": target.host}, "databricks_token": target.token},
+                        secret_keys=("databricks_token",))
+        deadline = 3.0
+        started = time.monotonic()
+        with pytest.raises(ProviderCallError) as err:
+            Engine(fresh).register(EndpointsReady, EndpointsReadyProvider, "ready",
+                                   {"endpoints": endpoints, "timeout_seconds": deadline})
+        took = time.monotonic() - started
+    finally:
+        fresh.close()
+    # A correctness bound (deadline + 10 s), not a performance measurement.
+    assert took < deadline + SLACK, took
+    msg = err.value.message
+    assert msg.splitlines()[0].startswith("timed out after 3s"), msg
+    for name in endpoints:
+        assert f"- endpoint {name}: " in msg.split("still pending:", 1)[1]
