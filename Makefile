@@ -7,9 +7,10 @@ STACK  ?= local
 .PHONY: venv test lint validate render schema emulator clean up down bench pulumi
 
 # One line, before anything runs, when the Python that would run (the venv's once it exists)
-# is older than 3.11; `make clean` needs no Python.
+# is older than 3.11; `make clean` needs no Python. Written to run on any Python, 2.7 included,
+# so that an old one is named by its version.
 CHECK_PY := $(if $(wildcard $(PY)),$(PY),$(PYTHON))
-PY_SEEN  := $(if $(filter-out clean,$(or $(MAKECMDGOALS),all)),$(shell $(CHECK_PY) -c 'import sys; print("%d.%d.%d" % sys.version_info[:3], "ok" if sys.version_info >= (3, 11) else "old")' 2>/dev/null))
+PY_SEEN  := $(if $(filter-out clean,$(or $(MAKECMDGOALS),all)),$(shell $(CHECK_PY) -c 'import sys; sys.stdout.write("%d.%d.%d %s\n" % (sys.version_info[:3] + ("ok" if sys.version_info >= (3, 11) else "old",)))' 2>/dev/null))
 ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
 ifeq ($(PY_SEEN),)
 $(error this project needs Python 3.11 or newer, and $(CHECK_PY) does not run: install Python 3.11+ and run make again (or make PYTHON=/path/to/python3.11))

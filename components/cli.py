@@ -87,7 +87,12 @@ def resolve_targets(targets: Sequence[str], stacks_dir: Path = STACKS_DIR) -> tu
             files.append(resolve_target(target, stacks_dir))
         except specmod.StackError as exc:
             problems.extend(exc.problems)
-    return list(dict.fromkeys(files)), problems
+    # One file named twice (`prod` and an absolute path to it) is one stack, not a copy of itself;
+    # a symlink under another name stays a second stack.
+    unique: dict[tuple[Path, str], Path] = {}
+    for path in files:
+        unique.setdefault((path.parent.resolve(), path.name), path)
+    return list(unique.values()), problems
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -48,7 +49,7 @@ from components.providers.oauth_secret import OAuthSecret
 from components.providers.principal import ServicePrincipal
 from components.providers.readiness import EndpointsReady
 from components.serving import ReadinessGate, ServingEndpoint
-from components.spec import PROJECT, SECRET_KEYS, Stack, StackError, validate_config
+from components.spec import PROJECT, SECRET_KEYS, Stack, StackError, read_stack_file, validate_config
 
 # The provider resource for each arguments class, and the component for each type token.
 RESOURCES: dict[type[Args], Callable[[str, dict[str, Any], pulumi.ResourceOptions], pulumi.CustomResource]] = {
@@ -91,6 +92,10 @@ def load_stack() -> Stack:
         else:
             raw[key] = _decode(value)
     try:
+        if Path(file).is_file():
+            # What only the file's text shows (a repeated key, `010`, a YAML tag) never reaches
+            # the program: Pulumi's reader has already resolved it.
+            read_stack_file(file)
         return validate_config(raw, stack=stack, file=file)
     except StackError as exc:
         raise pulumi.RunError(f"invalid stack configuration:\n{exc}") from None

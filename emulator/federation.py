@@ -169,7 +169,7 @@ def _decode(subject_token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, 
     try:
         header, claims = json.loads(_b64url(parts[0])), json.loads(_b64url(parts[1]))
         signature = _b64url(parts[2])
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):
         raise OAuthError(400, "invalid_grant", "subject_token is not a well-formed JWT") from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise OAuthError(400, "invalid_grant", "subject_token is not a well-formed JWT")

@@ -46,13 +46,15 @@ class Request:
         if not self.raw_body.strip():
             return {}
         try:
-            data = json.loads(self.raw_body)
+            data = json.loads(self.raw_body, parse_constant=_not_json)
         except UnicodeDecodeError:  # a ValueError without .msg: the body is not UTF-8
             raise bad_request("Malformed request: the body is not valid UTF-8") from None
         except json.JSONDecodeError as e:
             raise bad_request(f"Malformed request: invalid JSON body ({e.msg})") from None
         except RecursionError:
             raise bad_request("Malformed request: the JSON body is nested too deeply") from None
+        except ValueError as e:  # NaN/Infinity, or an integer past Python's 4300-digit limit
+            raise bad_request(f"Malformed request: invalid JSON body ({str(e)[:80]})") from None
         if not isinstance(data, dict):
             raise bad_request("Malformed request: the JSON body must be an object")
         return data
@@ -60,6 +62,11 @@ class Request:
     def form(self) -> dict[str, str]:
         parsed = parse_qs(self.raw_body.decode("utf-8", "replace"), keep_blank_values=True)
         return {k: v[0] for k, v in parsed.items()}
+
+
+def _not_json(word: str) -> Any:
+    """Python's json reads NaN and Infinity; JSON, and the real service's parser, do not."""
+    raise ValueError(f"{word} is not a JSON value")
 
 
 @dataclass

@@ -290,6 +290,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         try:
+            if self.request_version == "HTTP/0.9":  # `GET /` with no version: no headers, no status line
+                self.request_version = "HTTP/1.1"
+                raise MalformedRequest("Malformed request: HTTP/0.9 is not supported (send HTTP/1.1)")
             body = self._read_body()
             raw_path, query = self._target()
             path = self._decode_path(raw_path)

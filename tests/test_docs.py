@@ -175,3 +175,56 @@ def test_no_file_refers_to_a_path_outside_the_repository() -> None:
 ])
 def test_the_outside_reference_check_itself(text: str, bad: bool) -> None:
     assert bool(_outside_references(ROOT / "docs" / "x.md", text)) is bad
+
+
+# ------------------------------------------------------------------ files the docs name exist
+
+PY_PATH = re.compile(r"(?<![\w./-])((?:components|tests|testing|emulator|scripts|bench)/[\w./-]*\w\.py)\b")
+
+
+def _missing_python_files(text: str) -> set[str]:
+    """Python files `text` names that do not exist, but for one said to be `(removed)`."""
+    return {m.group(1) for m in PY_PATH.finditer(text)
+            if not (ROOT / m.group(1)).exists() and "(removed)" not in text[m.end():m.end() + 12]}
+
+
+def test_every_python_file_the_docs_name_exists() -> None:
+    # A module moved or renamed (components/spec.py became components/spec/) leaves the docs
+    # pointing a reader at nothing.
+    missing = {str(p.relative_to(ROOT)): sorted(refs) for p in _tracked_text_files() if p.suffix == ".md"
+               if (refs := _missing_python_files(p.read_text()))}
+    assert missing == {}, "Markdown files name Python files that do not exist: " + repr(missing)
+
+
+@pytest.mark.parametrize(("text", "missing"), [
+    ("`components/spec.py` validates", {"components/spec.py"}),
+    ("not `tests/stackrun.py` (removed), so", set()),
+    ("`components/verify.py` and `tests/test_docs.py`", set()),
+    ("see mycomponents/x.py", set()),
+])
+def test_the_python_file_check_itself(text: str, missing: set[str]) -> None:
+    assert _missing_python_files(text) == missing
+
+
+def test_the_readmes_stack_file_example_validates(tmp_path, capsys) -> None:
+    # A newcomer copies it to start a stack: it must pass `validate` as it stands.
+    from components.cli import main
+
+    (example,) = re.findall(r"^```yaml\n(config:.*?)^```", README.read_text(), re.MULTILINE | re.DOTALL)
+    (tmp_path / "Pulumi.dev.yaml").write_text(example)
+    code = main(["validate", str(tmp_path / "Pulumi.dev.yaml")])
+    assert code == 0, capsys.readouterr().out
+
+
+def test_every_test_the_docs_name_exists() -> None:
+    # The docs cite a test as the proof of each guarantee: a renamed test must not leave the
+    # guarantee citing nothing.
+    tests = ROOT / "tests"
+    files = {p.stem for p in tests.rglob("test_*.py")}
+    defined = set()
+    for p in tests.rglob("*.py"):
+        defined |= set(re.findall(r"^\s*(?:async )?def (test_\w+)", p.read_text(), re.MULTILINE))
+    named = {str(p.relative_to(ROOT)): sorted(set(re.findall(r"\b(test_[a-z0-9_]+)", p.read_text()))
+                                               - files - defined)
+             for p in _tracked_text_files() if p.suffix == ".md"}
+    assert {k: v for k, v in named.items() if v} == {}

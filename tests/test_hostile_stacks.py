@@ -4,6 +4,7 @@ with a fix and nothing secret echoed, or accepted where a careful user would exp
 from __future__ import annotations
 
 import copy
+import datetime
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,6 +15,7 @@ import pytest
 import yaml
 
 from components.spec import PROJECT, Stack, StackError, check_across, load_stack_file, validate_document
+from components.spec.endpoints import CustomModelEndpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_TEXT = (ROOT / "stacks" / "Pulumi.dev.yaml").read_text()
@@ -156,6 +158,12 @@ def test_keys_that_yaml_reads_as_one_count_as_written_twice(tmp_path: Path, firs
     assert any("tags." in line and "written twice" in line for line in refused_text(tmp_path, text))
 
 
+def test_the_merge_key_written_twice_is_refused(tmp_path: Path) -> None:
+    text = DEV_TEXT.replace("      throughput: {min: 0, max: 970}\n",
+                            "      throughput: {<<: {min: 0}, <<: {max: 970}}\n", 1)
+    assert any("throughput" in line and "'<<' is written twice" in line for line in refused_text(tmp_path, text))
+
+
 def test_the_same_key_qualified_and_unqualified_is_refused() -> None:
     def mutate(c: dict[str, Any]) -> None:
         c["principal"] = copy.deepcopy(c[f"{PROJECT}:principal"])
@@ -200,10 +208,44 @@ def test_a_version_keeps_its_text_as_written(tmp_path: Path) -> None:
     assert any("model.version" in line and "'3.10'" in line for line in found), found
 
 
+@pytest.mark.parametrize(("old", "new", "field", "tag"), [
+    ('version: "3"', 'version: !!int "010"', "model.version", "!!int"),  # would be version 8
+    ("secret_lifetime_days: 90", "secret_lifetime_days: !!float 90", "principal.secret_lifetime_days", "!!float"),
+    ("display_name: braintrust-dev", "display_name: !!binary YnJhaW50cnVzdC1kZXY=", "principal.display_name",
+     "!!binary"),  # hides the text from a reviewer
+    ("display_name: braintrust-dev", "display_name: !!python/object:os.system {}", "principal.display_name",
+     "!!python/object:os.system"),
+    ("display_name: braintrust-dev", "display_name: !secret braintrust-dev", "principal.display_name", "!secret"),
+    ("  databricks-braintrust:tags:\n", "  databricks-braintrust:tags: !!set\n", "tags", "!!set"),
+    ("publish: false", 'publish: !!bool "false"', "braintrust.publish", "!!bool"),
+], ids=["int-on-quoted-version", "float", "binary", "python-object", "local-tag", "set", "bool-on-quoted"])
+def test_an_explicit_yaml_tag_is_refused_at_its_field(tmp_path: Path, old: str, new: str, field: str,
+                                                      tag: str) -> None:
+    assert old in DEV_TEXT
+    found = refused_text(tmp_path, DEV_TEXT.replace(old, new, 1))
+    assert any(field in line and f"YAML tag {tag}," in line for line in found), found
+
+
+def test_a_tag_with_a_password_in_it_is_refused_unseen(tmp_path: Path) -> None:
+    text = DEV_TEXT.replace("display_name: braintrust-dev", "display_name: !<https://u:hunter2@x.example> a")
+    found = refused_text(tmp_path, text)
+    assert found and "hunter2" not in "\n".join(found)
+
+
+@pytest.mark.parametrize(("new", "version"), [('!!str 010', "010"), ('!!str "3"', "3")])
+def test_an_explicit_text_tag_keeps_the_text(tmp_path: Path, new: str, version: str) -> None:
+    stack = load_text(tmp_path, DEV_TEXT.replace('version: "3"', f"version: {new}", 1))
+    endpoint = stack.spec.endpoints[2]
+    assert isinstance(endpoint, CustomModelEndpoint) and endpoint.model.version == version
+
+
 # ---------------------------------------------------------------------------------------------
 # Names and free text
 
-CONTROL = ["\n", "\x00", "\t", "\r", "\x1b", "\x7f", "\x85", "\u202e", "\u200b"]
+# C0, C1, overrides and zero-width, and every other invisible kind: a left-to-right mark, a soft
+# hyphen, an Arabic letter mark, a paragraph separator, an invisible "tag" letter.
+CONTROL = ["\n", "\x00", "\t", "\r", "\x1b", "\x7f", "\x85", "\u202e", "\u200b",
+           "\u200e", "\u00ad", "\u061c", "\u2029", "\U000e0041"]
 NAME_FIELDS: list[tuple[str, Callable[[str], Mutation], str]] = [
     ("endpoint name", lambda v: endpoint(0, name=f"bt-x{v}"), "endpoints[0].name"),
     ("display_name", lambda v: config_key("principal", display_name=f"braintrust{v}dev"),
@@ -256,6 +298,52 @@ def test_names_with_stray_spaces_or_empty_are_refused(mutation: Mutation, field:
 def test_a_pasted_blob_is_quoted_short() -> None:
     found = refusal(endpoint(0, name="x y" * 10_000))
     assert all(len(line) < 400 for line in found), [len(line) for line in found]
+
+
+@pytest.mark.parametrize("value", ["eyJ" * 300_000, "dapi" * 200_000, "sk-" * 300_000, "a" * 900_000,
+                                   "//a" * 300_000, "-----BEGIN " * 80_000],
+                         ids=["jwt-prefix", "pat-prefix", "key-prefix", "letters", "slashes", "pem"])
+def test_a_long_value_is_scanned_for_credentials_in_linear_time(tmp_path: Path, value: str) -> None:
+    # The scans were quadratic: a 60 KB value took seconds, a 1 MiB one hours. In a child process
+    # with a generous bound, so a regression fails instead of hanging the suite.
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(DEV_TEXT.replace("    environment: dev\n", f"    environment: '{value}'\n"))
+    result = subprocess.run([sys.executable, "-m", "components", "validate", str(path)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "tags.environment: " in result.stderr
+
+
+@pytest.mark.parametrize(("key", "hidden"), [
+    ('"team\\nok  stacks/Pulumi.prod.yaml"', "\nok  stacks/"),  # a forged "ok" line
+    ('"te\\u2029am"', "\u2029"),
+    ('"a\\u202eb"', "\u202e"),
+])
+def test_a_key_is_shown_escaped_so_it_cannot_forge_an_output_line(tmp_path: Path, key: str, hidden: str) -> None:
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(DEV_TEXT.replace("    environment: dev\n", f"    environment: dev\n    {key}: x\n"))
+    result = subprocess.run([sys.executable, "-m", "components", "validate", str(path)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and hidden not in result.stdout + result.stderr
+    assert all(line.startswith(str(path)) or line.endswith("invalid") for line in result.stderr.splitlines())
+
+
+def test_a_key_written_twice_with_a_password_in_it_is_refused_unseen(tmp_path: Path) -> None:
+    text = DEV_TEXT.replace("    environment: dev\n",
+                            "    environment: dev\n    https://u:hunter2@x: a\n    https://u:hunter2@x: b\n")
+    found = refused_text(tmp_path, text)
+    assert any("written twice" in line for line in found) and "hunter2" not in "\n".join(found)
+
+
+@pytest.mark.parametrize("stack", ["dev eu", "dev\nok", "prod\u202e", "dév"])
+def test_a_file_naming_a_stack_pulumi_refuses_is_refused(tmp_path: Path, stack: str) -> None:
+    path = tmp_path / f"Pulumi.{stack}.yaml"
+    path.write_text(DEV_TEXT)
+    with pytest.raises(StackError) as info:
+        load_stack_file(path, display=path.name)
+    found = [str(p) for p in info.value.problems]
+    assert any("which Pulumi refuses" in line and line.endswith(")") for line in found), found
+    assert all("\n" not in line and "\u202e" not in line for line in found)  # shown escaped
 
 
 def test_printable_unicode_in_free_text_is_accepted() -> None:
@@ -319,6 +407,30 @@ def test_a_url_with_user_information_is_refused_and_never_echoed(mutation: Mutat
     found = refusal(mutation)
     assert any(line.startswith(f"Pulumi.dev.yaml: {field}: ") for line in found), found
     assert SECRET not in "\n".join(found)
+
+
+@pytest.mark.parametrize(("where", "field"), [
+    (lambda d: d["config"].update({"pulumi:template": f"https://u:{SECRET}@x.example.com"}), "config.pulumi:template"),
+    (lambda d: d.update({"encryptionsalt": f"https://u:{SECRET}@x.example.com"}), "encryptionsalt"),
+    (lambda d: d["config"].update({"pulumi:note": "dapi0123456789abcdef0123456789abcdef"}), "config.pulumi:note"),
+], ids=["pulumi-namespace", "top-level", "plain-token-in-pulumi-namespace"])
+def test_keys_the_project_does_not_read_are_still_checked_for_credentials(
+        where: Callable[[dict[str, Any]], None], field: str) -> None:
+    document = copy.deepcopy(DEV)
+    where(document)
+    with pytest.raises(StackError) as info:
+        validate_document(document, stack="dev", file="Pulumi.dev.yaml")
+    found = [str(p) for p in info.value.problems]
+    assert any(line.startswith(f"Pulumi.dev.yaml: {field}: ") for line in found), found
+    assert SECRET not in "\n".join(found) and "dapi0123" not in "\n".join(found)
+
+
+@pytest.mark.parametrize(("value", "what"), [(1234, "number"), (12.5, "number"), (True, "true/false"),
+                                             (datetime.date(2024, 1, 1), "a date"), (None, "is empty")])
+def test_a_number_where_text_belongs_says_quote_it(value: Any, what: str) -> None:
+    found = refusal(nested(("tags", "cost-center"), value))
+    assert any(line.startswith("Pulumi.dev.yaml: tags.cost-center: ") and what in line
+               and ("quote it" in line or value is None) for line in found), found
 
 
 def test_render_never_prints_a_password_written_in_a_url(tmp_path: Path) -> None:
@@ -392,8 +504,10 @@ def test_production_refuses_loopback_workspaces_and_any_http_url(mutation: Mutat
     if how == "name":
         found = refusal(mutation, base=PROD, stack="prod")
     else:
-        found = refusal(lambda c: (mutation(c), c.update({f"{PROJECT}:tags": {"owner": "x"},
-                                                          f"{PROJECT}:policy": "production"})), stack="dev")
+        def by_policy(c: dict[str, Any]) -> None:
+            mutation(c)
+            c.update({f"{PROJECT}:tags": {"owner": "x"}, f"{PROJECT}:policy": "production"})
+        found = refusal(by_policy, stack="dev")
     assert any(line.startswith(f"Pulumi.{'prod' if how == 'name' else 'dev'}.yaml: {field}: ")
                and "production" in line for line in found), found
 
@@ -405,6 +519,10 @@ def test_production_refuses_loopback_workspaces_and_any_http_url(mutation: Mutat
     (nested(("tags", "managed-by"), "me"), "tags.managed-by"),
     (nested(("tags", "Managed-By"), "me"), "tags.Managed-By"),
     (endpoint(0, tags={"managed-by": "databricks-braintrust/prod"}), "endpoints[bt-dev-llama-3-1-8b].tags.managed-by"),
+    (nested(("tags", " MANAGED-BY "), "me"), "tags. MANAGED-BY "),
+    (nested(("tags", "\uff4d\uff41\uff4e\uff41\uff47\uff45\uff44-by"), "me"),
+     "tags.\uff4d\uff41\uff4e\uff41\uff47\uff45\uff44-by"),  # full-width
+    (nested(("tags", "managed\u2010by"), "me"), "tags.managed\u2010by"),  # a look-alike hyphen
 ])
 def test_the_ownership_tag_is_reserved(mutation: Mutation, field: str) -> None:
     found = refusal(mutation)
@@ -425,7 +543,7 @@ def test_numbers_have_upper_bounds(mutation: Mutation, field: str | None, ok: bo
     if ok:
         assert validate(mutation)
     else:
-        assert any(field in line for line in refusal(mutation))
+        assert field is not None and any(field in line for line in refusal(mutation))
 
 
 @pytest.mark.parametrize(("mutation", "field"), [
@@ -464,12 +582,15 @@ def publishing(base: dict[str, Any], name: str, **braintrust: Any) -> Stack:
     ({}, {}, True),
     ({"org_name": "acme"}, {"org_name": "acme"}, True),
     ({"api_url": "https://api.braintrust.dev"}, {"api_url": "https://API.braintrust.dev/"}, True),
+    ({"api_url": "https://api.braintrust.dev:443"}, {}, True),
+    ({"api_url": "https://bt.example.com:8443"}, {"api_url": "https://bt.example.com"}, False),
     ({"org_name": "acme"}, {}, False),
     ({"org_name": "acme"}, {"org_name": "other"}, False),
     ({"api_url": "https://bt.example.com"}, {}, False),
     ({"secret_name": "databricks-a"}, {"secret_name": "databricks-b"}, False),
     ({"publish": False}, {}, False),
-], ids=["default-org", "same-org", "same-api-other-spelling", "org-vs-default", "other-org", "other-api",
+], ids=["default-org", "same-org", "same-api-other-spelling", "default-port", "other-port",
+        "org-vs-default", "other-org", "other-api",
         "other-name", "one-not-published"])
 def test_two_stacks_publishing_one_secret_to_one_organization_are_refused(
         a: dict[str, Any], b: dict[str, Any], clash: bool) -> None:
@@ -494,3 +615,20 @@ def test_validate_over_a_folder_refuses_a_copied_stack_naming_both_files(tmp_pat
     assert "Traceback" not in result.stderr
     line = next(line for line in result.stderr.splitlines() if "secret_name" in line)
     assert str(tmp_path / "Pulumi.staging-copy.yaml") in line and str(tmp_path / "Pulumi.staging.yaml") in line
+
+
+def test_one_file_named_twice_is_one_stack_not_a_copy_of_itself() -> None:
+    prod = ROOT / "stacks" / "Pulumi.prod.yaml"  # publishes, so a copy of it would be refused
+    result = subprocess.run([sys.executable, "-m", "components", "validate", "prod", str(prod),
+                             "./stacks/Pulumi.prod.yaml", "stacks"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("Pulumi.prod.yaml") == 1
+
+
+def test_a_symlink_under_another_stack_name_is_a_second_stack(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.prod.yaml").write_text((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())
+    (tmp_path / "Pulumi.prod-eu.yaml").symlink_to(tmp_path / "Pulumi.prod.yaml")
+    result = subprocess.run([sys.executable, "-m", "components", "validate", str(tmp_path)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "is also published by" in result.stderr, result.stderr

@@ -120,6 +120,28 @@ def test_emulator_script_starts_once_keeps_its_tokens_and_stops_its_own_process(
     assert "kept" in (emu / "state.json").read_text()  # --state: the workspace survives a restart
 
 
+def test_our_emulator_is_found_and_stopped_after_its_folder_was_removed(tmp_path, emulator) -> None:
+    # The folder (token, pid file) removed while the emulator runs: a new token file no longer
+    # matches, and there is no pid file; the script still knows the process by its state file.
+    port, emu = _free_port(), tmp_path / "emu"
+    started = _emulator_sh(tmp_path, port, "start")
+    assert started.returncode == 0, started.stderr
+    pid = int((emu / "emulator.pid").read_text())
+    try:
+        shutil.rmtree(emu)
+        status = _emulator_sh(tmp_path, port, "status")
+        assert status.returncode == 3
+        assert f"pid {pid}" in status.stdout and "scripts/emulator.sh stop" in status.stdout
+        stopped = _emulator_sh(tmp_path, port, "stop")
+        assert stopped.returncode == 0 and f"stopped (pid {pid})" in stopped.stdout
+        assert _gone(pid)
+        # the session emulator, started with another state file, was left alone
+        assert _get(int(emulator.url.rsplit(":", 1)[1]), "/api/2.0/serving-endpoints", "x") == 401
+    finally:
+        if not _gone(pid):
+            os.kill(pid, 15)
+
+
 def test_emulator_script_refuses_a_foreign_server_on_its_port(tmp_path, emulator) -> None:
     port = int(emulator.url.rsplit(":", 1)[1])  # the session emulator: another admin token
     done = _emulator_sh(tmp_path, port, "start")
@@ -289,6 +311,22 @@ def test_make_with_python_older_than_3_11_says_so_in_one_line(tmp_path, target) 
     assert "needs Python 3.11 or newer" in line and "3.10.12" in line
     assert done.stdout == ""
     assert not (tmp_path / "venv").exists()
+
+
+def test_make_with_python_2_names_its_version(tmp_path) -> None:
+    # Python 2's print is a statement: print("%s" % v, "old") prints the tuple ('2.7.18', 'old'),
+    # so the check must not rely on print to name the version
+    old = tmp_path / "python"
+    py2_print = "lambda *a: sys.stdout.write((str(a) if len(a) > 1 else str(a[0])) + chr(10))"
+    old.write_text(f"#!/bin/sh\nexec {sys.executable} -c "
+                   "'import sys; sys.version_info = (2, 7, 18, \"final\", 0); "
+                   f"exec(sys.argv[1], {{\"print\": {py2_print}, \"sys\": sys}})' \"$2\"\n")
+    old.chmod(0o755)
+    done = subprocess.run(["make", "--no-print-directory", "validate", f"PYTHON={old}", f"VENV={tmp_path / 'venv'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    (line,) = done.stderr.strip().splitlines()
+    assert "needs Python 3.11 or newer" in line and " is 2.7.18:" in line, line
 
 
 def test_make_without_a_runnable_python_says_so_in_one_line(tmp_path) -> None:

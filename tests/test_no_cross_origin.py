@@ -199,3 +199,17 @@ def test_an_unreachable_origin_is_one_line_naming_it(tmp_path) -> None:
     summary = transport.error_summary(result)
     assert result.status == 0 and summary.startswith(f"connection failed: http://127.0.0.1:{port}: ")
     assert "object at 0x" not in summary and "\n" not in summary
+
+
+def test_a_redirect_naming_credentials_in_its_location_never_shows_them(servers) -> None:
+    first, second = servers
+    host = second.url.removeprefix("http://")
+    first.redirect_to = f"http://{CLIENT_SECRET}:{BRAINTRUST_KEY}@{host}"
+    first.status = 307  # the status that would resend the body
+    api = BraintrustApi(url=first.url, creds=BraintrustCredentials(api_key=BRAINTRUST_KEY), retries=0)
+    with pytest.raises(BraintrustApiError) as info:
+        api.upsert(_pat("https://acme.cloud.databricks.com"))
+    _never_saw_a_credential(second)
+    message = str(info.value)
+    assert f"redirected to {second.url}" in message
+    assert not any(c in message for c in CREDENTIALS)

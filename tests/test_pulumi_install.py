@@ -112,8 +112,10 @@ def _bare_path(tmp_path: Path) -> str:
     """A PATH with the tools make and the scripts need, and no pulumi."""
     bin_dir = tmp_path / "tools"
     bin_dir.mkdir(exist_ok=True)
+    # touch: `make up` runs `make venv`, which stamps .venv/.installed whenever a requirements file
+    # is newer than the stamp (a fresh checkout, a pull)
     for tool in ("make", "bash", "sh", "env", "dirname", "cat", "mkdir", "chmod", "rm", "tr", "grep", "tail",
-                 "sleep", "nohup", "sed"):
+                 "sleep", "nohup", "sed", "touch"):
         found = shutil.which(tool)
         assert found, f"{tool} is needed"
         if not (bin_dir / tool).exists():

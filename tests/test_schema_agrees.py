@@ -31,6 +31,8 @@ STRUCTURAL = (
     "is not a known field",
     "does not apply",
     "check the YAML value's type",
+    "where text belongs (quote it)",
+    "is empty (write a value",
     "(use one of those)",
     "an endpoint needs exactly one of",
     "belongs to namespace",

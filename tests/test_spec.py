@@ -194,7 +194,7 @@ def test_schema_describes_every_field_and_namespaced_keys() -> None:
     assert f"{PROJECT}:endpoints" in config["properties"]
     assert {"required": [f"{PROJECT}:workspace"]} in [r for each in config["allOf"] for r in each["anyOf"]]
     defs = schema["$defs"]
-    for name in ("Principal", "BraintrustSettings", "FoundationModelEndpoint"):
+    for name in ("PrincipalSettings", "BraintrustSettings", "FoundationModelEndpoint"):
         for field, prop in defs[name]["properties"].items():
             assert "description" in prop or "$ref" in prop or "allOf" in prop, (name, field)
 

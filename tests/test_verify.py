@@ -253,17 +253,33 @@ def test_a_credential_echoed_at_the_cut_of_the_error_is_not_half_shown(echo_work
         assert credential[:8] not in output
 
 
-def _run_cli(args: list[str], env_path: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": env_path, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "components", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
-
-
-def test_stack_without_the_pulumi_cli_says_how_in_one_line(tmp_path) -> None:
-    done = _run_cli(["verify", "--stack", "dev"], env_path=str(tmp_path))  # an empty PATH: no pulumi
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
+def test_stack_without_the_pulumi_cli_says_how_in_one_line(tmp_path, capsys, monkeypatch) -> None:
+    # No pulumi on PATH nor beside the running Python: `make up` and `make pulumi` install the CLI
+    # into .venv/bin, where verify also looks, so the test must not depend on that folder.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("PULUMI_HOME", str(tmp_path / "pulumi-home"))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    assert main(["verify", "--stack", "dev"]) == 2
+    out = capsys.readouterr()
+    lines = out.err.strip().splitlines()
     assert len(lines) == 1 and "Pulumi CLI" in lines[0] and "--config" in lines[0]
+    assert out.out == ""
+
+
+def test_stack_finds_the_cli_in_pulumi_home_as_make_pulumi_does(tmp_path, capsys, monkeypatch) -> None:
+    # Pulumi's own installer puts the CLI in ~/.pulumi/bin ($PULUMI_HOME/bin), where `make pulumi`
+    # finds it and installs nothing: verify --stack must find it there too.
+    home = tmp_path / "pulumi-home"
+    (home / "bin").mkdir(parents=True)
+    (home / "bin" / "pulumi").write_text(f"#!/bin/sh\necho \"$*\" > {tmp_path / 'args'}\necho '\"[secret]\"'\n")
+    (home / "bin" / "pulumi").chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setenv("PULUMI_HOME", str(home))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    assert main(["verify", "--stack", "dev"]) == 2
+    assert (tmp_path / "args").read_text().split() == [
+        "stack", "output", "braintrust_provider", "--show-secrets", "--json", "--stack", "dev"]
+    assert "--show-secrets" in capsys.readouterr().err
 
 
 def test_verify_imports_neither_pulumi_nor_databricks_sdk(emulator, principal, tmp_path) -> None:
@@ -317,6 +333,17 @@ def test_other_redacted_shapes_get_the_same_hint(emulator, principal, tmp_path, 
     assert code == 2
     assert "--show-secrets" in output
     assert emulator.requests() == []
+
+
+def test_a_hidden_record_printed_without_json_gets_the_show_secrets_hint(tmp_path, capsys) -> None:
+    # `pulumi stack output braintrust_provider > provider.json`, --show-secrets forgotten, prints
+    # the bare word [secret], which is not JSON
+    path = tmp_path / "provider.json"
+    path.write_text("[secret]\n")
+    code, output = _verify(capsys, path)
+    assert code == 2
+    (line,) = output.strip().splitlines()
+    assert "[secret]" in line and "--show-secrets" in line and "not JSON" not in line
 
 
 @pytest.mark.parametrize("secret_as", ["object", "json string", "output object"])

@@ -39,6 +39,7 @@ from components.spec.endpoints import (
 )
 from components.spec.loading import (
     load_stack_file,
+    read_stack_file,
     read_stack_text,
     stack_name_of,
     validate_config,
@@ -48,19 +49,20 @@ from components.spec.problems import FieldError, Problem, StackError
 from components.spec.schema import spec_json_schema
 from components.spec.stack import (
     BraintrustSettings,
-    Principal,
+    PrincipalSettings,
     SecureValue,
     Stack,
     StackSpec,
-    Workspace,
+    WorkspaceSettings,
     is_production,
 )
 
 __all__ = [
     "MANAGED_BY_TAG", "MODES", "MODE_KEYS", "PRODUCTION_MAX_LIFETIME_DAYS", "PROJECT", "QUERY_SCOPES",
     "SECRET_KEYS", "BraintrustSettings", "CustomModelEndpoint", "EndpointBase", "EndpointEntry", "FieldError",
-    "FoundationModelEndpoint", "Mode", "PayPerTokenEndpoint", "Principal", "Problem", "RateLimit",
-    "SecureValue", "Stack", "StackError", "StackSpec", "Throughput", "UnityCatalogModel", "Workspace",
+    "FoundationModelEndpoint", "Mode", "PayPerTokenEndpoint", "PrincipalSettings", "Problem", "RateLimit",
+    "SecureValue", "Stack", "StackError", "StackSpec", "Throughput", "UnityCatalogModel", "WorkspaceSettings",
     "WorkloadSize", "WorkloadType", "check_across", "is_production", "load_stack_file", "ownership_marker",
-    "read_stack_text", "secret_hint", "spec_json_schema", "stack_name_of", "validate_config", "validate_document",
+    "read_stack_file", "read_stack_text", "secret_hint", "spec_json_schema", "stack_name_of", "validate_config",
+    "validate_document",
 ]

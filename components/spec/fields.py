@@ -60,6 +60,16 @@ def _no_bool(value: Any) -> Any:
 Number = Annotated[int, BeforeValidator(_no_bool)]
 
 
+# Hyphens a reader takes for '-': hyphen, non-breaking hyphen, figure dash, en dash, minus, ...
+_DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d", "-"))
+
+
+def reserved_spelling(key: str) -> bool:
+    """Whether a tag key reads as the reserved ownership key: in any case, with spaces around it,
+    in full-width letters (NFKC) or with a look-alike hyphen."""
+    return unicodedata.normalize("NFKC", key).translate(_DASHES).strip().casefold() == MANAGED_BY_TAG
+
+
 def check_tags(tags: Mapping[str, str]) -> dict[str, str]:
     """Tag rules, each refusal at the tag's own key (``tags.<key>``)."""
     for key, value in tags.items():
@@ -68,7 +78,7 @@ def check_tags(tags: Mapping[str, str]) -> dict[str, str]:
             raise FieldError((key,), f"the tag key contains the control character {found} (remove it)")
         if not key.strip() or len(key) > 255:
             raise FieldError((key,), "a tag key must be 1 to 255 characters (shorten or name it)")
-        if key.strip().lower() == MANAGED_BY_TAG:
+        if reserved_spelling(key):
             raise FieldError((key,), (
                 "is reserved: the project sets this tag to mark the stack's own endpoints "
                 "(remove it, or use another key such as owner)"

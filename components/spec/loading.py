@@ -3,6 +3,7 @@ defect becomes a Problem naming the file and the field; nothing raises anything 
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,12 +39,21 @@ def validate_config(raw: Mapping[str, Any], *, stack: str, file: str) -> Stack:
     try:
         spec = StackSpec.model_validate(dict(raw), context={"stack": stack})
     except ValidationError as exc:
-        for err in exc.errors(include_input=False, include_url=False):
+        for err in exc.errors(include_url=False):
             loc = tuple(err["loc"])
+            given = err.get("input")  # only its type is looked at: a value is never echoed
             ctx_error = (err.get("ctx") or {}).get("error")
             if isinstance(ctx_error, FieldError):
                 # The rule names a field below the model it was raised in.
                 errors.append((loc + ctx_error.loc, str(ctx_error)))
+            elif err["type"] == "string_type" and isinstance(given, int | float | bool | datetime.date):
+                # `cost-center: 1234`, `environment: 2024-01-01`: YAML made a number, a true/false
+                # value or a date of what is meant as text.
+                what = ("true/false value" if isinstance(given, bool) else
+                        "date" if isinstance(given, datetime.date) else "number")
+                errors.append((loc, f"is read by YAML as a {what} where text belongs (quote it)"))
+            elif err["type"].endswith("_type") and given is None:
+                errors.append((loc, "is empty (write a value, or remove the key)"))
             else:
                 errors.append((loc, message_for(err)))
     # An endpoint is named by its name in messages, unless that name is itself refused.
@@ -88,7 +98,7 @@ _STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
 
 def stack_name_of(path: Path) -> str:
-    match = re.match(r"^Pulumi\.(.+)\.ya?ml$", path.name)
+    match = re.fullmatch(r"Pulumi\.(.+)\.ya?ml", path.name, re.DOTALL)  # fullmatch: no stray newline
     return match.group(1) if match else path.stem
 
 
@@ -141,6 +151,19 @@ def load_stack_file(path: Path | str, *, display: str | None = None) -> Stack:
     including unreadable files and YAML syntax errors (with the line)."""
     path = Path(path)
     file = display or str(path)
+    document = read_stack_file(path, display=file)
+    try:
+        return validate_document(document, stack=stack_name_of(path), file=file)
+    except RecursionError:
+        raise StackError([Problem(file, "", "is nested too deeply to be a stack file (flatten it)")]) from None
+
+
+def read_stack_file(path: Path | str, *, display: str | None = None) -> Any:
+    """The parsed document of a stack file, after every check only its text can show (size,
+    encoding, the stack name in its file name, and read_stack_text's). The program runs it too:
+    Pulumi's own reader hands it values in which `010` is already 8 and a repeated key gone."""
+    path = Path(path)
+    file = display or str(path)
 
     def refuse(message: str, where: str = "") -> StackError:
         return StackError([Problem(file, where, message)])
@@ -163,11 +186,7 @@ def load_stack_file(path: Path | str, *, display: str | None = None) -> Stack:
     if not _STACK_NAME.fullmatch(stack):
         raise refuse(f"names the stack {stack[:80]!r}, which Pulumi refuses: a stack name holds only letters, "
                      "digits, '-', '_' and '.' (rename the file to Pulumi.<stack>.yaml with such a name)")
-    document = read_stack_text(text, file)
-    try:
-        return validate_document(document, stack=stack, file=file)
-    except RecursionError:
-        raise refuse("is nested too deeply to be a stack file (flatten it)") from None
+    return read_stack_text(text, file)
 
 
 def validate_document(document: Any, *, stack: str, file: str) -> Stack:
@@ -190,6 +209,19 @@ def validate_document(document: Any, *, stack: str, file: str) -> Stack:
     if not isinstance(config, dict):
         problems.append(Problem(file, "config", f"must be a map of {PROJECT}:* keys"))
         raise StackError(problems)
+    # What validate_config does not read (Pulumi's own keys and the file's top level) is still
+    # in the reviewed file: no URL password and no plain credential there either.
+    outside: dict[tuple[Any, ...], Any] = {("config", key): value for key, value in config.items()
+               if str(key).rpartition(":")[0] not in ("", PROJECT)}
+    outside.update({(key,): value for key, value in document.items() if key != "config"})
+    for where, value in outside.items():
+        for loc in userinfo_paths(value, where):
+            problems.append(Problem(file, field_path(loc, tagged=False), (
+                "holds a URL with a user name or password in it, which is never shown back (remove the part "
+                "before '@': credentials go in secret config, never in a URL)")))
+        for loc in credential_paths(value, all_field_names(), where):
+            problems.append(Problem(file, field_path(loc, tagged=False),
+                                    f"looks like a credential written in plain text (remove it; {WHERE_SECRETS_GO})"))
     raw: dict[str, Any] = {}
     spelled: dict[str, str] = {}
     for key, value in config.items():

@@ -19,13 +19,13 @@ from components.spec.endpoints import (
     Throughput,
     UnityCatalogModel,
 )
-from components.spec.stack import BraintrustSettings, Principal, StackSpec, Workspace
+from components.spec.stack import BraintrustSettings, PrincipalSettings, StackSpec, WorkspaceSettings
 
 _MODE_NAMES = {"provisioned": "a foundation_model", "custom": "a custom model", "pay_per_token": "a pay-per-token"}
 
 
-_MODELS = (StackSpec, Workspace, Principal, BraintrustSettings, Throughput, RateLimit, UnityCatalogModel,
-           FoundationModelEndpoint, CustomModelEndpoint, PayPerTokenEndpoint)
+_MODELS = (StackSpec, WorkspaceSettings, PrincipalSettings, BraintrustSettings, Throughput, RateLimit,
+           UnityCatalogModel, FoundationModelEndpoint, CustomModelEndpoint, PayPerTokenEndpoint)
 
 
 @functools.cache

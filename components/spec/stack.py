@@ -48,7 +48,7 @@ def _secure_field(key: str) -> Any:
     return Field(default=None, description=f"Secret; set it with `{secret_hint(key)}`.")
 
 
-class Workspace(BaseModel):
+class WorkspaceSettings(BaseModel):
     model_config = MODEL_CONFIG
     host: str = Field(
         description="Workspace URL: https://<name>.cloud.databricks.com (AWS), "
@@ -62,7 +62,7 @@ class Workspace(BaseModel):
         return check_workspace_url(value, strip_trailing_slash=True)
 
 
-class Principal(BaseModel):
+class PrincipalSettings(BaseModel):
     model_config = MODEL_CONFIG
     display_name: Text = Field(
         min_length=1, max_length=200,
@@ -94,7 +94,7 @@ class Principal(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _rotation_window(self) -> Principal:
+    def _rotation_window(self) -> PrincipalSettings:
         if self.rotate_before_days >= self.secret_lifetime_days:
             raise FieldError(
                 ("rotate_before_days",),
@@ -136,9 +136,9 @@ class StackSpec(BaseModel):
 
     model_config = MODEL_CONFIG
 
-    workspace: Workspace
+    workspace: WorkspaceSettings
     endpoints: list[EndpointEntry] = Field(min_length=1, description="Serving endpoints Braintrust may query.")
-    principal: Principal
+    principal: PrincipalSettings
     braintrust: BraintrustSettings
     tags: dict[str, str] = Field(default_factory=dict, description="Tags on every endpoint.")
     policy: Literal["standard", "production"] | None = Field(

@@ -201,6 +201,13 @@ def _check_graph(root: yaml.Node) -> None:
             seen: dict[Any, tuple[Any, int]] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == _MERGE:
+                    # `<<` written twice is a key written twice too (list the maps in one `<<`).
+                    identity = ("merge",)
+                    if identity in seen:
+                        raise YamlProblem(path, f"the merge key '<<' is written twice, on lines {seen[identity][1]} "
+                                                f"and {key_node.start_mark.line + 1} (merge several maps with one "
+                                                "`<<: [*a, *b]`)")
+                    seen[identity] = ("<<", key_node.start_mark.line + 1)
                     size += walk(value_node, path)
                     continue
                 name = key_node.value if isinstance(key_node, yaml.ScalarNode) else "<complex key>"

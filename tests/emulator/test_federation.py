@@ -154,6 +154,16 @@ def test_an_unsigned_token_is_refused(emulator, deploy_sp, policy, issuer: Issue
     assert status == 400 and "RS256" in body["error_description"]
 
 
+@pytest.mark.parametrize("part", [0, 1])
+def test_a_token_nested_too_deeply_is_refused_not_a_500(emulator, deploy_sp, policy, issuer: Issuer,
+                                                         part: int) -> None:
+    policy()
+    parts = issuer.mint().split(".")
+    parts[part] = _b64url(b"[" * 100_000)  # json.loads raised RecursionError: a 500
+    status, body = _exchange(emulator.url, deploy_sp.application_id, ".".join(parts))
+    assert status == 400 and "well-formed" in body["error_description"]
+
+
 def test_a_principal_without_a_policy_or_an_unknown_client_is_refused(
         emulator, deploy_sp, issuer: Issuer) -> None:
     status, body = _exchange(emulator.url, deploy_sp.application_id, issuer.mint())

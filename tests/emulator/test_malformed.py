@@ -52,6 +52,12 @@ EP = "/api/2.0/serving-endpoints"
     ("bad chunk size", lambda e: _post(e, EP, b"zz\r\n{}\r\n0\r\n\r\n", b"Transfer-Encoding: chunked\r\n")),
     ("bad request line", lambda e: b"GET\r\n\r\n"),
     ("bad HTTP version", lambda e: b"GET / HTTP/9\r\n\r\n"),
+    # JSON that Python reads but JSON does not, or cannot turn into a number: once a 500.
+    ("integer past 4300 digits", lambda e: _post(e, EP, b'{"a": ' + b"9" * 5000 + b"}", b"Content-Length: 5007\r\n")),
+    ("NaN", lambda e: _post(e, EP, b'{"name": NaN}', b"Content-Length: 13\r\n")),
+    ("Infinity", lambda e: _post(e, SP, b'{"displayName": -Infinity}', b"Content-Length: 26\r\n")),
+    # `GET /` with no version: http.server answered it HTTP/0.9 style, with no status line.
+    ("HTTP/0.9 request", lambda e: b"GET /api/2.0/serving-endpoints\r\n\r\n"),
 ])
 def test_malformed_requests_get_a_databricks_shaped_400(emulator, name, raw_of):
     status, body, _ = _exchange(emulator, raw_of(emulator))

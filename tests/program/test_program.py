@@ -93,6 +93,31 @@ def test_invalid_config_stops_the_program_with_the_validate_message(monkeypatch:
     pulumi.runtime.set_all_config({}, [])
 
 
+@pytest.mark.parametrize(("old", "new", "words"), [
+    ('version: "3"', "version: 010", "quote it"),  # Pulumi's reader (yaml.v3) hands the program 8
+    ("    environment: dev\n", "    environment: dev\n    team: search\n", "written twice"),
+    ('version: "3"', 'version: !!int "010"', "YAML tag !!int"),
+], ids=["octal-version", "repeated-key", "explicit-tag"])
+def test_what_only_the_stack_files_text_shows_stops_the_program_too(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old: str, new: str, words: str) -> None:
+    text = (ROOT / "stacks" / "Pulumi.dev.yaml").read_text()
+    assert old in text
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "Pulumi.dev.yaml").write_text(text.replace(old, new, 1))
+    monkeypatch.chdir(tmp_path)  # the program runs in the project folder, as under `pulumi up`
+    pulumi.runtime.set_mocks(Mocks(), project=PROJECT, stack="dev", preview=False)
+    flat, secret_keys = stack_config(ROOT / "stacks" / "Pulumi.dev.yaml")  # the values are fine
+    pulumi.runtime.set_all_config(flat, secret_keys)
+    from components import program as prog
+
+    try:
+        with pytest.raises(pulumi.RunError) as info:
+            prog.load_stack()
+        assert "stacks/Pulumi.dev.yaml: " in str(info.value) and words in str(info.value)
+    finally:
+        pulumi.runtime.set_all_config({}, [])
+
+
 @pytest.mark.parametrize("key", SECRET_KEYS)
 def test_secret_config_given_in_plain_text_is_refused(key: str) -> None:
     pulumi.runtime.set_mocks(Mocks(), project=PROJECT, stack="dev", preview=False)
