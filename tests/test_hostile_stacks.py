@@ -632,3 +632,16 @@ def test_a_symlink_under_another_stack_name_is_a_second_stack(tmp_path: Path) ->
     result = subprocess.run([sys.executable, "-m", "components", "validate", str(tmp_path)], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "is also published by" in result.stderr, result.stderr
+
+
+def test_more_endpoints_than_a_workspace_serves_are_refused_before_validating_them() -> None:
+    many = [{"name": f"bt-e{i}", "pay_per_token": True} for i in range(1001)]
+    found = refusal(lambda c: c.update({f"{PROJECT}:endpoints": many}))
+    assert found == [found[0]] and found[0].startswith("Pulumi.dev.yaml: endpoints: lists 1001 endpoints")
+
+
+def test_a_file_of_many_problems_reports_the_first_hundred_and_says_there_are_more() -> None:
+    bad = [{"name": f"bad name {i}", "foundation_model": f"no-such-model-{i}", "throughput": {"max": 1}}
+           for i in range(300)]
+    found = refusal(lambda c: c.update({f"{PROJECT}:endpoints": bad}))
+    assert len(found) == 101 and "more problems than the 100 above" in found[-1]
