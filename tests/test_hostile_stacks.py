@@ -370,6 +370,10 @@ def test_printable_unicode_in_free_text_is_accepted() -> None:
     ("http://acme.cloud.databricks.com", "https://"),
     ("https://10.0.0.5", "not a Databricks workspace"),
     ("http://127.0.0.1.nip.io:8787", "https://"),
+    ("https://acme.cloud.databricks.com:", "empty or zero port"),  # was kept, colon and all
+    ("https://acme.cloud.databricks.com:/", "empty or zero port"),
+    ("http://127.0.0.1:0", "empty or zero port"),
+    ("https://acme\u00a0x.cloud.databricks.com", "contains a space"),
 ], ids=lambda v: v if isinstance(v, str) and len(v) < 40 else None)
 def test_workspace_hosts_that_are_not_valid_databricks_names_are_refused(host: str, words: str) -> None:
     found = refusal(config_key("workspace", host=host))
@@ -455,6 +459,8 @@ def test_render_never_prints_a_password_written_in_a_url(tmp_path: Path) -> None
     ("https://api.braintrust.dev?x=1", False),
     ("ftp://api.braintrust.dev", False),
     ("api.braintrust.dev", False),
+    ("https://api.braintrust.dev:", False),
+    ("https://bt.example.com/a b", False),
 ])
 def test_braintrust_api_url_is_https_or_loopback_http(url: str, ok: bool) -> None:
     if ok:
