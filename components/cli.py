@@ -173,7 +173,9 @@ def render_plan(stack: specmod.Stack) -> dict[str, Any]:
 def dump(data: Any, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(data, indent=2, sort_keys=False) + "\n"
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=100)
+    # libyaml's emitter when present: the pure-Python one took seconds for a large stack.
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False, width=100)
 
 
 def cmd_render(args: argparse.Namespace) -> int:

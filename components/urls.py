@@ -49,6 +49,8 @@ def _split(value: str, example: str) -> SplitResult:
             raise ValueError(f"contains the control character U+{ord(char):04X} (remove it)")
     if value.strip() != value:
         raise ValueError("has leading or trailing spaces (remove them)")
+    if any(char.isspace() for char in value):
+        raise ValueError("contains a space, which no URL holds (remove it, or write it as %20)")
     authority = re.split(r"[/?#]", value.partition("://")[2], maxsplit=1)[0]
     if "@" in authority or ("@" in value and "://" not in value):
         raise ValueError("must not carry a user name or password (credentials never go in a URL; "
@@ -62,6 +64,9 @@ def _split(value: str, example: str) -> SplitResult:
     except ValueError as exc:
         raise ValueError(f"is not a valid URL: {exc} (write it like {example})") from None
     hostname = (parts.hostname or "").lower()
+    if parts.netloc.endswith(":") or parts.port == 0:
+        # `host:` would reach Braintrust as its base URL, and `:0` names no server.
+        raise ValueError(f"has an empty or zero port after ':' (remove the ':', or name the port, like {example})")
     if parts.scheme not in ("https", "http") or not hostname:
         raise ValueError(f"must be a URL such as {example} (got {value[:80]!r})")
     if not _is_ip(hostname):

@@ -370,6 +370,10 @@ def test_printable_unicode_in_free_text_is_accepted() -> None:
     ("http://acme.cloud.databricks.com", "https://"),
     ("https://10.0.0.5", "not a Databricks workspace"),
     ("http://127.0.0.1.nip.io:8787", "https://"),
+    ("https://acme.cloud.databricks.com:", "empty or zero port"),  # was kept, colon and all
+    ("https://acme.cloud.databricks.com:/", "empty or zero port"),
+    ("http://127.0.0.1:0", "empty or zero port"),
+    ("https://acme\u00a0x.cloud.databricks.com", "contains a space"),
 ], ids=lambda v: v if isinstance(v, str) and len(v) < 40 else None)
 def test_workspace_hosts_that_are_not_valid_databricks_names_are_refused(host: str, words: str) -> None:
     found = refusal(config_key("workspace", host=host))
@@ -455,6 +459,8 @@ def test_render_never_prints_a_password_written_in_a_url(tmp_path: Path) -> None
     ("https://api.braintrust.dev?x=1", False),
     ("ftp://api.braintrust.dev", False),
     ("api.braintrust.dev", False),
+    ("https://api.braintrust.dev:", False),
+    ("https://bt.example.com/a b", False),
 ])
 def test_braintrust_api_url_is_https_or_loopback_http(url: str, ok: bool) -> None:
     if ok:
@@ -632,3 +638,16 @@ def test_a_symlink_under_another_stack_name_is_a_second_stack(tmp_path: Path) ->
     result = subprocess.run([sys.executable, "-m", "components", "validate", str(tmp_path)], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "is also published by" in result.stderr, result.stderr
+
+
+def test_more_endpoints_than_a_workspace_serves_are_refused_before_validating_them() -> None:
+    many = [{"name": f"bt-e{i}", "pay_per_token": True} for i in range(1001)]
+    found = refusal(lambda c: c.update({f"{PROJECT}:endpoints": many}))
+    assert found == [found[0]] and found[0].startswith("Pulumi.dev.yaml: endpoints: lists 1001 endpoints")
+
+
+def test_a_file_of_many_problems_reports_the_first_hundred_and_says_there_are_more() -> None:
+    bad = [{"name": f"bad name {i}", "foundation_model": f"no-such-model-{i}", "throughput": {"max": 1}}
+           for i in range(300)]
+    found = refusal(lambda c: c.update({f"{PROJECT}:endpoints": bad}))
+    assert len(found) == 101 and "more problems than the 100 above" in found[-1]

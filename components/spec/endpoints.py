@@ -24,6 +24,9 @@ UC_MODEL_NAME = re.compile(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+")
 # chunks is a typo, not a purchase.
 MAX_CALLS = 2**31 - 1
 MAX_CHUNKS = 1000
+# Databricks' default limit of serving endpoints per workspace (model-serving-limits): a stack
+# listing more could never be created, and would take seconds to validate.
+MAX_ENDPOINTS = 1000
 
 
 class Throughput(BaseModel):

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from components.spec.constants import MODES, PROJECT, SECRET_KEYS
 from components.spec.credentials import WHERE_SECRETS_GO, credential_paths, redact, userinfo_paths
-from components.spec.endpoints import FoundationModelEndpoint
+from components.spec.endpoints import MAX_ENDPOINTS, FoundationModelEndpoint
 from components.spec.messages import (
     VERSION_FIELDS,
     all_field_names,
@@ -28,6 +28,9 @@ from components.spec.problems import FieldError, Problem, StackError
 from components.spec.stack import Stack, StackSpec
 from components.spec.yamlfile import MAX_BYTES, YamlProblem, read_yaml, resolve_plain
 
+# A file with more problems is reported this far: the rest would take long to word and longer to read.
+MAX_PROBLEMS = 100
+
 # Where pydantic reports an endpoint's own name: after the union's tag.
 MODE_NAME_LOCS = {(mode, "name") for mode in MODES}
 
@@ -36,10 +39,16 @@ def validate_config(raw: Mapping[str, Any], *, stack: str, file: str) -> Stack:
     """Validate the project's config keys (namespace already stripped). Raises StackError."""
     errors: list[tuple[tuple[Any, ...], str]] = []
     spec: StackSpec | None = None
+    endpoints = raw.get("endpoints")
+    if isinstance(endpoints, list) and len(endpoints) > MAX_ENDPOINTS:
+        # Before validating them: thousands of entries would take seconds to check and to report.
+        raise StackError([Problem(file, "endpoints", (
+            f"lists {len(endpoints)} endpoints, more than the {MAX_ENDPOINTS} a workspace serves by default "
+            "(split them across stacks, or remove the ones no longer needed)"))])
     try:
         spec = StackSpec.model_validate(dict(raw), context={"stack": stack})
     except ValidationError as exc:
-        for err in exc.errors(include_url=False):
+        for err in exc.errors(include_url=False)[:MAX_PROBLEMS + 1]:  # one more shows there are more
             loc = tuple(err["loc"])
             given = err.get("input")  # only its type is looked at: a value is never echoed
             ctx_error = (err.get("ctx") or {}).get("error")
@@ -79,6 +88,9 @@ def validate_config(raw: Mapping[str, Any], *, stack: str, file: str) -> Stack:
         report(loc, f"looks like a credential written in plain text (remove it; {WHERE_SECRETS_GO})", tagged=False)
     for loc, message in errors:
         report(loc, message, tagged=True)
+    if len(problems) > MAX_PROBLEMS:
+        problems[MAX_PROBLEMS:] = [Problem(file, "", f"has more problems than the {MAX_PROBLEMS} above, not listed "
+                                                     "(fix these first, then validate again)")]
     if problems or spec is None:
         raise StackError(problems)
     warnings = [

@@ -17,7 +17,7 @@ from components.spec.constants import (
     SECRET_KEYS,
     secret_hint,
 )
-from components.spec.endpoints import EndpointEntry
+from components.spec.endpoints import MAX_ENDPOINTS, EndpointEntry
 from components.spec.fields import MODEL_CONFIG, Number, Text, check_tags
 from components.spec.problems import FieldError, Problem
 from components.urls import check_api_url, check_workspace_url, is_loopback
@@ -137,7 +137,8 @@ class StackSpec(BaseModel):
     model_config = MODEL_CONFIG
 
     workspace: WorkspaceSettings
-    endpoints: list[EndpointEntry] = Field(min_length=1, description="Serving endpoints Braintrust may query.")
+    endpoints: list[EndpointEntry] = Field(min_length=1, max_length=MAX_ENDPOINTS,
+                                           description="Serving endpoints Braintrust may query.")
     principal: PrincipalSettings
     braintrust: BraintrustSettings
     tags: dict[str, str] = Field(default_factory=dict, description="Tags on every endpoint.")
