@@ -214,7 +214,7 @@ class _EchoAuthorization(http.server.BaseHTTPRequestHandler):
     """A workspace that refuses every call with an error quoting the request's Authorization
     header, placed so that the credential straddles the 300-character cut of the error column."""
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         raw = ("x" * 280 + str(self.headers.get("Authorization"))).encode()
         self.send_response(401 if self.path == "/oidc/v1/token" else 400)
@@ -365,7 +365,7 @@ class _SlowSecondModel(http.server.BaseHTTPRequestHandler):
     release = threading.Event()
     second_done = threading.Event()
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if "/second/" in self.path:
             self.release.wait(timeout=30)
