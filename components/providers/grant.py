@@ -226,7 +226,9 @@ class QueryGrantProvider(DatabricksProvider):
                     self._write(ops, inputs, lambda: ops.serving.update_permissions(
                         endpoint_id, access_control_list=[_request(new)]))
             except (DatabricksError, DeadlineExceeded) as exc:
-                raise api_error("changing query access", self._obj(inputs), exc) from None
+                if not self._governed_by_workspace(inputs, exc):
+                    raise api_error("changing query access", self._obj(inputs), exc) from None
+                return UpdateResult({**inputs, "governed_by": BY_WORKSPACE})
         return UpdateResult({**inputs, "governed_by": BY_ACL})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
@@ -250,6 +252,16 @@ class QueryGrantProvider(DatabricksProvider):
             except NotFound:
                 return  # the endpoint went away between the two calls
             except (DatabricksError, DeadlineExceeded) as exc:
+                if self._refused_on_shared(inputs, exc):
+                    # The workspace took our entry once and now keeps this ACL to itself:
+                    # nothing we send can remove it, and failing would block every destroy.
+                    pulumi.log.warn(
+                        f"{obj}: the workspace refused removing this entry "
+                        f"({type(exc).__name__}); access to Databricks' pay-per-token endpoints "
+                        f"is governed by Unity Catalog EXECUTE on system.ai, so the entry is "
+                        f"left as it is: remove it in the workspace if it matters (deleting the "
+                        f"principal removes it too)")
+                    return
                 raise api_error("removing query access", obj, exc) from None
 
     # ------------------------------------------------------------ helpers
@@ -276,12 +288,18 @@ class QueryGrantProvider(DatabricksProvider):
                             exc) from None
         return any(sp.application_id == app_id for sp in found)
 
-    def _governed_by_workspace(self, inputs: dict[str, Any], exc: Exception) -> bool:
-        """A pay-per-token endpoint refused our ACL write: the workspace governs its access."""
+    @staticmethod
+    def _refused_on_shared(inputs: dict[str, Any], exc: Exception) -> bool:
+        """A 4xx to an ACL write on a pay-per-token endpoint that is not about our principal:
+        the workspace keeps that shared endpoint's ACL to itself."""
         if not is_pay_per_token(inputs) or not isinstance(exc, _CLIENT_ERRORS):
             return False
-        if is_unknown_principal(exc):
-            return False  # our principal is missing: that is an error wherever it happens
+        return not is_unknown_principal(exc)  # a missing principal is an error anywhere
+
+    def _governed_by_workspace(self, inputs: dict[str, Any], exc: Exception) -> bool:
+        """A pay-per-token endpoint refused our ACL write: the workspace governs its access."""
+        if not self._refused_on_shared(inputs, exc):
+            return False
         pulumi.log.info(
             f"{self._obj(inputs)}: the workspace refused the ACL write ({type(exc).__name__}); "
             f"access to Databricks' pay-per-token endpoints is governed by Unity Catalog "

@@ -166,6 +166,32 @@ def test_pay_per_token_grant_delete_keeps_every_other_entry_and_skips_a_gone_ent
     assert direct_entries(target, ep["endpoint_id"]) == expected
 
 
+def test_pay_per_token_grant_written_before_the_workspace_refused_still_changes_and_destroys(
+        target: Target, engine: Engine) -> None:
+    """A grant recorded as an ACL entry (the workspace accepted it then) on a pay-per-token
+    endpoint whose ACL the workspace now refuses to change: a level change is recorded as
+    governed by the workspace, and destroy warns with the entry left instead of failing forever."""
+    target.needs_emulator()
+    ep = pay_per_token(target)
+    sp = up_principal(engine, target)
+    out = engine.register(QueryGrant, QueryGrantProvider, "grant", grant_inputs(ep, sp)).outputs
+    assert out["governed_by"] == "acl"
+    settings(target, pay_per_token_acl="reject")
+    mark = StderrMark(target)
+    engine.destroy(QueryGrant, "grant")
+    assert engine.urn(QueryGrant, "grant") not in engine.state
+    assert "refused removing this entry" in mark.new()
+    assert ("service_principal_name", sp["application_id"], "CAN_QUERY") in direct_entries(
+        target, ep["endpoint_id"])  # left, as the warning says
+
+    settings(target, pay_per_token_acl="accept")
+    engine.register(QueryGrant, QueryGrantProvider, "other", grant_inputs(ep, sp, "CAN_VIEW"))
+    settings(target, pay_per_token_acl="reject")
+    step = engine.register(QueryGrant, QueryGrantProvider, "other",
+                           grant_inputs(ep, sp, "CAN_MANAGE"))
+    assert step.op == "update" and step.outputs["governed_by"] == "workspace"
+
+
 # ------------------------------------------------------------------ propagation_delay
 
 
