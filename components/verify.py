@@ -26,6 +26,7 @@ import argparse
 import base64
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -140,9 +141,17 @@ def load_config_file(path: Path) -> Any:
     return _parse(text, str(path))
 
 
+def find_pulumi() -> str | None:
+    """The Pulumi CLI where `make pulumi` looks for it (scripts/install_pulumi.py): on PATH, in
+    $PULUMI_HOME/bin or ~/.pulumi/bin (Pulumi's own installer), or beside this Python (.venv/bin,
+    where `make pulumi` installs it)."""
+    home = Path(os.environ["PULUMI_HOME"]) if os.environ.get("PULUMI_HOME") else Path.home() / ".pulumi"
+    return (shutil.which("pulumi")
+            or shutil.which("pulumi", path=os.pathsep.join([str(home / "bin"), str(Path(sys.executable).parent)])))
+
+
 def load_stack_output(stack: str, timeout: float = 120.0) -> Any:
-    # on PATH, or beside this Python: where `make pulumi` installs it (.venv/bin)
-    pulumi = shutil.which("pulumi") or shutil.which("pulumi", path=str(Path(sys.executable).parent))
+    pulumi = find_pulumi()
     if pulumi is None:
         raise UsageError(INSTALL_HINT)
     cmd = [pulumi, "stack", "output", OUTPUT_NAME, "--show-secrets", "--json", "--stack", stack]

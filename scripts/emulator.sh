@@ -3,7 +3,7 @@
 #
 #   scripts/emulator.sh run     run it in the foreground (`make emulator`; Ctrl-C stops it)
 #   scripts/emulator.sh start   start it in the background unless our emulator already answers
-#   scripts/emulator.sh stop    stop the process of our pid file, nothing else
+#   scripts/emulator.sh stop    stop our emulator (the pid file's, else the one using our state file), nothing else
 #   scripts/emulator.sh status  0: answers and accepts our admin token; 3: answers but refuses it;
 #                               1: nothing answers. Each says what to do.
 #
@@ -68,18 +68,50 @@ emulator_args() {
 }
 
 refused_line() {
-  echo "something on $URL answers but refuses the admin token in $TOKEN_FILE: another emulator (started" \
-    "by hand, or with another EMULATOR_DIR) holds the port; stop it and run 'make emulator' or 'make up'" \
-    "again, which share $DIR"
+  local pid
+  if pid="$(running_pid)"; then
+    # ours by its state file, yet the token file is not the one it started with (the folder was
+    # removed or the file replaced while it ran): only a restart reads the new one
+    echo "the emulator on $URL (pid $pid, started from $DIR) refuses the admin token in $TOKEN_FILE," \
+      "which is missing or changed since it started: run 'scripts/emulator.sh stop', then 'make up' or 'make emulator' again"
+  else
+    echo "something on $URL answers but refuses the admin token in $TOKEN_FILE: another emulator (started" \
+      "by hand, or with another EMULATOR_DIR) holds the port; stop it and run 'make emulator' or 'make up'" \
+      "again, which share $DIR"
+  fi
 }
 
-running_pid() {  # the pid in our pid file, if that process is still our emulator
-  local pid
-  [[ -s "$DIR/emulator.pid" ]] || return 1
-  pid="$(cat "$DIR/emulator.pid")"
+is_ours() {  # the process runs our emulator: `python -m emulator ... --state $DIR/state.json`
+  local pid="$1" args
   [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "-m emulator" || return 1
-  echo "$pid"
+  # 2> first: a process gone meanwhile (grep itself matches the path it searches for) is silent
+  args="$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline")" || return 1
+  grep -qxF -- "emulator" <<<"$args" && grep -qxF -- "$DIR/state.json" <<<"$args"
+}
+
+# Our emulator's pid: the pid file's, else (the folder was removed while it ran, and the pid file
+# with it) the process started with our state file, found through /proc (Linux).
+running_pid() {
+  local pid
+  if [[ -s "$DIR/emulator.pid" ]]; then
+    pid="$(cat "$DIR/emulator.pid")"
+    if is_ours "$pid"; then
+      echo "$pid"
+      return 0
+    fi
+  fi
+  [[ -d /proc/self ]] || return 1
+  # processes with an argument exactly equal to our state file's path; is_ours checks the rest
+  local file
+  while read -r file; do
+    pid="${file#/proc/}"
+    pid="${pid%/cmdline}"
+    if is_ours "$pid"; then
+      echo "$pid"
+      return 0
+    fi
+  done < <(grep -lzxF -- "$DIR/state.json" /proc/[0-9]*/cmdline 2>/dev/null)
+  return 1
 }
 
 # 0: ours answers; 3: a stranger answers (message printed); 1: nothing answers.

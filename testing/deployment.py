@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from testing.emulator import EmulatorClient
-from testing.engine.engine import Registration, Result, StackEngine, Step, Transform, type_token
+from testing.engine.engine import CommandResult, Registration, ResourceStep, StackEngine, Transform, type_token
 from testing.engine.props import strip_secrets
 from testing.engine.state import ResourceState
 from testing.provider import ProviderProcess
@@ -59,7 +59,7 @@ class Deployment:
         self.config = values
         self.removed = removed
         self.stack = stack or self.stack_file.name.split(".")[1]
-        self.last: Result | None = None
+        self.last: CommandResult | None = None
         self.registrations: list[Registration] = []
         self.engine = self._engine()
 
@@ -82,10 +82,10 @@ class Deployment:
 
     # ------------------------------------------------------------ the commands
 
-    def _run(self, command: str) -> Result:
+    def _run(self, command: str) -> CommandResult:
         self.engine = self._engine()  # state as the last command left it, on disk
         try:
-            result: Result = getattr(self.engine, command)()
+            result: CommandResult = getattr(self.engine, command)()
         except Exception as exc:
             done = getattr(exc, "result", None)
             if done is not None and command in ("up", "preview"):
@@ -96,18 +96,18 @@ class Deployment:
         self.last = result
         return result
 
-    def up(self) -> dict[str, Step]:
+    def up(self) -> dict[str, ResourceStep]:
         """`pulumi up`: name -> what was done (create, same, update, replace, delete)."""
         return self._run("up").by_name()
 
-    def preview(self) -> dict[str, Step]:
+    def preview(self) -> dict[str, ResourceStep]:
         return self._run("preview").by_name()
 
     def refresh(self) -> dict[str, bool]:
         """`pulumi refresh`: name -> still there."""
         return {s.name: s.op == "refresh" for s in self._run("refresh").steps.values()}
 
-    def destroy(self) -> Result:
+    def destroy(self) -> CommandResult:
         return self._run("destroy")
 
     def changed(self) -> list[str]:

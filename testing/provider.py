@@ -116,7 +116,7 @@ class ProviderProcess:
         # to rely on, so the providers read fully qualified config keys and must work without it.
         full_env.pop("PULUMI_PROJECT", None)
         full_env["PYTHONPATH"] = str(ROOT)
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
+        self._stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pulumi.dynamic"], cwd=ROOT, env=full_env,
             stdout=subprocess.PIPE, stderr=self._stderr)

@@ -120,6 +120,28 @@ def test_emulator_script_starts_once_keeps_its_tokens_and_stops_its_own_process(
     assert "kept" in (emu / "state.json").read_text()  # --state: the workspace survives a restart
 
 
+def test_our_emulator_is_found_and_stopped_after_its_folder_was_removed(tmp_path, emulator) -> None:
+    # The folder (token, pid file) removed while the emulator runs: a new token file no longer
+    # matches, and there is no pid file; the script still knows the process by its state file.
+    port, emu = _free_port(), tmp_path / "emu"
+    started = _emulator_sh(tmp_path, port, "start")
+    assert started.returncode == 0, started.stderr
+    pid = int((emu / "emulator.pid").read_text())
+    try:
+        shutil.rmtree(emu)
+        status = _emulator_sh(tmp_path, port, "status")
+        assert status.returncode == 3
+        assert f"pid {pid}" in status.stdout and "scripts/emulator.sh stop" in status.stdout
+        stopped = _emulator_sh(tmp_path, port, "stop")
+        assert stopped.returncode == 0 and f"stopped (pid {pid})" in stopped.stdout
+        assert _gone(pid)
+        # the session emulator, started with another state file, was left alone
+        assert _get(int(emulator.url.rsplit(":", 1)[1]), "/api/2.0/serving-endpoints", "x") == 401
+    finally:
+        if not _gone(pid):
+            os.kill(pid, 15)
+
+
 def test_emulator_script_refuses_a_foreign_server_on_its_port(tmp_path, emulator) -> None:
     port = int(emulator.url.rsplit(":", 1)[1])  # the session emulator: another admin token
     done = _emulator_sh(tmp_path, port, "start")

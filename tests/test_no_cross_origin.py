@@ -66,7 +66,7 @@ def _handler(state: Server) -> type[http.server.BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(raw)
 
-        do_GET = do_POST = do_PUT = do_DELETE = _any  # noqa: N815 - http.server's names
+        do_GET = do_POST = do_PUT = do_DELETE = _any
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -90,7 +90,7 @@ def release(tmp_path: Path) -> Iterator[Release]:
     state = Release(url="", root=root)
 
     class Handler(http.server.SimpleHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             state.requests.append(self.path)
             super().do_GET()
 

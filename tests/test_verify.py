@@ -214,7 +214,7 @@ class _EchoAuthorization(http.server.BaseHTTPRequestHandler):
     """A workspace that refuses every call with an error quoting the request's Authorization
     header, placed so that the credential straddles the 300-character cut of the error column."""
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         raw = ("x" * 280 + str(self.headers.get("Authorization"))).encode()
         self.send_response(401 if self.path == "/oidc/v1/token" else 400)
@@ -257,12 +257,29 @@ def test_stack_without_the_pulumi_cli_says_how_in_one_line(tmp_path, capsys, mon
     # No pulumi on PATH nor beside the running Python: `make up` and `make pulumi` install the CLI
     # into .venv/bin, where verify also looks, so the test must not depend on that folder.
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("PULUMI_HOME", str(tmp_path / "pulumi-home"))
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
     assert main(["verify", "--stack", "dev"]) == 2
     out = capsys.readouterr()
     lines = out.err.strip().splitlines()
     assert len(lines) == 1 and "Pulumi CLI" in lines[0] and "--config" in lines[0]
     assert out.out == ""
+
+
+def test_stack_finds_the_cli_in_pulumi_home_as_make_pulumi_does(tmp_path, capsys, monkeypatch) -> None:
+    # Pulumi's own installer puts the CLI in ~/.pulumi/bin ($PULUMI_HOME/bin), where `make pulumi`
+    # finds it and installs nothing: verify --stack must find it there too.
+    home = tmp_path / "pulumi-home"
+    (home / "bin").mkdir(parents=True)
+    (home / "bin" / "pulumi").write_text(f"#!/bin/sh\necho \"$*\" > {tmp_path / 'args'}\necho '\"[secret]\"'\n")
+    (home / "bin" / "pulumi").chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setenv("PULUMI_HOME", str(home))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    assert main(["verify", "--stack", "dev"]) == 2
+    assert (tmp_path / "args").read_text().split() == [
+        "stack", "output", "braintrust_provider", "--show-secrets", "--json", "--stack", "dev"]
+    assert "--show-secrets" in capsys.readouterr().err
 
 
 def test_verify_imports_neither_pulumi_nor_databricks_sdk(emulator, principal, tmp_path) -> None:
@@ -348,7 +365,7 @@ class _SlowSecondModel(http.server.BaseHTTPRequestHandler):
     release = threading.Event()
     second_done = threading.Event()
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if "/second/" in self.path:
             self.release.wait(timeout=30)

@@ -338,9 +338,11 @@ class BoundedApi:
                     method, url, params=_query(query),
                     data=json.dumps(body) if body is not None else None,
                     headers=hdrs, timeout=min(ATTEMPT_TIMEOUT, left), allow_redirects=False)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                    requests.exceptions.ContentDecodingError) as exc:
                 # A connect timeout means nothing was sent: any method may go again. Anything
-                # later (reset, closed, read timeout) may follow a request the server handled.
+                # later (reset, closed, read timeout, an answer cut off mid-body) may follow a
+                # request the server handled.
                 if method not in SAFE_TO_REPEAT and not isinstance(exc, requests.ConnectTimeout):
                     raise AnswerLost(method, where, exc) from None
                 last, pause = exc, _backoff(attempt)

@@ -5,8 +5,8 @@ Inputs: OAuthSecretArgs (components/args.py). While principal_created_at is rece
 Outputs: every input, plus secret_id, client_id (= application_id), client_secret (SECRET: the
   resource registers it in additional_secret_outputs), expire_time, status, and
   unmanaged_secret_ids (the principal's other secrets, which this stack never touches: in
-  state as well as in a warning, since recent Pulumi CLIs show a provider's log lines only
-  with -v).
+  state as well as in a warning, which a CI log may scroll past; the warning is the provider
+  process's stderr, which the Pulumi CLI shows for dynamic providers).
 
 Diff rules (terraform's databricks_service_principal_secret, plus rotation):
   service_principal_id, application_id, lifetime_days, scopes (a set) -> replace

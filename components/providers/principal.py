@@ -4,8 +4,8 @@ Inputs: ServicePrincipalArgs (components/args.py).
 Outputs: every input, plus principal_id (numeric SCIM id), application_id (a UUID),
   created_at (RFC 3339: when this stack created or adopted it; the secret and the grants retry
   a "principal not known yet" refusal only while it is recent) and not_adopted_ids (principals
-  of the same name create found and could not prove its own: also in state, since recent Pulumi
-  CLIs show a provider's log lines only with -v).
+  of the same name create found and could not prove its own: also in state, not only in a
+  warning a CI log may scroll past).
 
 Diff rules: display_name, external_id, entitlements (a set) -> update in place through SCIM
 PATCH; nothing forces a replacement (a new principal would need new grants and secret).

@@ -1,12 +1,12 @@
 """The real program in the loop: `python -m testing.engine {up,preview,refresh,destroy}`."""
 
 from testing.engine.engine import (
+    CommandResult,
     EngineError,
     Registration,
-    Result,
+    ResourceStep,
     StackEngine,
-    Step,
     type_token,
 )
 
-__all__ = ["EngineError", "Registration", "Result", "StackEngine", "Step", "type_token"]
+__all__ = ["EngineError", "Registration", "CommandResult", "StackEngine", "ResourceStep", "type_token"]

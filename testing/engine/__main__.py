@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from testing.engine.engine import EngineError, Result, StackEngine
+from testing.engine.engine import CommandResult, EngineError, StackEngine
 from testing.engine.props import redact, strip_secrets
 
 
@@ -42,7 +42,7 @@ def _write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
-def _summary(result: Result) -> str:
+def _summary(result: CommandResult) -> str:
     lines = [f"{result.command}: {len(result.steps)} resources, {result.wall:.1f} s"]
     for step in result.steps.values():
         lines.append(f"  {step.op:<8} {step.type} {step.name}")
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     command = getattr(engine, args.command)
     status = 0
-    result: Result | None = None
+    result: CommandResult | None = None
     try:
         result = command()
     except EngineError as exc:

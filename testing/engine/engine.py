@@ -82,7 +82,7 @@ def project_name(root: Path = ROOT) -> str:
 class EngineError(Exception):
     """A command failed: the program's own error, or one or more provider errors."""
 
-    def __init__(self, command: str, errors: list[Exception], result: Result | None = None
+    def __init__(self, command: str, errors: list[Exception], result: CommandResult | None = None
                  ) -> None:
         self.command = command
         self.errors = errors
@@ -132,7 +132,7 @@ class Registration:
 
 
 @dataclass
-class Step:
+class ResourceStep:
     """What the engine did for one custom resource: create, same, update, replace, delete,
     refresh (read, still there) or gone (read found it deleted)."""
 
@@ -164,16 +164,16 @@ class Call:
 
 
 @dataclass
-class Result:
+class CommandResult:
     command: str
-    steps: dict[str, Step] = field(default_factory=dict)  # by URN
+    steps: dict[str, ResourceStep] = field(default_factory=dict)  # by URN
     registrations: list[Registration] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     exports: Props = field(default_factory=dict)  # wire form: secrets marked
     logs: list[tuple[str, str]] = field(default_factory=list)  # (severity, message)
     wall: float = 0.0
 
-    def by_name(self) -> dict[str, Step]:
+    def by_name(self) -> dict[str, ResourceStep]:
         return {s.name: s for s in self.steps.values()}
 
     def ops(self) -> dict[str, str]:
@@ -263,24 +263,24 @@ class _Log:
         self.sink = sink
         self.echo = echo
 
-    def Log(self, request: Any) -> empty_pb2.Empty:  # noqa: N802 - the gRPC method's name
+    def Log(self, request: Any) -> empty_pb2.Empty:
         severity = engine_pb2.LogSeverity.Name(request.severity).lower()
         self.sink.append((severity, request.message))
         if self.echo is not None and severity != "debug":
             self.echo(severity, request.message)
         return empty_pb2.Empty()
 
-    def GetRootResource(self, request: Any) -> Any:  # noqa: N802
+    def GetRootResource(self, request: Any) -> Any:
         return engine_pb2.GetRootResourceResponse()
 
-    def SetRootResource(self, request: Any) -> Any:  # noqa: N802
+    def SetRootResource(self, request: Any) -> Any:
         return engine_pb2.SetRootResourceResponse()
 
 
 class Monitor:
     """The ResourceMonitor service for one command: registrations in, provider calls out."""
 
-    def __init__(self, engine: StackEngine, result: Result, preview: bool, t0: float) -> None:
+    def __init__(self, engine: StackEngine, result: CommandResult, preview: bool, t0: float) -> None:
         self.engine = engine
         self.result = result
         self.preview = preview
@@ -326,7 +326,7 @@ class Monitor:
     def _outputs(self, outs: Props, ins: Props, secret_outputs: Iterable[str]) -> Props:
         return mark_secret_outputs(annotate_secrets(outs, ins), secret_outputs)
 
-    def _done(self, step: Step, state: ResourceState | None) -> None:
+    def _done(self, step: ResourceStep, state: ResourceState | None) -> None:
         step.t = time.monotonic() - self.t0
         step.unknowns = self.preview and contains_unknowns(self.current_inputs.get(step.urn, {}))
         with self.lock:
@@ -336,32 +336,32 @@ class Monitor:
 
     # ------------------------------------------------------------ the monitor's RPCs
 
-    def SupportsFeature(self, request: Any) -> Any:  # noqa: N802
+    def SupportsFeature(self, request: Any) -> Any:
         # No outputValues (inputs arrive resolved), no aliasSpecs (the SDK then computes full
         # alias URNs itself, parents' aliases included).
         supported = request.id in ("secrets", "resourceReferences")
         return resource_pb2.SupportsFeatureResponse(hasSupport=supported)
 
-    def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802
+    def GetDeploymentInfo(self, request: Any) -> Any:
         return resource_pb2.DeploymentInfo(supportedFeatures=[
             resource_pb2.RESOURCE_MONITOR_FEATURE_SECRETS,
             resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES])
 
-    def Invoke(self, request: Any) -> Any:  # noqa: N802
+    def Invoke(self, request: Any) -> Any:
         raise NotImplementedError(f"invoke {request.tok}: the program calls no functions")
 
-    def ReadResource(self, request: Any) -> Any:  # noqa: N802
+    def ReadResource(self, request: Any) -> Any:
         raise NotImplementedError("Resource.get: dynamic resources cannot be read by id")
 
-    def RegisterResourceOutputs(self, request: Any) -> empty_pb2.Empty:  # noqa: N802
+    def RegisterResourceOutputs(self, request: Any) -> empty_pb2.Empty:
         if request.urn == self.stack_urn:
             self.result.exports = from_struct(request.outputs)
         return empty_pb2.Empty()
 
-    def SignalAndWaitForShutdown(self, request: Any) -> empty_pb2.Empty:  # noqa: N802
+    def SignalAndWaitForShutdown(self, request: Any) -> empty_pb2.Empty:
         return empty_pb2.Empty()
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802
+    def RegisterResource(self, request: Any) -> Any:
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == ROOT_STACK_TYPE:
             self.stack_urn = urn
@@ -418,11 +418,11 @@ class Monitor:
 
         if old is None:
             if self.preview:
-                self._done(Step("create", urn, checked), None)
+                self._done(ResourceStep("create", urn, checked), None)
                 return "", checked
             id_, outs = self._call("Create", urn, lambda: proc.create(urn, strip_secrets(checked)))
             outputs = self._outputs(_to_wire(outs), checked, secret_outputs)
-            self._done(Step("create", urn, outputs), state(id_, outputs))
+            self._done(ResourceStep("create", urn, outputs), state(id_, outputs))
             return id_, outputs
 
         diff = self._call("Diff", urn, lambda: proc.diff(
@@ -431,11 +431,11 @@ class Monitor:
         if changes not in (DIFF_NONE, DIFF_SOME):  # unknown: the engine compares inputs itself
             changes = DIFF_NONE if strip_secrets(old.inputs) == strip_secrets(checked) else DIFF_SOME
         if changes == DIFF_NONE:
-            self._done(Step("same", urn, old.outputs, diff), state(old.id, old.outputs))
+            self._done(ResourceStep("same", urn, old.outputs, diff), state(old.id, old.outputs))
             return old.id, old.outputs
         if list(diff.replaces):
             if self.preview:
-                self._done(Step("replace", urn, checked, diff), None)
+                self._done(ResourceStep("replace", urn, checked, diff), None)
                 return "", checked
             if diff.deleteBeforeReplace or reg.delete_before_replace:
                 self._call("Delete", urn, lambda: proc.delete(old.id, urn, strip_secrets(old.outputs)))
@@ -447,15 +447,15 @@ class Monitor:
                 with self.lock:
                     self.pending_deletes.append(old)
             outputs = self._outputs(_to_wire(outs), checked, secret_outputs)
-            self._done(Step("replace", urn, outputs, diff), state(id_, outputs))
+            self._done(ResourceStep("replace", urn, outputs, diff), state(id_, outputs))
             return id_, outputs
         if self.preview:
-            self._done(Step("update", urn, checked, diff), None)
+            self._done(ResourceStep("update", urn, checked, diff), None)
             return old.id, checked
         outs = self._call("Update", urn, lambda: proc.update(
             old.id, urn, strip_secrets(old.outputs), strip_secrets(checked)))
         outputs = self._outputs(_to_wire(outs), checked, secret_outputs)
-        self._done(Step("update", urn, outputs, diff), state(old.id, outputs))
+        self._done(ResourceStep("update", urn, outputs, diff), state(old.id, outputs))
         return old.id, outputs
 
 
@@ -533,14 +533,14 @@ class StackEngine:
 
     # ------------------------------------------------------------ the commands
 
-    def up(self) -> Result:
+    def up(self) -> CommandResult:
         return self._run_program("up", preview=False)
 
-    def preview(self) -> Result:
+    def preview(self) -> CommandResult:
         return self._run_program("preview", preview=True)
 
-    def refresh(self) -> Result:
-        result = Result("refresh")
+    def refresh(self) -> CommandResult:
+        result = CommandResult("refresh")
         t0 = time.monotonic()
         with self._provider():
             proc = self.proc
@@ -556,14 +556,14 @@ class StackEngine:
                     return
                 if not id_:
                     self.state.resources.pop(st.urn, None)
-                    result.steps[st.urn] = Step("gone", st.urn, {}, t=time.monotonic() - t0)
+                    result.steps[st.urn] = ResourceStep("gone", st.urn, {}, t=time.monotonic() - t0)
                     return
                 st.id = id_
                 st.outputs = mark_secret_outputs(annotate_secrets(_to_wire(outs), st.outputs),
                                                  st.additional_secret_outputs)
                 if ins is not None:
                     st.inputs = annotate_secrets(_to_wire(ins), st.inputs)
-                result.steps[st.urn] = Step("refresh", st.urn, st.outputs, t=time.monotonic() - t0)
+                result.steps[st.urn] = ResourceStep("refresh", st.urn, st.outputs, t=time.monotonic() - t0)
 
             customs = [st for st in self.state.resources.values() if st.custom]
             with ThreadPoolExecutor(max_workers=max(1, min(self.parallel, len(customs) or 1))) as pool:
@@ -574,8 +574,8 @@ class StackEngine:
             raise EngineError("refresh", errors, result)
         return result
 
-    def destroy(self) -> Result:
-        result = Result("destroy")
+    def destroy(self) -> CommandResult:
+        result = CommandResult("destroy")
         t0 = time.monotonic()
         with self._provider():
             errors = self._delete(list(self.state.resources.values()), result, t0)
@@ -615,8 +615,8 @@ class StackEngine:
         if self.state_file is not None:
             self.state.save(self.state_file)
 
-    def _run_program(self, command: str, preview: bool) -> Result:
-        result = Result(command)
+    def _run_program(self, command: str, preview: bool) -> CommandResult:
+        result = CommandResult(command)
         t0 = time.monotonic()
         with self._provider():
             monitor = Monitor(self, result, preview, t0)
@@ -632,7 +632,7 @@ class StackEngine:
             if preview:
                 for urn, st in monitor.old.items():
                     if urn not in monitor.claimed and st.custom:
-                        result.steps[urn] = Step("delete", urn, {})
+                        result.steps[urn] = ResourceStep("delete", urn, {})
             else:
                 self._finish_up(monitor, result, errors, t0)
         result.wall = time.monotonic() - t0
@@ -640,7 +640,7 @@ class StackEngine:
             raise EngineError(command, errors, result)
         return result
 
-    def _finish_up(self, monitor: Monitor, result: Result, errors: list[Exception],
+    def _finish_up(self, monitor: Monitor, result: CommandResult, errors: list[Exception],
                    t0: float) -> None:
         kept = {u: s for u, s in monitor.old.items() if u not in monitor.claimed}
         if not errors:
@@ -655,7 +655,7 @@ class StackEngine:
             self.state.outputs = result.exports
         self._save()
 
-    def _delete(self, doomed: list[ResourceState], result: Result, t0: float,
+    def _delete(self, doomed: list[ResourceState], result: CommandResult, t0: float,
                 from_state: bool = True) -> list[Exception]:
         """Delete `doomed`, each after every doomed resource that depends on it (or is its
         child), independent ones at once."""
@@ -679,7 +679,7 @@ class StackEngine:
                 except ProviderCallError as exc:
                     raise StepError(st.urn, exc) from None
                 if st.urn not in result.steps or result.steps[st.urn].op != "replace":
-                    result.steps[st.urn] = Step("delete", st.urn, {}, t=time.monotonic() - t0)
+                    result.steps[st.urn] = ResourceStep("delete", st.urn, {}, t=time.monotonic() - t0)
             if from_state and self.state.resources.get(st.urn) is st:
                 del self.state.resources[st.urn]
 
@@ -688,7 +688,7 @@ class StackEngine:
         return [e.error if isinstance(e, StepError) else e
                 for e in run_graph(tasks, self.parallel)]
 
-    def _run_in_context(self, monitor: Monitor, result: Result, preview: bool
+    def _run_in_context(self, monitor: Monitor, result: CommandResult, preview: bool
                         ) -> BaseException | None:
         """Run the program on Pulumi's runtime, in a context of its own (the runtime keeps its
         settings in context variables): the error it ended with, if any."""
@@ -759,4 +759,4 @@ class _ProviderScope:
             future.result().close()
 
 
-__all__ = ["UNKNOWN", "EngineError", "Registration", "Result", "StackEngine", "Step", "type_token"]
+__all__ = ["UNKNOWN", "EngineError", "Registration", "CommandResult", "StackEngine", "ResourceStep", "type_token"]

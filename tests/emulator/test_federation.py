@@ -88,7 +88,7 @@ def _exchange(url: str, client_id: str, subject_token: str, **extra: str) -> tup
                                  method="POST",
                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
@@ -215,7 +215,7 @@ def test_client_id_may_come_as_http_basic_and_the_key_set_as_an_object(emulator,
     basic = base64.b64encode(f"{deploy_sp.application_id}:".encode()).decode()
     req = urllib.request.Request(f"{emulator.url}/oidc/v1/token", data=urllib.parse.urlencode(form).encode(),
                                  method="POST", headers={"Authorization": f"Basic {basic}"})
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(req, timeout=10) as resp:
         assert resp.status == 200 and json.loads(resp.read())["access_token"]
 
 
@@ -258,7 +258,7 @@ def test_a_bad_policy_body_says_what_is_wrong(emulator, deploy_sp, issuer: Issue
 
 
 def test_host_metadata_publishes_the_account_id_as_the_default_audience(emulator) -> None:
-    with urllib.request.urlopen(f"{emulator.url}/.well-known/databricks-config", timeout=10) as resp:  # noqa: S310
+    with urllib.request.urlopen(f"{emulator.url}/.well-known/databricks-config", timeout=10) as resp:
         meta = json.loads(resp.read())
     assert meta["account_id"] == ACCOUNT_ID
     assert meta["token_federation_default_oidc_audiences"] == [ACCOUNT_ID]
@@ -279,7 +279,7 @@ class StandIn:
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            def do_GET(self) -> None:
                 url = urllib.parse.urlsplit(self.path)
                 if url.path == "/.well-known/jwks":
                     self._answer(200, stand_in.issuer.jwks().encode())

@@ -71,7 +71,7 @@ def _under_plain_mocks(stack_file: Path, config: dict[str, Any], secrets: dict[s
     recorded: list[Any] = []
 
     class Recording(MockMonitor):
-        def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the monitor's RPC
+        def RegisterResource(self, request: Any) -> Any:
             recorded.append(request)
             return super().RegisterResource(request)
 

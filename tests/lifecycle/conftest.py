@@ -4,7 +4,10 @@ one `pulumi up` has one process for the whole stack."""
 
 from __future__ import annotations
 
+import json
 import os
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -112,5 +115,33 @@ def engine(target: Target) -> Iterator[Engine]:
             st = eng.state.pop(urn)
             try:
                 target.proc.delete(st.id, urn, st.outputs)
-            except Exception as exc:  # noqa: BLE001 - best effort cleanup, reported
+            except Exception as exc:
                 print(f"cleanup of {urn} failed: {exc}")
+
+
+# ------------------------------------------------------------------ Braintrust's AI-secret API
+
+
+def braintrust_call(emulator: Any, method: str, path: str) -> tuple[int, Any]:
+    """One call to the emulator's Braintrust API with its key: (status, JSON body or None)."""
+    req = urllib.request.Request(f"{emulator.braintrust_url}{path}", method=method,
+                                 headers={"Authorization": f"Bearer {emulator.braintrust_api_key}"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+
+
+def ai_secret_names(emulator: Any) -> list[str]:
+    return [r["name"] for r in braintrust_call(emulator, "GET", "/v1/ai_secret")[1]["objects"]]
+
+
+@pytest.fixture(scope="module")
+def braintrust_process(emulator_server: Any) -> Iterator[ProviderProcess]:
+    """A provider process holding only the emulator's Braintrust key (no ambient Braintrust env)."""
+    p = ProviderProcess(env={"BRAINTRUST_API_KEY": "", "BRAINTRUST_BASE_URL": ""})
+    p.configure({"braintrust_api_key": emulator_server.braintrust_api_key},
+                secret_keys=("braintrust_api_key",))
+    yield p
+    p.close()

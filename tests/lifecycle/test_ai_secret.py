@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.server
 import json
 import threading
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from pulumi.runtime import rpc
 
 from components.braintrust import REDACTED, build_provider_config, oauth_secret
 from components.providers.ai_secret import AiSecret, AiSecretProvider, record_hash
+from tests.lifecycle.conftest import ai_secret_names, braintrust_call
 from tests.lifecycle.harness import Engine, ProviderCallError, ProviderProcess
 from tests.program.conftest import STACKS, run_program
 
@@ -42,32 +42,9 @@ def _inputs(emulator, record: dict[str, Any]) -> dict[str, Any]:
             "api_url": emulator.braintrust_url, "org_name": None}
 
 
-def _bt(emulator, method: str, path: str) -> tuple[int, Any]:
-    req = urllib.request.Request(f"{emulator.braintrust_url}{path}", method=method,
-                                 headers={"Authorization": f"Bearer {emulator.braintrust_api_key}"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, None
-
-
-def _names(emulator) -> list[str]:
-    return [r["name"] for r in _bt(emulator, "GET", "/v1/ai_secret")[1]["objects"]]
-
-
-@pytest.fixture(scope="module")
-def proc(emulator_server) -> Iterator[ProviderProcess]:
-    p = ProviderProcess(env={"BRAINTRUST_API_KEY": "", "BRAINTRUST_BASE_URL": ""})
-    p.configure({"braintrust_api_key": emulator_server.braintrust_api_key},
-                secret_keys=("braintrust_api_key",))
-    yield p
-    p.close()
-
-
 @pytest.fixture
-def engine(proc: ProviderProcess, emulator) -> Engine:
-    return Engine(proc)
+def engine(braintrust_process: ProviderProcess, emulator) -> Engine:
+    return Engine(braintrust_process)
 
 
 def test_create_publishes_the_record_and_returns_braintrust_ids(engine, emulator) -> None:
@@ -75,7 +52,7 @@ def test_create_publishes_the_record_and_returns_braintrust_ids(engine, emulator
     step = engine.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, record))
     assert step.op == "create"
     outs = step.outputs
-    status, remote = _bt(emulator, "GET", f"/v1/ai_secret/{outs['secret_id']}")
+    status, remote = braintrust_call(emulator, "GET", f"/v1/ai_secret/{outs['secret_id']}")
     assert status == 200
     assert remote["name"] == "databricks-lc"
     assert remote["metadata"] == record["metadata"]
@@ -109,7 +86,7 @@ def test_added_endpoint_publishes_the_new_model_list(engine, emulator) -> None:
     wider = _record(emulator.url, models=("bt-chat", "bt-other"))
     step = engine.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, wider))
     assert step.op == "update"
-    remote = _bt(emulator, "GET", f"/v1/ai_secret/{step.outputs['secret_id']}")[1]
+    remote = braintrust_call(emulator, "GET", f"/v1/ai_secret/{step.outputs['secret_id']}")[1]
     assert remote["metadata"]["models"] == ["bt-chat", "bt-other"]
 
 
@@ -119,17 +96,17 @@ def test_rename_creates_the_new_record_then_deletes_the_old(engine, emulator) ->
     step = engine.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, renamed))
     assert step.op == "replace"
     assert not step.diff.deleteBeforeReplace
-    assert _names(emulator) == ["databricks-lc-2"]
+    assert ai_secret_names(emulator) == ["databricks-lc-2"]
 
 
 def test_record_deleted_out_of_band_is_found_by_refresh_and_published_again(engine, emulator) -> None:
     inputs = _inputs(emulator, _record(emulator.url))
     outs = engine.register(AiSecret, AiSecretProvider, "bt", inputs).outputs
-    assert _bt(emulator, "DELETE", f"/v1/ai_secret/{outs['secret_id']}")[0] == 200
+    assert braintrust_call(emulator, "DELETE", f"/v1/ai_secret/{outs['secret_id']}")[0] == 200
     assert engine.refresh(AiSecret, "bt") is None
     step = engine.register(AiSecret, AiSecretProvider, "bt", inputs)
     assert step.op == "create"
-    assert _names(emulator) == ["databricks-lc"]
+    assert ai_secret_names(emulator) == ["databricks-lc"]
 
 
 def test_refresh_of_a_live_record_keeps_it_and_changes_nothing(engine, emulator) -> None:
@@ -139,32 +116,32 @@ def test_refresh_of_a_live_record_keeps_it_and_changes_nothing(engine, emulator)
     assert engine.register(AiSecret, AiSecretProvider, "bt", inputs).op == "same"
 
 
-def test_delete_twice_is_tolerated(engine, emulator, proc) -> None:
+def test_delete_twice_is_tolerated(engine, emulator, braintrust_process) -> None:
     engine.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, _record(emulator.url)))
     state = engine.state[engine.urn(AiSecret, "bt")]
     engine.destroy(AiSecret, "bt")
-    assert _names(emulator) == []
-    proc.delete(state.id, engine.urn(AiSecret, "bt"), state.outputs)  # already gone: no error
+    assert ai_secret_names(emulator) == []
+    braintrust_process.delete(state.id, engine.urn(AiSecret, "bt"), state.outputs)  # already gone: no error
 
 
-def test_record_stays_out_of_the_provider_log(engine, emulator, proc) -> None:
+def test_record_stays_out_of_the_provider_log(engine, emulator, braintrust_process) -> None:
     engine.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, _record(emulator.url)))
     engine.register(AiSecret, AiSecretProvider, "bt",
                     _inputs(emulator, _record(emulator.url, client_secret=ROTATED_SECRET)))
     engine.destroy(AiSecret, "bt")
-    log = proc.stderr()
+    log = braintrust_process.stderr()
     assert CLIENT_SECRET not in log and ROTATED_SECRET not in log
     assert emulator.braintrust_api_key not in log
 
 
-def test_invalid_record_fails_check_before_anything_is_sent(proc, emulator) -> None:
+def test_invalid_record_fails_check_before_anything_is_sent(braintrust_process, emulator) -> None:
     record = _record(emulator.url)
     record["metadata"]["auth_type"] = "pat"  # a JSON secret with auth_type pat
     news = {**_inputs(emulator, record), "__provider": ""}
     from tests.lifecycle.harness import provider_string
 
     news["__provider"] = provider_string(AiSecretProvider)
-    _, failures = proc.check(Engine.urn(AiSecret, "bad"), {}, news)
+    _, failures = braintrust_process.check(Engine.urn(AiSecret, "bad"), {}, news)
     assert failures and failures[0][0] == "record"
     assert "auth_type" in failures[0][1] and CLIENT_SECRET not in failures[0][1]
     assert emulator.requests() == []
@@ -203,7 +180,7 @@ Respond = Callable[[bytes], tuple[int, str, str]]
 class _Echo(http.server.BaseHTTPRequestHandler):
     """Braintrust's API as a careless server: an error built from the request it was sent."""
 
-    def do_PUT(self) -> None:  # noqa: N802 - http.server's name
+    def do_PUT(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         status, content_type, text = self.server.respond(body)  # type: ignore[attr-defined]
         raw = text.encode()

@@ -3,16 +3,13 @@ makes no second record; a delete sent again finds nothing and succeeds."""
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from components.braintrust import build_provider_config, oauth_secret
 from components.providers.ai_secret import AiSecret, AiSecretProvider, record_hash
+from tests.lifecycle.conftest import ai_secret_names, braintrust_call
 from tests.lifecycle.harness import Engine, ProviderProcess
 
 
@@ -30,32 +27,9 @@ def _inputs(emulator, record: dict[str, Any]) -> dict[str, Any]:
             "api_url": emulator.braintrust_url, "org_name": None}
 
 
-def _bt(emulator, method: str, path: str) -> tuple[int, Any]:
-    req = urllib.request.Request(f"{emulator.braintrust_url}{path}", method=method,
-                                 headers={"Authorization": f"Bearer {emulator.braintrust_api_key}"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback only
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, None
-
-
-def _names(emulator) -> list[str]:
-    return [r["name"] for r in _bt(emulator, "GET", "/v1/ai_secret")[1]["objects"]]
-
-
-@pytest.fixture(scope="module")
-def proc(emulator_server) -> Iterator[ProviderProcess]:
-    p = ProviderProcess(env={"BRAINTRUST_API_KEY": "", "BRAINTRUST_BASE_URL": ""})
-    p.configure({"braintrust_api_key": emulator_server.braintrust_api_key},
-                secret_keys=("braintrust_api_key",))
-    yield p
-    p.close()
-
-
 @pytest.fixture
-def bt(proc: ProviderProcess, emulator) -> Engine:
-    return Engine(proc)
+def bt(braintrust_process: ProviderProcess, emulator) -> Engine:
+    return Engine(braintrust_process)
 
 
 def _lose(emulator, method: str, path: str) -> None:
@@ -68,8 +42,8 @@ def test_a_lost_answer_to_the_create_makes_one_record_recorded_as_it_is(bt: Engi
     _lose(emulator, "*", r"^/braintrust/v1/ai_secret$")
     step = bt.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, record))
     assert step.op == "create"
-    assert _names(emulator) == [record["name"]]
-    status, remote = _bt(emulator, "GET", f"/v1/ai_secret/{step.outputs['secret_id']}")
+    assert ai_secret_names(emulator) == [record["name"]]
+    status, remote = braintrust_call(emulator, "GET", f"/v1/ai_secret/{step.outputs['secret_id']}")
     assert status == 200 and remote["name"] == record["name"]
     assert remote["metadata"] == record["metadata"]
     lost = [r for r in emulator.requests() if r.get("lost")]
@@ -81,5 +55,5 @@ def test_a_lost_answer_to_the_delete_still_deletes_once(bt: Engine, emulator) ->
     step = bt.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, record))
     _lose(emulator, "DELETE", r"^/braintrust/v1/ai_secret/")
     bt.destroy(AiSecret, "bt")
-    assert _names(emulator) == []
-    assert _bt(emulator, "GET", f"/v1/ai_secret/{step.outputs['secret_id']}")[0] == 404
+    assert ai_secret_names(emulator) == []
+    assert braintrust_call(emulator, "GET", f"/v1/ai_secret/{step.outputs['secret_id']}")[0] == 404

@@ -105,6 +105,54 @@ def test_a_get_whose_answer_is_lost_is_sent_again_until_the_deadline(hangup) -> 
     assert "dapi-not-a-real-token" not in str(info.value)
 
 
+class _CutOff(_Hangup):
+    """Handles each request, starts its answer (status, headers, the first bytes of a body
+    longer than that), then closes the connection: the answer is lost mid-body."""
+
+    def _drop(self) -> None:
+        super()._drop()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "500")
+        self.end_headers()
+        self.wfile.write(b'{"id": ')
+        self.wfile.flush()
+
+    do_GET = do_POST = do_DELETE = _drop
+
+
+@pytest.fixture
+def cutoff() -> Iterator[tuple[str, list[str]]]:
+    seen: list[str] = []
+    handler = type("Handler", (_CutOff,), {"seen": seen})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_post_whose_answer_is_cut_off_mid_body_is_a_lost_answer(cutoff) -> None:
+    # requests raises ChunkedEncodingError (not ConnectionError) for a body cut short: it is
+    # a lost answer all the same, for the caller to reconcile, never an unexplained failure.
+    url, seen = cutoff
+    api = BoundedApi.within(_config(url), 30)
+    with pytest.raises(AnswerLost):
+        api.do("POST", "/api/2.0/serving-endpoints", body={"name": "x"})
+    assert seen == ["POST"]
+
+
+def test_a_get_whose_answer_is_cut_off_mid_body_is_sent_again_until_the_deadline(cutoff) -> None:
+    url, seen = cutoff
+    api = BoundedApi.within(_config(url), 2)
+    with pytest.raises(DeadlineExceeded):
+        api.do("GET", "/api/2.0/serving-endpoints")
+    assert len(seen) >= 2 and set(seen) == {"GET"}
+
+
 class _Redirect(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.send_response(302)

@@ -74,7 +74,7 @@ class DroppingProxy:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
