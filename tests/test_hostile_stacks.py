@@ -651,3 +651,23 @@ def test_a_file_of_many_problems_reports_the_first_hundred_and_says_there_are_mo
            for i in range(300)]
     found = refusal(lambda c: c.update({f"{PROJECT}:endpoints": bad}))
     assert len(found) == 101 and "more problems than the 100 above" in found[-1]
+
+
+@pytest.mark.parametrize("comment", [
+    "# databricks_token: dapi0123456789abcdef0123456789abcdef",  # a token commented out, still committed
+    "    # old api_url: https://bt:hunter2@bt.example.com",
+    "  databricks-braintrust:policy: standard  # key sk-abcdefghijklmnopqrstuvwxyz",
+], ids=["token", "url-password", "after-a-value"])
+def test_a_credential_in_a_comment_is_refused_unseen(tmp_path: Path, comment: str) -> None:
+    text = DEV_TEXT.replace("  databricks-braintrust:tags:\n", f"{comment}\n  databricks-braintrust:tags:\n")
+    found = refused_text(tmp_path, text)
+    assert any("line 27: a comment holds" in line for line in found), found
+    joined = "\n".join(found)
+    assert "dapi0123" not in joined and "hunter2" not in joined and "sk-abcdef" not in joined
+
+
+def test_a_comment_with_a_plain_url_or_a_hash_in_a_value_is_fine(tmp_path: Path) -> None:
+    text = DEV_TEXT.replace("    environment: dev\n",
+                            "    environment: dev  # see https://wiki.example.com/#ml-platform\n"
+                            '    docs: "https://wiki.example.com/page#top"\n')
+    assert load_text(tmp_path, text).spec.tags["docs"] == "https://wiki.example.com/page#top"

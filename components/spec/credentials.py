@@ -82,3 +82,33 @@ def credential_paths(value: Any, known_fields: Collection[str],
     elif isinstance(value, str) and _CREDENTIAL_VALUE.search(value):
         found.append(loc)
     return found
+
+
+def credential_lines(text: str, document: Any) -> list[int]:
+    """Lines of a stack file's text that hold a credential-shaped value or a URL with user
+    information where no parsed value does: a comment (`# databricks_token: dapi...`), which
+    is committed and reviewed like the rest of the file."""
+    values: set[str] = set()
+
+    def collect(item: Any) -> None:
+        if isinstance(item, dict):
+            for key, child in item.items():
+                collect(key)
+                collect(child)
+        elif isinstance(item, list):
+            for child in item:
+                collect(child)
+        elif isinstance(item, str):
+            values.add(item)
+
+    collect(document)
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if "#" not in line:
+            continue
+        for pattern in (_CREDENTIAL_VALUE, _URL_USERINFO):
+            match = pattern.search(line, line.index("#"))
+            if match and not any(match.group(0) in value for value in values):
+                found.append(number)
+                break
+    return found

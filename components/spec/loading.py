@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from components.spec.constants import MODES, PROJECT, SECRET_KEYS
-from components.spec.credentials import WHERE_SECRETS_GO, credential_paths, redact, userinfo_paths
+from components.spec.credentials import WHERE_SECRETS_GO, credential_lines, credential_paths, redact, userinfo_paths
 from components.spec.endpoints import MAX_ENDPOINTS, FoundationModelEndpoint
 from components.spec.messages import (
     VERSION_FIELDS,
@@ -155,6 +155,11 @@ def read_stack_text(text: str, file: str) -> Any:
     if traps:
         endpoints = _raw_endpoints(document)
         raise StackError([Problem(file, document_path(t.path, endpoints), t.message) for t in traps])
+    lines = credential_lines(text, document)
+    if lines:
+        raise StackError([Problem(file, "", (
+            f"line {line}: a comment holds what looks like a credential or a URL with a password (remove it: "
+            f"comments are committed and reviewed like the rest; {WHERE_SECRETS_GO})")) for line in lines])
     return document
 
 
