@@ -594,11 +594,12 @@ def publishing(base: dict[str, Any], name: str, **braintrust: Any) -> Stack:
     ({"org_name": "acme"}, {"org_name": "other"}, False),
     ({"api_url": "https://bt.example.com"}, {}, False),
     ({"secret_name": "databricks-a"}, {"secret_name": "databricks-b"}, False),
-    ({"publish": False}, {}, False),
+    ({"publish": False}, {}, True),
+    ({"publish": False}, {"publish": False}, True),
 ], ids=["default-org", "same-org", "same-api-other-spelling", "default-port", "other-port",
         "org-vs-default", "other-org", "other-api",
-        "other-name", "one-not-published"])
-def test_two_stacks_publishing_one_secret_to_one_organization_are_refused(
+        "other-name", "one-not-published", "neither-published"])
+def test_two_stacks_naming_one_secret_in_one_organization_are_refused(
         a: dict[str, Any], b: dict[str, Any], clash: bool) -> None:
     first, second = publishing(DEV, "dev", **a), publishing(DEV, "dev-copy", **b)
     problems = check_across([first, second])
@@ -637,7 +638,7 @@ def test_a_symlink_under_another_stack_name_is_a_second_stack(tmp_path: Path) ->
     (tmp_path / "Pulumi.prod-eu.yaml").symlink_to(tmp_path / "Pulumi.prod.yaml")
     result = subprocess.run([sys.executable, "-m", "components", "validate", str(tmp_path)], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1 and "is also published by" in result.stderr, result.stderr
+    assert result.returncode == 1 and "is also the secret_name of" in result.stderr, result.stderr
 
 
 def test_more_endpoints_than_a_workspace_serves_are_refused_before_validating_them() -> None:

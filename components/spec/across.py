@@ -23,14 +23,14 @@ def _organization(stack: Stack) -> tuple[str, str | None]:
 
 
 def check_across(stacks: Sequence[Stack]) -> list[Problem]:
-    """Two stacks publishing the same secret_name to the same Braintrust organization would
-    overwrite each other's record on every `pulumi up`; a copied file is the usual cause."""
+    """Two stacks giving the same secret_name to the same Braintrust organization would overwrite
+    each other's record: on every `pulumi up` when they publish it, or when someone pastes a
+    stack's record by hand (publish: false). A copied file is the usual cause, so it is refused
+    whether or not either stack publishes."""
     problems: list[Problem] = []
     first: dict[tuple[str, str | None, str], Stack] = {}
     for stack in stacks:
         settings = stack.spec.braintrust
-        if not settings.publish:
-            continue
         api, org = _organization(stack)
         key = (api, org, settings.secret_name)
         other = first.setdefault(key, stack)
@@ -38,8 +38,8 @@ def check_across(stacks: Sequence[Stack]) -> list[Problem]:
             continue
         where = f"{api}, organization {org!r}" if org else f"{api}, the API key's default organization"
         problems.append(Problem(stack.file, "braintrust.secret_name", (
-            f"{settings.secret_name!r} is also published by {other.file} to the same Braintrust organization "
-            f"({where}); each `pulumi up` would overwrite the other's record (give each stack its own "
+            f"{settings.secret_name!r} is also the secret_name of {other.file} in the same Braintrust organization "
+            f"({where}); each stack's record would overwrite the other's (give each stack its own "
             "secret_name, e.g. databricks-<stack>)"
         )))
     return problems
