@@ -48,7 +48,9 @@ def stack_file_config(i: int) -> dict[str, Any]:
          "workload_size": "Medium", "workload_type": "GPU_SMALL"},
         {"name": "databricks-meta-llama-3-3-70b-instruct", "pay_per_token": True},
     ]
-    return stack_config(endpoints, host=HOST, display_name=f"braintrust-bench-{i:03d}")
+    config = stack_config(endpoints, host=HOST, display_name=f"braintrust-bench-{i:03d}")
+    config["braintrust"]["secret_name"] = f"databricks-bench-{i:03d}"  # one per stack, as validate wants
+    return config
 
 
 def write_stacks(folder: Path, count: int) -> list[Path]:
