@@ -17,6 +17,9 @@ import yaml
 from components.spec import PROJECT, Stack, StackError, check_across, load_stack_file, validate_document
 from components.spec.endpoints import CustomModelEndpoint
 
+# A PAT-shaped fixture built at run time, so no file in the repository holds a real-looking token.
+FAKE_PAT = "dapi" + "0123456789abcdef" * 2
+
 ROOT = Path(__file__).resolve().parent.parent
 DEV_TEXT = (ROOT / "stacks" / "Pulumi.dev.yaml").read_text()
 DEV = yaml.safe_load(DEV_TEXT)
@@ -416,7 +419,7 @@ def test_a_url_with_user_information_is_refused_and_never_echoed(mutation: Mutat
 @pytest.mark.parametrize(("where", "field"), [
     (lambda d: d["config"].update({"pulumi:template": f"https://u:{SECRET}@x.example.com"}), "config.pulumi:template"),
     (lambda d: d.update({"encryptionsalt": f"https://u:{SECRET}@x.example.com"}), "encryptionsalt"),
-    (lambda d: d["config"].update({"pulumi:note": "dapi0123456789abcdef0123456789abcdef"}), "config.pulumi:note"),
+    (lambda d: d["config"].update({"pulumi:note": FAKE_PAT}), "config.pulumi:note"),
 ], ids=["pulumi-namespace", "top-level", "plain-token-in-pulumi-namespace"])
 def test_keys_the_project_does_not_read_are_still_checked_for_credentials(
         where: Callable[[dict[str, Any]], None], field: str) -> None:
@@ -655,7 +658,7 @@ def test_a_file_of_many_problems_reports_the_first_hundred_and_says_there_are_mo
 
 
 @pytest.mark.parametrize("comment", [
-    "# databricks_token: dapi0123456789abcdef0123456789abcdef",  # a token commented out, still committed
+    f"# databricks_token: {FAKE_PAT}",  # a token commented out, still committed
     "    # old api_url: https://bt:hunter2@bt.example.com",
     "  databricks-braintrust:policy: standard  # key sk-abcdefghijklmnopqrstuvwxyz",
 ], ids=["token", "url-password", "after-a-value"])
