@@ -59,10 +59,10 @@ class _Hangup(http.server.BaseHTTPRequestHandler):
         return
 
 
-@pytest.fixture
-def hangup() -> Iterator[tuple[str, list[str]]]:
+def _serve(base: type) -> Iterator[tuple[str, list[str]]]:
+    """A loopback server answering with `base`'s misbehaviour: its URL and the paths it saw."""
     seen: list[str] = []
-    handler = type("Handler", (_Hangup,), {"seen": seen})
+    handler = type("Handler", (base,), {"seen": seen})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -71,6 +71,11 @@ def hangup() -> Iterator[tuple[str, list[str]]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def hangup() -> Iterator[tuple[str, list[str]]]:
+    yield from _serve(_Hangup)
 
 
 @dataclass
@@ -123,16 +128,7 @@ class _CutOff(_Hangup):
 
 @pytest.fixture
 def cutoff() -> Iterator[tuple[str, list[str]]]:
-    seen: list[str] = []
-    handler = type("Handler", (_CutOff,), {"seen": seen})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield from _serve(_CutOff)
 
 
 def test_a_post_whose_answer_is_cut_off_mid_body_is_a_lost_answer(cutoff) -> None:
