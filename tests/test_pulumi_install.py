@@ -29,6 +29,8 @@ from types import ModuleType
 
 import pytest
 
+from tests.test_make_up import RECORD  # the PAT record the stand-in CLI prints
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "install_pulumi.py"
 VERSION = next(line.split("==")[1].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
@@ -256,10 +258,6 @@ if [[ "$1 $2" == "stack output" ]]; then
   sed -e "s|@HOST@|$DATABRICKS_HOST|" -e "s|@TOKEN@|$DATABRICKS_TOKEN|" "$FAKE_RECORD"
 fi
 '''
-CHAT = "databricks-meta-llama-3-1-8b-instruct"
-RECORD = {"name": "databricks-local", "type": "databricks", "secret": "@TOKEN@",
-          "metadata": {"api_base": "@HOST@", "auth_type": "pat", "models": [CHAT],
-                       "customModels": {CHAT: {"format": "openai", "flavor": "chat"}}}}
 
 
 def test_make_up_without_a_cli_installs_it_from_the_release_and_runs_it(tmp_path, release) -> None:
