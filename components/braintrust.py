@@ -19,7 +19,7 @@ from components.urls import check_workspace_url
 AuthType = Literal["pat", "service_principal_oauth"]
 REDACTED = "<redacted>"
 # Serving endpoint names, which Braintrust uses as model names.
-MODEL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
+MODEL_NAME = re.compile(r"[A-Za-z0-9_-]{1,63}")
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
@@ -66,7 +66,7 @@ class DatabricksMetadata(BaseModel):
     @classmethod
     def _model_names(cls, value: dict[str, CustomModel]) -> dict[str, CustomModel]:
         for name in value:
-            if not MODEL_NAME.match(name):
+            if not MODEL_NAME.fullmatch(name):
                 raise ValueError(
                     f"model name {name!r} is not a serving endpoint name "
                     "(letters, digits, '-' and '_', at most 63 characters)"

@@ -100,7 +100,7 @@ class Route:
 
     def __post_init__(self) -> None:
         assert self.auth in AUTH_KINDS
-        self.regex = re.compile("^" + self.pattern + "$")
+        self.regex = re.compile(self.pattern)
 
 
 def ok(body: Any = None, status: int = 200) -> Response:

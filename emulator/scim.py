@@ -26,7 +26,7 @@ from .routing import Request, Response, Route, ok
 SP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServicePrincipal"
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 BASE = r"/api/2\.0/preview/scim/v2/ServicePrincipals"
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 ENTITLEMENTS = {"allow-cluster-create", "allow-instance-pool-create", "databricks-sql-access",
                 "workspace-access", "workspace-consume"}
 FILTER_ATTRS = {"displayname": "displayName", "applicationid": "applicationId",
@@ -99,7 +99,7 @@ def create(ws: Workspace, req: Request) -> Response:
         raise ScimError(400, "Request is missing required field: displayName", "invalidValue")
     app_id = body.get("applicationId")
     if app_id is not None:
-        if not isinstance(app_id, str) or not UUID_RE.match(app_id):
+        if not isinstance(app_id, str) or not UUID_RE.fullmatch(app_id):
             raise ScimError(400, f"applicationId {app_id!r} is not a valid UUID", "invalidValue")
         if ws.sp_by_application_id(app_id):
             raise ScimError(409, f"Service principal with application ID {app_id} already exists.",

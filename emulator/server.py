@@ -155,7 +155,7 @@ class App:
                            f"No API found for '{req.method} {req.path}' (empty path segment)")
         path_matched = False
         for route in ROUTES:
-            m = route.regex.match(req.path)
+            m = route.regex.fullmatch(req.path)
             if not m:
                 continue
             path_matched = True

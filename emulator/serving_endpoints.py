@@ -39,8 +39,8 @@ from .models import Principal, Workspace, level_rank
 from .routing import Request, Response, Route, ok
 
 BASE = r"/api/2\.0/serving-endpoints"
-NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
-ENTITY_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
+NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,63}")
+ENTITY_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,63}")
 WORKLOAD_SIZES = ("Small", "Medium", "Large")
 WORKLOAD_TYPES = tuple(t.value for t in ServingModelWorkloadType)
 MAX_SERVED_ENTITIES = 15  # what the API accepts in practice; the SDK docstring says 10
@@ -185,7 +185,7 @@ def _entity(ws: Workspace, e: dict[str, Any], where: str) -> tuple[dict[str, Any
     out = _wire(ServedEntityInput, e, where)
     out.pop("burst_scaling_enabled", None)  # not echoed on GET by the backend
     out["name"] = e.get("name") or default_name
-    if not ENTITY_NAME_RE.match(out["name"]):
+    if not ENTITY_NAME_RE.fullmatch(out["name"]):
         raise invalid_parameter(f"{where}.name {out['name']!r} may hold only letters, digits, "
                                 f"'-' and '_' (at most 63)")
     return out, task
@@ -425,7 +425,7 @@ def create(ws: Workspace, req: Request) -> Response:
     require_admin(req, "create serving endpoints")
     body = _check_keys(req.json(), CREATE_FIELDS, "the request")
     name = body.get("name")
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise invalid_parameter(f"Invalid endpoint name {name!r}: use 1 to 63 letters, digits, "
                                 f"'-' and '_'.")
     if name in ws.endpoints:

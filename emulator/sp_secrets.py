@@ -26,7 +26,7 @@ BASE = r"/api/2\.0/accounts/servicePrincipals/(?P<sp>[^/]+)/credentials/secrets"
 MAX_LIFETIME = 730 * 86400
 DEFAULT_LIFETIME = 730 * 86400
 MAX_SECRETS = 5
-LIFETIME_RE = re.compile(r"^(\d+)(?:\.(\d{1,9}))?s$")
+LIFETIME_RE = re.compile(r"(\d+)(?:\.(\d{1,9}))?s")
 
 
 def rfc3339(epoch: float) -> str:
@@ -54,7 +54,7 @@ def create(ws: Workspace, req: Request) -> Response:
     lifetime = body.get("lifetime")
     seconds = DEFAULT_LIFETIME
     if lifetime is not None:
-        m = LIFETIME_RE.match(str(lifetime))
+        m = LIFETIME_RE.fullmatch(str(lifetime))
         if not m:
             raise invalid_parameter(f"Invalid lifetime {lifetime!r}: expected seconds such as '7776000s'")
         seconds = int(m.group(1))

@@ -68,6 +68,9 @@ BROKEN = {
     "model not in customModels": (with_metadata(models=["bt-llama", "bt-other"]), "bt-other"),
     "unknown auth type": (with_metadata(auth_type="oauth"), "auth_type"),
     "http on a public host": (with_metadata(api_base="http://acme-dev.cloud.databricks.com"), "https"),
+    "model name with a trailing newline": (with_metadata(
+        models=["bt-llama\n"], customModels={"bt-llama\n": {"format": "openai", "flavor": "chat"}}),
+        "not a serving endpoint name"),
 }
 
 
