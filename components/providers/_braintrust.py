@@ -47,6 +47,7 @@ class BraintrustCredentials:
 
 def credentials_from_config(req: ConfigureRequest) -> BraintrustCredentials:
     key = req.config.get("databricks-braintrust:braintrust_api_key") or os.environ.get("BRAINTRUST_API_KEY") or None
+    transport.remember(key)
     return BraintrustCredentials(api_key=key)
 
 

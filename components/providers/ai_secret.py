@@ -4,12 +4,13 @@ Braintrust's REST API when the stack says `braintrust.publish: true`.
 Inputs: AiSecretArgs (components/args.py); record_hash is `record_hash(record)`, computed
   by the program with the function below. API key and base-URL precedence: see _braintrust.py.
 Outputs: every input, plus secret_id (Braintrust's uuid), preview_secret (Braintrust's
-  non-revealing preview), updated_at.
+  preview, meant to be non-revealing: kept secret all the same, and with every known secret
+  removed, as a server may echo the secret there), updated_at.
 
 Secrecy: the engine marks an output secret when the input of the same key held a secret
 (pulumi `annotateSecrets` in pkg/resource/plugin/provider_plugin.go, applied because dynamic
 providers answer `acceptSecrets: false`), so `record` stays secret in state; the resource
-also registers additional_secret_outputs=["record"] so it holds even if the input was not
+also registers additional_secret_outputs=["record", "preview_secret"] so it holds even if the input was not
 marked. Nothing here logs or raises with the record's secret or the API key.
 
 Diff rules:
@@ -43,6 +44,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from components import transport
 from components.args import AI_SECRET, AiSecretArgs, AiSecretOutputs
 from components.braintrust import validate_record
 
@@ -112,6 +114,10 @@ class AiSecretProvider(ContractProvider[AiSecretArgs, AiSecretOutputs]):
 
     def _api(self, props: dict[str, Any]) -> BraintrustApi:
         record = props.get("record")
+        if isinstance(record, dict):
+            # The record's secret (a PAT, or the OAuth JSON and its client secret) is removed
+            # from any text Braintrust answers, in errors and in what is kept in state.
+            transport.remember(*transport.credential_secrets(record.get("secret")))
         return BraintrustApi(base_url(props.get("api_url")), self._creds or BraintrustCredentials(),
                              record=record if isinstance(record, dict) else None)
 
@@ -138,6 +144,7 @@ class AiSecretProvider(ContractProvider[AiSecretArgs, AiSecretOutputs]):
         return diff_ai_secret(olds, news)
 
     def _outs(self, inputs: dict[str, Any], remote: dict[str, Any]) -> dict[str, Any]:
+        remote = _echo_free(remote)
         return {**inputs, "secret_id": remote["id"], "preview_secret": remote.get("preview_secret"),
                 "updated_at": remote.get("updated_at")}
 
@@ -152,6 +159,7 @@ class AiSecretProvider(ContractProvider[AiSecretArgs, AiSecretOutputs]):
         remote = self._api(props).get(secret_id, str(props.get("name")))
         if remote is None:
             return ReadResult("", {})  # gone: dropped from state, the next up publishes it again
+        remote = _echo_free(remote)
         outs = {k: v for k, v in props.items() if k != "__provider"}
         outs.update(preview_secret=remote.get("preview_secret"), updated_at=remote.get("updated_at"))
         if remote.get("name") != props.get("name"):
@@ -176,3 +184,10 @@ class AiSecretProvider(ContractProvider[AiSecretArgs, AiSecretOutputs]):
 
 
 AiSecret = resource_class(AiSecretProvider)
+
+
+def _echo_free(remote: dict[str, Any]) -> dict[str, Any]:
+    """Braintrust's answer with every known secret removed from its text fields: a server that
+    echoes the record's secret (as `preview_secret`, say) never puts it in state. The preview is
+    a secret output besides (args.AI_SECRET), as anything echoed could be."""
+    return {k: transport.redact(v) if isinstance(v, str) else v for k, v in remote.items()}
