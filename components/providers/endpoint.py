@@ -46,26 +46,24 @@ from pulumi.dynamic import (
     CreateResult,
     DiffResult,
     ReadResult,
-    Resource,
     UpdateResult,
 )
 
-from components.args import EndpointArgs
+from components.args import ENDPOINT, EndpointArgs, EndpointOutputs
 from components.spec.constants import MANAGED_BY_TAG as OWNER_TAG
 from components.spec.constants import MODES
 
 from ._client import TRANSIENT, AnswerLost, DatabricksProvider, DeadlineExceeded, poll_deadline
+from ._contract import ContractProvider, resource_class
 from ._errors import ProviderError, api_error, describe
 from ._props import diff_result, inputs_only, is_unknown, stable_hash, whole
 from ._wait import Done, Pending, wait_for
 
 PAY_PER_TOKEN = "pay_per_token"
-INPUT_KEYS = EndpointArgs.keys()  # the inputs: components/args.py
-OUTPUT_KEYS = ("endpoint_id", "url", "revision", "task")
+INPUT_KEYS = ENDPOINT.input_keys()
 ENTITY_KEYS = ("name", "entity_name", "entity_version", "workload_size", "workload_type",
                "scale_to_zero_enabled", "min_provisioned_throughput",
                "max_provisioned_throughput")
-REPLACE_KEYS = ("name", "mode", "route_optimized")
 # How long an update waits for a rollout already in progress before changing the endpoint.
 ROLLOUT_WAIT_SECONDS = 2700.0
 # A create whose answer was lost is sent again at most this often in total.
@@ -145,7 +143,7 @@ def diff_endpoint(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
     keys = ("name", "mode") if pay_per_token else INPUT_KEYS
     changed = [k for k in keys
                if is_unknown(news.get(k)) or canonical(olds, k) != canonical(news, k)]
-    replaces = [k for k in changed if k in REPLACE_KEYS]
+    replaces = [k for k in changed if k in ENDPOINT.replace_keys]
     # Same name: the old endpoint must go before the new one can take the name.
     same_name = not is_unknown(news.get("name")) and olds.get("name") == news.get("name")
     return diff_result(changed, replaces, delete_before_replace=same_name)
@@ -225,8 +223,10 @@ def remote_gateway(ep: ServingEndpointDetailed) -> tuple[list[tuple[str, str, in
 
 # ---------------------------------------------------------------- the provider
 
-class EndpointProvider(DatabricksProvider):
+class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, EndpointOutputs]):
     """Create, read, update and delete one serving endpoint through databricks-sdk."""
+
+    CONTRACT = ENDPOINT
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         inputs = inputs_only(news, INPUT_KEYS)
@@ -705,15 +705,4 @@ def _rate_limits(limits: list[tuple[str, str, int]]) -> list[AiGatewayRateLimit]
             for k, p, c in limits]
 
 
-class Endpoint(Resource, module="databricks-braintrust", name="Endpoint"):
-    """A serving endpoint; outputs endpoint_id, url, revision, task."""
-
-    endpoint_id: pulumi.Output[str]
-    url: pulumi.Output[str]
-    revision: pulumi.Output[str]
-    task: pulumi.Output[str]
-
-    def __init__(self, resource_name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(EndpointProvider(), resource_name,
-                         {**props, **{k: None for k in OUTPUT_KEYS}}, opts)
+Endpoint = resource_class(EndpointProvider)
