@@ -185,7 +185,7 @@ class App:
 
     def _dispatch(self, req: Request) -> Response:
         fault = self.faults.take(req.method, req.path)
-        if fault is not None and fault.kind == "status":
+        if fault is not None and fault.kind in ("status", "swallowed"):
             return fault.response()
         resp = self._handle_locked(req)
         if fault is not None:  # lost-answer: the work is done, the answer never leaves
