@@ -166,7 +166,15 @@ def rollout_failure(app: App, req: Request) -> Response:
 
 
 def clock(app: App, req: Request) -> Response:
+    """`advance_seconds` (>= 0) moves the clock forward; `offset_seconds` (any sign) sets how far
+    the workspace's clock is from the machine's, e.g. a workspace behind the deployer's clock."""
     body = _body(req)
+    if "offset_seconds" in body:
+        offset = body["offset_seconds"]
+        if isinstance(offset, bool) or not isinstance(offset, int | float):
+            raise invalid_parameter("offset_seconds must be a number")
+        app.ws.clock_offset = float(offset)
+        return ok({"now": app.ws.now(), "offset": app.ws.clock_offset})
     seconds = body.get("advance_seconds")
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
         raise invalid_parameter("advance_seconds must be a non-negative number")

@@ -92,6 +92,10 @@ class EmulatorClient:
     def advance_clock(self, seconds: float) -> None:
         self.admin("POST", "clock", {"advance_seconds": seconds})
 
+    def set_clock_offset(self, seconds: float) -> None:
+        """The workspace's clock `seconds` away from this machine's (negative: behind)."""
+        self.admin("POST", "clock", {"offset_seconds": seconds})
+
     def inject_fault(self, method: str, path: str, status: int, count: int = 1, offset: int = 0,
                      retry_after: float | None = None, error_code: str | None = None) -> None:
         body: dict[str, Any] = {"method": method, "path": path, "status": status,
