@@ -87,3 +87,19 @@ def test_an_omitted_version_is_resolved_and_the_units_change_keeps_it(
     step = engine.register(Endpoint, EndpointProvider, "units", units(target, count=150, version=None,
                                                                      burst=None))
     assert step.op == "update" and step.outputs["served_entities"][0]["entity_version"] == "1"
+
+
+def test_a_unit_model_sent_as_tokens_per_second_names_model_units_as_the_fix(
+        target: Target, engine: Engine) -> None:
+    # What a stale catalog entry would send: the workspace's recorded refusal is turned into
+    # the stack-file fix.
+    target.needs_emulator()
+    inputs = units(target)
+    inputs["served_entities"] = [{"name": "llama-4-maverick-1", "entity_name": MAVERICK,
+                                  "entity_version": "1", "min_provisioned_throughput": 0,
+                                  "max_provisioned_throughput": 1000}]
+    with pytest.raises(ProviderCallError) as err:
+        engine.register(Endpoint, EndpointProvider, "units", inputs)
+    first = err.value.message.splitlines()[0]
+    assert "sells this model in model units" in first and MAVERICK in first
+    assert "model_units: N" in err.value.message
