@@ -16,6 +16,7 @@ import yaml
 
 from components.spec import PROJECT, Stack, StackError, check_across, load_stack_file, validate_document
 from components.spec.endpoints import CustomModelEndpoint
+from tests.cli import run_cli
 
 # A PAT-shaped fixture built at run time, so no file in the repository holds a real-looking token.
 FAKE_PAT = "dapi" + "0123456789abcdef" * 2
@@ -325,8 +326,7 @@ def test_a_long_value_is_scanned_for_credentials_in_linear_time(tmp_path: Path, 
 def test_a_key_is_shown_escaped_so_it_cannot_forge_an_output_line(tmp_path: Path, key: str, hidden: str) -> None:
     path = tmp_path / "Pulumi.dev.yaml"
     path.write_text(DEV_TEXT.replace("    environment: dev\n", f"    environment: dev\n    {key}: x\n"))
-    result = subprocess.run([sys.executable, "-m", "components", "validate", str(path)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    result = run_cli("validate", str(path))
     assert result.returncode == 1 and hidden not in result.stdout + result.stderr
     assert all(line.startswith(str(path)) or line.endswith("invalid") for line in result.stderr.splitlines())
 
@@ -445,8 +445,7 @@ def test_render_never_prints_a_password_written_in_a_url(tmp_path: Path) -> None
     path.write_text(DEV_TEXT.replace("    publish: false\n",
                                      f"    publish: false\n    api_url: https://u:{SECRET}@bt.example.com\n"))
     for command in ("render", "validate"):
-        result = subprocess.run([sys.executable, "-m", "components", command, str(path)], cwd=ROOT,
-                                capture_output=True, text=True, timeout=60)
+        result = run_cli(command, str(path))
         assert result.returncode == 1 and SECRET not in result.stdout + result.stderr
         assert "Traceback" not in result.stderr
 
@@ -619,8 +618,7 @@ def test_validate_over_a_folder_refuses_a_copied_stack_naming_both_files(tmp_pat
     text = (ROOT / "stacks" / "Pulumi.staging.yaml").read_text()
     (tmp_path / "Pulumi.staging.yaml").write_text(text)
     (tmp_path / "Pulumi.staging-copy.yaml").write_text(text.replace("bt-stg-", "bt-cp-"))
-    result = subprocess.run([sys.executable, "-m", "components", "validate", str(tmp_path)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    result = run_cli("validate", str(tmp_path))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     line = next(line for line in result.stderr.splitlines() if "secret_name" in line)
@@ -629,9 +627,7 @@ def test_validate_over_a_folder_refuses_a_copied_stack_naming_both_files(tmp_pat
 
 def test_one_file_named_twice_is_one_stack_not_a_copy_of_itself() -> None:
     prod = ROOT / "stacks" / "Pulumi.prod.yaml"  # publishes, so a copy of it would be refused
-    result = subprocess.run([sys.executable, "-m", "components", "validate", "prod", str(prod),
-                             "./stacks/Pulumi.prod.yaml", "stacks"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=60)
+    result = run_cli("validate", "prod", str(prod), "./stacks/Pulumi.prod.yaml", "stacks")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("Pulumi.prod.yaml") == 1
 
@@ -639,8 +635,7 @@ def test_one_file_named_twice_is_one_stack_not_a_copy_of_itself() -> None:
 def test_a_symlink_under_another_stack_name_is_a_second_stack(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.prod.yaml").write_text((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())
     (tmp_path / "Pulumi.prod-eu.yaml").symlink_to(tmp_path / "Pulumi.prod.yaml")
-    result = subprocess.run([sys.executable, "-m", "components", "validate", str(tmp_path)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    result = run_cli("validate", str(tmp_path))
     assert result.returncode == 1 and "is also the secret_name of" in result.stderr, result.stderr
 
 
@@ -675,3 +670,56 @@ def test_a_comment_with_a_plain_url_or_a_hash_in_a_value_is_fine(tmp_path: Path)
                             "    environment: dev  # see https://wiki.example.com/#ml-platform\n"
                             '    docs: "https://wiki.example.com/page#top"\n')
     assert load_text(tmp_path, text).spec.tags["docs"] == "https://wiki.example.com/page#top"
+
+
+# ---------------------------------------------------------------------------------------------
+# Capacity: the key, the bounds and the unit each model's group takes (components/catalog.py)
+
+def unit_model(**fields: Any) -> Mutation:
+    """Endpoint 0 serving Llama 4 Maverick, a unit model, with ``fields`` over 50 units."""
+    def mutate(c: dict[str, Any]) -> None:
+        entry = c[f"{PROJECT}:endpoints"][0]
+        entry.pop("throughput", None)
+        entry.update({"foundation_model": "meta-llama-4-maverick", "model_units": 50, **fields})
+        for key in [k for k, v in entry.items() if v is None]:
+            del entry[key]
+    return mutate
+
+
+@pytest.mark.parametrize(("mutation", "field", "words"), [
+    (unit_model(throughput={"min": 0, "max": 3250}), "endpoints[bt-dev-llama-3-1-8b].throughput",
+     ("Meta Llama 4 Maverick is bought in model units", "write `model_units: N` instead of throughput")),
+    (unit_model(model_units=None), "endpoints[bt-dev-llama-3-1-8b].model_units",
+     ("is required", "bought in model units", "model_units: 50")),
+    (endpoint(0, model_units=50), "endpoints[bt-dev-llama-3-1-8b].model_units",
+     ("Meta Llama 3.1 8B Instruct is bought in tokens per second", "instead of model_units")),
+    (unit_model(model_units=0), "endpoints[bt-dev-llama-3-1-8b].model_units",
+     ("0 buys nothing", "cannot scale to zero", "write a positive number")),
+    (unit_model(model_units=-5), "endpoints[bt-dev-llama-3-1-8b].model_units", ("-5 buys nothing",)),
+    (unit_model(model_units=1001), "endpoints[bt-dev-llama-3-1-8b].model_units",
+     ("1001 is above this project's bound of 1000 units", "use at most 1000")),
+    (endpoint(0, burst_scaling=True), "endpoints[bt-dev-llama-3-1-8b].burst_scaling",
+     ("only unit models burst", "remove burst_scaling")),
+    (endpoint(0, entity_version="3", throughput={"min": 0, "max": 1240}),
+     "endpoints[bt-dev-llama-3-1-8b].throughput.max",
+     ("1240 is not a multiple of 19000 tokens/s", "version 3", "use 19000")),
+], ids=["throughput-on-unit-model", "unit-model-without-units", "units-on-band-model", "zero-units",
+        "negative-units", "units-above-bound", "burst-on-band-model", "chunk-of-another-version"])
+def test_a_capacity_the_model_cannot_take_is_refused_naming_the_endpoint_and_the_fix(
+        mutation: Mutation, field: str, words: tuple[str, ...]) -> None:
+    found = refusal(mutation)
+    assert any(f"{field}: " in line and all(w in line for w in words) for line in found), found
+
+
+@pytest.mark.parametrize("fields", [{}, {"burst_scaling": False}, {"entity_version": "2", "model_units": 1000}])
+def test_a_unit_model_in_units_is_accepted(fields: dict[str, Any]) -> None:
+    stack = validate(unit_model(**fields))
+    entry = stack.spec.endpoints[0]
+    assert entry.model_units == fields.get("model_units", 50)  # type: ignore[union-attr]
+    assert entry.throughput is None  # type: ignore[union-attr]
+    assert stack.warnings == ()
+
+
+def test_llama_8b_version_3_at_19000_is_not_refused() -> None:
+    stack = validate(endpoint(0, entity_version="3", throughput={"min": 0, "max": 19000}))
+    assert stack.warnings == ()

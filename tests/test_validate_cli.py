@@ -10,14 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import run_cli, run_cli_process
+
 ROOT = Path(__file__).resolve().parent.parent
 BROKEN = sorted(p for p in (ROOT / "tests" / "broken_stacks").glob("*/Pulumi.*.yaml"))
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "components", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
 
 
 def expectations(path: Path) -> tuple[str, str]:
@@ -53,14 +49,15 @@ def test_broken_stack_is_refused_with_field_and_fix(path: Path) -> None:
 
 
 def test_validate_names_stacks_by_name_and_exits_one_when_any_is_invalid() -> None:
+    # A real `python -m components` process: its exit status and streams, not main()'s return.
     broken = BROKEN[0]
-    result = run_cli("validate", "dev", str(broken))
+    result = run_cli_process("validate", "dev", str(broken))
     assert result.returncode == 1
     assert "ok  stacks/Pulumi.dev.yaml" in result.stdout
 
 
 def test_unknown_stack_name_lists_the_stacks_that_exist() -> None:
-    result = run_cli("validate", "nosuchstack")
+    result = run_cli_process("validate", "nosuchstack")
     assert result.returncode == 1
     assert result.stderr.startswith("nosuchstack: no such stack")
     assert "dev, local, prod, staging" in result.stderr
@@ -124,7 +121,9 @@ def test_render_of_a_folder_says_it_is_a_folder() -> None:
     assert result.returncode == 1 and "is a folder" in result.stderr
 
 
-def test_an_unconfirmed_chunk_is_a_warning_and_validate_still_passes(tmp_path: Path) -> None:
+def test_an_unpinned_version_is_checked_against_an_assumed_chunk_as_a_warning(tmp_path: Path) -> None:
+    # Mistral's 970 is confirmed for version 1 only; the stack pins none, so the provider will
+    # serve whatever the workspace's newest is: validate warns, naming the version it assumed.
     path = tmp_path / "Pulumi.dev.yaml"
     path.write_text((ROOT / "stacks" / "Pulumi.dev.yaml").read_text().replace("max: 970}", "max: 1000}"))
     result = run_cli("validate", str(path))
@@ -132,12 +131,28 @@ def test_an_unconfirmed_chunk_is_a_warning_and_validate_still_passes(tmp_path: P
     assert f"ok  {path}" in result.stdout
     warning = next(line for line in result.stderr.splitlines() if "warning" in line)
     assert warning.startswith(f"{path}: endpoints[bt-dev-mistral-7b].throughput.max: warning: 1000 ")
-    assert "970" in warning and "not confirmed" in warning
+    assert "970" in warning and "unconfirmed" in warning and "version 1, which validate assumes" in warning
 
 
-def test_a_confirmed_chunk_refuses_a_non_multiple(tmp_path: Path) -> None:
+def test_a_chunk_confirmed_for_the_pinned_version_refuses_a_non_multiple(tmp_path: Path) -> None:
     path = tmp_path / "Pulumi.dev.yaml"
-    path.write_text((ROOT / "stacks" / "Pulumi.dev.yaml").read_text().replace("max: 1240}", "max: 1000}"))
+    path.write_text((ROOT / "stacks" / "Pulumi.dev.yaml").read_text().replace(
+        "throughput: {min: 0, max: 970}", "entity_version: '1'\n      throughput: {min: 0, max: 1000}"))
     result = run_cli("validate", str(path))
     assert result.returncode == 1
-    assert "endpoints[bt-dev-llama-3-1-8b].throughput.max: 1000 is not a multiple of 1240" in result.stderr
+    assert "endpoints[bt-dev-mistral-7b].throughput.max: 1000 is not a multiple of 970" in result.stderr
+
+
+def test_llama_8b_version_3_takes_its_own_chunk_of_19000(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text((ROOT / "stacks" / "Pulumi.dev.yaml").read_text().replace(
+        "throughput: {min: 0, max: 1240}", "entity_version: '3'\n      throughput: {min: 0, max: 19000}"))
+    result = run_cli("validate", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr
+    # ... and 1240, the chunk of another version, is refused for version 3.
+    path.write_text((ROOT / "stacks" / "Pulumi.dev.yaml").read_text().replace(
+        "throughput: {min: 0, max: 1240}", "entity_version: '3'\n      throughput: {min: 0, max: 1240}"))
+    result = run_cli("validate", str(path))
+    assert result.returncode == 1
+    assert "1240 is not a multiple of 19000 tokens/s" in result.stderr and "version 3" in result.stderr
