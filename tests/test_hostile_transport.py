@@ -162,6 +162,35 @@ def test_a_dribbling_server_cannot_hold_the_host_probe(dribbling: Server, monkey
     assert kind == "ok" and meta is None
 
 
+def test_a_dribbling_server_cannot_hold_the_clock_probe(dribbling: Server, monkeypatch) -> None:
+    from components.providers import _clock
+
+    monkeypatch.setattr(_clock, "PROBE_TIMEOUT", 1.0)
+    kind, offset = _returns(lambda: _clock._probe(dribbling.url))
+    assert kind == "ok" and offset is None
+
+
+def test_a_dribbling_token_endpoint_cannot_hold_a_token_mint(dribbling: Server) -> None:
+    from components.providers import _auth
+
+    @dataclass
+    class M2M:
+        host: str
+        client_id: str = "app-id"
+        client_secret: str = "s" * 16
+        token: None = None
+        auth_type: str = "oauth-m2m"
+
+        def authenticate(self) -> dict[str, str]:
+            raise AssertionError("minted by _auth, not the SDK")
+
+    import time as _time
+
+    creds = _auth.Credentials(M2M(dribbling.url))
+    kind, value = _returns(lambda: creds.headers(_time.monotonic() + 2))
+    assert kind == "raised" and "no answer in time" in str(value), value
+
+
 def test_a_dribbling_server_cannot_hold_verify(dribbling: Server, tmp_path: Path) -> None:
     record = tmp_path / "record.json"
     record.write_text(json.dumps({"type": "databricks", "name": "r", "secret": "dapi" + "1a" * 16,
@@ -253,12 +282,15 @@ def test_netrc_never_replaces_the_provider_credential(recording: Server, tmp_pat
     _client._SESSIONS.clear()
     BoundedApi.within(_Config(recording.url), 10, session_key="netrc-test").do("GET", "/api/2.0/serving-endpoints")
     _client._probe_host(recording.url)
+    from components.providers import _clock
+
+    _clock._probe(recording.url)
     transport.request("GET", f"{recording.url}/v1/x", retries=0, headers={"Authorization": f"Bearer {TOKEN}"})
     basic = base64.b64encode(b"netrc-user:netrc-password").decode()
-    assert len(recording.requests) == 3
-    provider, probe, plain = (_authorization(r) for r in recording.requests)
+    assert len(recording.requests) == 4
+    provider, probe, clock, plain = (_authorization(r) for r in recording.requests)
     assert provider == [f"Bearer {TOKEN}"] and plain == [f"Bearer {TOKEN}"]
-    assert probe == []
+    assert probe == [] and clock == []
     assert all(basic.encode() not in r for r in recording.requests)
 
 
@@ -292,16 +324,16 @@ def test_an_error_message_never_carries_a_remembered_secret() -> None:
 
 
 def test_a_braintrust_answer_echoing_the_secret_is_kept_secret_and_redacted() -> None:
-    from components.args import AI_SECRET
+    from components.args import AI_SECRET, AiSecretArgs
     from components.providers.ai_secret import AiSecretProvider
 
     pat = "dapi" + "7e" * 16
     provider = AiSecretProvider()
     record = {"name": "r", "type": "databricks", "secret": pat, "metadata": {}}
-    provider._api({"record": record, "api_url": "http://127.0.0.1:9"})  # what the record's secret is
-    outs = provider._outs({"name": "r", "record": record},
-                          {"id": "b0a3", "preview_secret": pat, "name": "r", "updated_at": "now"})
-    assert outs["preview_secret"] != pat and pat not in json.dumps({k: v for k, v in outs.items() if k != "record"})
+    provider._api(AiSecretArgs(name="r", record_hash="h", record=record, api_url="http://127.0.0.1:9",
+                               org_name=None))  # learns what the record's secret is
+    outs = provider._outs({"id": "b0a3", "preview_secret": pat, "name": "r", "updated_at": "now"})
+    assert outs.preview_secret != pat and pat not in repr(outs)
     assert "preview_secret" in AI_SECRET.secret_outputs
 
 
