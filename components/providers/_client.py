@@ -36,7 +36,7 @@ from pulumi.dynamic import ConfigureRequest, ResourceProvider
 from components import transport
 from components.spec.constants import PROJECT as PRODUCT
 
-from . import _auth, _clock
+from . import _auth, _clock, _workers
 from ._errors import ProviderError
 
 if TYPE_CHECKING:
@@ -471,7 +471,13 @@ class BoundedApi:
                 hdrs.setdefault("Content-Type", "application/json")
             sent = time.time()
             try:
-                response = self._send(method, url, where, query, body, hdrs, min(ATTEMPT_TIMEOUT, left), secrets)
+                # At most _workers.PER_WORKSPACE requests in flight to one workspace: a pool
+                # grown by pauses (below) never sends more at once than four workers did.
+                with _workers.in_flight(self._cfg.host or "", self.remaining()) as placed:
+                    if not placed:
+                        raise DeadlineExceeded(method, where, budget, last)
+                    response = self._send(method, url, where, query, body, hdrs,
+                                          min(ATTEMPT_TIMEOUT, self.remaining()), secrets)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                     requests.exceptions.ContentDecodingError) as exc:
                 # A connect timeout means nothing was sent: any method may go again. Anything
@@ -514,7 +520,8 @@ class BoundedApi:
                 # The pause the server asks for does not fit: give up now rather than
                 # sleep past the deadline.
                 raise DeadlineExceeded(method, where, budget, last)
-            self._sleep(pause)
+            with _workers.lent_worker(pause):  # the other resources go on meanwhile
+                self._sleep(pause)
 
 
     def _send(self, method: str, url: str, where: str, query: dict[str, Any] | None, body: Any,
@@ -525,6 +532,8 @@ class BoundedApi:
         MAX_ANSWER, and the secrets this request sent are removed from it before anything
         (the SDK's error parser, an error message, state) sees it."""
         what = f"{method} {where}"
+        if seconds <= 0:  # the time went waiting for a place: nothing was sent
+            raise requests.ConnectTimeout(f"{what}: no time left to send it")
         with transport.deadline(time.monotonic() + seconds) as watch:
             try:
                 response = self._session.request(
