@@ -38,12 +38,21 @@ try:
 except OSError:
     token = ""
 req = urllib.request.Request(url + "/api/2.0/serving-endpoints", headers={"Authorization": "Bearer " + token})
-try:
-    urllib.request.urlopen(req, timeout=2).close()
-except urllib.error.HTTPError:
-    sys.exit(3)
-except OSError:
-    sys.exit(1)
+import threading
+result = []
+def ask():
+    try:
+        urllib.request.urlopen(req, timeout=2).close()
+        result.append(0)
+    except urllib.error.HTTPError:
+        result.append(3)
+    except OSError:
+        result.append(1)
+# timeout=2 bounds each read; the thread bounds the whole request (a byte-a-time answer is cut)
+worker = threading.Thread(target=ask, daemon=True)
+worker.start()
+worker.join(5)
+sys.exit(result[0] if result else 1)
 PY
 }
 
@@ -145,11 +154,13 @@ start() {
   if [[ $rc -ne 1 ]]; then return $rc; fi
   local args=()
   mapfile -t args < <(emulator_args)
-  : >"$DIR/emulator.log"  # created here, before the background process opens it: mode 600
-  chmod 600 "$DIR/emulator.log"
+  # Created here, before the background process opens it: mode 600, and exclusively (set -C:
+  # O_EXCL), so a symlink left in its place is removed, never followed.
+  rm -f "$DIR/emulator.log" "$DIR/emulator.pid"
+  (set -C; umask 077; : >"$DIR/emulator.log")
   nohup "$PY" "${args[@]}" >>"$DIR/emulator.log" 2>&1 </dev/null &
   local pid=$!
-  echo "$pid" >"$DIR/emulator.pid"
+  (set -C; echo "$pid" >"$DIR/emulator.pid")
   local deadline=$((SECONDS + START_TIMEOUT))
   until probe; do
     if ! kill -0 "$pid" 2>/dev/null; then

@@ -387,3 +387,20 @@ def test_the_provider_refuses_before_it_builds_a_client(monkeypatch) -> None:
         _client.workspace_client(_client.Credentials(host=STACK_HOST))
     assert len(str(info.value).splitlines()) == 1
     assert "https://other.cloud.databricks.com" in str(info.value) and STACK_HOST in str(info.value)
+
+
+@pytest.mark.parametrize("shape", ["record-string", "secret-string", "output"])
+def test_verify_never_ends_in_a_recursion_error_on_deep_input(tmp_path: Path, shape: str) -> None:
+    deep = "[" * 5000 + "]" * 5000
+    record = {"type": "databricks", "name": "r", "secret": deep,
+              "metadata": {"api_base": "http://127.0.0.1:9", "auth_type": "service_principal_oauth",
+                           "customModels": {}, "models": []}}
+    data: Any = {"record-string": json.dumps(deep), "secret-string": record,
+                 "output": {"braintrust_provider": deep}}[shape]
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps(data))
+    done = subprocess.run([sys.executable, "-m", "components", "verify", "--config", str(path), "--retries", "0",
+                           "--timeout", "1"], cwd=ROOT, capture_output=True, text=True, timeout=OUTER)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "RecursionError" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 3, done.stderr
