@@ -142,6 +142,16 @@ def test_a_dribbling_server_cannot_hold_a_bounded_provider_call(dribbling: Serve
     assert "GET /api/2.0/serving-endpoints" in str(value)
 
 
+def test_a_dribbling_proxy_cannot_hold_a_bounded_provider_call(dribbling: Server, monkeypatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", dribbling.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    api = BoundedApi.within(_Config("http://workspace.invalid"), 2, session_key="through-a-proxy")
+    kind, value = _returns(lambda: api.do("GET", "/api/2.0/serving-endpoints"))
+    assert kind == "raised" and isinstance(value, DeadlineExceeded), value
+    assert dribbling.requests and b"workspace.invalid" in dribbling.requests[0]
+
+
 def test_a_dribbling_server_loses_a_post_answer_not_the_call(dribbling: Server) -> None:
     api = BoundedApi.within(_Config(dribbling.url), 2)
     kind, value = _returns(lambda: api.do("POST", "/api/2.0/serving-endpoints", body={"name": "x"}))
