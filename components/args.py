@@ -21,11 +21,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
-from components.spec.constants import Mode
+from components.spec.constants import PROJECT, Mode
 
 # The dynamic resources' type tokens: pulumi.dynamic.Resource forms them as
 # "pulumi-python:dynamic/<module>:<name>" from the class keywords in components/providers/.
-DYNAMIC_MODULE = "databricks-braintrust"
+DYNAMIC_MODULE = PROJECT
 
 
 def dynamic_type(name: str) -> str:
@@ -260,7 +260,7 @@ class BraintrustRecordArgs(Args):
     record waits for: the readiness gate and every grant, so Braintrust never gets a record
     whose endpoints do not answer or whose credentials may not query them."""
 
-    TYPE_NAME: ClassVar[str] = "databricks-braintrust:braintrust:BraintrustRecord"
+    TYPE_NAME: ClassVar[str] = f"{PROJECT}:braintrust:BraintrustRecord"
 
     name: str
     api_base: str

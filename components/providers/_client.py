@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import requests
 from pulumi.dynamic import ConfigureRequest, ResourceProvider
 
+from components.backoff import backoff, retry_pause
 from components.spec.constants import PROJECT as PRODUCT
 
 from ._errors import ProviderError
@@ -80,12 +80,12 @@ def _as_object(value: Any) -> dict[str, Any] | None:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
             raise ProviderError(
-                "reading stack config failed", "databricks-braintrust:workspace",
+                "reading stack config failed", f"{PRODUCT}:workspace",
                 "set it to an object such as {host: https://<workspace>.cloud.databricks.com}",
             ) from exc
     if not isinstance(value, dict):
         raise ProviderError(
-            "reading stack config failed", "databricks-braintrust:workspace",
+            "reading stack config failed", f"{PRODUCT}:workspace",
             "set it to an object such as {host: https://<workspace>.cloud.databricks.com}",
         )
     return value
@@ -126,7 +126,7 @@ def workspace_client(creds: Credentials | None) -> WorkspaceClient:
                 raise ProviderError(
                     "connecting to Databricks failed",
                     creds.host or "workspace from the environment",
-                    "set databricks-braintrust:workspace.host and a token "
+                    f"set {PRODUCT}:workspace.host and a token "
                     "(`pulumi config set --secret databricks_token ...`) or DATABRICKS_* variables",
                     f"{type(exc).__name__}: {exc}",
                 ) from None
@@ -353,7 +353,7 @@ class BoundedApi:
                 if not self._retry or (method not in SAFE_TO_REPEAT
                                        and not isinstance(exc, requests.ConnectTimeout)):
                     raise AnswerLost(method, where, exc) from None
-                last, pause = exc, _backoff(attempt)
+                last, pause = exc, backoff(attempt)
             else:
                 error = self._parser.get_api_error(response)
                 if error is None and response.is_redirect:
@@ -368,8 +368,7 @@ class BoundedApi:
                 if response.status_code not in RETRY_STATUSES or not self._retry:
                     raise error
                 last = error
-                retry_after = getattr(error, "retry_after_secs", None)
-                pause = float(retry_after) if retry_after else _backoff(attempt)
+                pause = pause_for(error, attempt)
             left = self.remaining()
             if pause >= left:
                 # The pause the server asks for does not fit: give up now rather than
@@ -379,13 +378,9 @@ class BoundedApi:
 
 
 def pause_for(error: BaseException | None, attempt: int) -> float:
-    """How long to wait before attempt `attempt + 1`: the server's Retry-After, else backoff."""
-    retry_after = getattr(error, "retry_after_secs", None)
-    return float(retry_after) if retry_after else _backoff(attempt)
-
-
-def _backoff(attempt: int) -> float:
-    return min(10.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)  # noqa: S311
+    """How long to wait before attempt `attempt + 1`: the Retry-After the SDK parsed from the
+    answer (`retry_after_secs`), else backoff (components/backoff.py)."""
+    return retry_pause(getattr(error, "retry_after_secs", None), attempt)
 
 
 def _decode(response: requests.Response, response_headers: list[str] | None) -> Any:
