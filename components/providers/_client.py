@@ -32,7 +32,7 @@ from pulumi.dynamic import ConfigureRequest, ResourceProvider
 from components.backoff import backoff, retry_pause
 from components.spec.constants import PROJECT as PRODUCT
 
-from . import _auth, _clock
+from . import _auth, _clock, _workers
 from ._errors import ProviderError
 
 if TYPE_CHECKING:
@@ -347,10 +347,16 @@ class BoundedApi:
                 hdrs.setdefault("Content-Type", "application/json")
             sent = time.time()
             try:
-                response = self._session.request(
-                    method, url, params=_query(query),
-                    data=json.dumps(body) if body is not None else None,
-                    headers=hdrs, timeout=min(ATTEMPT_TIMEOUT, left), allow_redirects=False)
+                # At most _workers.PER_WORKSPACE requests in flight to one workspace: a pool
+                # grown by pauses (below) never sends more at once than four workers did.
+                with _workers.in_flight(self._cfg.host or "", self.remaining()) as placed:
+                    if not placed:
+                        raise DeadlineExceeded(method, where, budget, last)
+                    response = self._session.request(
+                        method, url, params=_query(query),
+                        data=json.dumps(body) if body is not None else None,
+                        headers=hdrs, timeout=min(ATTEMPT_TIMEOUT, self.remaining()),
+                        allow_redirects=False)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                     requests.exceptions.ContentDecodingError) as exc:
                 # A connect timeout means nothing was sent: any method may go again. Anything
@@ -392,7 +398,8 @@ class BoundedApi:
                 # The pause the server asks for does not fit: give up now rather than
                 # sleep past the deadline.
                 raise DeadlineExceeded(method, where, budget, last)
-            self._sleep(pause)
+            with _workers.lent_worker(pause):  # the other resources go on meanwhile
+                self._sleep(pause)
 
 
 def pause_for(error: BaseException | None, attempt: int) -> float:

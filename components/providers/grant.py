@@ -81,6 +81,7 @@ from ._propagation import (
     is_unknown_principal,
 )
 from ._props import diff_result, is_unknown
+from ._workers import lent_worker
 
 State = Stored[QueryGrantArgs, QueryGrantOutputs]
 DEFAULT_LEVEL = "CAN_QUERY"
@@ -321,7 +322,8 @@ class QueryGrantProvider(DatabricksProvider, ContractProvider[QueryGrantArgs, Qu
                         f"nothing is recorded: run `pulumi up` again later",
                         f"the last write was answered {describe(last) if last else 'late'}")
                 if pause:
-                    time.sleep(pause)
+                    with lent_worker(pause):  # the other resources go on meanwhile
+                        time.sleep(pause)
 
     def _direct(self, ops: Ops, endpoint_id: str) -> list[Entry] | None:
         try:
