@@ -330,7 +330,7 @@ class QueryGrantOutputs(Outputs):
 @dataclass(frozen=True)
 class AiSecretOutputs(Outputs):
     secret_id: str | None = None  # Braintrust's uuid
-    preview_secret: str | None = None  # non-revealing
+    preview_secret: str | None = None  # meant to be non-revealing; a secret output all the same (issue 22)
     updated_at: str | None = None
 
 
@@ -371,7 +371,7 @@ OAUTH_SECRET = Contract(OAuthSecretArgs, OAuthSecretOutputs, secret_outputs=("cl
                                       "scopes"))
 QUERY_GRANT = Contract(QueryGrantArgs, QueryGrantOutputs,
                        replace_keys=("endpoint_id", "service_principal_name"))
-AI_SECRET = Contract(AiSecretArgs, AiSecretOutputs, secret_outputs=("record",),
+AI_SECRET = Contract(AiSecretArgs, AiSecretOutputs, secret_outputs=("record", "preview_secret"),
                      replace_keys=("name", "api_url", "org_name"))
 
 CONTRACTS: tuple[Contract[Any, Any], ...] = (ENDPOINT, READINESS, SERVICE_PRINCIPAL, OAUTH_SECRET,

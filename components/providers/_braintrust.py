@@ -62,6 +62,7 @@ class BraintrustCredentials:
 
 def credentials_from_config(req: ConfigureRequest) -> BraintrustCredentials:
     key = req.config.get(f"{PROJECT}:braintrust_api_key") or os.environ.get("BRAINTRUST_API_KEY") or None
+    transport.remember(key)
     return BraintrustCredentials(api_key=key)
 
 
