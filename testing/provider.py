@@ -23,7 +23,9 @@ import selectors
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ PROJECT = "databricks-braintrust"
 STACK = "lifecycle"
 PROVIDER_KEY = "__provider"
 _EXC_LINE = re.compile(r"^[A-Za-z_][\w.]*: ")
+_LOG_LINE = re.compile(r"^(info|warning|error): ")
 
 
 class ProviderCallError(Exception):
@@ -109,7 +112,10 @@ def stop_process(proc: subprocess.Popen) -> None:
 class ProviderProcess:
     """One `python -m pulumi.dynamic` process: four workers, shared by every resource."""
 
-    def __init__(self, env: dict[str, str] | None = None, start_timeout: float = 60.0) -> None:
+    def __init__(self, env: dict[str, str] | None = None, start_timeout: float = 60.0,
+                 on_log: Callable[[str], None] | None = None) -> None:
+        """`on_log` gets each `info:`/`warning:`/`error:` line the providers print (pulumi.log
+        in a provider process writes there, and the CLI shows them), as it is printed."""
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("DATABRICKS_")}
         full_env.update(env or {})
         # No PULUMI_PROJECT: whether the engine exports it to provider plugins is not something
@@ -117,16 +123,22 @@ class ProviderProcess:
         full_env.pop("PULUMI_PROJECT", None)
         full_env["PYTHONPATH"] = str(ROOT)
         self._stderr = tempfile.TemporaryFile()
+        self._stderr_lock = threading.Lock()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pulumi.dynamic"], cwd=ROOT, env=full_env,
-            stdout=subprocess.PIPE, stderr=self._stderr)
+            stdout=subprocess.PIPE, stderr=self._stderr if on_log is None else subprocess.PIPE)
+        self._tee: threading.Thread | None = None
+        if on_log is not None:
+            self._tee = threading.Thread(target=self._read_stderr, args=(on_log,), daemon=True,
+                                         name="provider-stderr")
+            self._tee.start()
         try:
             self.port = self._read_port(start_timeout)
             self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
             grpc.channel_ready_future(self.channel).result(timeout=start_timeout)
         except BaseException:  # never leave a process behind
             stop_process(self.proc)
-            self._stderr.close()
+            self._close_stderr()
             raise
         self.stub = ResourceProviderStub(self.channel)
 
@@ -136,9 +148,29 @@ class ProviderProcess:
             raise RuntimeError(f"provider process did not print its port:\n{self.stderr()}")
         return int(line)
 
+    def _close_stderr(self) -> None:
+        with self._stderr_lock:
+            self._stderr.close()
+
+    def _read_stderr(self, on_log: Callable[[str], None]) -> None:
+        assert self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            with self._stderr_lock:
+                if self._stderr.closed:
+                    return
+                self._stderr.write(raw)
+            line = raw.decode(errors="replace").rstrip()
+            if _LOG_LINE.match(line):
+                on_log(line)
+
     def stderr(self) -> str:
-        self._stderr.seek(0)
-        return self._stderr.read().decode(errors="replace")
+        if self._tee is not None and self.proc.poll() is not None:
+            self._tee.join(timeout=5)  # what the process printed before it exited
+        with self._stderr_lock:
+            self._stderr.seek(0)
+            text = self._stderr.read().decode(errors="replace")
+            self._stderr.seek(0, os.SEEK_END)
+        return text
 
     def kill(self) -> None:
         """SIGKILL, as a crash or a cancelled CI job would: no cleanup, no graceful shutdown."""
@@ -149,10 +181,10 @@ class ProviderProcess:
     def close(self) -> None:
         self.channel.close()
         if self.proc.poll() is not None:  # already killed
-            self._stderr.close()
+            self._close_stderr()
             return
         stop_process(self.proc)
-        self._stderr.close()
+        self._close_stderr()
 
     def _call(self, method: str, request: Any) -> Any:
         try:

@@ -43,9 +43,8 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def _summary(result: CommandResult) -> str:
+    """The command's totals and exports (each step had its line as it happened)."""
     lines = [f"{result.command}: {len(result.steps)} resources, {result.wall:.1f} s"]
-    for step in result.steps.values():
-        lines.append(f"  {step.op:<8} {step.type} {step.name}")
     counts: dict[str, int] = {}
     for step in result.steps.values():
         counts[step.op] = counts.get(step.op, 0) + 1
@@ -87,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         engine = StackEngine(args.stack_file, args.state, config=config, secrets=secrets,
                              stack=args.stack, provider_env=env,
-                             echo=lambda severity, msg: print(f"{severity}: {msg}", file=sys.stderr))
+                             echo=lambda severity, msg: print(f"{severity}: {msg}", file=sys.stderr),
+                             progress=lambda line: print(line, flush=True))
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -96,6 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     result: CommandResult | None = None
     try:
         result = command()
+    except KeyboardInterrupt:
+        engine.abort()
+        print(f"\ninterrupted: {args.command} stopped; every finished step is kept in {args.state}"
+              " (checkpointed after each step): run the same command again to carry on",
+              file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(130)  # the program's threads are waiting on the provider: do not wait for them
     except EngineError as exc:
         print(f"error: {args.command} failed:\n{exc.message}", file=sys.stderr)
         result, status = exc.result, 1

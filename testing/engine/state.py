@@ -1,17 +1,27 @@
 """The stack's state between runs: one JSON file, created with mode 0600 since it holds
-secrets (the real engine encrypts them; this file is only ever on the test machine).
+secrets (the real engine encrypts them; the bundled engine runs only against a local emulator).
 
 Every resource the engine knows, components included, in the order they were registered:
 its URN, type, parent, dependencies, provider id, inputs and outputs in wire form (secrets
-marked, see props.py), and the options that matter after the program is gone.
+marked, see props.py), and the options that matter after the program is gone. `pending_deletes`
+holds resources a create-before-delete replace left behind, not yet deleted (Pulumi's
+`delete: true` entries): the next `up` or `destroy` deletes them.
+
+The engine checkpoints while it works (`Checkpoints`): after every step, as Pulumi's engine
+does, so a killed run loses at most the steps in flight. Every write is a new file created
+beside the state (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600 from the first byte) and renamed over it:
+a reader sees the old file or the new one, and a symlink planted at either name is never
+followed (rename replaces the link itself).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
-from dataclasses import asdict, dataclass, field
+import secrets as _secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +32,9 @@ VERSION = 1
 
 @dataclass
 class ResourceState:
+    """One resource in state. Treat as immutable once recorded: a checkpoint serializes it
+    outside the engine's lock (and keeps its JSON text), so a change is a new object."""
+
     urn: str
     type: str
     custom: bool
@@ -36,6 +49,23 @@ class ResourceState:
     def name(self) -> str:
         return self.urn.rsplit("::", 1)[1]
 
+    def as_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def json_text(self) -> str:
+        """This resource as one line of JSON, computed once (a checkpoint writes every
+        resource; re-encoding each one at every step would make a run quadratic)."""
+        text = self.__dict__.get("_json_text")
+        if text is None:
+            text = json.dumps(self.as_json(), separators=(",", ":"))
+            self.__dict__["_json_text"] = text
+        return text
+
+
+def _load_resource(data: dict[str, Any]) -> ResourceState:
+    known = {f.name for f in fields(ResourceState)}
+    return ResourceState(**{k: v for k, v in data.items() if k in known})
+
 
 @dataclass
 class StackState:
@@ -43,6 +73,7 @@ class StackState:
     stack: str
     resources: dict[str, ResourceState] = field(default_factory=dict)  # by URN, in order
     outputs: Props = field(default_factory=dict)  # the stack's exports, wire form
+    pending_deletes: list[ResourceState] = field(default_factory=list)  # replaced, not yet deleted
 
     @classmethod
     def load(cls, path: Path | None, project: str, stack: str) -> StackState:
@@ -51,23 +82,85 @@ class StackState:
         data = json.loads(path.read_text())
         if data.get("version") != VERSION:
             raise ValueError(f"{path}: state version {data.get('version')!r}, expected {VERSION}")
-        resources = [ResourceState(**r) for r in data["resources"]]
+        resources = [_load_resource(r) for r in data["resources"]]
         return cls(data["project"], data["stack"], {r.urn: r for r in resources},
-                   data.get("outputs", {}))
+                   data.get("outputs", {}),
+                   [_load_resource(r) for r in data.get("pending_deletes", [])])
+
+    def text(self) -> str:
+        """The file's text: one resource a line, each line computed once per resource."""
+        return render(self.project, self.stack, list(self.resources.values()),
+                      list(self.pending_deletes), self.outputs)
 
     def save(self, path: Path) -> None:
-        """Write atomically, 0600 from the first byte: never a moment where others may read it."""
-        data: dict[str, Any] = {"version": VERSION, "project": self.project, "stack": self.stack,
-                                "resources": [asdict(r) for r in self.resources.values()],
-                                "outputs": self.outputs}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(data, f, indent=1)
-                f.write("\n")
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Write atomically, 0600 from the first byte, never through a symlink."""
+        write_private(path, self.text())
+
+
+def render(project: str, stack: str, resources: list[ResourceState],
+           pending: list[ResourceState], outputs: Props) -> str:
+    head = json.dumps({"version": VERSION, "project": project, "stack": stack})[:-1]
+    body = ",\n".join(r.json_text() for r in resources)
+    doomed = ",\n".join(r.json_text() for r in pending)
+    return (f'{head}, "resources": [\n{body}\n], "pending_deletes": [\n{doomed}\n],\n'
+            f'"outputs": {json.dumps(outputs)}}}\n')
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace `path` with `text`, atomically, readable by the owner only.
+
+    The new file is created beside `path` under a random name with O_CREAT|O_EXCL|O_NOFOLLOW
+    (a name someone planted, a link included, makes it fail rather than write elsewhere), mode
+    0600 from the first byte, then renamed over `path`: rename(2) replaces a symlink at `path`
+    itself and never writes where it points. A crash leaves the old file or the new one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{_secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class Checkpoints:
+    """Group commit of the state while a command runs.
+
+    `commit()` returns once a write holding every change made before the call is on disk.
+    One writer at a time; the changes of the steps that finished while a write ran go out
+    together in the next one, so a step waits for at most two writes, however many resources
+    run at once, and the number of writes adapts to how fast steps finish.
+    """
+
+    def __init__(self, path: Path | None, lock: threading.Lock,
+                 snapshot: Callable[[], StackState]) -> None:
+        self.path = path
+        self.lock = lock  # the engine's lock over the state; snapshot() runs under it
+        self.snapshot = snapshot  # a shallow copy of the state, taken under `lock`
+        self._write_lock = threading.Lock()
+        self._changes = 0  # bumped under `lock` by every change
+        self._written = 0  # the last change on disk
+        self.writes = 0
+
+    def changed(self) -> int:
+        """Call under `lock` after changing the state: the change's sequence number."""
+        self._changes += 1
+        return self._changes
+
+    def commit(self, upto: int | None = None) -> None:
+        if self.path is None:
+            return
+        if upto is None:
+            with self.lock:
+                upto = self._changes
+        with self._write_lock:
+            if self._written >= upto:
+                return  # another step's write already held this change
+            with self.lock:
+                target, state = self._changes, self.snapshot()
+            write_private(self.path, state.text())
+            self._written = target
+            self.writes += 1
