@@ -8,23 +8,22 @@ holds resources a create-before-delete replace left behind, not yet deleted (Pul
 `delete: true` entries): the next `up` or `destroy` deletes them.
 
 The engine checkpoints while it works (`Checkpoints`): after every step, as Pulumi's engine
-does, so a killed run loses at most the steps in flight. Every write is a new file created
-beside the state (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600 from the first byte) and renamed over it:
-a reader sees the old file or the new one, and a symlink planted at either name is never
-followed (rename replaces the link itself).
+does, so a killed run loses at most the steps in flight. Every write goes through
+`components/files.py`: a new file created beside the state (mkstemp: O_CREAT|O_EXCL|O_NOFOLLOW,
+mode 0600 from the first byte) and renamed over it, so a reader sees the old file or the new
+one, and a symlink at the state's path is replaced, never followed.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import secrets as _secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from components.files import write_file
 from testing.engine.props import Props
 
 VERSION = 1
@@ -94,7 +93,7 @@ class StackState:
 
     def save(self, path: Path) -> None:
         """Write atomically, 0600 from the first byte, never through a symlink."""
-        write_private(path, self.text())
+        write_file(path, self.text())
 
 
 def render(project: str, stack: str, resources: list[ResourceState],
@@ -104,26 +103,6 @@ def render(project: str, stack: str, resources: list[ResourceState],
     doomed = ",\n".join(r.json_text() for r in pending)
     return (f'{head}, "resources": [\n{body}\n], "pending_deletes": [\n{doomed}\n],\n'
             f'"outputs": {json.dumps(outputs)}}}\n')
-
-
-def write_private(path: Path, text: str) -> None:
-    """Replace `path` with `text`, atomically, readable by the owner only.
-
-    The new file is created beside `path` under a random name with O_CREAT|O_EXCL|O_NOFOLLOW
-    (a name someone planted, a link included, makes it fail rather than write elsewhere), mode
-    0600 from the first byte, then renamed over `path`: rename(2) replaces a symlink at `path`
-    itself and never writes where it points. A crash leaves the old file or the new one.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{_secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class Checkpoints:
@@ -161,6 +140,6 @@ class Checkpoints:
                 return  # another step's write already held this change
             with self.lock:
                 target, state = self._changes, self.snapshot()
-            write_private(self.path, state.text())
+            write_file(self.path, state.text())
             self._written = target
             self.writes += 1
