@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from components.files import write_file
-from testing.engine.props import Props
+from engine.props import Props
 
 VERSION = 1
 

@@ -60,7 +60,8 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.proto import engine_pb2, resource_pb2
 from pulumi.runtime.stack import run_in_stack
 
-from testing.engine.props import (
+from components.program import STACK_FILE
+from engine.props import (
     UNKNOWN,
     Props,
     annotate_secrets,
@@ -73,10 +74,10 @@ from testing.engine.props import (
     strip_secrets,
     to_struct,
 )
-from testing.engine.state import Checkpoints, ResourceState, StackState
-from testing.provider import ProviderCallError, ProviderProcess
+from engine.provider import ProviderCallError, ProviderProcess
+from engine.state import Checkpoints, ResourceState, StackState
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 PROVIDER_KEY = "__provider"
 DIFF_NONE = proto.DiffResponse.DIFF_NONE
@@ -152,6 +153,7 @@ class ResourceStep:
     diff: Any = None  # provider_pb2.DiffResponse when Diff was called
     t: float = 0.0  # seconds since the command began, when the step was done
     unknowns: bool = False  # preview: some input was unknown (computed by another step)
+    forgotten: bool = False  # a delete that only dropped it from state (nothing of ours to delete)
 
     @property
     def name(self) -> str:
@@ -209,11 +211,20 @@ class CommandResult:
         return {c.method for c in self.calls}
 
 
+FORGOTTEN = "forgotten (Databricks' endpoint, not deleted)"
+
+
 def step_line(step: ResourceStep, preview: bool = False) -> str:
     """One resource step as the progress shows it: `  3.2 s  create   Endpoint bt-llama`."""
-    op = {"create": "create", "update": "update", "replace": "replace", "delete": "delete"
-          }.get(step.op, step.op) if not preview else f"{step.op}?"
-    return f"{step.t:6.1f} s  {op:<8} {step.type.rsplit(':', 1)[-1]} {step.name}"
+    op = f"{step.op}?" if preview else step.op
+    line = f"{step.t:6.1f} s  {op:<8} {step.type.rsplit(':', 1)[-1]} {step.name}"
+    return f"{line}: {FORGOTTEN}" if step.forgotten else line
+
+
+def only_referenced(st: ResourceState) -> bool:
+    """A pay-per-token endpoint: Databricks' own, referenced by the stack, never created by it,
+    so its delete only forgets it (components/providers/endpoint.py, mode `pay_per_token`)."""
+    return st.type.endswith(":Endpoint") and st.inputs.get("mode") == "pay_per_token"
 
 
 def type_token(resource: type | str) -> str:
@@ -520,6 +531,7 @@ class StackEngine:
                  echo: Callable[[str, str], None] | None = None,
                  progress: Progress | None = None) -> None:
         self.stack_file = Path(stack_file)
+        self.stack_display = str(stack_file)  # as the caller named it
         self.state_file = Path(state_file) if state_file is not None else None
         self.project = project_name()
         self.stack = stack or self.stack_file.name.split(".")[1]
@@ -772,7 +784,8 @@ class StackEngine:
                     proc.delete(st.id, st.urn, strip_secrets(st.outputs))
                 except ProviderCallError as exc:
                     raise StepError(st.urn, exc) from None
-                step = ResourceStep("delete", st.urn, {}, t=time.monotonic() - t0)
+                step = ResourceStep("delete", st.urn, {}, t=time.monotonic() - t0,
+                                    forgotten=only_referenced(st))
                 if st.urn not in result.steps or result.steps[st.urn].op != "replace":
                     result.steps[st.urn] = step
                 self.say(step_line(step) + (" (replaced)" if id(st) in pending else ""))
@@ -787,6 +800,7 @@ class StackEngine:
                         ) -> BaseException | None:
         """Run the program on Pulumi's runtime, in a context of its own (the runtime keeps its
         settings in context variables): the error it ended with, if any."""
+        STACK_FILE.set(self.stack_display)  # this context only: messages name the file given
         settings.configure(settings.Settings(
             project=self.project, stack=self.stack, monitor=monitor,
             engine=_Log(result.logs, self.echo), dry_run=preview, organization="organization",
