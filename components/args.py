@@ -143,6 +143,10 @@ class ServedEntity:
     scale_to_zero_enabled: bool | None = None
     min_provisioned_throughput: int | None = None
     max_provisioned_throughput: int | None = None
+    # A unit model (components/catalog.py, capacity "units"): the provider creates and changes
+    # the endpoint through /api/2.0/serving-endpoints/pt when any entity has units.
+    provisioned_model_units: int | None = None
+    burst_scaling_enabled: bool | None = None  # None: the API's default; never echoed on GET
 
 
 @dataclass(frozen=True)
@@ -233,6 +237,10 @@ class QueryGrantArgs(Args):
     service_principal_name: Ref | str  # the principal's application id
     permission_level: str = "CAN_QUERY"
     principal_created_at: Ref | str | None = None  # as OAuthSecretArgs.principal_created_at
+    # Whether the endpoint is pay-per-token (Databricks' own, shared by the workspace), as the
+    # plan knows from its mode. None (state written before this input): guessed from the
+    # endpoint's `databricks-` name, as earlier code did. Never a change by itself.
+    endpoint_pay_per_token: bool | None = None
 
 
 @dataclass(frozen=True)
