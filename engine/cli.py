@@ -33,6 +33,7 @@ import json
 import os
 import re
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -164,6 +165,16 @@ def _pairs(values: list[str], flag: str, parser: argparse.ArgumentParser) -> dic
     return pairs
 
 
+_PRINT_LOCK = threading.Lock()
+
+
+def _say(line: str) -> None:
+    """A progress line, whole: steps and the provider's lines come from many threads."""
+    with _PRINT_LOCK:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
 def _summary(result: CommandResult) -> str:
     """The command's totals and exports (each step had its line as it happened)."""
     lines = [f"{result.command}: {len(result.steps)} resources, {result.wall:.1f} s"]
@@ -216,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         engine = StackEngine(path, state, config=config, secrets=secrets,
                              stack=stack, provider_env=env,
                              echo=lambda severity, msg: print(f"{severity}: {msg}", file=sys.stderr),
-                             progress=lambda line: print(line, flush=True))
+                             progress=_say)
         # messages about the file name it as the user did: a name is stacks/Pulumi.<name>.yaml
         engine.stack_display = (f"stacks/Pulumi.{stack}.yaml" if path == ROOT / "stacks" / f"Pulumi.{stack}.yaml"
                                 and not Path(args.stack_file).exists() else args.stack_file)
