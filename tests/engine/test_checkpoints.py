@@ -98,7 +98,8 @@ def test_a_run_stopped_in_the_gate_keeps_every_finished_step_and_the_rerun_adopt
     assert {"query-principal", "bt-local-churn-scorer"} <= kept
     assert "local-endpoints-ready" not in kept  # the step in flight is the one lost
     assert oct(state.stat().st_mode & 0o777) == "0o600"
-    assert not [p for p in tmp_path.iterdir() if p.name != "state.json"]  # no temp file left
+    if how == "ctrl-c":  # a checkpoint being written is finished first (a kill may leave its temp file)
+        assert not [p for p in tmp_path.iterdir() if p.name != "state.json"]
 
     emulator.advance_clock(601)  # the rollouts end
     config, secrets = emulator_config(LOCAL, emulator)
