@@ -8,7 +8,7 @@ import sys
 import threading
 
 from .credentials import CredentialError, resolve
-from .models import PAY_PER_TOKEN_ACL, SCIM_EXTERNAL_ID, Switches
+from .models import PAY_PER_TOKEN_ACL, PT_CONFIG_SWITCH, SCIM_EXTERNAL_ID, Switches
 from .seed import parse_model_arg
 from .server import EmulatorServer, new_admin_token, new_braintrust_api_key
 
@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="a system.ai model this workspace refuses to serve (repeatable)")
     p.add_argument("--scim-external-id", choices=SCIM_EXTERNAL_ID, default="keep",
                    help="whether SCIM stores externalId (default keep)")
+    p.add_argument("--pt-config-switch", choices=PT_CONFIG_SWITCH, default="refuse",
+                   help="whether an endpoint made through /serving-endpoints/pt takes a /config "
+                        "update, and the reverse (default refuse; no public source says)")
     p.add_argument("--seed", type=int, help="seed of the ACL entry order (random when absent)")
     return p
 
@@ -86,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
                             models=args.model, state_file=args.state,
                             pay_per_token_acl=args.pay_per_token_acl,
                             propagation_delay=args.propagation_delay, retired=args.retired,
-                            scim_external_id=args.scim_external_id, seed=args.seed)
+                            scim_external_id=args.scim_external_id,
+                            pt_config_switch=args.pt_config_switch, seed=args.seed)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -417,7 +417,7 @@ class EmulatorServer:
                  pay_per_token_acl: str = "accept",  # noqa: S107 - a switch, not a password
                  propagation_delay: float = 0.0,
                  retired: list[str] | tuple[str, ...] = (), scim_external_id: str = "keep",
-                 seed: int | None = None) -> None:
+                 pt_config_switch: str = "refuse", seed: int | None = None) -> None:
         self.host = host
         self.port = port
         self.admin_token = admin_token or new_admin_token()
@@ -425,7 +425,8 @@ class EmulatorServer:
         self.seed = seed if seed is not None else pysecrets.randbelow(2**31)
         switches = Switches(ready_after=ready_after, pay_per_token_acl=pay_per_token_acl,
                             propagation_delay=propagation_delay, retired=tuple(retired),
-                            scim_external_id=scim_external_id, seed=self.seed)
+                            scim_external_id=scim_external_id, pt_config_switch=pt_config_switch,
+                            seed=self.seed)
         self.workspace = Workspace(models=models, switches=switches)
         self.state_file = state_file
         if state_file:

@@ -6,11 +6,19 @@ Inputs: EndpointArgs (components/args.py), plain values the spec layer already v
 Outputs: every input, plus endpoint_id (Databricks' id, keys the permissions API), url,
   revision (hash of the desired served entities + traffic), task.
 
-Diff rules (terraform-provider-databricks' model serving resource, plus its users' complaints):
-  name, mode, route_optimized     -> replace (same name: delete first, the name is unique)
+Diff rules (terraform-provider-databricks' model serving resource, plus its users' complaints;
+the replace and refuse rules are components/endpoint_rules.py, which `diff` reads too):
+  name, route_optimized           -> replace (same name: delete first, the name is unique)
+  mode                            -> by endpoint_rules.SWITCHES: tokens-per-second <-> custom is
+                                     an update through the config API (no downtime); into or out
+                                     of model units is refused in Check (do it with a new name)
+  description, budget_policy_id   -> set at create only; a change is refused in Check
   served_entities, traffic        -> update through the config API; compared as sets by name
   tags                            -> update through the tags API; compared as a map
-  rate_limits, usage_tracking     -> update through the AI Gateway API; order-insensitive
+  rate_limits, usage_tracking,    -> update through the AI Gateway API (one PUT of the whole
+  guardrails, inference_table        gateway; what the stack omits is off); order-insensitive;
+                                     moving the inference table disables it first (two PUTs)
+  email_notifications             -> update through the notifications API (PATCH)
   pay_per_token                   -> never ours: only name/mode matter, nothing is ever written
   entity_version omitted          -> the version recorded in state (never drifts to a newer one)
 Create returns as soon as Databricks accepted the endpoint; EndpointsReady waits for rollouts.
@@ -30,8 +38,12 @@ import pulumi
 from databricks.sdk.errors import DatabricksError, NotFound, ResourceAlreadyExists, ResourceConflict
 from databricks.sdk.service.catalog import ModelVersionInfoStatus, ModelVersionsAPI
 from databricks.sdk.service.serving import (
+    AiGatewayConfig,
+    AiGatewayGuardrails,
+    AiGatewayInferenceTableConfig,
     AiGatewayRateLimit,
     AiGatewayUsageTrackingConfig,
+    EmailNotifications,
     EndpointCoreConfigInput,
     EndpointStateConfigUpdate,
     EndpointTag,
@@ -50,6 +62,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from components import endpoint_rules
 from components.args import EndpointArgs
 from components.spec.constants import MANAGED_BY_TAG as OWNER_TAG
 from components.spec.constants import MODES
@@ -65,7 +78,8 @@ OUTPUT_KEYS = ("endpoint_id", "url", "revision", "task")
 ENTITY_KEYS = ("name", "entity_name", "entity_version", "workload_size", "workload_type",
                "scale_to_zero_enabled", "min_provisioned_throughput",
                "max_provisioned_throughput")
-REPLACE_KEYS = ("name", "mode", "route_optimized")
+REPLACE_KEYS = endpoint_rules.REPLACE_KEYS
+NOTIFICATION_LISTS = ("on_update_success", "on_update_failure")
 # How long an update waits for a rollout already in progress before changing the endpoint.
 ROLLOUT_WAIT_SECONDS = 2700.0
 # A create whose answer was lost is sent again at most this often in total.
@@ -104,9 +118,48 @@ def canonical_traffic(traffic: list[dict[str, Any]] | None,
     return {r["served_entity_name"]: int(whole(r["traffic_percentage"])) for r in traffic}
 
 
-def canonical_rate_limits(limits: list[dict[str, Any]] | None) -> list[tuple[str, str, int]]:
+RateLimitKey = tuple[str, str, int | None, int | None, str]
+
+
+def _count(value: Any) -> int | None:
+    return None if value is None else int(whole(value))
+
+
+def canonical_rate_limits(limits: list[dict[str, Any]] | None) -> list[RateLimitKey]:
+    """(key, period, calls, tokens, principal), sorted: order never shows as a change. A limit
+    of 0 stays 0 (it blocks; it is never read as "no limit")."""
     return sorted((str(r.get("key") or "user"), str(r.get("renewal_period") or "minute"),
-                   int(whole(r.get("calls") or 0))) for r in limits or [])
+                   _count(r.get("calls")), _count(r.get("tokens")), str(r.get("principal") or ""))
+                  for r in limits or [])
+
+
+def _side(side: dict[str, Any] | None) -> dict[str, Any] | None:
+    """One guardrail side; a side that sets nothing is no side."""
+    if not side:
+        return None
+    pii = side.get("pii")
+    if isinstance(pii, dict):  # the API's shape, {behavior: ...}
+        pii = pii.get("behavior")
+    out = {"safety": bool(side.get("safety")), "pii": pii or None}
+    return out if out["safety"] or out["pii"] else None
+
+
+def canonical_guardrails(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not value:
+        return None
+    sides = {k: _side(value.get(k)) for k in ("input", "output")}
+    return sides if any(sides.values()) else None
+
+
+def canonical_table(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The inference table where it logs; None when off (a disabled table logs nowhere)."""
+    if not value or not value.get("enabled", True):
+        return None
+    return {k: value.get(k) for k in ("catalog_name", "schema_name", "table_name_prefix")}
+
+
+def canonical_notifications(value: dict[str, Any] | None) -> dict[str, list[str]]:
+    return {k: sorted({str(a) for a in (value or {}).get(k) or []}) for k in NOTIFICATION_LISTS}
 
 
 def canonical(props: dict[str, Any], key: str) -> Any:
@@ -127,7 +180,26 @@ def canonical(props: dict[str, Any], key: str) -> Any:
         return canonical_rate_limits(value)
     if key in ("usage_tracking", "route_optimized"):
         return bool(value)
+    if key == "guardrails":
+        return canonical_guardrails(value)
+    if key == "inference_table":
+        return canonical_table(value)
+    if key == "email_notifications":
+        return canonical_notifications(value)
+    if key in ("description", "budget_policy_id"):
+        return value or ""
     return value
+
+
+GatewayForm = tuple[Any, ...]
+
+
+def canonical_gateway(props: dict[str, Any]) -> GatewayForm:
+    """Everything the AI Gateway PUT sets, in comparable form."""
+    return tuple(canonical(props, k) for k in GATEWAY_KEYS)
+
+
+GATEWAY_KEYS = ("rate_limits", "usage_tracking", "guardrails", "inference_table")
 
 
 def revision(props: dict[str, Any]) -> str:
@@ -145,15 +217,17 @@ def diff_endpoint(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
     keys = ("name", "mode") if pay_per_token else INPUT_KEYS
     changed = [k for k in keys
                if is_unknown(news.get(k)) or canonical(olds, k) != canonical(news, k)]
-    replaces = [k for k in changed if k in REPLACE_KEYS]
+    replaces = endpoint_rules.replace_keys(olds, news, changed)
     # Same name: the old endpoint must go before the new one can take the name.
     same_name = not is_unknown(news.get("name")) and olds.get("name") == news.get("name")
     return diff_result(changed, replaces, delete_before_replace=same_name)
 
 
-def check_endpoint(news: dict[str, Any]) -> list[CheckFailure]:
-    """Rules the engine can check before any call (the spec layer already did most)."""
-    failures: list[CheckFailure] = []
+def check_endpoint(news: dict[str, Any], olds: dict[str, Any] | None = None) -> list[CheckFailure]:
+    """Rules the engine can check before any call (the spec layer already did most); ``olds``,
+    the inputs in state, for the changes no API makes (endpoint_rules.refusals)."""
+    failures: list[CheckFailure] = [CheckFailure(field, message)
+                                    for field, message in endpoint_rules.refusals(olds or {}, news)]
     mode = news.get("mode")
     if not is_unknown(mode) and mode not in MODES:
         failures.append(CheckFailure("mode", f"must be one of {', '.join(MODES)}, not {mode!r}"))
@@ -217,10 +291,35 @@ def remote_tags(ep: ServingEndpointDetailed) -> dict[str, str]:
     return {t.key: t.value or "" for t in ep.tags or []}
 
 
-def remote_gateway(ep: ServingEndpointDetailed) -> tuple[list[tuple[str, str, int]], bool]:
+def remote_gateway_inputs(ep: ServingEndpointDetailed, inputs: dict[str, Any]) -> dict[str, Any]:
+    """The AI Gateway as read, in the inputs' shape. A table prefix Databricks chose is not
+    drift when the stack leaves it to Databricks."""
     gw = ep.ai_gateway.as_dict() if ep.ai_gateway is not None else {}
-    usage = bool((gw.get("usage_tracking_config") or {}).get("enabled"))
-    return canonical_rate_limits(gw.get("rate_limits")), usage
+    table = gw.get("inference_table_config")
+    if table and table.get("enabled") is not None and table.get("enabled") is not False:
+        wanted = inputs.get("inference_table") or {}
+        table = {"catalog_name": table.get("catalog_name"), "schema_name": table.get("schema_name"),
+                 "table_name_prefix": table.get("table_name_prefix")
+                 if wanted.get("table_name_prefix") else None, "enabled": True}
+    else:
+        table = None
+    guardrails = canonical_guardrails(gw.get("guardrails"))
+    return {
+        "rate_limits": [{"key": k, "renewal_period": p, "calls": c, "tokens": t, "principal": who or None}
+                        for k, p, c, t, who in canonical_rate_limits(gw.get("rate_limits"))],
+        "usage_tracking": bool((gw.get("usage_tracking_config") or {}).get("enabled")),
+        "guardrails": guardrails,
+        "inference_table": table,
+    }
+
+
+def remote_settings(ep: ServingEndpointDetailed, inputs: dict[str, Any]) -> dict[str, Any]:
+    """description and email_notifications as read. GET never returns budget_policy_id (only
+    effective_budget_policy_id: databricks/cli resources.yml), so the input stands."""
+    notes = ep.email_notifications.as_dict() if ep.email_notifications is not None else {}
+    return {"description": ep.description or None,
+            "email_notifications": canonical_notifications(notes),
+            "budget_policy_id": inputs.get("budget_policy_id")}
 
 
 # ---------------------------------------------------------------- the provider
@@ -230,7 +329,7 @@ class EndpointProvider(DatabricksProvider):
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         inputs = inputs_only(news, INPUT_KEYS)
-        return CheckResult(inputs, check_endpoint(inputs))
+        return CheckResult(inputs, check_endpoint(inputs, inputs_only(olds or {}, INPUT_KEYS)))
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         return diff_endpoint(olds, with_recorded_versions(news, olds))
@@ -247,14 +346,8 @@ class EndpointProvider(DatabricksProvider):
         self._check_throughput(inputs)
         entities = canonical(inputs, "served_entities")
         routes = canonical(inputs, "traffic")
-        limits = canonical(inputs, "rate_limits")
-        usage = canonical(inputs, "usage_tracking")
-        gateway = None
-        if limits or usage:
-            from databricks.sdk.service.serving import AiGatewayConfig
-
-            gateway = AiGatewayConfig(rate_limits=_rate_limits(limits),
-                                      usage_tracking_config=AiGatewayUsageTrackingConfig(usage))
+        gateway = _gateway_config(inputs) if any(canonical_gateway(inputs)) else None
+        notes = canonical(inputs, "email_notifications")
         # The name is unique in the workspace, so sending the create again after a lost answer
         # is safe: the second one answers RESOURCE_ALREADY_EXISTS and the endpoint the first one
         # made is adopted (it carries our tag and our config).
@@ -273,6 +366,10 @@ class EndpointProvider(DatabricksProvider):
                           for k, v in canonical(inputs, "tags").items()] or None,
                     ai_gateway=gateway,
                     route_optimized=canonical(inputs, "route_optimized") or None,
+                    description=canonical(inputs, "description") or None,
+                    budget_policy_id=canonical(inputs, "budget_policy_id") or None,
+                    email_notifications=(EmailNotifications.from_dict(notes)
+                                         if any(notes.values()) else None),
                 )
                 ep = waiter.response  # accepted; do not wait for the rollout here
                 break
@@ -326,10 +423,8 @@ class EndpointProvider(DatabricksProvider):
             # Only the tags we manage: someone else's tags are not drift.
             tags = remote_tags(ep)
             inputs["tags"] = {k: tags[k] for k in canonical(inputs, "tags") if k in tags}
-            limits, usage = remote_gateway(ep)
-            inputs["rate_limits"] = [{"key": k, "renewal_period": p, "calls": c}
-                                     for k, p, c in limits]
-            inputs["usage_tracking"] = usage
+            inputs.update(remote_gateway_inputs(ep, inputs))
+            inputs.update(remote_settings(ep, inputs))
             inputs["route_optimized"] = bool(ep.route_optimized)
         return ReadResult(id_, self._outs(inputs, ep))
 
@@ -425,17 +520,23 @@ class EndpointProvider(DatabricksProvider):
         entities = canonical(inputs, "served_entities")
         routes = canonical(inputs, "traffic")
         tags = canonical(inputs, "tags")
-        limits = canonical(inputs, "rate_limits")
-        usage = canonical(inputs, "usage_tracking")
 
         current_tags = remote_tags(ep)
         add = {k: v for k, v in tags.items() if current_tags.get(k) != v}
         # Remove only tags we set before and no longer want; never someone else's.
         drop = sorted(k for k in previous_tags if k not in tags and k in current_tags)
-        gateway_changed = remote_gateway(ep) != (limits, usage)
+        remote_gw = remote_gateway_inputs(ep, inputs)
+        gateway_changed = canonical_gateway(remote_gw) != canonical_gateway(inputs)
+        # Databricks changes an inference table's catalog, schema or prefix only while it is
+        # disabled (databricks-sdk AiGatewayInferenceTableConfig): moving it takes two PUTs.
+        table_moves = (canonical(remote_gw, "inference_table") is not None
+                       and canonical(inputs, "inference_table") is not None
+                       and canonical(remote_gw, "inference_table") != canonical(inputs, "inference_table"))
+        notes = canonical(inputs, "email_notifications")
+        notes_changed = canonical(remote_settings(ep, inputs), "email_notifications") != notes
         config_changed = (_rollout_failed(ep) or remote_entities(ep, entities) != entities
                           or remote_traffic(ep, routes) != routes)
-        if not (add or drop or gateway_changed or config_changed):
+        if not (add or drop or gateway_changed or notes_changed or config_changed):
             return ep
 
         if config_changed:
@@ -449,16 +550,19 @@ class EndpointProvider(DatabricksProvider):
                     name, add_tags=[EndpointTag(key=k, value=v) for k, v in add.items()] or None,
                     delete_tags=drop or None)
             if gateway_changed:
-                gw = ep.ai_gateway
-                # PUT replaces the whole gateway: carry over what we do not manage.
-                api.put_ai_gateway(
-                    name,
-                    rate_limits=_rate_limits(limits),
-                    usage_tracking_config=AiGatewayUsageTrackingConfig(enabled=usage),
-                    guardrails=gw.guardrails if gw else None,
-                    inference_table_config=gw.inference_table_config if gw else None,
-                    fallback_config=gw.fallback_config if gw else None,
-                )
+                # PUT replaces the whole gateway, and the stack file is authoritative for the
+                # endpoints it creates: what it omits is off.
+                if table_moves:
+                    _put_gateway(api, name, _gateway_config(
+                        {**inputs, "inference_table": {**remote_gw["inference_table"],
+                                                       "enabled": False}}))
+                _put_gateway(api, name, _gateway_config(inputs, was=remote_gw))
+            if notes_changed:
+                # The SDK's EmailNotifications drops empty lists, so `{}` could read as "change
+                # nothing"; both lists are sent as written, an empty one clearing its list
+                # (databricks/cli's test server stores the object whole; either reading clears).
+                self.bounded().do("PATCH", f"/api/2.0/serving-endpoints/{name}/notifications",
+                                  body={"email_notifications": notes})
             if config_changed:
                 waiter = api.update_config(
                     name,
@@ -700,9 +804,39 @@ def _traffic(routes: dict[str, int]) -> TrafficConfig | None:
         {"served_entity_name": k, "traffic_percentage": v} for k, v in sorted(routes.items())]})
 
 
-def _rate_limits(limits: list[tuple[str, str, int]]) -> list[AiGatewayRateLimit]:
-    return [AiGatewayRateLimit.from_dict({"key": k, "renewal_period": p, "calls": c})
-            for k, p, c in limits]
+def _rate_limits(limits: list[RateLimitKey]) -> list[AiGatewayRateLimit]:
+    return [AiGatewayRateLimit.from_dict({k: v for k, v in (
+        ("key", key), ("renewal_period", period), ("calls", calls), ("tokens", tokens),
+        ("principal", who or None)) if v is not None}) for key, period, calls, tokens, who in limits]
+
+
+def _gateway_config(inputs: dict[str, Any], was: dict[str, Any] | None = None) -> AiGatewayConfig:
+    """The whole AI Gateway the inputs ask for. An inference table the stack turns off is sent
+    disabled (where it was) rather than left out, so "off" never depends on how the service
+    reads an omitted field."""
+    guardrails = canonical(inputs, "guardrails")
+    table = canonical(inputs, "inference_table")
+    table_config = None
+    if table is not None:
+        table_config = AiGatewayInferenceTableConfig.from_dict(
+            {**{k: v for k, v in table.items() if v is not None}, "enabled": True})
+    elif was is not None and canonical(was, "inference_table") is not None:
+        table_config = AiGatewayInferenceTableConfig(enabled=False)
+    return AiGatewayConfig(
+        rate_limits=_rate_limits(canonical(inputs, "rate_limits")),
+        usage_tracking_config=AiGatewayUsageTrackingConfig(enabled=canonical(inputs, "usage_tracking")),
+        guardrails=None if guardrails is None else AiGatewayGuardrails.from_dict({
+            side: {"safety": g["safety"], **({"pii": {"behavior": g["pii"]}} if g["pii"] else {})}
+            for side, g in guardrails.items() if g is not None}),
+        inference_table_config=table_config,
+    )
+
+
+def _put_gateway(api: ServingEndpointsAPI, name: str, config: AiGatewayConfig) -> None:
+    api.put_ai_gateway(name, rate_limits=config.rate_limits or [],
+                       usage_tracking_config=config.usage_tracking_config,
+                       guardrails=config.guardrails,
+                       inference_table_config=config.inference_table_config)
 
 
 class Endpoint(Resource, module="databricks-braintrust", name="Endpoint"):

@@ -98,6 +98,10 @@ def validate_config(raw: Mapping[str, Any], *, stack: str, file: str) -> Stack:
         for index, endpoint in enumerate(spec.endpoints)
         if isinstance(endpoint, FoundationModelEndpoint)
         for bound, message in endpoint.chunk_mismatches()
+    ] + [
+        Problem(file, field_path(("endpoints", index, *path), labels=labels), f"warning: {message}")
+        for index, endpoint in enumerate(spec.endpoints)
+        for path, message in endpoint.limit_warnings()
     ]
     return Stack(name=stack, file=file, spec=spec, warnings=tuple(warnings))
 
