@@ -40,20 +40,17 @@ from pulumi.dynamic import (
     CreateResult,
     DiffResult,
     ReadResult,
-    Resource,
-    ResourceProvider,
     UpdateResult,
 )
 
-from components.args import AiSecretArgs
+from components.args import AI_SECRET, AiSecretArgs, AiSecretOutputs
 from components.braintrust import validate_record
 
 from ._braintrust import BraintrustApi, BraintrustCredentials, base_url, credentials_from_config
+from ._contract import ContractProvider, resource_class
 from ._props import diff_result, inputs_only, is_unknown
 
-INPUT_KEYS = AiSecretArgs.keys()  # the inputs: components/args.py
-OUTPUT_KEYS = ("secret_id", "preview_secret", "updated_at")
-SECRET_OUTPUTS = ["record"]
+INPUT_KEYS = AI_SECRET.input_keys()
 REPLACE_FIRST_KEYS = ("name",)  # create-before-delete
 REPLACE_AFTER_DELETE_KEYS = ("api_url", "org_name")  # delete-before-replace
 UPDATE_KEYS = ("record_hash", "record")
@@ -103,8 +100,10 @@ def _metadata_matches(published: dict[str, Any], remote: dict[str, Any]) -> bool
     return all(theirs.get(k) == v for k, v in ours.items())
 
 
-class AiSecretProvider(ResourceProvider):
+class AiSecretProvider(ContractProvider[AiSecretArgs, AiSecretOutputs]):
     """PUT / GET / DELETE /v1/ai_secret through Braintrust's REST API."""
+
+    CONTRACT = AI_SECRET
 
     _creds: BraintrustCredentials | None = None  # set in configure, never pickled into state
 
@@ -176,21 +175,4 @@ class AiSecretProvider(ResourceProvider):
             pulumi.log.info(f"AI secret {props.get('name')!r} ({secret_id}) was already gone")
 
 
-class AiSecret(Resource, module="databricks-braintrust", name="AiSecret"):
-    """The AI provider record in Braintrust; `record` is always a secret output."""
-
-    name: pulumi.Output[str]
-    record_hash: pulumi.Output[str]
-    record: pulumi.Output[dict]
-    api_url: pulumi.Output[str]
-    org_name: pulumi.Output[str | None]
-    secret_id: pulumi.Output[str]
-    preview_secret: pulumi.Output[str | None]
-    updated_at: pulumi.Output[str]
-
-    def __init__(self, resource_name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
-        full = {"org_name": None, **props, **{k: None for k in OUTPUT_KEYS}}
-        super().__init__(AiSecretProvider(), resource_name, full, opts)
+AiSecret = resource_class(AiSecretProvider)

@@ -58,27 +58,25 @@ from pulumi.dynamic import (
     CreateResult,
     DiffResult,
     ReadResult,
-    Resource,
     UpdateResult,
 )
 
 from components import endpoint_rules
-from components.args import EndpointArgs
+from components.args import ENDPOINT, EndpointArgs, EndpointOutputs
 from components.spec.constants import MANAGED_BY_TAG as OWNER_TAG
 from components.spec.constants import MODES
 
 from ._client import TRANSIENT, AnswerLost, DatabricksProvider, DeadlineExceeded, poll_deadline
+from ._contract import ContractProvider, resource_class
 from ._errors import ProviderError, api_error, describe
 from ._props import diff_result, inputs_only, is_unknown, stable_hash, whole
 from ._wait import Done, Pending, wait_for
 
 PAY_PER_TOKEN = "pay_per_token"
-INPUT_KEYS = EndpointArgs.keys()  # the inputs: components/args.py
-OUTPUT_KEYS = ("endpoint_id", "url", "revision", "task")
+INPUT_KEYS = ENDPOINT.input_keys()
 ENTITY_KEYS = ("name", "entity_name", "entity_version", "workload_size", "workload_type",
                "scale_to_zero_enabled", "min_provisioned_throughput",
                "max_provisioned_throughput")
-REPLACE_KEYS = endpoint_rules.REPLACE_KEYS
 NOTIFICATION_LISTS = ("on_update_success", "on_update_failure")
 # How long an update waits for a rollout already in progress before changing the endpoint.
 ROLLOUT_WAIT_SECONDS = 2700.0
@@ -217,6 +215,8 @@ def diff_endpoint(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
     keys = ("name", "mode") if pay_per_token else INPUT_KEYS
     changed = [k for k in keys
                if is_unknown(news.get(k)) or canonical(olds, k) != canonical(news, k)]
+    # ENDPOINT.replace_keys is endpoint_rules.REPLACE_KEYS; a change of mode replaces only
+    # where endpoint_rules.SWITCHES says so.
     replaces = endpoint_rules.replace_keys(olds, news, changed)
     # Same name: the old endpoint must go before the new one can take the name.
     same_name = not is_unknown(news.get("name")) and olds.get("name") == news.get("name")
@@ -324,8 +324,10 @@ def remote_settings(ep: ServingEndpointDetailed, inputs: dict[str, Any]) -> dict
 
 # ---------------------------------------------------------------- the provider
 
-class EndpointProvider(DatabricksProvider):
+class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, EndpointOutputs]):
     """Create, read, update and delete one serving endpoint through databricks-sdk."""
+
+    CONTRACT = ENDPOINT
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         inputs = inputs_only(news, INPUT_KEYS)
@@ -839,15 +841,4 @@ def _put_gateway(api: ServingEndpointsAPI, name: str, config: AiGatewayConfig) -
                        inference_table_config=config.inference_table_config)
 
 
-class Endpoint(Resource, module="databricks-braintrust", name="Endpoint"):
-    """A serving endpoint; outputs endpoint_id, url, revision, task."""
-
-    endpoint_id: pulumi.Output[str]
-    url: pulumi.Output[str]
-    revision: pulumi.Output[str]
-    task: pulumi.Output[str]
-
-    def __init__(self, resource_name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(EndpointProvider(), resource_name,
-                         {**props, **{k: None for k in OUTPUT_KEYS}}, opts)
+Endpoint = resource_class(EndpointProvider)

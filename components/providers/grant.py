@@ -61,13 +61,13 @@ from pulumi.dynamic import (
     CreateResult,
     DiffResult,
     ReadResult,
-    Resource,
     UpdateResult,
 )
 
-from components.args import QueryGrantArgs
+from components.args import QUERY_GRANT, QueryGrantArgs, QueryGrantOutputs
 
 from ._client import DatabricksProvider
+from ._contract import ContractProvider, resource_class
 from ._errors import ProviderError, api_error
 from ._ops import OPERATION_BUDGET, READ_BUDGET, DeadlineExceeded, Ops
 from ._propagation import (
@@ -79,8 +79,7 @@ from ._propagation import (
 )
 from ._props import diff_result, inputs_only, is_unknown
 
-INPUT_KEYS = QueryGrantArgs.keys()  # the inputs: components/args.py
-REPLACE_KEYS = ("endpoint_id", "service_principal_name")
+INPUT_KEYS = QUERY_GRANT.input_keys()
 DEFAULT_LEVEL = "CAN_QUERY"
 PRINCIPAL_KINDS = ("user_name", "group_name", "service_principal_name")
 LEVEL_RANK = {"CAN_VIEW": 1, "CAN_QUERY": 2, "CAN_MANAGE": 3}
@@ -105,7 +104,7 @@ def diff_grant(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
     def level(p: dict[str, Any]) -> Any:
         return p.get("permission_level") or DEFAULT_LEVEL
 
-    replaces = [k for k in REPLACE_KEYS
+    replaces = [k for k in QUERY_GRANT.replace_keys
                 if is_unknown(news.get(k)) or olds.get(k) != news.get(k)]
     changed = list(replaces)
     if is_unknown(news.get("permission_level")) or level(olds) != level(news):
@@ -147,8 +146,10 @@ def _request(entry: Entry) -> ServingEndpointAccessControlRequest:
     return ServingEndpointAccessControlRequest.from_dict({kind: who, "permission_level": level})
 
 
-class QueryGrantProvider(DatabricksProvider):
+class QueryGrantProvider(DatabricksProvider, ContractProvider[QueryGrantArgs, QueryGrantOutputs]):
     """update_permissions to add, get + set_permissions (ours removed) to delete."""
+
+    CONTRACT = QUERY_GRANT
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         inputs = inputs_only(news, INPUT_KEYS)
@@ -274,7 +275,7 @@ class QueryGrantProvider(DatabricksProvider):
 
     def _write(self, ops: Ops, inputs: dict[str, Any], call: Any) -> None:
         """An ACL write, retried while the workspace does not know a just-created principal."""
-        recent = is_recent(created_at_of(inputs, "service_principal_name"))
+        recent = is_recent(created_at_of(inputs.get("principal_created_at"), inputs.get("service_principal_name")))
         app_id = str(inputs.get("service_principal_name"))
         until_known(call, recent=recent, principal=f"service principal {app_id}",
                     listed=lambda: self._principal_listed(ops, app_id),
@@ -320,9 +321,4 @@ class QueryGrantProvider(DatabricksProvider):
                 f"{inputs.get('endpoint_name') or inputs.get('endpoint_id')}")
 
 
-class QueryGrant(Resource, module="databricks-braintrust", name="QueryGrant"):
-    """One permission entry on one endpoint for the query principal."""
-
-    def __init__(self, resource_name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(QueryGrantProvider(), resource_name, dict(props), opts)
+QueryGrant = resource_class(QueryGrantProvider)
