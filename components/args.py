@@ -278,6 +278,10 @@ class QueryGrantArgs(Args):
     service_principal_name: Ref | str  # the principal's application id
     permission_level: str = "CAN_QUERY"
     principal_created_at: Ref | str | None = None  # as OAuthSecretArgs.principal_created_at
+    # Whether the endpoint is pay-per-token (Databricks' own, shared by the workspace), as the
+    # plan knows from its mode. None (state written before this input): guessed from the
+    # endpoint's `databricks-` name, as earlier code did. Never a change by itself.
+    endpoint_pay_per_token: bool | None = None
 
 
 @dataclass(frozen=True)

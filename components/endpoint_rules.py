@@ -59,65 +59,71 @@ SWITCHES: dict[tuple[Capacity, Capacity], Rule] = {
 }
 
 
-def capacity(props: Mapping[str, Any]) -> Capacity | None:
+Props = Mapping[str, Any] | Any  # wire props, or the typed EndpointArgs
+
+
+def _get(obj: Any, key: str) -> Any:
+    """A field of wire props (a dict) or of a typed arguments object alike."""
+    return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
+
+
+def capacity(props: Props) -> Capacity | None:
     """How an endpoint is served: pay-per-token, model units (a served entity with
     ``provisioned_model_units``), tokens per second (min/max throughput) or a custom model.
     None while not known (a preview's unknown value)."""
-    mode = props.get("mode")
+    mode = _get(props, "mode")
     if mode == "pay_per_token":
         return "pay_per_token"
-    entities = props.get("served_entities")
+    entities = _get(props, "served_entities")
     if not isinstance(mode, str) or not isinstance(entities, list | tuple):
         return None
-    if mode == "units" or any(isinstance(e, Mapping) and e.get("provisioned_model_units")
-                              for e in entities):
+    if mode == "units" or any(_get(e, "provisioned_model_units") for e in entities):
         return "units"
     if mode == "provisioned":
         return "tokens_per_second"
     return "custom" if mode == "custom" else None
 
 
-def switch_rule(olds: Mapping[str, Any], news: Mapping[str, Any]) -> Rule:
+def switch_rule(olds: Props, news: Props) -> Rule:
     before, after = capacity(olds), capacity(news)
     if before is None or after is None or before == after:
         return "update"
     return SWITCHES.get((before, after), "update")
 
 
-def _setting(props: Mapping[str, Any], key: str) -> str:
-    value = props.get(key)
+def _setting(props: Props, key: str) -> str:
+    value = _get(props, key)
     return value if isinstance(value, str) else ""
 
 
-def refusals(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[tuple[str, str]]:
+def refusals(olds: Props, news: Props) -> list[tuple[str, str]]:
     """(field, message with the fix) for each change no API makes and no replacement should:
     what the provider's Check refuses and `diff` flags. ``olds`` empty: a create, nothing to
     refuse."""
-    if not olds or olds.get("name") != news.get("name"):
+    if not olds or _get(olds, "name") != _get(news, "name"):
         return []  # a create, or a new name: everything is set at create
-    if "pay_per_token" in (olds.get("mode"), news.get("mode")):
+    if "pay_per_token" in (_get(olds, "mode"), _get(news, "mode")):
         return []
     found = []
     for key in IMMUTABLE_KEYS:
-        if key not in news or not isinstance(news.get(key), str | None):
+        if not isinstance(_get(news, key), str | None):
             continue  # unknown in a preview
         if _setting(olds, key) != _setting(news, key):
             found.append((key, (
                 f"cannot change on an existing endpoint: Databricks sets {key} only when the endpoint "
                 "is created and has no API that changes it, and replacing the endpoint would stop it "
-                f"serving (put back {olds.get(key)!r}, or give the endpoint a new name: the new one is "
+                f"serving (put back {_get(olds, key)!r}, or give the endpoint a new name: the new one is "
                 "created with it, serves, and Braintrust moves to it before the old one is deleted)")))
     if switch_rule(olds, news) == "refuse":
         found.append(("served_entities", (
-            f"switching endpoint {news.get('name')} between {capacity(olds)} and {capacity(news)} "
+            f"switching endpoint {_get(news, 'name')} between {capacity(olds)} and {capacity(news)} "
             "in place is not known to work (Databricks serves model units through its own API) "
             "and replacing it would stop it serving (give the endpoint a new name: the new one is "
             "created and serving before the old one is deleted, and Braintrust moves to it first)")))
     return found
 
 
-def replace_keys(olds: Mapping[str, Any], news: Mapping[str, Any],
-                 changed: list[str]) -> list[str]:
+def replace_keys(olds: Props, news: Props, changed: list[str]) -> list[str]:
     """Which of the ``changed`` inputs force a new endpoint."""
     keys = [k for k in changed if k in REPLACE_KEYS]
     if "mode" in changed and switch_rule(olds, news) == "replace":

@@ -20,73 +20,75 @@ entry exactly as it was, without ours. Inherited entries (from the workspace's s
 endpoints root) are not sent: they are not part of the endpoint's own ACL, and sending them
 would turn them into direct ones. The permissions API has no compare-and-set, so an entry
 someone else adds between our GET and our PUT would be lost: within this process every ACL
-change to one endpoint runs under that endpoint's lock, and the GET is made right before the
-PUT, so the remaining window is one round trip against changes from outside.
+change to one endpoint runs under that endpoint's lock, and every attempt (after a 429's
+Retry-After, a 503 or a lost answer too) is built from a GET made right before it, so the
+remaining window is the one GET-to-PUT round trip against changes from outside
+(docs/reliability.md gives the measured figure).
 
-Pay-per-token endpoints (Databricks' own `databricks-*`) are shared by the whole workspace and
-owned by Databricks. Any 4xx on writing their ACL means access is governed by the workspace
-(Unity Catalog EXECUTE on system.ai, which users hold by default): `up` succeeds, the grant
-records governed_by "workspace", and neither refresh nor delete writes anything for it. When
-the write is accepted, delete re-reads the ACL right before its PUT, writes only if our entry is
-still there, and writes every other entry exactly as read (a principal holding two levels gets
-its highest last, since a PUT keeps the last level it names), so the owner loses nothing.
+Read after write. No step ends on a write alone: a GET of the ACL must show our entry at our
+level (create, update) or without it (delete) before state records anything; a write answered
+200 that no read confirms is sent again (after a fresh read) and fails the step after
+UNCONFIRMED_WRITES.
 
-Retries. PATCH of our one entry and PUT of a whole ACL are idempotent, so sending one again
-after a lost answer (BoundedApi does, for these methods) writes the same thing again. Every
-call of one operation ends by its deadline (`_ops`).
+Pay-per-token endpoints (Databricks' own `databricks-*`; the plan says which, as the input
+endpoint_pay_per_token) are shared by the whole workspace and
+owned by Databricks. A 403 PERMISSION_DENIED on writing their ACL, after the GET of that ACL
+succeeded in the same operation, means access is governed by the workspace (Unity Catalog
+EXECUTE on system.ai, which users hold by default): `up` succeeds, the grant records
+governed_by "workspace", and neither refresh nor delete writes anything for it. Nothing else
+counts: a 401 (an expired token), another 403, a 429 or a 5xx fails the step or is retried.
+When the write is accepted, delete writes only if our entry is still there, and writes every
+other entry exactly as read (a principal holding two levels gets its highest last, since a PUT
+keeps the last level it names), so the owner loses nothing.
+
+Retries. Writes go through a BoundedApi that never re-sends by itself (`retry=False`): 429,
+503 and a lost answer come back here, and the next attempt reads the ACL first. Every call of
+one operation ends by its deadline (`_ops`).
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+import time
+from collections.abc import Callable
 
 import pulumi
 from databricks.sdk.errors import (
-    BadRequest,
-    Cancelled,
     DatabricksError,
     NotFound,
     PermissionDenied,
-    ResourceConflict,
-    Unauthenticated,
+    TemporarilyUnavailable,
+    TooManyRequests,
 )
 from databricks.sdk.service.serving import (
     ServingEndpointAccessControlRequest,
     ServingEndpointPermissions,
 )
-from pulumi.dynamic import (
-    CheckFailure,
-    CheckResult,
-    CreateResult,
-    DiffResult,
-    ReadResult,
-    UpdateResult,
-)
+from pulumi.dynamic import CheckFailure, DiffResult
 
 from components.args import QUERY_GRANT, QueryGrantArgs, QueryGrantOutputs
 
-from ._client import DatabricksProvider
-from ._contract import ContractProvider, resource_class
-from ._errors import ProviderError, api_error
-from ._ops import OPERATION_BUDGET, READ_BUDGET, DeadlineExceeded, Ops
+from ._client import DatabricksProvider, pause_for
+from ._contract import ContractProvider, Stored, resource_class
+from ._errors import ProviderError, api_error, describe
+from ._ops import OPERATION_BUDGET, READ_BUDGET, AnswerLost, DeadlineExceeded, Ops
 from ._propagation import (
     PROPAGATION_TIMEOUT,
     created_at_of,
     is_recent,
     is_unknown_principal,
-    until_known,
 )
-from ._props import diff_result, inputs_only, is_unknown
+from ._props import diff_result, is_unknown
 
-INPUT_KEYS = QUERY_GRANT.input_keys()
+State = Stored[QueryGrantArgs, QueryGrantOutputs]
 DEFAULT_LEVEL = "CAN_QUERY"
 PRINCIPAL_KINDS = ("user_name", "group_name", "service_principal_name")
 LEVEL_RANK = {"CAN_VIEW": 1, "CAN_QUERY": 2, "CAN_MANAGE": 3}
 PAY_PER_TOKEN_PREFIX = "databricks-"  # Databricks' own endpoints, in every workspace
 BY_ACL, BY_WORKSPACE = "acl", "workspace"
-_CLIENT_ERRORS = (BadRequest, Unauthenticated, PermissionDenied, NotFound, ResourceConflict,
-                  Cancelled)
+GONE = "gone"  # the endpoint does not exist (any more)
+# Writes answered 200 that a read does not confirm before the step fails.
+UNCONFIRMED_WRITES = 3
 # (kind, principal, level): one direct ACL entry.
 Entry = tuple[str, str, str]
 
@@ -100,16 +102,18 @@ def _endpoint_lock(endpoint_id: str) -> threading.Lock:
         return _LOCKS.setdefault(endpoint_id, threading.Lock())
 
 
-def diff_grant(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-    def level(p: dict[str, Any]) -> Any:
-        return p.get("permission_level") or DEFAULT_LEVEL
-
+def diff_grant(old: QueryGrantArgs, new: QueryGrantArgs) -> DiffResult:
+    """endpoint_name, principal_created_at and endpoint_pay_per_token are never a change."""
     replaces = [k for k in QUERY_GRANT.replace_keys
-                if is_unknown(news.get(k)) or olds.get(k) != news.get(k)]
+                if is_unknown(getattr(new, k)) or getattr(old, k) != getattr(new, k)]
     changed = list(replaces)
-    if is_unknown(news.get("permission_level")) or level(olds) != level(news):
+    if is_unknown(new.permission_level) or _level(old) != _level(new):
         changed.append("permission_level")
     return diff_result(changed, replaces, delete_before_replace=False)
+
+
+def _level(args: QueryGrantArgs) -> str:
+    return str(args.permission_level or DEFAULT_LEVEL)
 
 
 def direct_entries(acl: ServingEndpointPermissions) -> list[Entry]:
@@ -137,8 +141,16 @@ def put_order(entries: list[Entry]) -> list[Entry]:
     return sorted(entries, key=lambda e: LEVEL_RANK.get(e[2], 0))
 
 
-def is_pay_per_token(inputs: dict[str, Any]) -> bool:
-    return str(inputs.get("endpoint_name") or "").startswith(PAY_PER_TOKEN_PREFIX)
+def is_pay_per_token(args: QueryGrantArgs) -> bool:
+    """As the plan says; for state written before the plan said it, from the name."""
+    if args.endpoint_pay_per_token is not None:
+        return bool(args.endpoint_pay_per_token)
+    return str(args.endpoint_name or "").startswith(PAY_PER_TOKEN_PREFIX)
+
+
+def _levels_of(entries: list[Entry], ours: Entry) -> set[str]:
+    """The levels our principal holds directly."""
+    return {e[2] for e in entries if e[:2] == ours[:2]}
 
 
 def _request(entry: Entry) -> ServingEndpointAccessControlRequest:
@@ -151,121 +163,162 @@ class QueryGrantProvider(DatabricksProvider, ContractProvider[QueryGrantArgs, Qu
 
     CONTRACT = QUERY_GRANT
 
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        inputs = inputs_only(news, INPUT_KEYS)
-        inputs.setdefault("permission_level", DEFAULT_LEVEL)
+    def validate(self, args: QueryGrantArgs) -> list[CheckFailure]:
         failures = []
         for key in ("endpoint_id", "service_principal_name"):
-            v = inputs.get(key)
+            v = getattr(args, key)
             if v is None or (not is_unknown(v) and not str(v)):
                 failures.append(CheckFailure(key, "is required"))
-        return CheckResult(inputs, failures)
+        return failures
 
-    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return diff_grant(olds, news)
+    def compare(self, id_: str, old: State, new: QueryGrantArgs) -> DiffResult:
+        return diff_grant(old.args, new)
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        inputs = inputs_only(props, INPUT_KEYS)
-        ours = self._ours(inputs)
-        endpoint_id = inputs["endpoint_id"]
-        governed_by = BY_ACL
-        ops = Ops(self.bounded(OPERATION_BUDGET))
-        with _endpoint_lock(endpoint_id):
-            try:
-                current = self._direct(ops, endpoint_id) or []
-                # The principal is this stack's: another level it holds here (raised or lowered
-                # out of band) is swapped for ours, since PATCH never lowers a level.
-                stale = [e for e in current if e[:2] == ours[:2] and e != ours]
-                if stale:
-                    entries = [e for e in current if e not in stale and e != ours] + [ours]
-                    self._write(ops, inputs, lambda: ops.serving.set_permissions(
-                        endpoint_id, access_control_list=[_request(e) for e in put_order(entries)]))
-                else:
-                    self._write(ops, inputs, lambda: ops.serving.update_permissions(
-                        endpoint_id, access_control_list=[_request(ours)]))
-            except (DatabricksError, DeadlineExceeded) as exc:
-                if not self._governed_by_workspace(inputs, exc):
-                    raise api_error("granting query access", self._obj(inputs), exc) from None
-                governed_by = BY_WORKSPACE
-        return CreateResult(f"{endpoint_id}/{ours[1]}/{ours[2]}",
-                            {**inputs, "governed_by": governed_by})
+    def make(self, args: QueryGrantArgs) -> tuple[str, State]:
+        ours = self._ours(args)
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        inputs = inputs_only(props, INPUT_KEYS)
+        def entries(current: list[Entry]) -> list[Entry] | None:
+            # The principal is this stack's: another level it holds here (raised or lowered
+            # out of band) is swapped for ours by a PUT, since PATCH never lowers a level.
+            stale = [e for e in current if e[:2] == ours[:2] and e != ours]
+            if stale:
+                return [e for e in current if e not in stale and e != ours] + [ours]
+            return None  # PATCH of our one entry
+
+        outcome = self._converge(args, "granting query access",
+                                 done=lambda cur: ours in cur and _levels_of(cur, ours) == {ours[2]},
+                                 entries=entries)
+        if outcome == GONE:
+            raise ProviderError("granting query access failed", self._obj(args),
+                                "the endpoint is gone: run `pulumi refresh`, then `pulumi up`")
+        return (f"{args.endpoint_id}/{ours[1]}/{ours[2]}",
+                Stored(args, QueryGrantOutputs(governed_by=outcome)))
+
+    def refresh(self, id_: str, old: State) -> State | None:
+        args = old.args
         try:
-            acl = Ops(self.bounded(READ_BUDGET)).serving.get_permissions(inputs["endpoint_id"])
+            acl = Ops(self.bounded(READ_BUDGET)).serving.get_permissions(str(args.endpoint_id))
         except NotFound:
-            return ReadResult("", {})  # the endpoint is gone, and its ACL with it
+            return None  # the endpoint is gone, and its ACL with it
         except (DatabricksError, DeadlineExceeded) as exc:
-            raise api_error("reading permissions", self._obj(inputs), exc) from None
-        if props.get("governed_by") == BY_WORKSPACE:
-            return ReadResult(id_, {**inputs, "governed_by": BY_WORKSPACE})  # no entry to find
-        if self._ours(inputs) not in direct_entries(acl):
-            return ReadResult("", {})  # our entry was removed out of band
-        return ReadResult(id_, {**inputs, "governed_by": BY_ACL})
+            raise api_error("reading permissions", self._obj(args), exc) from None
+        if old.outs.governed_by == BY_WORKSPACE:
+            return old  # no entry to find
+        if self._ours(args) not in direct_entries(acl):
+            return None  # our entry was removed out of band
+        return Stored(args, QueryGrantOutputs(governed_by=BY_ACL))
 
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+    def change(self, id_: str, old: State, new: QueryGrantArgs) -> State:
         """Only the level changes here (same endpoint, same principal): swap our entry."""
-        inputs = inputs_only(news, INPUT_KEYS)
-        old, new = self._ours(olds), self._ours(inputs)
-        if old == new or olds.get("governed_by") == BY_WORKSPACE:
-            return UpdateResult({**inputs, "governed_by": olds.get("governed_by") or BY_ACL})
-        endpoint_id = inputs["endpoint_id"]
-        ops = Ops(self.bounded(OPERATION_BUDGET))
-        with _endpoint_lock(endpoint_id):
-            try:
-                current = self._direct(ops, endpoint_id)
-                if current is None:
-                    raise ProviderError("changing query access failed", self._obj(inputs),
-                                        "the endpoint is gone: run `pulumi refresh`, then "
-                                        "`pulumi up`")
-                if old in current:
-                    entries = [e for e in without(current, old) if e != new] + [new]
-                    self._write(ops, inputs, lambda: ops.serving.set_permissions(
-                        endpoint_id, access_control_list=[_request(e) for e in put_order(entries)]))
-                else:
-                    self._write(ops, inputs, lambda: ops.serving.update_permissions(
-                        endpoint_id, access_control_list=[_request(new)]))
-            except (DatabricksError, DeadlineExceeded) as exc:
-                if not self._governed_by_workspace(inputs, exc):
-                    raise api_error("changing query access", self._obj(inputs), exc) from None
-                return UpdateResult({**inputs, "governed_by": BY_WORKSPACE})
-        return UpdateResult({**inputs, "governed_by": BY_ACL})
+        was, now = self._ours(old.args), self._ours(new)
+        if was == now or old.outs.governed_by == BY_WORKSPACE:
+            return Stored(new, QueryGrantOutputs(governed_by=old.outs.governed_by or BY_ACL))
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        inputs = inputs_only(props, INPUT_KEYS)
-        if props.get("governed_by") == BY_WORKSPACE:
+        def entries(current: list[Entry]) -> list[Entry] | None:
+            if any(e[:2] == now[:2] and e != now for e in current):
+                return [e for e in current if e[:2] != now[:2]] + [now]
+            return None  # our principal holds nothing here any more: PATCH the new level
+
+        outcome = self._converge(new, "changing query access",
+                                 done=lambda cur: _levels_of(cur, now) == {now[2]},
+                                 entries=entries)
+        if outcome == GONE:
+            raise ProviderError("changing query access failed", self._obj(new),
+                                "the endpoint is gone: run `pulumi refresh`, then `pulumi up`")
+        return Stored(new, QueryGrantOutputs(governed_by=outcome))
+
+    def remove(self, id_: str, old: State) -> None:
+        args = old.args
+        if old.outs.governed_by == BY_WORKSPACE:
             return  # we never wrote an entry there
-        endpoint_id = inputs["endpoint_id"]
-        ours = self._ours(inputs)
-        obj = self._obj(inputs)
-        ops = Ops(self.bounded(OPERATION_BUDGET))
-        with _endpoint_lock(endpoint_id):
-            try:
-                # Read right before the PUT, so the window for an outside change is one
-                # round trip; inside this process the lock closes it.
-                current = self._direct(ops, endpoint_id)
-                if current is None or ours not in current:
-                    return  # endpoint or entry already gone: nothing to write
-                rest = put_order(without(current, ours))
-                ops.serving.set_permissions(
-                    endpoint_id, access_control_list=[_request(e) for e in rest])
-            except NotFound:
-                return  # the endpoint went away between the two calls
-            except (DatabricksError, DeadlineExceeded) as exc:
-                if self._refused_on_shared(inputs, exc):
-                    # The workspace took our entry once and now keeps this ACL to itself:
-                    # nothing we send can remove it, and failing would block every destroy.
-                    pulumi.log.warn(
-                        f"{obj}: the workspace refused removing this entry "
-                        f"({type(exc).__name__}); access to Databricks' pay-per-token endpoints "
-                        f"is governed by Unity Catalog EXECUTE on system.ai, so the entry is "
-                        f"left as it is: remove it in the workspace if it matters (deleting the "
-                        f"principal removes it too)")
-                    return
-                raise api_error("removing query access", obj, exc) from None
+        ours = self._ours(args)
+        outcome = self._converge(args, "removing query access",
+                                 done=lambda cur: ours not in cur,
+                                 entries=lambda cur: without(cur, ours))
+        if outcome == BY_WORKSPACE:
+            # The workspace took our entry once and now keeps this ACL to itself: nothing we
+            # send can remove it, and failing would block every destroy.
+            pulumi.log.warn(
+                f"{self._obj(args)}: the workspace refused removing this entry "
+                f"(403 PERMISSION_DENIED); access to Databricks' pay-per-token endpoints is "
+                f"governed by Unity Catalog EXECUTE on system.ai, so the entry is left as it is: "
+                f"remove it in the workspace if it matters (deleting the principal removes it "
+                f"too)")
 
     # ------------------------------------------------------------ helpers
+
+    def _converge(self, args: QueryGrantArgs, action: str, *,
+                  done: Callable[[list[Entry]], bool],
+                  entries: Callable[[list[Entry]], list[Entry] | None]) -> str:
+        """Read the ACL, write, and read it again, until `done(acl)` holds; what state records.
+
+        Every attempt is built from a read made right before it (never from one made before
+        a Retry-After, a 503 or a lost answer), and no step ends before a read confirms what
+        it wrote. `entries(acl)` is the whole ACL to PUT, or None to PATCH our one entry.
+        Answers BY_ACL (confirmed), GONE (the endpoint is gone) or BY_WORKSPACE: a 403
+        PERMISSION_DENIED to the write, on a pay-per-token endpoint, after the GET of that same
+        ACL succeeded in this operation. A 401, any other 403, and every other refusal fail
+        the step; 429, 503 and a lost answer are retried after a fresh read."""
+        endpoint_id = str(args.endpoint_id)
+        ours = self._ours(args)
+        obj = self._obj(args)
+        deadline = time.monotonic() + OPERATION_BUDGET
+        reads = Ops(self.bounded(deadline=deadline))
+        writes = Ops(self.bounded(deadline=deadline, retry=False))
+        recent = is_recent(created_at_of(args.principal_created_at, args.service_principal_name))
+        known_by = time.monotonic() + PROPAGATION_TIMEOUT
+        attempt = confirmed_misses = 0
+        last: BaseException | None = None
+        with _endpoint_lock(endpoint_id):
+            while True:
+                try:
+                    current = self._direct(reads, endpoint_id)
+                except (DatabricksError, DeadlineExceeded) as exc:
+                    raise api_error(action, obj, exc) from None
+                if current is None:
+                    return GONE
+                if done(current):
+                    return BY_ACL
+                if confirmed_misses >= UNCONFIRMED_WRITES:
+                    raise ProviderError(
+                        f"{action} failed", obj,
+                        "the workspace accepted the permissions write, but reading the ACL "
+                        "back does not show it; nothing is recorded: run `pulumi up` again",
+                        f"{UNCONFIRMED_WRITES} writes answered 200, none confirmed by a read")
+                attempt += 1
+                whole = entries(current)
+                try:
+                    if whole is None:
+                        writes.serving.update_permissions(
+                            endpoint_id, access_control_list=[_request(ours)])
+                    else:
+                        writes.serving.set_permissions(
+                            endpoint_id,
+                            access_control_list=[_request(e) for e in put_order(whole)])
+                    confirmed_misses += 1  # until the next read shows it
+                    pause = 0.0 if confirmed_misses == 1 else pause_for(None, attempt)
+                except NotFound:
+                    return GONE  # the endpoint went away between the two calls
+                except (TooManyRequests, TemporarilyUnavailable, AnswerLost) as exc:
+                    pause = pause_for(exc, attempt)  # the next attempt reads again first
+                    last = exc
+                except DatabricksError as exc:
+                    if self._governed_by_workspace(args, exc):
+                        return BY_WORKSPACE
+                    if not (recent and is_unknown_principal(exc) and time.monotonic() < known_by
+                            and reads.listed_principal(application_id=ours[1]) is not None):
+                        raise api_error(action, obj, exc) from None
+                    pause = min(5.0, 0.5 * attempt)  # a new principal the ACL API lacks yet
+                except DeadlineExceeded as exc:
+                    raise api_error(action, obj, exc) from None
+                if pause >= deadline - time.monotonic():
+                    raise ProviderError(
+                        f"{action} failed", obj,
+                        f"the workspace asked to wait {pause:.0f}s, past this step's deadline; "
+                        f"nothing is recorded: run `pulumi up` again later",
+                        f"the last write was answered {describe(last) if last else 'late'}")
+                if pause:
+                    time.sleep(pause)
 
     def _direct(self, ops: Ops, endpoint_id: str) -> list[Entry] | None:
         try:
@@ -273,36 +326,15 @@ class QueryGrantProvider(DatabricksProvider, ContractProvider[QueryGrantArgs, Qu
         except NotFound:
             return None
 
-    def _write(self, ops: Ops, inputs: dict[str, Any], call: Any) -> None:
-        """An ACL write, retried while the workspace does not know a just-created principal."""
-        recent = is_recent(created_at_of(inputs.get("principal_created_at"), inputs.get("service_principal_name")))
-        app_id = str(inputs.get("service_principal_name"))
-        until_known(call, recent=recent, principal=f"service principal {app_id}",
-                    listed=lambda: self._principal_listed(ops, app_id),
-                    timeout=ops.left(PROPAGATION_TIMEOUT))
-
-    def _principal_listed(self, ops: Ops, app_id: str) -> bool:
-        try:
-            found = list(ops.scim.list(filter=f'applicationId eq "{app_id}"'))
-        except (DatabricksError, DeadlineExceeded) as exc:
-            raise api_error("listing service principals", f"service principal {app_id}",
-                            exc) from None
-        return any(sp.application_id == app_id for sp in found)
-
-    @staticmethod
-    def _refused_on_shared(inputs: dict[str, Any], exc: Exception) -> bool:
-        """A 4xx to an ACL write on a pay-per-token endpoint that is not about our principal:
-        the workspace keeps that shared endpoint's ACL to itself."""
-        if not is_pay_per_token(inputs) or not isinstance(exc, _CLIENT_ERRORS):
-            return False
-        return not is_unknown_principal(exc)  # a missing principal is an error anywhere
-
-    def _governed_by_workspace(self, inputs: dict[str, Any], exc: Exception) -> bool:
-        """A pay-per-token endpoint refused our ACL write: the workspace governs its access."""
-        if not self._refused_on_shared(inputs, exc):
+    def _governed_by_workspace(self, args: QueryGrantArgs, exc: Exception) -> bool:
+        """The workspace keeps this pay-per-token endpoint's ACL to itself: our write got 403
+        PERMISSION_DENIED (the caller has just read that ACL). Never a 401 (an expired token),
+        another 403, a 429 or a 5xx: those say nothing about who governs the endpoint."""
+        if not (is_pay_per_token(args) and isinstance(exc, PermissionDenied)
+                and getattr(exc, "error_code", None) == "PERMISSION_DENIED"):
             return False
         pulumi.log.info(
-            f"{self._obj(inputs)}: the workspace refused the ACL write ({type(exc).__name__}); "
+            f"{self._obj(args)}: the workspace refused the ACL write (403 PERMISSION_DENIED); "
             f"access to Databricks' pay-per-token endpoints is governed by Unity Catalog "
             f"EXECUTE on their system.ai model, which workspace users hold by default. "
             f"Recorded as governed by the workspace; `python -m components verify` proves the "
@@ -310,15 +342,13 @@ class QueryGrantProvider(DatabricksProvider, ContractProvider[QueryGrantArgs, Qu
         return True
 
     @staticmethod
-    def _ours(inputs: dict[str, Any]) -> Entry:
-        return ("service_principal_name", str(inputs["service_principal_name"]),
-                str(inputs.get("permission_level") or DEFAULT_LEVEL))
+    def _ours(args: QueryGrantArgs) -> Entry:
+        return ("service_principal_name", str(args.service_principal_name), _level(args))
 
     @staticmethod
-    def _obj(inputs: dict[str, Any]) -> str:
-        return (f"{inputs.get('permission_level') or DEFAULT_LEVEL} for "
-                f"{inputs.get('service_principal_name')} on endpoint "
-                f"{inputs.get('endpoint_name') or inputs.get('endpoint_id')}")
+    def _obj(args: QueryGrantArgs) -> str:
+        return (f"{_level(args)} for {args.service_principal_name} on endpoint "
+                f"{args.endpoint_name or args.endpoint_id}")
 
 
 QueryGrant = resource_class(QueryGrantProvider)

@@ -9,7 +9,20 @@ from typing import Any
 import pytest
 
 from components import endpoint_rules
-from components.providers.endpoint import check_endpoint, diff_endpoint
+from components.providers import endpoint
+from components.providers.endpoint import EndpointProvider
+
+# The wire props as the engine hands them over; the provider's own conversion types them.
+args = EndpointProvider.args_of
+
+
+def diff_endpoint(olds: dict[str, Any], news: dict[str, Any]) -> Any:
+    return endpoint.diff_endpoint(args(olds), args(news))
+
+
+def check_endpoint(news: dict[str, Any], olds: dict[str, Any]) -> list[Any]:
+    """What the provider's Check refuses, the inputs in state given (no request is made)."""
+    return list(EndpointProvider().check(olds, news).failures or [])
 
 LLAMA = {"name": "meta_llama_v3_1_8b_instruct-1", "entity_name": "system.ai.meta_llama_v3_1_8b_instruct",
          "entity_version": "1", "scale_to_zero_enabled": True, "min_provisioned_throughput": 0,
