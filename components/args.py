@@ -144,6 +144,10 @@ class ServedEntity:
     scale_to_zero_enabled: bool | None = None
     min_provisioned_throughput: int | None = None
     max_provisioned_throughput: int | None = None
+    # A unit model (components/catalog.py, capacity "units"): the provider creates and changes
+    # the endpoint through /api/2.0/serving-endpoints/pt when any entity has units.
+    provisioned_model_units: int | None = None
+    burst_scaling_enabled: bool | None = None  # None: the API's default; never echoed on GET
 
 
 @dataclass(frozen=True)

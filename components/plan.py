@@ -154,16 +154,29 @@ def served_entities(endpoint: SpecEndpoint) -> tuple[ServedEntity, ...]:
             raise ValueError(f"{endpoint.foundation_model} has no provisioned throughput")
         # An omitted version is left out: the endpoint provider pins the newest the workspace
         # serves at create and keeps it in state. The entity's name keys it in diffs, so it never
-        # follows what is resolved: without a version it keeps the catalog's, the name stacks
-        # deployed before versions were resolved already hold.
-        label = endpoint.entity_version or entity.default_version
+        # follows what is resolved: without a version it carries the catalog's fixed
+        # name_version, the name stacks deployed before versions were resolved already hold
+        # (never default_version, which moves when the catalog learns of a newer version).
+        label = endpoint.entity_version or entity.name_version
+        name = f"{entity.entity_name.rsplit('.', 1)[-1]}-{label}"
+        if endpoint.model_units is not None:  # a unit model: /serving-endpoints/pt
+            return (ServedEntity(
+                name=name,
+                entity_name=entity.entity_name,
+                entity_version=endpoint.entity_version,
+                provisioned_model_units=endpoint.model_units,
+                burst_scaling_enabled=endpoint.burst_scaling,
+            ),)
+        throughput = endpoint.throughput
+        if throughput is None:  # the spec requires one for a band model
+            raise ValueError(f"{endpoint.name} has no throughput")
         return (ServedEntity(
-            name=f"{entity.entity_name.rsplit('.', 1)[-1]}-{label}",
+            name=name,
             entity_name=entity.entity_name,
             entity_version=endpoint.entity_version,
-            scale_to_zero_enabled=endpoint.throughput.min == 0,
-            min_provisioned_throughput=endpoint.throughput.min,
-            max_provisioned_throughput=endpoint.throughput.max,
+            scale_to_zero_enabled=throughput.min == 0,
+            min_provisioned_throughput=throughput.min,
+            max_provisioned_throughput=throughput.max,
         ),)
     if isinstance(endpoint, CustomModelEndpoint):
         return tuple(ServedEntity(

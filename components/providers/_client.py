@@ -32,6 +32,7 @@ from pulumi.dynamic import ConfigureRequest, ResourceProvider
 
 from components.spec.constants import PROJECT as PRODUCT
 
+from . import _clock
 from ._errors import ProviderError
 
 if TYPE_CHECKING:
@@ -340,6 +341,7 @@ class BoundedApi:
             hdrs.update(self._cfg.authenticate())
             if body is not None:
                 hdrs.setdefault("Content-Type", "application/json")
+            sent = time.time()
             try:
                 response = self._session.request(
                     method, url, params=_query(query),
@@ -355,6 +357,7 @@ class BoundedApi:
                     raise AnswerLost(method, where, exc) from None
                 last, pause = exc, _backoff(attempt)
             else:
+                _clock.observe(self._cfg.host, sent, time.time(), response.headers.get("Date"))
                 error = self._parser.get_api_error(response)
                 if error is None and response.is_redirect:
                     # Never followed: the Authorization header must not reach another origin.

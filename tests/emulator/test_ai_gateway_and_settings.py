@@ -23,6 +23,8 @@ from databricks.sdk.service.serving import (
 
 from .conftest import WAIT, churn_config, llama_config
 
+MAVERICK = "system.ai.llama-4-maverick"
+
 MINUTE = AiGatewayRateLimitRenewalPeriod.MINUTE
 
 
@@ -150,20 +152,25 @@ def test_a_foundation_model_endpoint_switches_to_a_custom_model_in_place(emulato
 
 @pytest.mark.parametrize("answer", ["refuse", "accept"])
 def test_the_pt_config_switch_plays_both_answers(emulator, w: WorkspaceClient, answer: str) -> None:
-    """An endpoint made through /serving-endpoints/pt and updated through /config: refused or
+    """An endpoint made through /serving-endpoints/pt updated through /config, and one made
+    through /serving-endpoints updated through /pt/{name}/config: both refused, or both
     accepted, by the switch (no public source says which)."""
     emulator.settings(pt_config_switch=answer)
-    ready(w, "gw")
-    emulator.admin("POST", "settings", {})  # the switch survives other settings calls
+    emulator.admin("POST", "models", {"name": "main.ml.support_bot", "version": "1", "task": "llm/v1/chat"})
+    pt_body = {"name": "units", "config": {"served_entities": [
+        {"entity_name": MAVERICK, "entity_version": "1", "provisioned_model_units": 50}]}}
+    w.api_client.do("POST", "/api/2.0/serving-endpoints/pt", body=pt_body)
+    w.serving_endpoints.wait_get_serving_endpoint_not_updating("units", timeout=WAIT)
+    ready(w, "tps")
+    custom = {"served_entities": [{"entity_name": "main.ml.support_bot", "entity_version": "1",
+                                   "workload_size": "Small", "scale_to_zero_enabled": False}]}
+    units = {"config": pt_body["config"]}
+    calls = [("PUT", "/api/2.0/serving-endpoints/units/config", custom),
+             ("PUT", "/api/2.0/serving-endpoints/pt/tps/config", units)]
+    for method, path, body in calls:
+        if answer == "refuse":
+            with pytest.raises(InvalidParameterValue, match="change its config through"):
+                w.api_client.do(method, path, body=body)
+        else:
+            w.api_client.do(method, path, body=body)
     assert emulator.settings()["pt_config_switch"] == answer
-    from emulator.models import Switches, Workspace
-    from emulator.serving_endpoints import cross_api_update
-
-    ws = Workspace(switches=Switches(pt_config_switch=answer))
-    made_by_pt = {"name": "gw", "api": "pt"}
-    if answer == "refuse":
-        with pytest.raises(Exception, match="created through /serving-endpoints/pt"):
-            cross_api_update(ws, made_by_pt, "serving-endpoints")
-    else:
-        cross_api_update(ws, made_by_pt, "serving-endpoints")
-    cross_api_update(ws, {"name": "gw", "api": "pt"}, "pt")  # its own API always works
