@@ -182,6 +182,14 @@ def clock(app: App, req: Request) -> Response:
     return ok({"now": app.ws.now(), "offset": app.ws.clock_offset})
 
 
+def revoke_tokens(app: App, req: Request) -> Response:
+    """Every OAuth access token minted so far stops working (401 "Invalid access token"), as a
+    revocation, or a run outliving its tokens, does; secrets still mint new ones."""
+    revoked = len(app.ws.tokens)
+    app.ws.tokens.clear()
+    return ok({"revoked": revoked})
+
+
 def add_model(app: App, req: Request) -> Response:
     """Emulator extension: register a Unity Catalog model version (what `--model` does)."""
     body = _body(req)
@@ -215,6 +223,7 @@ ADMIN_ROUTES: dict[tuple[str, str], AdminHandler] = {
     ("DELETE", "faults"): clear_faults,
     ("POST", "rollout-failures"): rollout_failure,
     ("POST", "clock"): clock,
+    ("POST", "tokens/revoke"): revoke_tokens,
     ("POST", "models"): add_model,
     ("GET", "requests"): requests_log,
     ("DELETE", "requests"): clear_requests,

@@ -92,6 +92,10 @@ class EmulatorClient:
     def advance_clock(self, seconds: float) -> None:
         self.admin("POST", "clock", {"advance_seconds": seconds})
 
+    def revoke_tokens(self) -> int:
+        """Every OAuth access token minted so far stops working; answers how many there were."""
+        return int(self.admin("POST", "tokens/revoke", {})["revoked"])
+
     def set_clock_offset(self, seconds: float) -> None:
         """The workspace's clock `seconds` away from this machine's (negative: behind)."""
         self.admin("POST", "clock", {"offset_seconds": seconds})

@@ -338,3 +338,27 @@ def test_a_retired_provisioned_model_is_refused_with_its_replacement(monkeypatch
                     catalog.Lifecycle("retired", replacement="meta-llama-4-maverick"))
     assert any("retired Meta Llama 3.1 8B Instruct" in p and "meta-llama-4-maverick" in p
                for p in problems(None))
+
+
+@pytest.mark.parametrize(("source", "refused"), [("a published figure", True), (None, False)])
+def test_a_unit_step_refuses_only_where_a_source_confirms_it_for_the_pinned_version(
+        monkeypatch: pytest.MonkeyPatch, source: str | None, refused: bool) -> None:
+    # None is published today: this is the rule the catalog applies once one is.
+    model = catalog.BY_KEY["meta-llama-4-maverick"]
+    assert model.provisioned is not None
+    stepped = dataclasses.replace(model, provisioned=dataclasses.replace(
+        model.provisioned, versions=(catalog.VersionFacts("1", 50, source),)))
+    monkeypatch.setitem(catalog.BY_KEY, "meta-llama-4-maverick", stepped)
+
+    def units(c: dict[str, Any]) -> None:
+        entry = endpoints(c)[0]
+        del entry["throughput"]
+        entry.update(foundation_model="meta-llama-4-maverick", model_units=30, entity_version="1")
+
+    if refused:
+        found = problems(units)
+        assert any("model_units" in p and "30 is not a multiple of 50 units" in p and "version 1" in p
+                   and "use 50" in p for p in found), found
+    else:
+        warnings = [str(w) for w in validate(units).warnings]
+        assert any("model_units: warning: 30 is not a multiple of 50 units" in w for w in warnings), warnings

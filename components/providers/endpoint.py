@@ -21,10 +21,20 @@ the replace and refuse rules are components/endpoint_rules.py, which `diff` read
   email_notifications             -> update through the notifications API (PATCH)
   pay_per_token                   -> never ours: only name/mode matter, nothing is ever written
   entity_version omitted          -> the version recorded in state (never drifts to a newer one)
+  burst_scaling_enabled           -> never echoed on GET: the value in state stands (no drift)
 Create returns as soon as Databricks accepted the endpoint; EndpointsReady waits for rollouts.
 
+Two APIs, picked from the served entities (the catalog chose the shape in the plan): an entity
+with provisioned_model_units is a unit model, created with POST /api/2.0/serving-endpoints/pt
+and changed with PUT /pt/{name}/config (body wrapped as {"config": ...}; databricks-sdk
+create_provisioned_throughput_endpoint / update_provisioned_throughput_endpoint_config, which
+take no description, rate_limits or route_optimized); every other endpoint uses the ordinary
+create and the flat PUT /{name}/config. Tags and the AI Gateway use the same routes for both
+(terraform-provider-databricks resource_model_serving_provisioned_throughput.go).
+
 Before any write (create, or an update of served entities) the throughput is checked against
-the workspace's live chunk (get-model-optimization-info). Every call goes through BoundedApi
+the workspace's live chunk, and model units against its live unit step where it answers one
+(get-model-optimization-info). Every call goes through BoundedApi
 (_client.py): bounded in time, and a create whose answer was lost is sent again, which the
 unique name makes safe (RESOURCE_ALREADY_EXISTS -> adopt ours).
 """
@@ -49,6 +59,8 @@ from databricks.sdk.service.serving import (
     EndpointCoreConfigInput,
     EndpointStateConfigUpdate,
     EndpointTag,
+    PtEndpointCoreConfig,
+    PtServedModel,
     ServedEntityInput,
     ServingEndpointDetailed,
     TrafficConfig,
@@ -82,6 +94,8 @@ State = Stored[EndpointArgs, EndpointOutputs]
 ENTITY_KEYS = tuple(f.name for f in dataclasses.fields(ServedEntity))
 NOTIFICATION_LISTS = ("on_update_success", "on_update_failure")
 GATEWAY_KEYS = ("rate_limits", "usage_tracking", "guardrails", "inference_table")
+# The keys of a /pt served entity (PtServedModel): what a unit model's entity is sent with.
+PT_ENTITY_KEYS = tuple(f.name for f in dataclasses.fields(PtServedModel))
 # How long an update waits for a rollout already in progress before changing the endpoint.
 ROLLOUT_WAIT_SECONDS = 2700.0
 # A create whose answer was lost is sent again at most this often in total.
@@ -215,6 +229,21 @@ def revision(args: EndpointArgs) -> str:
         return stable_hash({"pay_per_token": args.name})
     return stable_hash({"served_entities": canonical(args, "served_entities"),
                         "traffic": canonical(args, "traffic")})
+
+
+def serves_units(args: EndpointArgs) -> bool:
+    """Whether the endpoint is bought in model units (the /pt API)."""
+    entities = args.served_entities
+    return not is_unknown(entities) and any(
+        e.provisioned_model_units is not None for e in entities or ())
+
+
+def pt_config(entities: dict[str, dict[str, Any]], routes: dict[str, int]) -> PtEndpointCoreConfig:
+    """The /pt config (PtEndpointCoreConfig) of canonical entities and routes."""
+    return PtEndpointCoreConfig(
+        served_entities=[PtServedModel.from_dict({k: v for k, v in e.items() if k in PT_ENTITY_KEYS})
+                         for e in entities.values()],
+        traffic_config=_traffic(routes))
 
 
 def diff_endpoint(old: EndpointArgs, new: EndpointArgs) -> DiffResult:
@@ -400,29 +429,37 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
         routes = canonical(args, "traffic")
         gateway = _gateway_config(args) if any(canonical_gateway(args)) else None
         notes = canonical(args, "email_notifications")
+        emails = EmailNotifications.from_dict(notes) if any(notes.values()) else None
         # The name is unique in the workspace, so sending the create again after a lost answer
         # is safe: the second one answers RESOURCE_ALREADY_EXISTS and the endpoint the first one
         # made is adopted (it carries our tag and our config).
+        tags = [EndpointTag(key=k, value=v) for k, v in canonical(args, "tags").items()] or None
         ep: ServingEndpointDetailed | None = None
         for attempt in range(CREATE_ATTEMPTS):
             try:
-                waiter = ops.serving.create(
-                    name,
-                    config=EndpointCoreConfigInput(
-                        name=name,
-                        served_entities=[ServedEntityInput.from_dict(e)
-                                         for e in entities.values()],
-                        traffic_config=_traffic(routes),
-                    ),
-                    tags=[EndpointTag(key=k, value=v)
-                          for k, v in canonical(args, "tags").items()] or None,
-                    ai_gateway=gateway,
-                    route_optimized=canonical(args, "route_optimized") or None,
-                    description=canonical(args, "description") or None,
-                    budget_policy_id=canonical(args, "budget_policy_id") or None,
-                    email_notifications=(EmailNotifications.from_dict(notes)
-                                         if any(notes.values()) else None),
-                )
+                if serves_units(args):
+                    # /pt takes no description, rate_limits or route_optimized (the spec refuses
+                    # route_optimized on every endpoint).
+                    waiter = ops.serving.create_provisioned_throughput_endpoint(
+                        name, config=pt_config(entities, routes), tags=tags, ai_gateway=gateway,
+                        budget_policy_id=canonical(args, "budget_policy_id") or None,
+                        email_notifications=emails)
+                else:
+                    waiter = ops.serving.create(
+                        name,
+                        config=EndpointCoreConfigInput(
+                            name=name,
+                            served_entities=[ServedEntityInput.from_dict(e)
+                                             for e in entities.values()],
+                            traffic_config=_traffic(routes),
+                        ),
+                        tags=tags,
+                        ai_gateway=gateway,
+                        route_optimized=canonical(args, "route_optimized") or None,
+                        description=canonical(args, "description") or None,
+                        budget_policy_id=canonical(args, "budget_policy_id") or None,
+                        email_notifications=emails,
+                    )
                 ep = waiter.response  # accepted; do not wait for the rollout here
                 break
             except AnswerLost as exc:
@@ -617,12 +654,17 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
                 # (databricks/cli's test server stores the object whole; either reading clears).
                 ops.api.do("PATCH", f"/api/2.0/serving-endpoints/{name}/notifications",
                            body={"email_notifications": notes})
-            if config_changed:
+            if config_changed and serves_units(args):
+                # The /pt PUT wraps its body as {"config": ...}; the SDK builds it.
+                waiter = ops.serving.update_provisioned_throughput_endpoint_config(
+                    name, pt_config(entities, routes))
+            elif config_changed:
                 waiter = ops.serving.update_config(
                     name,
                     served_entities=[ServedEntityInput.from_dict(e) for e in entities.values()],
                     traffic_config=_traffic(routes),
                 )
+            if config_changed:
                 if waiter.response is not None and waiter.response.id:
                     ep = waiter.response
         except DeadlineExceeded as exc:
@@ -699,10 +741,12 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
 
     def _check_throughput(self, ops: Ops, args: EndpointArgs) -> None:
         """Refuse, before any write, a throughput that is not a multiple of the workspace's own
-        chunk for that model version (GET get-model-optimization-info; the SDK has no method)."""
+        chunk for that model version, and model units that are not a multiple of its unit step
+        where it answers one (GET get-model-optimization-info; the SDK has no method)."""
         for entity in canonical_entities(args.served_entities).values():
             bounds = {k: entity[k] for k in ("min_provisioned_throughput",
-                                             "max_provisioned_throughput") if k in entity}
+                                             "max_provisioned_throughput",
+                                             "provisioned_model_units") if k in entity}
             if not bounds or "entity_version" not in entity:
                 continue
             model, version = entity["entity_name"], entity["entity_version"]
@@ -713,13 +757,17 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
             if wrong:
                 field, value = next(iter(wrong.items()))
                 lower = int(value) // chunk * chunk
+                what, unit = (("model units", "unit step") if field == "provisioned_model_units"
+                              else ("throughput", "chunk"))
+                per = "model units" if field == "provisioned_model_units" else "tokens/s"
+                first = chunk if field == "provisioned_model_units" else 0
                 raise ProviderError(
-                    f"throughput {value} is not a multiple of the workspace's chunk of {chunk} "
-                    "tokens/s",
+                    f"{what} {value} is not a multiple of the workspace's {unit} of {chunk} {per}",
                     f"endpoint {args.name}, model {model} version {version}, "
                     f"served entity {entity.get('name')}: {field}",
-                    f"use a multiple of {chunk}: 0, {chunk}, {2 * chunk}, {3 * chunk}, ... "
-                    f"(nearest: {lower} or {lower + chunk}); nothing was written")
+                    f"use a multiple of {chunk}: {first}, {first + chunk}, {first + 2 * chunk}, ... "
+                    f"(nearest: {' or '.join(str(n) for n in (lower, lower + chunk) if n > 0)}); "
+                    "nothing was written")
 
     def _live_chunk(self, ops: Ops, endpoint: str, model: str, version: str) -> int | None:
         path = f"/api/2.0/serving-endpoints/get-model-optimization-info/{model}/{version}"
@@ -747,6 +795,14 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
         """An error the workspace answered to a create or update; a retired model says which
         model, and what the catalog serves instead."""
         text = str(exc).lower()
+        if "not eligible for provisioned throughput" in text:
+            models = [str(e.entity_name) for e in args.served_entities or ()]
+            return ProviderError(
+                f"{action} failed: the workspace sells this model in model units",
+                f"endpoint {args.name}, model {', '.join(models)}",
+                "write `model_units: N` instead of throughput in the stack file (and report the "
+                "catalog entry in components/catalog.py, which lists it as a tokens-per-second "
+                "model)", describe(exc))
         if "retired" in text:
             models = [str(e.entity_name) for e in args.served_entities or ()]
             named = [m for m in models if m.lower() in text] or models

@@ -367,6 +367,11 @@ class FoundationModelEndpoint(EndpointBase):
                                  f"{catalog.MAX_MODEL_UNITS} units (use at most {catalog.MAX_MODEL_UNITS})")
             for bound, message in self.chunk_problems(refused=True):
                 raise FieldError((bound,), message)
+            if self.description is not None:
+                # databricks-sdk create_provisioned_throughput_endpoint has no description.
+                raise FieldError(("description",), f"cannot be set: {name} is served in model units, "
+                                 "through Databricks' /serving-endpoints/pt API, which takes no "
+                                 "description (remove it)")
             return self
         if self.model_units is not None:
             raise FieldError(("model_units",), f"{name} is bought in tokens per second, not model units "

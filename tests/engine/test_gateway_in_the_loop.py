@@ -317,3 +317,34 @@ def test_no_query_fails_while_an_endpoint_switches_models_traffic_shifts_and_one
     # The foundation-model endpoint kept its identity through both switches.
     assert w.serving_endpoints.get(PT).id == result.by_name()[PT].plain["endpoint_id"]
     assert CUSTOM not in {e.name for e in w.serving_endpoints.list()}
+
+
+@pytest.mark.parametrize("answer", ["refuse", "accept"])
+def test_a_switch_into_model_units_is_refused_in_place_and_done_by_a_rename_under_either_answer(
+        run: Run, emulator: EmulatorClient, answer: str) -> None:
+    """No public source says whether a /pt endpoint takes a /config update or the reverse; the
+    emulator plays both (pt_config_switch). Under either, the switch in place is refused before
+    anything is written, and a new name does it with no failed query."""
+    emulator.settings(pt_config_switch=answer)
+    result = run.engine(governed()).up()
+    probe = Probe(emulator, result.export("braintrust_provider"))
+
+    def units(name: str) -> dict[str, Any]:
+        doc = governed()
+        pt = doc["config"][f"{PROJECT}:endpoints"][0]
+        for key in ("throughput", "description"):
+            pt.pop(key)
+        pt.update(name=name, foundation_model="meta-llama-4-maverick", model_units=50)
+        return doc
+
+    emulator.clear_requests()
+    with pytest.raises(EngineError) as info:
+        run.engine(units(PT)).preview()
+    assert "model units" in str(info.value) and "new name" in str(info.value)
+    assert writes(emulator) == []
+
+    with probe.running():
+        ops = run.up(units(f"{PT}-units"))
+    assert not probe.failures, probe.failures
+    assert ops[f"{PT}-units"] == "create" and ops[PT] == "delete"
+    assert f"{PT}-units" in probe.queries
