@@ -40,9 +40,10 @@ import requests.auth
 import urllib3.connection
 import urllib3.connectionpool
 
+from components.backoff import retry_pause
 from components.braintrust import REDACTED
+from components.spec.constants import PROJECT
 
-BACKOFF_START = 0.5
 RETRY_AFTER_CAP = 30.0
 MAX_BODY = 1 << 20
 # JSON nested deeper than this is refused by name before it is parsed: no answer the project
@@ -50,7 +51,7 @@ MAX_BODY = 1 << 20
 # otherwise end in a bare RecursionError at about a thousand.
 MAX_DEPTH = 64
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-USER_AGENT = "databricks-braintrust/0.1"
+USER_AGENT = f"{PROJECT}/0.1"
 
 
 @dataclass
@@ -385,15 +386,6 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: fall back to the backoff
-
-
 def _one_line(text: str, limit: int = 300) -> str:
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 3] + "..."
@@ -434,10 +426,7 @@ def request(
                                                              and result.error.startswith(("connection", "timed")))
             if not retryable or attempts > retries:
                 return result
-            wait = _retry_after(result.headers.get("retry-after"))
-            if wait is None:
-                wait = BACKOFF_START * (2 ** (attempts - 1))
-            sleep(min(wait, retry_after_cap))
+            sleep(retry_pause(result.headers.get("retry-after"), attempts, cap=retry_after_cap))
 
 
 def _send(session: requests.Session, method: str, url: str, headers: dict[str, str],

@@ -22,7 +22,6 @@ import configparser
 import hashlib
 import json
 import os
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ import requests
 from pulumi.dynamic import ConfigureRequest, ResourceProvider
 
 from components import transport
+from components.backoff import backoff, retry_pause
 from components.spec.constants import PROJECT as PRODUCT
 
 from . import _auth, _clock, _workers
@@ -89,12 +89,12 @@ def _as_object(value: Any) -> dict[str, Any] | None:
             value = transport.loads(value, "the stack config databricks-braintrust:workspace")
         except ValueError as exc:  # not JSON, or nested too deeply
             raise ProviderError(
-                "reading stack config failed", "databricks-braintrust:workspace",
+                "reading stack config failed", f"{PRODUCT}:workspace",
                 "set it to an object such as {host: https://<workspace>.cloud.databricks.com}",
             ) from exc
     if not isinstance(value, dict):
         raise ProviderError(
-            "reading stack config failed", "databricks-braintrust:workspace",
+            "reading stack config failed", f"{PRODUCT}:workspace",
             "set it to an object such as {host: https://<workspace>.cloud.databricks.com}",
         )
     return value
@@ -197,7 +197,7 @@ def workspace_client(creds: Credentials | None) -> WorkspaceClient:
                 raise ProviderError(
                     "connecting to Databricks failed",
                     creds.host or "workspace from the environment",
-                    "set databricks-braintrust:workspace.host and a token "
+                    f"set {PRODUCT}:workspace.host and a token "
                     "(`pulumi config set --secret databricks_token ...`) or DATABRICKS_* variables",
                     f"{type(exc).__name__}: {exc}",
                 ) from None
@@ -486,7 +486,7 @@ class BoundedApi:
                 if not self._retry or (method not in SAFE_TO_REPEAT
                                        and not isinstance(exc, requests.ConnectTimeout)):
                     raise AnswerLost(method, where, exc) from None
-                last, pause = exc, _backoff(attempt)
+                last, pause = exc, backoff(attempt)
             else:
                 _clock.observe(self._cfg.host, sent, time.time(), response.headers.get("Date"))
                 error = self._parser.get_api_error(response)
@@ -513,8 +513,7 @@ class BoundedApi:
                 if response.status_code not in RETRY_STATUSES or not self._retry:
                     raise error
                 last = error
-                retry_after = getattr(error, "retry_after_secs", None)
-                pause = float(retry_after) if retry_after else _backoff(attempt)
+                pause = pause_for(error, attempt)
             left = self.remaining()
             if pause >= left:
                 # The pause the server asks for does not fit: give up now rather than
@@ -597,13 +596,9 @@ def within(seconds: float, fn: Callable[[], T], what: str) -> T:
 
 
 def pause_for(error: BaseException | None, attempt: int) -> float:
-    """How long to wait before attempt `attempt + 1`: the server's Retry-After, else backoff."""
-    retry_after = getattr(error, "retry_after_secs", None)
-    return float(retry_after) if retry_after else _backoff(attempt)
-
-
-def _backoff(attempt: int) -> float:
-    return min(10.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)  # noqa: S311
+    """How long to wait before attempt `attempt + 1`: the Retry-After the SDK parsed from the
+    answer (`retry_after_secs`), else backoff (components/backoff.py)."""
+    return retry_pause(getattr(error, "retry_after_secs", None), attempt)
 
 
 def _decode(response: requests.Response, response_headers: list[str] | None, what: str = "the answer") -> Any:

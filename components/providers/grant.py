@@ -67,12 +67,14 @@ from databricks.sdk.service.serving import (
 from pulumi.dynamic import CheckFailure, DiffResult
 
 from components.args import QUERY_GRANT, QueryGrantArgs, QueryGrantOutputs
+from components.backoff import backoff
 
 from ._client import DatabricksProvider, pause_for
 from ._contract import ContractProvider, Stored, resource_class
 from ._errors import ProviderError, api_error, describe
 from ._ops import OPERATION_BUDGET, READ_BUDGET, AnswerLost, DeadlineExceeded, Ops
 from ._propagation import (
+    PROPAGATION_POLL_CAP,
     PROPAGATION_TIMEOUT,
     created_at_of,
     is_recent,
@@ -309,7 +311,8 @@ class QueryGrantProvider(DatabricksProvider, ContractProvider[QueryGrantArgs, Qu
                     if not (recent and is_unknown_principal(exc) and time.monotonic() < known_by
                             and reads.listed_principal(application_id=ours[1]) is not None):
                         raise api_error(action, obj, exc) from None
-                    pause = min(5.0, 0.5 * attempt)  # a new principal the ACL API lacks yet
+                    # A new principal the ACL API lacks yet: as `until_known` paces it.
+                    pause = backoff(attempt, cap=PROPAGATION_POLL_CAP, jitter=False)
                 except DeadlineExceeded as exc:
                     raise api_error(action, obj, exc) from None
                 if pause >= deadline - time.monotonic():

@@ -14,6 +14,7 @@ from components.spec.constants import (
     PRODUCTION_MAX_LIFETIME_DAYS,
     PROJECT,
     QUERY_SCOPES,
+    READINESS_TIMEOUT_MINUTES,
     SECRET_KEYS,
     secret_hint,
 )
@@ -146,7 +147,8 @@ class StackSpec(BaseModel):
         None, description="`production` applies the prod rules; stacks named prod* always do."
     )
     readiness_timeout_minutes: Number = Field(
-        45, ge=1, le=720, description="How long `pulumi up` waits for endpoints to become ready."
+        READINESS_TIMEOUT_MINUTES, ge=1, le=720,
+        description="How long `pulumi up` waits for endpoints to become ready."
     )
     databricks_token: SecureValue | None = _secure_field("databricks_token")
     braintrust_api_key: SecureValue | None = _secure_field("braintrust_api_key")

@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 from pulumi.runtime import rpc
 
+from components.args import AI_SECRET
 from components.braintrust import REDACTED, build_provider_config, oauth_secret
 from components.providers.ai_secret import AiSecret, AiSecretProvider, record_hash
+from testing.provider import Engine, ProviderCallError, ProviderProcess
 from tests.lifecycle.conftest import ai_secret_names, braintrust_call
-from tests.lifecycle.harness import Engine, ProviderCallError, ProviderProcess
 from tests.program.conftest import STACKS, run_program
 
 CLIENT_SECRET = "dose-client-secret-0123456789abcdef"
@@ -138,7 +139,7 @@ def test_invalid_record_fails_check_before_anything_is_sent(braintrust_process, 
     record = _record(emulator.url)
     record["metadata"]["auth_type"] = "pat"  # a JSON secret with auth_type pat
     news = {**_inputs(emulator, record), "__provider": ""}
-    from tests.lifecycle.harness import provider_string
+    from testing.provider import provider_string
 
     news["__provider"] = provider_string(AiSecretProvider)
     _, failures = braintrust_process.check(Engine.urn(AiSecret, "bad"), {}, news)
@@ -262,7 +263,7 @@ def test_the_component_sends_the_hash_the_provider_computes(path: Path, monkeypa
         wrapped = isinstance(value, dict) and set(value) == {rpc._special_sig_key, "value"}
         return value["value"] if wrapped else value
 
-    (published,) = [r for r in mocks.resources if "record_hash" in r.inputs]
+    (published,) = [r for r in mocks.resources if r.typ == AI_SECRET.type_token]
     record = plain(published.inputs["record"])
     assert record["secret"]  # the whole record, secret included, is what is hashed
     assert plain(published.inputs["record_hash"]) == record_hash(record)
