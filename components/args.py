@@ -98,9 +98,17 @@ def references(value: Any) -> list[Reference]:
 
 
 class Args:
-    """Base of the arguments classes: frozen dataclasses whose fields are the inputs."""
+    """Base of the arguments classes: frozen dataclasses whose fields are the inputs.
+
+    ``REPLACE_KEYS`` is the one table of the inputs whose change replaces the resource: the
+    provider's diff and `python -m components diff` both read it, so a review and a preview
+    cannot disagree on what is replaced. Every other input changes in place."""
 
     TYPE_NAME: ClassVar[str]  # the dynamic resource's type name, or a component's type token
+    REPLACE_KEYS: ClassVar[tuple[str, ...]] = ()
+    # Inputs whose change alone changes nothing remote (a label for messages, a hint, a
+    # timeout): the provider's diff does not compare them.
+    INERT_KEYS: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
@@ -167,6 +175,8 @@ class EndpointArgs(Args):
     traffic), task."""
 
     TYPE_NAME: ClassVar[str] = "Endpoint"
+    # Same name: the old endpoint is deleted first (the name is unique in a workspace).
+    REPLACE_KEYS: ClassVar[tuple[str, ...]] = ("name", "mode", "route_optimized")
 
     name: str
     mode: Mode
@@ -185,6 +195,7 @@ class ReadinessArgs(Args):
     Outputs: every input, plus ready {name: {state, config_version}}."""
 
     TYPE_NAME: ClassVar[str] = "EndpointsReady"
+    INERT_KEYS: ClassVar[tuple[str, ...]] = ("timeout_seconds",)
 
     endpoints: Mapping[str, RolloutRef | str]
     timeout_seconds: float  # alone, changes nothing remote
@@ -210,6 +221,12 @@ class OAuthSecretArgs(Args):
     additional_secret_outputs), expire_time, status, unmanaged_secret_ids."""
 
     TYPE_NAME: ClassVar[str] = "OAuthSecret"
+    # rotate_before_days only moves when a rotation falls due, which the stored expiry decides.
+    INERT_KEYS: ClassVar[tuple[str, ...]] = ("rotate_before_days", "principal_created_at")
+    # A secret cannot be changed, only replaced (and rotated when it falls due, which only the
+    # stored expiry shows).
+    REPLACE_KEYS: ClassVar[tuple[str, ...]] = ("service_principal_id", "application_id", "lifetime_days",
+                                               "scopes")
 
     service_principal_id: Ref | str  # the SCIM id
     application_id: Ref | str
@@ -228,12 +245,20 @@ class QueryGrantArgs(Args):
     whose ACL the workspace keeps to itself)."""
 
     TYPE_NAME: ClassVar[str] = "QueryGrant"
+    INERT_KEYS: ClassVar[tuple[str, ...]] = ("endpoint_name", "principal_created_at", "endpoint_identity")
+    # A new entry first, then the old one removed; permission_level changes in place.
+    REPLACE_KEYS: ClassVar[tuple[str, ...]] = ("endpoint_id", "service_principal_name")
 
     endpoint_id: Ref | str  # Databricks' id: the permissions API is keyed by it
     endpoint_name: str  # for messages
     service_principal_name: Ref | str  # the principal's application id
     permission_level: str = "CAN_QUERY"
     principal_created_at: Ref | str | None = None  # as OAuthSecretArgs.principal_created_at
+    # The endpoint's values of EndpointArgs.REPLACE_KEYS, known in a preview where its
+    # endpoint_id is not (a dynamic provider's update hands no output on): with the same
+    # values the endpoint is updated in place and keeps its id, so the grant does not change.
+    # Nothing remote: never a change by itself. None in state written before it existed.
+    endpoint_identity: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -242,6 +267,11 @@ class AiSecretArgs(Args):
     input, plus secret_id (Braintrust's uuid), preview_secret (non-revealing), updated_at."""
 
     TYPE_NAME: ClassVar[str] = "AiSecret"
+    # name: create-before-delete; api_url, org_name: delete-before-replace (another service or
+    # organization holds the old record).
+    REPLACE_FIRST_KEYS: ClassVar[tuple[str, ...]] = ("name",)
+    REPLACE_AFTER_DELETE_KEYS: ClassVar[tuple[str, ...]] = ("api_url", "org_name")
+    REPLACE_KEYS: ClassVar[tuple[str, ...]] = REPLACE_FIRST_KEYS + REPLACE_AFTER_DELETE_KEYS
 
     name: str  # the record's name in Braintrust
     record_hash: Ref | str  # ai_secret.record_hash(record): a one-way hash, so a rotation shows

@@ -133,3 +133,52 @@ def pay_per_token_endpoints() -> list[str]:
         for m in MODELS
         if m.pay_per_token and m.pay_per_token.status == "active"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# What capacity costs: DBUs per hour, per entity and version, where a public figure exists.
+#
+# Provisioned throughput is billed in DBUs per hour for every chunk (tokens/s band models) or
+# model unit, used or not. The API states the rate: get-model-optimization-info answers `dbus`
+# next to `throughput_chunk_size`, and served entities carry `min_dbus` and `max_dbus` (the
+# SDK's dataclasses drop both; the provider reads the raw JSON at `up`). Public figures are few;
+# every other entity and version is unknown, and shown as unknown, never as 0.
+
+RateBasis = Literal["chunk", "unit"]
+
+
+@dataclass(frozen=True)
+class DbuRate:
+    """DBUs per hour for one chunk (or model unit) of one entity at one version."""
+
+    basis: RateBasis
+    size: int  # tokens/s in one chunk (for basis "chunk"); 1 for a model unit
+    dbu_per_hour: float  # per chunk (or unit)
+    source: str
+    # Set where the figure is applied beyond what it was recorded for: says how.
+    extrapolated: str = ""
+
+
+DBU_RATES: dict[tuple[str, str], DbuRate] = {
+    ("system.ai.meta_llama_v3_1_8b_instruct", "3"): DbuRate(
+        "chunk", 19000, 106.0,
+        source="a recorded serving-endpoints API answer (2025) for Llama 3.1 8B version 3: "
+               "min_provisioned_throughput = max = 19000 tokens/s with min_dbus = max_dbus = 106",
+    ),
+    ("system.ai.meta_llama_v3_1_8b_instruct", "2"): DbuRate(
+        "chunk", 970, 24.0,
+        source="a 2024 capture of get-model-optimization-info for a llama-type model: "
+               "throughput_chunk_size 970, dbus 24",
+        extrapolated="the capture names a llama-type model with a 970 chunk, not this entity; applied "
+                     "to Llama 3.1 8B version 2, whose chunk is 970 (terraform-provider-databricks "
+                     "serving/model_serving_test.go)",
+    ),
+}
+
+
+def dbu_rate(entity_name: str, version: str | None) -> DbuRate | None:
+    """The rate for one entity at one version; None where no public figure exists (and for an
+    omitted version, which the provider resolves at create: offline it is not known)."""
+    if version is None:
+        return None
+    return DBU_RATES.get((entity_name, version))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from components import catalog
 from components.args import (
@@ -187,6 +188,13 @@ def endpoint_args(stack: Stack, endpoint: SpecEndpoint) -> EndpointArgs:
     )
 
 
+def endpoint_identity(args: Args | None) -> dict[str, Any]:
+    """What keeps an endpoint the same endpoint: its values of the replace keys."""
+    assert isinstance(args, EndpointArgs)
+    inputs = args.inputs()
+    return {k: inputs[k] for k in EndpointArgs.REPLACE_KEYS}
+
+
 def build_plan(stack: Stack) -> Plan:
     """Every resource of the stack, parents before children, in the order the program
     registers them."""
@@ -212,6 +220,7 @@ def build_plan(stack: Stack) -> Plan:
         endpoints.append(declare(dynamic_type(EndpointArgs.TYPE_NAME), endpoint.name,
                                  endpoint_args(stack, endpoint), component))
 
+    out_args = {d.key: d.args for d in out if isinstance(d.args, EndpointArgs)}
     gate_name = f"{stack.name}-endpoints-ready"
     gate_component = declare(READINESS_GATE, gate_name, None)
     gate = declare(dynamic_type(ReadinessArgs.TYPE_NAME), gate_name, ReadinessArgs(
@@ -240,6 +249,7 @@ def build_plan(stack: Stack) -> Plan:
             service_principal_name=Ref(sp, "application_id"),
             permission_level="CAN_QUERY",
             principal_created_at=Ref(sp, "created_at"),
+            endpoint_identity=endpoint_identity(out_args[key]),
         ), principal)
         for e, key in zip(spec.endpoints, endpoints, strict=True)
     ]

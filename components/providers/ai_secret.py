@@ -54,8 +54,8 @@ from ._props import diff_result, inputs_only, is_unknown
 INPUT_KEYS = AiSecretArgs.keys()  # the inputs: components/args.py
 OUTPUT_KEYS = ("secret_id", "preview_secret", "updated_at")
 SECRET_OUTPUTS = ["record"]
-REPLACE_FIRST_KEYS = ("name",)  # create-before-delete
-REPLACE_AFTER_DELETE_KEYS = ("api_url", "org_name")  # delete-before-replace
+REPLACE_FIRST_KEYS = AiSecretArgs.REPLACE_FIRST_KEYS  # create-before-delete
+REPLACE_AFTER_DELETE_KEYS = AiSecretArgs.REPLACE_AFTER_DELETE_KEYS  # delete-before-replace
 UPDATE_KEYS = ("record_hash", "record")
 DRIFTED = "drifted"
 

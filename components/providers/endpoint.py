@@ -65,7 +65,7 @@ OUTPUT_KEYS = ("endpoint_id", "url", "revision", "task")
 ENTITY_KEYS = ("name", "entity_name", "entity_version", "workload_size", "workload_type",
                "scale_to_zero_enabled", "min_provisioned_throughput",
                "max_provisioned_throughput")
-REPLACE_KEYS = ("name", "mode", "route_optimized")
+REPLACE_KEYS = EndpointArgs.REPLACE_KEYS  # the one table: components/args.py
 # How long an update waits for a rollout already in progress before changing the endpoint.
 ROLLOUT_WAIT_SECONDS = 2700.0
 # A create whose answer was lost is sent again at most this often in total.

@@ -9,7 +9,9 @@ Outputs: every input, plus governed_by: "acl" (our entry is in the endpoint's AC
 Diff rules: endpoint_id, service_principal_name -> replace (new entry first, then the old one
 removed); permission_level -> update in place (our entry swapped for the new level in one PUT:
 PATCH never lowers a level, and a replace would then remove the principal's only entry);
-endpoint_name alone -> no change.
+endpoint_name alone -> no change. In a preview, an unknown endpoint_id with the same
+endpoint_name and endpoint_identity (the endpoint updated in place), or an unknown principal
+(renamed in place: it has no replace keys) is no change: `up` keeps both ids.
 
 Create adds the entry with the PATCH API (update_permissions), which never touches other
 entries; when the principal already holds another direct level on the endpoint (someone raised
@@ -65,7 +67,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from components.args import QueryGrantArgs
+from components.args import EndpointArgs, QueryGrantArgs
 
 from ._client import DatabricksProvider
 from ._errors import ProviderError, api_error
@@ -80,7 +82,7 @@ from ._propagation import (
 from ._props import diff_result, inputs_only, is_unknown
 
 INPUT_KEYS = QueryGrantArgs.keys()  # the inputs: components/args.py
-REPLACE_KEYS = ("endpoint_id", "service_principal_name")
+REPLACE_KEYS = QueryGrantArgs.REPLACE_KEYS  # the one table: components/args.py
 DEFAULT_LEVEL = "CAN_QUERY"
 PRINCIPAL_KINDS = ("user_name", "group_name", "service_principal_name")
 LEVEL_RANK = {"CAN_VIEW": 1, "CAN_QUERY": 2, "CAN_MANAGE": 3}
@@ -101,12 +103,36 @@ def _endpoint_lock(endpoint_id: str) -> threading.Lock:
         return _LOCKS.setdefault(endpoint_id, threading.Lock())
 
 
+def same_endpoint(olds: dict[str, Any], news: dict[str, Any]) -> bool:
+    """In a preview, whether an endpoint whose id is unknown is the one in state, updated in
+    place: same name, and the same values of the endpoint's replace keys (those both sides
+    know: state written before endpoint_identity holds none, and the table may have grown)."""
+    if is_unknown(news.get("endpoint_name")) or olds.get("endpoint_name") != news.get("endpoint_name"):
+        return False
+    old, new = olds.get("endpoint_identity") or {}, news.get("endpoint_identity") or {}
+    if is_unknown(new):
+        return False
+    return all(old[k] == new[k] for k in EndpointArgs.REPLACE_KEYS if k in old and k in new)
+
+
+def unchanged_in_preview(olds: dict[str, Any], news: dict[str, Any], key: str) -> bool:
+    """An input unknown only because a preview of a dynamic provider hands no output on (Pulumi
+    passes no `stables` to it), where `up` keeps the value: an endpoint updated in place keeps
+    its id; the principal has no replace keys, so an unknown application id is a principal being
+    updated (a rename), which keeps it."""
+    if not is_unknown(news.get(key)):
+        return False
+    if key == "endpoint_id":
+        return same_endpoint(olds, news)
+    return key == "service_principal_name" and bool(olds.get(key))
+
+
 def diff_grant(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
     def level(p: dict[str, Any]) -> Any:
         return p.get("permission_level") or DEFAULT_LEVEL
 
-    replaces = [k for k in REPLACE_KEYS
-                if is_unknown(news.get(k)) or olds.get(k) != news.get(k)]
+    replaces = [k for k in REPLACE_KEYS if not unchanged_in_preview(olds, news, k)
+                and (is_unknown(news.get(k)) or olds.get(k) != news.get(k))]
     changed = list(replaces)
     if is_unknown(news.get("permission_level")) or level(olds) != level(news):
         changed.append("permission_level")

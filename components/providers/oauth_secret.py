@@ -71,7 +71,7 @@ INPUT_KEYS = OAuthSecretArgs.keys()  # the inputs: components/args.py
 OUTPUT_KEYS = ("secret_id", "client_id", "client_secret", "expire_time", "status",
                "unmanaged_secret_ids")
 SECRET_OUTPUTS = ["client_secret"]
-REPLACE_KEYS = ("service_principal_id", "application_id", "lifetime_days", "scopes")
+REPLACE_KEYS = OAuthSecretArgs.REPLACE_KEYS  # the one table: components/args.py
 DAY = 86400
 MAX_SECRETS = 5  # per principal (Databricks' OAuth docs)
 
@@ -132,10 +132,20 @@ def due_for_rotation(olds: dict[str, Any], news: dict[str, Any], now: dt.datetim
     return expires - now <= dt.timedelta(days=float(window or 0))
 
 
+# The principal's ids: unknown in a preview only while the principal is updated (a rename),
+# since it has no replace keys (ServicePrincipalArgs.REPLACE_KEYS is empty); `up` keeps them.
+# Pulumi passes no `stables` to a dynamic provider, so the preview cannot know it otherwise.
+PRINCIPAL_IDS = ("service_principal_id", "application_id")
+
+
+def _kept_in_preview(olds: dict[str, Any], news: dict[str, Any], key: str) -> bool:
+    return key in PRINCIPAL_IDS and is_unknown(news.get(key)) and bool(olds.get(key))
+
+
 def diff_secret(olds: dict[str, Any], news: dict[str, Any],
                 now: Callable[[], dt.datetime] = _now) -> DiffResult:
-    replaces = [k for k in REPLACE_KEYS
-                if is_unknown(news.get(k)) or _canonical(olds, k) != _canonical(news, k)]
+    replaces = [k for k in REPLACE_KEYS if not _kept_in_preview(olds, news, k)
+                and (is_unknown(news.get(k)) or _canonical(olds, k) != _canonical(news, k))]
     if due_for_rotation(olds, news, now()):
         replaces.append("expire_time")
     return diff_result(replaces, replaces, delete_before_replace=False)
