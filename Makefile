@@ -3,6 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STACK  ?= local
+# STACK reaches recipes only through the environment, as "$$STACK", never pasted into a recipe's
+# text: `make render STACK='x;rm -rf ~'` must name a stack, not run a command. `$(value ...)`
+# keeps make itself from expanding a `$(shell ...)` in it; the scripts validate it as a name.
+override STACK := $(value STACK)
+export STACK
 
 .PHONY: venv test lint validate render schema emulator clean up down bench pulumi
 
@@ -10,6 +15,7 @@ STACK  ?= local
 # is older than 3.11; `make clean` needs no Python. Written to run on any Python, 2.7 included,
 # so that an old one is named by its version.
 CHECK_PY := $(if $(wildcard $(PY)),$(PY),$(PYTHON))
+export MAKE_PYTHON := $(CHECK_PY)
 PY_SEEN  := $(if $(filter-out clean,$(or $(MAKECMDGOALS),all)),$(shell $(CHECK_PY) -c 'import sys; sys.stdout.write("%d.%d.%d %s\n" % (sys.version_info[:3] + ("ok" if sys.version_info >= (3, 11) else "old",)))' 2>/dev/null))
 ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
 ifeq ($(PY_SEEN),)
@@ -46,7 +52,7 @@ validate: venv
 	$(PY) -m components validate
 
 render: venv
-	$(PY) -m components render $(STACK)
+	$(PY) -m components render -- "$$STACK"
 
 schema: venv
 	$(PY) -m components schema > stack.schema.json
@@ -67,12 +73,12 @@ clean:
 # Without `pulumi` on PATH, the CLI release matching the pinned SDK is installed into .venv/bin
 # first (scripts/install_pulumi.py); the logic lives in scripts/.
 up:
-	@PYTHON="$(CHECK_PY)" scripts/up.sh "$(STACK)"
+	@PYTHON="$$MAKE_PYTHON" scripts/up.sh "$$STACK"
 
 down:
-	@PYTHON="$(CHECK_PY)" scripts/down.sh "$(STACK)"
+	@PYTHON="$$MAKE_PYTHON" scripts/down.sh "$$STACK"
 
 # Find or install the Pulumi CLI; prints the folder holding it, so CI can run
 # `make -s pulumi >> "$$GITHUB_PATH"`. PULUMI_RELEASES_URL overrides where releases are fetched.
 pulumi:
-	@$(CHECK_PY) scripts/install_pulumi.py
+	@"$$MAKE_PYTHON" scripts/install_pulumi.py

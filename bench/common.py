@@ -24,7 +24,8 @@ HOST = "https://acme-bench.cloud.databricks.com"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from testing.emulator import EmulatorClient, EmulatorProcess  # noqa: E402 - after the path
+from components.files import write_file  # noqa: E402 - after the path
+from testing.emulator import EmulatorClient, EmulatorProcess  # noqa: E402
 from testing.provider import ProviderProcess  # noqa: E402
 
 # ---------------------------------------------------------------- the emulator
@@ -140,7 +141,7 @@ def write_results(name: str, data: dict[str, Any], quick: bool) -> Path:
     path = RESULTS / f"{name}{'-quick' if quick else ''}.json"
     payload = {"bench": name, "quick": quick, "machine": machine(),
                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **data}
-    path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    write_file(path, json.dumps(payload, indent=2, sort_keys=False) + "\n", mode=0o644)  # a symlink is replaced
     return path
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.common import ROOT, machine, write_results
 
-BENCHES = ("validate", "program", "calls", "converge")
+BENCHES = ("validate", "program", "calls", "converge", "state")
 
 
 def goals_of(name: str, result: dict[str, Any]) -> dict[str, bool]:

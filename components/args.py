@@ -1,8 +1,12 @@
-"""The typed arguments of every resource the stack declares: one class per resource type.
+"""The typed contract of every resource the stack declares: one Args class per resource type,
+and for each dynamic resource one `Contract` (its Args, its Outputs, its secret outputs and its
+replace keys), listed in CONTRACTS.
 
-These classes are the one statement of what each dynamic provider takes. The plan
+These classes are the one statement of what each dynamic provider takes and gives. The plan
 (components/plan.py) fills them from a validated stack, the program turns them into resources,
-`render` prints them, and each provider's INPUT_KEYS is ``<Args>.keys()``. A value that is an
+`render` prints them. Each provider declares its Contract as a class attribute
+(components/providers/_contract.py converts the wire props to and from these classes, and
+builds the Pulumi Resource class from the Contract); the test mocks answer from it. A value that is an
 output of another resource (an endpoint's id, the principal's application id) is a reference,
 resolved by the program to a Pulumi Output and printed by `render` as a placeholder.
 
@@ -15,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from components.spec.constants import Mode
 
@@ -98,21 +102,13 @@ def references(value: Any) -> list[Reference]:
 
 
 class Args:
-    """Base of the arguments classes: frozen dataclasses whose fields are the inputs.
-
-    ``REPLACE_KEYS`` is the one table of the inputs whose change replaces the resource: the
-    provider's diff and `python -m components diff` both read it, so a review and a preview
-    cannot disagree on what is replaced. Every other input changes in place."""
+    """Base of the arguments classes: frozen dataclasses whose fields are the inputs."""
 
     TYPE_NAME: ClassVar[str]  # the dynamic resource's type name, or a component's type token
-    REPLACE_KEYS: ClassVar[tuple[str, ...]] = ()
-    # Inputs whose change alone changes nothing remote (a label for messages, a hint, a
-    # timeout): the provider's diff does not compare them.
-    INERT_KEYS: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
-        """The input keys, in declaration order: the provider's INPUT_KEYS."""
+        """The input keys, in declaration order."""
         return tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
 
     def inputs(self) -> dict[str, Any]:
@@ -170,13 +166,9 @@ class RateLimitArgs:
 @dataclass(frozen=True)
 class EndpointArgs(Args):
     """A serving endpoint (components/providers/endpoint.py), created, or only referenced when
-    ``mode`` is pay_per_token. Outputs: every input, plus endpoint_id (Databricks' id, which
-    keys the permissions API), url, revision (hash of the desired served entities and
-    traffic), task."""
+    ``mode`` is pay_per_token. Outputs: every input, plus EndpointOutputs."""
 
     TYPE_NAME: ClassVar[str] = "Endpoint"
-    # Same name: the old endpoint is deleted first (the name is unique in a workspace).
-    REPLACE_KEYS: ClassVar[tuple[str, ...]] = ("name", "mode", "route_optimized")
 
     name: str
     mode: Mode
@@ -192,10 +184,9 @@ class EndpointArgs(Args):
 class ReadinessArgs(Args):
     """The stack's readiness gate (components/providers/readiness.py): ``endpoints`` maps each
     endpoint's name to its rollout identity: whenever one changes, the gate waits again.
-    Outputs: every input, plus ready {name: {state, config_version}}."""
+    Outputs: every input, plus ReadinessOutputs."""
 
     TYPE_NAME: ClassVar[str] = "EndpointsReady"
-    INERT_KEYS: ClassVar[tuple[str, ...]] = ("timeout_seconds",)
 
     endpoints: Mapping[str, RolloutRef | str]
     timeout_seconds: float  # alone, changes nothing remote
@@ -204,8 +195,7 @@ class ReadinessArgs(Args):
 @dataclass(frozen=True)
 class ServicePrincipalArgs(Args):
     """The service principal Braintrust queries as (components/providers/principal.py).
-    Outputs: every input, plus principal_id (numeric SCIM id), application_id (a UUID),
-    created_at (RFC 3339: when this stack created or adopted it) and not_adopted_ids."""
+    Outputs: every input, plus ServicePrincipalOutputs."""
 
     TYPE_NAME: ClassVar[str] = "ServicePrincipal"
 
@@ -217,16 +207,9 @@ class ServicePrincipalArgs(Args):
 @dataclass(frozen=True)
 class OAuthSecretArgs(Args):
     """The principal's OAuth secret (components/providers/oauth_secret.py). Outputs: every
-    input, plus secret_id, client_id (= application_id), client_secret (secret: registered in
-    additional_secret_outputs), expire_time, status, unmanaged_secret_ids."""
+    input, plus OAuthSecretOutputs (client_secret always a secret output)."""
 
     TYPE_NAME: ClassVar[str] = "OAuthSecret"
-    # rotate_before_days only moves when a rotation falls due, which the stored expiry decides.
-    INERT_KEYS: ClassVar[tuple[str, ...]] = ("rotate_before_days", "principal_created_at")
-    # A secret cannot be changed, only replaced (and rotated when it falls due, which only the
-    # stored expiry shows).
-    REPLACE_KEYS: ClassVar[tuple[str, ...]] = ("service_principal_id", "application_id", "lifetime_days",
-                                               "scopes")
 
     service_principal_id: Ref | str  # the SCIM id
     application_id: Ref | str
@@ -241,20 +224,16 @@ class OAuthSecretArgs(Args):
 @dataclass(frozen=True)
 class QueryGrantArgs(Args):
     """One entry on one endpoint's ACL, and only that entry (components/providers/grant.py).
-    Outputs: every input, plus governed_by ("acl", or "workspace" for a pay-per-token endpoint
-    whose ACL the workspace keeps to itself)."""
+    Outputs: every input, plus QueryGrantOutputs."""
 
     TYPE_NAME: ClassVar[str] = "QueryGrant"
-    INERT_KEYS: ClassVar[tuple[str, ...]] = ("endpoint_name", "principal_created_at", "endpoint_identity")
-    # A new entry first, then the old one removed; permission_level changes in place.
-    REPLACE_KEYS: ClassVar[tuple[str, ...]] = ("endpoint_id", "service_principal_name")
 
     endpoint_id: Ref | str  # Databricks' id: the permissions API is keyed by it
     endpoint_name: str  # for messages
     service_principal_name: Ref | str  # the principal's application id
     permission_level: str = "CAN_QUERY"
     principal_created_at: Ref | str | None = None  # as OAuthSecretArgs.principal_created_at
-    # The endpoint's values of EndpointArgs.REPLACE_KEYS, known in a preview where its
+    # The endpoint's values of ENDPOINT.replace_keys, known in a preview where its
     # endpoint_id is not (a dynamic provider's update hands no output on): with the same
     # values the endpoint is updated in place and keeps its id, so the grant does not change.
     # Nothing remote: never a change by itself. None in state written before it existed.
@@ -264,14 +243,9 @@ class QueryGrantArgs(Args):
 @dataclass(frozen=True)
 class AiSecretArgs(Args):
     """The record published to Braintrust (components/providers/ai_secret.py). Outputs: every
-    input, plus secret_id (Braintrust's uuid), preview_secret (non-revealing), updated_at."""
+    input, plus AiSecretOutputs (record always a secret output)."""
 
     TYPE_NAME: ClassVar[str] = "AiSecret"
-    # name: create-before-delete; api_url, org_name: delete-before-replace (another service or
-    # organization holds the old record).
-    REPLACE_FIRST_KEYS: ClassVar[tuple[str, ...]] = ("name",)
-    REPLACE_AFTER_DELETE_KEYS: ClassVar[tuple[str, ...]] = ("api_url", "org_name")
-    REPLACE_KEYS: ClassVar[tuple[str, ...]] = REPLACE_FIRST_KEYS + REPLACE_AFTER_DELETE_KEYS
 
     name: str  # the record's name in Braintrust
     record_hash: Ref | str  # ai_secret.record_hash(record): a one-way hash, so a rotation shows
@@ -300,4 +274,116 @@ class BraintrustRecordArgs(Args):
     after: tuple[Ref, ...]
 
 
-ProviderArgs = EndpointArgs | ReadinessArgs | ServicePrincipalArgs | OAuthSecretArgs | QueryGrantArgs | AiSecretArgs
+# ---------------------------------------------------------------------------------------------
+# The outputs classes: what each provider adds to its inputs in state. Every field has a
+# default, because state written by earlier code may lack an output added since (Read and
+# Delete must work with it): None (or empty) there means "not recorded".
+
+
+class Outputs:
+    """Base of the outputs classes: frozen dataclasses whose fields are the computed outputs."""
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class EndpointOutputs(Outputs):
+    endpoint_id: str | None = None  # Databricks' id: keys the permissions API
+    url: str | None = None  # the invocations URL
+    revision: str | None = None  # hash of the desired served entities and traffic
+    task: str | None = None  # e.g. llm/v1/chat
+
+
+@dataclass(frozen=True)
+class ReadinessOutputs(Outputs):
+    ready: Mapping[str, Mapping[str, Any]] | None = None  # {name: {state, config_version}}
+
+
+@dataclass(frozen=True)
+class ServicePrincipalOutputs(Outputs):
+    principal_id: str | None = None  # the numeric SCIM id
+    application_id: str | None = None  # a UUID
+    created_at: str | None = None  # RFC 3339: when this stack created or adopted it
+    not_adopted_ids: tuple[str, ...] = ()  # same-named principals it could not prove its own
+
+
+@dataclass(frozen=True)
+class OAuthSecretOutputs(Outputs):
+    secret_id: str | None = None
+    client_id: str | None = None  # = application_id
+    client_secret: str | None = None  # SECRET
+    expire_time: str | None = None
+    status: str | None = None
+    unmanaged_secret_ids: tuple[str, ...] = ()  # the principal's other secrets, never touched
+
+
+@dataclass(frozen=True)
+class QueryGrantOutputs(Outputs):
+    governed_by: str | None = None  # "acl", or "workspace"; None (earlier state) means "acl"
+
+
+@dataclass(frozen=True)
+class AiSecretOutputs(Outputs):
+    secret_id: str | None = None  # Braintrust's uuid
+    preview_secret: str | None = None  # non-revealing
+    updated_at: str | None = None
+
+
+A = TypeVar("A", bound=Args)
+Out = TypeVar("Out", bound=Outputs)
+
+
+@dataclass(frozen=True)
+class Contract(Generic[A, Out]):
+    """One dynamic resource: its inputs, its outputs, which outputs are always secret, and which
+    inputs replace the resource when they change. The type name is the Args' TYPE_NAME."""
+
+    args: type[A]
+    outputs: type[Out]
+    secret_outputs: tuple[str, ...] = ()
+    # The one table of the inputs whose change replaces the resource: the provider's diff and
+    # `python -m components diff` both read it, so a review and a preview cannot disagree.
+    replace_keys: tuple[str, ...] = ()
+    # Inputs whose change alone changes nothing remote (a label for messages, a hint, a
+    # timeout): the provider's diff never compares them.
+    inert_keys: tuple[str, ...] = ()
+
+    @property
+    def type_name(self) -> str:
+        return self.args.TYPE_NAME
+
+    @property
+    def type_token(self) -> str:
+        return dynamic_type(self.args.TYPE_NAME)
+
+    def input_keys(self) -> tuple[str, ...]:
+        return self.args.keys()
+
+    def output_keys(self) -> tuple[str, ...]:
+        return self.outputs.keys()
+
+
+ENDPOINT = Contract(EndpointArgs, EndpointOutputs, replace_keys=("name", "mode", "route_optimized"))
+READINESS = Contract(ReadinessArgs, ReadinessOutputs, inert_keys=("timeout_seconds",))
+SERVICE_PRINCIPAL = Contract(ServicePrincipalArgs, ServicePrincipalOutputs)
+OAUTH_SECRET = Contract(OAuthSecretArgs, OAuthSecretOutputs, secret_outputs=("client_secret",),
+                        replace_keys=("service_principal_id", "application_id", "lifetime_days",
+                                      "scopes"),
+                        # rotate_before_days moves nothing until a rotation falls due, which the
+                        # stored expiry decides.
+                        inert_keys=("rotate_before_days", "principal_created_at"))
+QUERY_GRANT = Contract(QueryGrantArgs, QueryGrantOutputs,
+                       replace_keys=("endpoint_id", "service_principal_name"),
+                       inert_keys=("endpoint_name", "principal_created_at", "endpoint_identity"))
+AI_SECRET = Contract(AiSecretArgs, AiSecretOutputs, secret_outputs=("record",),
+                     replace_keys=("name", "api_url", "org_name"))
+
+CONTRACTS: tuple[Contract[Any, Any], ...] = (ENDPOINT, READINESS, SERVICE_PRINCIPAL, OAUTH_SECRET,
+                                             QUERY_GRANT, AI_SECRET)
+
+
+def contract_of(type_token: str) -> Contract[Any, Any] | None:
+    """The contract of the dynamic resource registered as `type_token`, if any."""
+    return next((c for c in CONTRACTS if c.type_token == type_token), None)

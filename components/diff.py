@@ -4,10 +4,10 @@ Every stack's plan (components/plan.py) is built at both revisions by the code r
 (the work tree's), from each revision's stack files (`git show REV:path`), or from two stack
 files. Two plans are compared declaration by declaration:
 - create / delete: a key on one side only;
-- replace: an input in the resource's REPLACE_KEYS changed (components/args.py: the one table
+- replace: an input in the resource's contract's replace_keys changed (components/args.py: the one table
   the providers' diff reads too), or a reference to an output that will change (an endpoint
   replaced gets a new endpoint_id, so its grant is replaced too);
-- update: any other compared input (INERT_KEYS never count), each named.
+- update: any other compared input (its inert_keys never count), each named.
 Then what the change means: downtime, the Braintrust record's models, DBUs per hour
 (components/cost.py) and the budget.
 
@@ -33,6 +33,7 @@ from components.args import (
     Ref,
     RolloutRef,
     ServicePrincipalArgs,
+    contract_of,
 )
 from components.plan import Declaration, Plan, build_plan
 
@@ -146,7 +147,9 @@ def _moves(value: Any, changed: dict[str, set[str]]) -> bool:
 
 def _compared_keys(decl: Declaration, other: Declaration) -> tuple[str, ...]:
     assert decl.args is not None
-    keys = tuple(k for k in decl.args.keys() if k not in decl.args.INERT_KEYS)
+    contract = contract_of(decl.type)
+    inert = contract.inert_keys if contract else ()
+    keys = tuple(k for k in decl.args.keys() if k not in inert)
     if isinstance(decl.args, EndpointArgs) and isinstance(other.args, EndpointArgs) \
             and decl.args.mode == other.args.mode == "pay_per_token":
         return ("name", "mode")  # Databricks' endpoint: only which one it is matters
@@ -184,7 +187,8 @@ def compare(base: Plan, head: Plan) -> tuple[list[ResourceChange], dict[str, set
                   if new_in.get(k) != old_in.get(k) or _moves(new_in.get(k), moved)]
         if not fields:
             continue
-        replaces = [k for k in fields if k in decl.args.REPLACE_KEYS]
+        contract = contract_of(decl.type)
+        replaces = [k for k in fields if contract is not None and k in contract.replace_keys]
         if replaces:
             moved[decl.key] = {ALL}
             changes.append(ResourceChange(decl.key, "replace", replaces))

@@ -17,6 +17,7 @@ from typing import Any
 
 from components import catalog
 from components.args import (
+    ENDPOINT,
     AiSecretArgs,
     Args,
     BraintrustRecordArgs,
@@ -192,7 +193,7 @@ def endpoint_identity(args: Args | None) -> dict[str, Any]:
     """What keeps an endpoint the same endpoint: its values of the replace keys."""
     assert isinstance(args, EndpointArgs)
     inputs = args.inputs()
-    return {k: inputs[k] for k in EndpointArgs.REPLACE_KEYS}
+    return {k: inputs[k] for k in ENDPOINT.replace_keys}
 
 
 def build_plan(stack: Stack) -> Plan:

@@ -8,7 +8,15 @@ import sys
 import threading
 
 from .credentials import CredentialError, resolve
-from .models import PAY_PER_TOKEN_ACL, SCIM_EXTERNAL_ID, Switches
+from .models import (
+    BRAINTRUST_OTHER_ORG,
+    BRAINTRUST_PUT_NULL_SECRET,
+    BRAINTRUST_PUT_OMITTED,
+    BRAINTRUST_UNKNOWN_ID,
+    PAY_PER_TOKEN_ACL,
+    SCIM_EXTERNAL_ID,
+    Switches,
+)
 from .seed import parse_model_arg
 from .server import EmulatorServer, new_admin_token, new_braintrust_api_key
 
@@ -45,6 +53,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--scim-external-id", choices=SCIM_EXTERNAL_ID, default="keep",
                    help="whether SCIM stores externalId (default keep)")
     p.add_argument("--seed", type=int, help="seed of the ACL entry order (random when absent)")
+    p.add_argument("--braintrust-unknown-id", choices=BRAINTRUST_UNKNOWN_ID, default="404",
+                   help="Braintrust's status for an unknown or deleted ai_secret (default 404)")
+    p.add_argument("--braintrust-put-omitted", choices=BRAINTRUST_PUT_OMITTED, default="clear",
+                   help="whether a Braintrust PUT onto an existing name clears or keeps an omitted "
+                        "type and metadata (default clear)")
+    p.add_argument("--braintrust-put-null-secret", choices=BRAINTRUST_PUT_NULL_SECRET, default="keep",
+                   help='whether a Braintrust PUT with "secret": null keeps or clears the stored '
+                        "secret (default keep)")
+    p.add_argument("--braintrust-other-org", choices=BRAINTRUST_OTHER_ORG, default="403",
+                   help="Braintrust's answer to another organization's org_name: 403, 400, or "
+                        "empty (lists nothing; writes 403) (default 403)")
     return p
 
 
@@ -86,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
                             models=args.model, state_file=args.state,
                             pay_per_token_acl=args.pay_per_token_acl,
                             propagation_delay=args.propagation_delay, retired=args.retired,
-                            scim_external_id=args.scim_external_id, seed=args.seed)
+                            scim_external_id=args.scim_external_id, seed=args.seed,
+                            braintrust_unknown_id=args.braintrust_unknown_id,
+                            braintrust_put_omitted=args.braintrust_put_omitted,
+                            braintrust_put_null_secret=args.braintrust_put_null_secret,
+                            braintrust_other_org=args.braintrust_other_org)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

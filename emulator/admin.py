@@ -81,6 +81,8 @@ def add_fault(app: App, req: Request) -> Response:
     status = body.get("status")
     if kind == "lost-answer":
         status = 0  # no answer at all
+    elif kind == "swallowed":
+        status = 200  # acknowledged, never applied
     elif isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
         raise invalid_parameter("status must be an HTTP error status (400-599)")
     retry_after = body.get("retry_after")
@@ -90,7 +92,11 @@ def add_fault(app: App, req: Request) -> Response:
     for key, value in (("count", count), ("offset", offset)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise invalid_parameter(f"{key} must be a non-negative integer")
-    app.faults.add(Fault(method, pattern, status, retry_after, count, offset, kind))
+    error_code = body.get("error_code")
+    if error_code is not None and (not isinstance(error_code, str)
+                                   or not re.fullmatch(r"[A-Z_]{1,64}", error_code)):
+        raise invalid_parameter("error_code must be an upper-case code such as PERMISSION_DENIED")
+    app.faults.add(Fault(method, pattern, status, retry_after, count, offset, kind, error_code))
     return ok({})
 
 

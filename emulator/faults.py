@@ -10,14 +10,17 @@ from dataclasses import dataclass
 from .errors import FAULT_CODES, ApiError
 from .routing import Response
 
-FAULT_KINDS = ("status", "lost-answer")
+FAULT_KINDS = ("status", "lost-answer", "swallowed")
 
 
 @dataclass
 class Fault:
-    """`status`: answer `status` instead of handling the request. `lost-answer`: handle the
-    request fully (state changes included), then close the connection without answering, as a
-    network drop after the workspace committed does; the client sees a connection error."""
+    """`status`: answer `status` instead of handling the request (with `error_code` in the
+    body when given, else the status's usual code). `lost-answer`: handle the request fully
+    (state changes included), then close the connection without answering, as a network drop
+    after the workspace committed does; the client sees a connection error. `swallowed`: answer
+    200 `{}` without handling the request: a write the workspace acknowledged but never applied
+    (what only a read after the write can catch)."""
 
     method: str
     path: re.Pattern[str]
@@ -26,9 +29,12 @@ class Fault:
     count: int
     offset: int
     kind: str = "status"
+    error_code: str | None = None
 
     def response(self) -> Response:
-        code = FAULT_CODES.get(self.status, "INTERNAL_ERROR")
+        if self.kind == "swallowed":
+            return Response(status=200, body={})
+        code = self.error_code or FAULT_CODES.get(self.status, "INTERNAL_ERROR")
         err = ApiError(self.status, code, f"Injected fault: {self.status} {code}")
         headers = {}
         if self.retry_after is not None:

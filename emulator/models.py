@@ -57,6 +57,11 @@ class Principal:
 
 PAY_PER_TOKEN_ACL = ("accept", "reject")
 SCIM_EXTERNAL_ID = ("keep", "drop")
+# Braintrust's OpenAPI spec is silent on these (emulator/README.md, "Switches"):
+BRAINTRUST_UNKNOWN_ID = ("404", "400", "403")  # the status of an unknown or deleted record
+BRAINTRUST_PUT_OMITTED = ("clear", "keep")  # a PUT onto a name: omitted type/metadata
+BRAINTRUST_PUT_NULL_SECRET = ("keep", "clear")  # a PUT onto a name: "secret": null
+BRAINTRUST_OTHER_ORG = ("403", "400", "empty")  # org_name naming another organization
 
 
 @dataclass
@@ -71,6 +76,10 @@ class Switches:
     retired: tuple[str, ...] = ()  # system.ai entities this workspace refuses to serve
     scim_external_id: str = "keep"  # "drop": SCIM does not store externalId
     seed: int = 0  # ACL entries are answered in an order drawn from this seed
+    braintrust_unknown_id: str = "404"  # GET/PATCH/DELETE of an unknown ai_secret: 404, 400 or 403
+    braintrust_put_omitted: str = "clear"  # "keep": a PUT keeps the omitted type and metadata
+    braintrust_put_null_secret: str = "keep"  # "clear": a PUT with "secret": null clears it
+    braintrust_other_org: str = "403"  # another organization's org_name: 403, 400, or "empty" lists
 
     def __post_init__(self) -> None:
         self.check()
@@ -92,11 +101,25 @@ class Switches:
             raise ValueError(f"scim_external_id must be one of {', '.join(SCIM_EXTERNAL_ID)}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError("seed must be an integer")
+        for name, allowed in (("braintrust_unknown_id", BRAINTRUST_UNKNOWN_ID),
+                              ("braintrust_put_omitted", BRAINTRUST_PUT_OMITTED),
+                              ("braintrust_put_null_secret", BRAINTRUST_PUT_NULL_SECRET),
+                              ("braintrust_other_org", BRAINTRUST_OTHER_ORG)):
+            value = getattr(self, name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)  # `{"braintrust_unknown_id": 403}` means "403"
+                setattr(self, name, value)
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}")
 
     def as_dict(self) -> dict[str, Any]:
         return {"ready_after": self.ready_after, "pay_per_token_acl": self.pay_per_token_acl,
                 "propagation_delay": self.propagation_delay, "retired": list(self.retired),
-                "scim_external_id": self.scim_external_id, "seed": self.seed}
+                "scim_external_id": self.scim_external_id, "seed": self.seed,
+                "braintrust_unknown_id": self.braintrust_unknown_id,
+                "braintrust_put_omitted": self.braintrust_put_omitted,
+                "braintrust_put_null_secret": self.braintrust_put_null_secret,
+                "braintrust_other_org": self.braintrust_other_org}
 
 
 def qualify_system_model(name: str) -> str:

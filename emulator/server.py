@@ -163,6 +163,8 @@ class App:
                 req.params = {k: unquote(v) for k, v in m.groupdict().items()}
                 return route
         if path_matched:
+            if req.path.startswith("/braintrust/"):
+                raise BraintrustError(405, "MethodNotAllowed", f"Method {req.method} is not allowed on {req.path}")
             raise ApiError(405, "BAD_REQUEST", f"Method {req.method} is not allowed on {req.path}")
         if req.path.startswith("/braintrust/"):
             raise BraintrustError(404, "NotFound", f"No route {req.method} {req.path}")
@@ -183,7 +185,7 @@ class App:
 
     def _dispatch(self, req: Request) -> Response:
         fault = self.faults.take(req.method, req.path)
-        if fault is not None and fault.kind == "status":
+        if fault is not None and fault.kind in ("status", "swallowed"):
             return fault.response()
         resp = self._handle_locked(req)
         if fault is not None:  # lost-answer: the work is done, the answer never leaves
@@ -353,7 +355,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
     def log_message(self, format: str, *args: Any) -> None:  # the stdlib's signature
         pass  # the request log is the admin path's; stderr stays quiet
@@ -417,7 +419,10 @@ class EmulatorServer:
                  pay_per_token_acl: str = "accept",  # noqa: S107 - a switch, not a password
                  propagation_delay: float = 0.0,
                  retired: list[str] | tuple[str, ...] = (), scim_external_id: str = "keep",
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, braintrust_unknown_id: str = "404",
+                 braintrust_put_omitted: str = "clear",
+                 braintrust_put_null_secret: str = "keep",  # noqa: S107 - a switch, not a password
+                 braintrust_other_org: str = "403") -> None:
         self.host = host
         self.port = port
         self.admin_token = admin_token or new_admin_token()
@@ -425,7 +430,11 @@ class EmulatorServer:
         self.seed = seed if seed is not None else pysecrets.randbelow(2**31)
         switches = Switches(ready_after=ready_after, pay_per_token_acl=pay_per_token_acl,
                             propagation_delay=propagation_delay, retired=tuple(retired),
-                            scim_external_id=scim_external_id, seed=self.seed)
+                            scim_external_id=scim_external_id, seed=self.seed,
+                            braintrust_unknown_id=braintrust_unknown_id,
+                            braintrust_put_omitted=braintrust_put_omitted,
+                            braintrust_put_null_secret=braintrust_put_null_secret,
+                            braintrust_other_org=braintrust_other_org)
         self.workspace = Workspace(models=models, switches=switches)
         self.state_file = state_file
         if state_file:

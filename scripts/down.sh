@@ -7,6 +7,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=scripts/pulumi-env.sh
 source "$ROOT/scripts/pulumi-env.sh"
 STACK="${1:-${STACK:-local}}"
+check_stack_name "$STACK" || exit 2
 cd "$ROOT"
 
 if ! ensure_pulumi "$ROOT"; then

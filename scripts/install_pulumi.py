@@ -32,6 +32,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from components.files import replacing, write_file  # noqa: E402 - standard library only, after the path
+
 RELEASES_URL = "https://get.pulumi.com/releases/sdk"
 MANUAL = "https://www.pulumi.com/docs/install/"
 STAMP = "pulumi.version"  # beside the installed CLI: which release DIR holds
@@ -143,11 +148,10 @@ def unpack(archive: Path, dir_: Path) -> None:
             src = tar.extractfile(member)
             assert src is not None
             target = dir_ / member.name[len("pulumi/"):]
-            tmp = target.with_name(target.name + ".tmp")
-            with src, tmp.open("wb") as out:
+            # Beside the target, then renamed over it: a running pulumi is never half-overwritten,
+            # and a symlink in DIR is replaced, not followed (components/files.py).
+            with src, replacing(target, mode=0o755, binary=True) as out:
                 shutil.copyfileobj(src, out)
-            tmp.chmod(0o755)
-            tmp.replace(target)  # atomic: a running pulumi is never half-overwritten
 
 
 def install(dir_: Path, version: str, base_url: str) -> None:
@@ -171,7 +175,7 @@ def install(dir_: Path, version: str, base_url: str) -> None:
                                "installed; download again later, or install the Pulumi CLI by hand "
                                f"({MANUAL}) and put it on PATH")
         unpack(tarball, dir_)
-    (dir_ / STAMP).write_text(version + "\n")
+    write_file(dir_ / STAMP, version + "\n", mode=0o644)
     print(f"installed the Pulumi CLI v{version} in {dir_}", file=sys.stderr, flush=True)
 
 

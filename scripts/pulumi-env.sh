@@ -1,6 +1,17 @@
 # Sourced by up.sh and down.sh (bash): the Pulumi CLI, and the environment of one stack.
 # shellcheck shell=bash
 
+# A stack name as Pulumi and components/spec take it (letters, digits, '-', '_', '.'; a letter or
+# digit first, so it can never read as an option), checked before the name is used at all: STACK
+# comes from the user (`make up STACK=...`). Prints one line and fails otherwise.
+check_stack_name() {
+  local LC_ALL=C  # the ranges below mean ASCII only
+  if [[ ! "$1" =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$ ]]; then
+    printf 'error: %q is not a stack name: use letters, digits, "-", "_" and ".", starting with a letter or digit (make up STACK=dev)\n' "$1" >&2
+    return 1
+  fi
+}
+
 # `pulumi` on PATH, else the release matching the pinned SDK, installed into .venv/bin by
 # scripts/install_pulumi.py (verified against the release's SHA-256 checksums). On failure it
 # has printed one line saying what happened and what to do.

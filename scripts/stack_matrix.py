@@ -24,6 +24,11 @@ STACK_FILE = re.compile(r"^stacks/Pulumi\.(?P<name>[^/]+)\.yaml$")
 NOT_THE_PROGRAM = re.compile(r"^(docs/|README|\.github/|tests/|bench/|stacks/promotion\.txt$)")
 
 
+# components/spec's rule (this script runs before any virtual environment, so it is repeated here):
+# a letter or digit first, so that no command a workflow runs reads the name as an option.
+STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
 class OrderError(ValueError):
     """stacks/promotion.txt cannot place a stack."""
 
@@ -43,7 +48,12 @@ def read_order(path: Path) -> tuple[list[str], list[str]]:
 
 
 def all_stacks(stacks_dir: Path) -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))
+    names = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))
+    bad = [n for n in names if not STACK_NAME.fullmatch(n)]
+    if bad:
+        raise OrderError(f"a stack file names the stack {bad[0]!r}, which is not a stack name (letters, digits, "
+                         "'-', '_' and '.', starting with a letter or digit): rename the file")
+    return names
 
 
 def promotion_order(stacks: list[str], order: list[str], excluded: list[str],

@@ -9,6 +9,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=scripts/pulumi-env.sh
 source "$ROOT/scripts/pulumi-env.sh"
 STACK="${1:-${STACK:-local}}"
+check_stack_name "$STACK" || exit 2
 
 cd "$ROOT"
 ensure_pulumi "$ROOT" || exit 1

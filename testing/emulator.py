@@ -80,9 +80,17 @@ class EmulatorClient:
         self.admin("POST", "clock", {"advance_seconds": seconds})
 
     def inject_fault(self, method: str, path: str, status: int, count: int = 1, offset: int = 0,
-                     retry_after: float | None = None) -> None:
-        self.admin("POST", "faults", {"method": method, "path": path, "status": status,
-                                      "count": count, "offset": offset, "retry_after": retry_after})
+                     retry_after: float | None = None, error_code: str | None = None) -> None:
+        body: dict[str, Any] = {"method": method, "path": path, "status": status,
+                                "count": count, "offset": offset, "retry_after": retry_after}
+        if error_code is not None:
+            body["error_code"] = error_code
+        self.admin("POST", "faults", body)
+
+    def swallow(self, method: str, path: str, count: int = 1, offset: int = 0) -> None:
+        """The next `count` matching requests are answered 200 `{}` and never applied."""
+        self.admin("POST", "faults", {"kind": "swallowed", "method": method, "path": path,
+                                      "count": count, "offset": offset})
 
     def fail_next_rollout(self, endpoint: str, message: str) -> None:
         self.admin("POST", "rollout-failures", {"endpoint": endpoint, "message": message})

@@ -1,33 +1,20 @@
-"""Pulumi mocks that need no knowledge of the program: every output a dynamic resource class
-declares (its `pulumi.Output` annotations) gets a placeholder value, so the whole program
-resolves. For measuring the program itself (bench/program.py), not for checking its wiring."""
+"""Pulumi mocks that need no knowledge of the program: every output of a dynamic resource's
+contract (components/args.py CONTRACTS, by type token) gets a placeholder value, so the whole
+program resolves. For measuring the program itself (bench/program.py), not for checking its wiring."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import Resource
 
-
-def _subclasses(cls: type) -> list[type]:
-    out: list[type] = []
-    sub: type
-    for sub in cls.__subclasses__():
-        out += [sub, *_subclasses(sub)]
-    return out
+from components.args import contract_of
 
 
 def declared_outputs(type_token: str) -> list[str]:
-    """The output attributes of the dynamic resource class registered as `type_token`."""
-    for cls in _subclasses(Resource):
-        if f"pulumi-python:{getattr(cls, '_resource_type_name', '')}" == type_token:
-            names: list[str] = []
-            for klass in cls.__mro__:
-                names += [k for k, v in getattr(klass, "__annotations__", {}).items()
-                          if "Output" in str(v) and k not in names]
-            return names
-    return []
+    """The outputs of the dynamic resource registered as `type_token`, from its contract."""
+    contract = contract_of(type_token)
+    return list(contract.output_keys()) if contract is not None else []
 
 
 class PlaceholderMocks(pulumi.runtime.Mocks):

@@ -158,7 +158,7 @@ def test_a_series_of_commits_each_read_as_a_reviewer_reads_it(repo: Repo, capsys
 
     # Switch an endpoint between a custom and a foundation model: whatever the endpoint's replace
     # keys say (components/args.py), the grant follows: replaced with it, or untouched.
-    from components.args import EndpointArgs
+    from components.args import ENDPOINT
 
     def switch(c: dict[str, Any]) -> None:
         c[f"{P}:endpoints"] = [e for e in c[f"{P}:endpoints"] if e["name"] != "bt-churn"] + [
@@ -167,7 +167,7 @@ def test_a_series_of_commits_each_read_as_a_reviewer_reads_it(repo: Repo, capsys
     a, b = change(repo, switch)
     code, data, _ = run_diff(capsys, a, b)
     got = actions(data)
-    if "mode" in EndpointArgs.REPLACE_KEYS:
+    if "mode" in ENDPOINT.replace_keys:
         assert got["Endpoint/bt-churn"] == ("replace", ["mode"])
         assert got["QueryGrant/bt-churn-can-query"] == ("replace", ["endpoint_id"])
         assert any("bt-churn is replaced" in d for d in data["stacks"]["dev"]["downtime"])
@@ -332,3 +332,17 @@ def test_diff_imports_neither_databricks_sdk_nor_pulumi() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode in (0, 2), result.stderr
     assert result.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_render_shows_each_endpoints_dbus_at_min_and_max(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
+    config = base_config()
+    config[f"{P}:price_per_dbu"] = 0.25
+    repo.write(config)
+    assert main(["render", "stacks/Pulumi.dev.yaml", "--format", "json"]) == 0
+    cost = json.loads(capsys.readouterr().out)["cost"]
+    assert cost["endpoints"]["bt-mistral"] == {"billing": "hourly", "min_dbu_per_hour": 24.0,
+                                               "max_dbu_per_hour": 24.0, "sources": ["test figure"]}
+    assert cost["endpoints"]["bt-churn"]["min_dbu_per_hour"] == 0.0  # scales to zero
+    assert cost["endpoints"]["bt-churn"]["max_dbu_per_hour"] is None
+    assert cost["total"]["max_dbu_per_hour"] is None and cost["total"]["known_part"]["max_dbu_per_hour"] == 24.0
+    assert cost["total"]["dollars_at_max"] == {"per_hour": None, "per_month": None}

@@ -16,14 +16,11 @@ import yaml
 from components import catalog
 from components.args import (
     AiSecretArgs,
-    Args,
     EndpointArgs,
     OAuthSecretArgs,
     QueryGrantArgs,
     ReadinessArgs,
     ServedEntity,
-    ServicePrincipalArgs,
-    dynamic_type,
 )
 from components.plan import Plan, build_plan, endpoint_key
 from components.spec import PROJECT, Stack, validate_document
@@ -113,21 +110,19 @@ def test_the_record_is_published_only_when_the_stack_says_so() -> None:
     assert published.parent == f"BraintrustRecord/{DEV['config'][f'{PROJECT}:braintrust']['secret_name']}"
 
 
-@pytest.mark.parametrize("args_class, module, resource", [
-    (EndpointArgs, "endpoint", "Endpoint"),
-    (ReadinessArgs, "readiness", "EndpointsReady"),
-    (ServicePrincipalArgs, "principal", "ServicePrincipal"),
-    (OAuthSecretArgs, "oauth_secret", "OAuthSecret"),
-    (QueryGrantArgs, "grant", "QueryGrant"),
-    (AiSecretArgs, "ai_secret", "AiSecret"),
+@pytest.mark.parametrize("module, resource", [
+    ("endpoint", "Endpoint"), ("readiness", "EndpointsReady"), ("principal", "ServicePrincipal"),
+    ("oauth_secret", "OAuthSecret"), ("grant", "QueryGrant"), ("ai_secret", "AiSecret"),
 ])
-def test_each_arguments_class_is_what_its_provider_takes(args_class: type[Args], module: str, resource: str) -> None:
+def test_each_resource_class_is_made_from_its_providers_contract(module: str, resource: str) -> None:
     import importlib
 
-    provider = importlib.import_module(f"components.providers.{module}")
-    assert provider.INPUT_KEYS == args_class.keys()
-    # The plan's type token is the one pulumi.dynamic forms for the provider's resource class.
-    assert dynamic_type(args_class.TYPE_NAME) == "pulumi-python:" + getattr(provider, resource)._resource_type_name
+    from components.args import CONTRACTS
+
+    cls = getattr(importlib.import_module(f"components.providers.{module}"), resource)
+    assert cls.CONTRACT in CONTRACTS and cls.PROVIDER.CONTRACT is cls.CONTRACT
+    # The type token the plan uses is the one pulumi.dynamic forms for the class.
+    assert cls.CONTRACT.type_token == "pulumi-python:" + cls._resource_type_name
 
 
 def test_the_plan_imports_neither_pulumi_nor_databricks_sdk() -> None:

@@ -12,7 +12,19 @@ Calls have a bounded timeout and are retried only on 429, 5xx (honouring Retry-A
 and a lost connection, at most RETRIES times. Re-sending is safe for every call made here:
 the create is a PUT, Braintrust's upsert by name, so a PUT sent again after its answer was lost
 updates the same record (a POST would return the existing record unmodified); GET reads; a
-DELETE sent again answers 404, which `delete` takes as done.
+DELETE sent again finds the record gone, which `delete` takes as done.
+
+A record that is gone. Braintrust's OpenAPI spec (braintrustdata/braintrust-openapi
+openapi/spec.json) lists 200, 400, 401, 403, 429 and 500 for every operation and never 404, so
+what it answers for an unknown or deleted id is not stated: 404, 400 ("not found" as a bad
+request) or 403 ("does not exist or you lack permission") are all plausible. 404 means gone.
+400 and 403 also mean a malformed request or a key without access, so they mean gone only when
+Braintrust confirms it: a list by that id (`GET /v1/ai_secret?ids=<id>`, with the stack's
+org_name) answers 200 without the record. If the list is refused too (a key without access) or
+holds the record (it exists; the refusal was real), the original error stands. AI secrets are
+organization-level settings with no per-record permission, so a key that may list them sees
+every one; a key of another organization, which would see an empty list, is the one case this
+cannot tell from a deleted record (docs/reliability.md).
 
 Errors name the call, the record and Braintrust's message; they never carry the API key or
 the record's secret: Braintrust's message may echo the request, so the key, and the secret of
@@ -36,6 +48,8 @@ from ._errors import ProviderError
 TIMEOUT = 30.0
 RETRIES = 4
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+GONE = 404  # the one status that says "gone" by itself
+MAYBE_GONE = frozenset({400, 403})  # "gone" only once a list by id confirms it
 KEY_HINT = ("set the Braintrust API key with `pulumi config set --secret braintrust_api_key <key>` "
             "or the environment variable BRAINTRUST_API_KEY")
 
@@ -70,6 +84,7 @@ class BraintrustApi:
     timeout: float = TIMEOUT
     retries: int = RETRIES
     record: dict[str, Any] | None = field(default=None, repr=False)  # its secret is never echoed
+    org_name: str | None = None  # the stack's organization, for the list that confirms a gone record
 
     def _secrets(self, body: Any) -> transport.Secrets:
         secrets = transport.Secrets()
@@ -109,26 +124,51 @@ class BraintrustApi:
         return _record(res)
 
     def get(self, secret_id: str, name: str) -> dict[str, Any] | None:
-        """GET /v1/ai_secret/{id}; None when it is gone."""
+        """GET /v1/ai_secret/{id}; None when it is gone (whichever status says so)."""
         try:
             res = self._call("GET", f"/v1/ai_secret/{urllib.parse.quote(secret_id)}",
                              "reading the AI secret", f"AI secret {name!r} ({secret_id})")
         except BraintrustApiError as exc:
-            if exc.status == 404:
+            if self._gone(exc, secret_id, name):
                 return None
             raise
         return _record(res)
 
     def delete(self, secret_id: str, name: str) -> bool:
-        """DELETE /v1/ai_secret/{id}; False when it was already gone."""
+        """DELETE /v1/ai_secret/{id}; False when it was already gone (whichever status says so)."""
         try:
             self._call("DELETE", f"/v1/ai_secret/{urllib.parse.quote(secret_id)}",
                        "deleting the AI secret", f"AI secret {name!r} ({secret_id})")
         except BraintrustApiError as exc:
-            if exc.status == 404:
+            if self._gone(exc, secret_id, name):
                 return False
             raise
         return True
+
+    def listed_ids(self, secret_ids: list[str], name: str) -> set[str] | None:
+        """GET /v1/ai_secret?ids=...: the ids of those records Braintrust lists (lower-cased),
+        or None when it refuses the list or answers something that is not one."""
+        params: list[tuple[str, str]] = [("ids", i) for i in secret_ids]
+        if self.org_name:
+            params.append(("org_name", self.org_name))
+        try:
+            res = self._call("GET", f"/v1/ai_secret?{urllib.parse.urlencode(params)}",
+                             "listing the AI secret", f"AI secret {name!r}")
+        except BraintrustApiError:
+            return None
+        objects = res.body.get("objects") if isinstance(res.body, dict) else None
+        if not isinstance(objects, list):
+            return None
+        return {str(o.get("id")).lower() for o in objects if isinstance(o, dict)}
+
+    def _gone(self, exc: BraintrustApiError, secret_id: str, name: str) -> bool:
+        """Whether the refusal means the record is gone (see the module's docstring)."""
+        if exc.status == GONE:
+            return True
+        if exc.status not in MAYBE_GONE:
+            return False
+        listed = self.listed_ids([secret_id], name)
+        return listed is not None and secret_id.lower() not in listed
 
 
 def _record(res: transport.Result) -> dict[str, Any]:

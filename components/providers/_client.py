@@ -185,12 +185,17 @@ class DatabricksProvider(ResourceProvider):
     def w(self) -> WorkspaceClient:
         return workspace_client(self._creds)
 
-    def bounded(self, seconds: float = CALL_BUDGET, *, deadline: float | None = None) -> BoundedApi:
-        """A transport whose calls end within `seconds` (or by the monotonic `deadline`)."""
+    def bounded(self, seconds: float = CALL_BUDGET, *, deadline: float | None = None,
+                retry: bool = True) -> BoundedApi:
+        """A transport whose calls end within `seconds` (or by the monotonic `deadline`).
+
+        `retry=False`: one attempt per call; a 429/503 raises, a lost answer raises AnswerLost
+        whatever the method, so a caller whose request body comes from a read (an ACL PUT)
+        reads again before the next attempt instead of re-sending a stale body."""
         key = (self._creds or Credentials()).fingerprint()
         if deadline is not None:
-            return BoundedApi(self.w.config, deadline, session_key=key)
-        return BoundedApi.within(self.w.config, seconds, session_key=key)
+            return BoundedApi(self.w.config, deadline, session_key=key, retry=retry)
+        return BoundedApi.within(self.w.config, seconds, session_key=key, retry=retry)
 
     def host(self) -> str:
         return (self.w.config.host or "").rstrip("/")
@@ -288,12 +293,14 @@ class BoundedApi:
 
     def __init__(self, config: ApiConfig, deadline: float, *,
                  session_key: str = "",
+                 retry: bool = True,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         from databricks.sdk.errors import _Parser  # the SDK's own error mapping
 
         self._cfg = config
         self._deadline = deadline
+        self._retry = retry
         self._clock = clock
         self._sleep = sleep
         self._session = _session(session_key)
@@ -343,7 +350,8 @@ class BoundedApi:
                 # A connect timeout means nothing was sent: any method may go again. Anything
                 # later (reset, closed, read timeout, an answer cut off mid-body) may follow a
                 # request the server handled.
-                if method not in SAFE_TO_REPEAT and not isinstance(exc, requests.ConnectTimeout):
+                if not self._retry or (method not in SAFE_TO_REPEAT
+                                       and not isinstance(exc, requests.ConnectTimeout)):
                     raise AnswerLost(method, where, exc) from None
                 last, pause = exc, _backoff(attempt)
             else:
@@ -357,7 +365,7 @@ class BoundedApi:
                         "followed); check that the host is the workspace URL")
                 if error is None:
                     return _decode(response, response_headers)
-                if response.status_code not in RETRY_STATUSES:
+                if response.status_code not in RETRY_STATUSES or not self._retry:
                     raise error
                 last = error
                 retry_after = getattr(error, "retry_after_secs", None)
@@ -368,6 +376,12 @@ class BoundedApi:
                 # sleep past the deadline.
                 raise DeadlineExceeded(method, where, budget, last)
             self._sleep(pause)
+
+
+def pause_for(error: BaseException | None, attempt: int) -> float:
+    """How long to wait before attempt `attempt + 1`: the server's Retry-After, else backoff."""
+    retry_after = getattr(error, "retry_after_secs", None)
+    return float(retry_after) if retry_after else _backoff(attempt)
 
 
 def _backoff(attempt: int) -> float:

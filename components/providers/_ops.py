@@ -12,6 +12,7 @@ a marker the workspace might not keep.
 
 from __future__ import annotations
 
+from databricks.sdk.service.catalog import ModelVersionsAPI
 from databricks.sdk.service.iam import ServicePrincipalsAPI
 from databricks.sdk.service.oauth2 import ServicePrincipalSecretsProxyAPI
 from databricks.sdk.service.serving import ServingEndpointsAPI
@@ -38,6 +39,7 @@ class Ops:
         self.scim = ServicePrincipalsAPI(api)
         self.secrets = ServicePrincipalSecretsProxyAPI(api)
         self.serving = ServingEndpointsAPI(api)
+        self.model_versions = ModelVersionsAPI(api)
 
     def left(self, cap: float) -> float:
         """`cap` seconds, or what is left of the operation's time if that is less."""

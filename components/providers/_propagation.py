@@ -40,10 +40,10 @@ def remember_created(principal_id: str, application_id: str | None, created_at: 
         _CREATED[application_id] = created_at
 
 
-def created_at_of(inputs: dict[str, Any], key: str) -> Any:
-    """The principal's creation time: the input `principal_created_at`, else what this process
-    remembers of the principal named by `inputs[key]`."""
-    return inputs.get("principal_created_at") or _CREATED.get(str(inputs.get(key)))
+def created_at_of(given: Any, principal: Any) -> Any:
+    """The principal's creation time: the input `principal_created_at` (`given`), else what this
+    process remembers of `principal` (its SCIM id or application id)."""
+    return given or _CREATED.get(str(principal))
 
 
 def now_rfc3339() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from typing import Any
@@ -18,8 +19,10 @@ def is_unknown(value: Any) -> bool:
         return True
     if isinstance(value, dict):
         return any(is_unknown(v) for v in value.values())
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return any(is_unknown(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return any(is_unknown(getattr(value, f.name)) for f in dataclasses.fields(value))
     return False
 
 

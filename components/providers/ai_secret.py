@@ -21,9 +21,12 @@ Diff rules:
   anything not yet known (preview) -> a change; `__provider` alone -> no change
 A lost answer: create and update are PUT /v1/ai_secret, an upsert keyed by name, so the
 transport's re-send lands on the same record (one record, one id); see _braintrust.py.
-`read` (refresh) returns an empty id when the record is gone, so the next `up` publishes it
-again; when the stored metadata no longer matches what was published it clears record_hash
-in the outputs, so the next `up` publishes it again. `delete` tolerates a record already gone.
+`read` (refresh) returns an empty id when the record is gone (404, or a 400/403 that a list by
+id confirms: _braintrust.py), so the next `up` publishes it again; when the stored metadata no
+longer matches what was published it clears record_hash in the outputs, so the next `up`
+publishes it again. `delete` tolerates a record already gone, whichever status says so.
+Every PUT sends name, type, metadata and secret (MANAGED_FIELDS), whatever a PUT does to an
+omitted or null field.
 """
 
 from __future__ import annotations
@@ -40,24 +43,23 @@ from pulumi.dynamic import (
     CreateResult,
     DiffResult,
     ReadResult,
-    Resource,
-    ResourceProvider,
     UpdateResult,
 )
 
-from components.args import AiSecretArgs
+from components.args import AI_SECRET, AiSecretArgs, AiSecretOutputs
 from components.braintrust import validate_record
 
 from ._braintrust import BraintrustApi, BraintrustCredentials, base_url, credentials_from_config
+from ._contract import ContractProvider, resource_class
+from ._errors import ProviderError
 from ._props import diff_result, inputs_only, is_unknown
 
-INPUT_KEYS = AiSecretArgs.keys()  # the inputs: components/args.py
-OUTPUT_KEYS = ("secret_id", "preview_secret", "updated_at")
-SECRET_OUTPUTS = ["record"]
-REPLACE_FIRST_KEYS = AiSecretArgs.REPLACE_FIRST_KEYS  # create-before-delete
-REPLACE_AFTER_DELETE_KEYS = AiSecretArgs.REPLACE_AFTER_DELETE_KEYS  # delete-before-replace
+INPUT_KEYS = AI_SECRET.input_keys()
+REPLACE_FIRST_KEYS = ("name",)  # create-before-delete
+REPLACE_AFTER_DELETE_KEYS = ("api_url", "org_name")  # delete-before-replace
 UPDATE_KEYS = ("record_hash", "record")
 DRIFTED = "drifted"
+MANAGED_FIELDS = ("name", "type", "metadata", "secret")  # every PUT sends each of them
 
 
 def record_hash(record: dict[str, Any]) -> str:
@@ -89,7 +91,14 @@ def diff_ai_secret(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
 
 
 def _publish_body(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The whole record, every field the project manages present and non-null: Braintrust's
+    spec does not say whether a PUT clears an omitted `type` or `metadata`, or what
+    `"secret": null` does, so neither an omission nor a null is ever sent."""
     body = dict(inputs["record"])
+    missing = [k for k in MANAGED_FIELDS if body.get(k) is None]
+    if missing:  # check() refuses such a record first; never publish half of one
+        raise ProviderError("the AI secret record is incomplete", f"AI secret {inputs.get('name')!r}",
+                            f"give it {', '.join(missing)}")
     if inputs.get("org_name") and not body.get("org_name"):
         body["org_name"] = inputs["org_name"]
     return body
@@ -103,8 +112,10 @@ def _metadata_matches(published: dict[str, Any], remote: dict[str, Any]) -> bool
     return all(theirs.get(k) == v for k, v in ours.items())
 
 
-class AiSecretProvider(ResourceProvider):
+class AiSecretProvider(ContractProvider[AiSecretArgs, AiSecretOutputs]):
     """PUT / GET / DELETE /v1/ai_secret through Braintrust's REST API."""
+
+    CONTRACT = AI_SECRET
 
     _creds: BraintrustCredentials | None = None  # set in configure, never pickled into state
 
@@ -113,8 +124,10 @@ class AiSecretProvider(ResourceProvider):
 
     def _api(self, props: dict[str, Any]) -> BraintrustApi:
         record = props.get("record")
+        record = record if isinstance(record, dict) else None
+        org = (record or {}).get("org_name") or props.get("org_name") or None
         return BraintrustApi(base_url(props.get("api_url")), self._creds or BraintrustCredentials(),
-                             record=record if isinstance(record, dict) else None)
+                             record=record, org_name=org if isinstance(org, str) else None)
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         inputs = inputs_only(news, INPUT_KEYS)
@@ -176,21 +189,4 @@ class AiSecretProvider(ResourceProvider):
             pulumi.log.info(f"AI secret {props.get('name')!r} ({secret_id}) was already gone")
 
 
-class AiSecret(Resource, module="databricks-braintrust", name="AiSecret"):
-    """The AI provider record in Braintrust; `record` is always a secret output."""
-
-    name: pulumi.Output[str]
-    record_hash: pulumi.Output[str]
-    record: pulumi.Output[dict]
-    api_url: pulumi.Output[str]
-    org_name: pulumi.Output[str | None]
-    secret_id: pulumi.Output[str]
-    preview_secret: pulumi.Output[str | None]
-    updated_at: pulumi.Output[str]
-
-    def __init__(self, resource_name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
-        full = {"org_name": None, **props, **{k: None for k in OUTPUT_KEYS}}
-        super().__init__(AiSecretProvider(), resource_name, full, opts)
+AiSecret = resource_class(AiSecretProvider)

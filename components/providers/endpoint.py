@@ -23,12 +23,14 @@ unique name makes safe (RESOURCE_ALREADY_EXISTS -> adopt ours).
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pulumi
 from databricks.sdk.errors import DatabricksError, NotFound, ResourceAlreadyExists, ResourceConflict
-from databricks.sdk.service.catalog import ModelVersionInfoStatus, ModelVersionsAPI
+from databricks.sdk.service.catalog import ModelVersionInfoStatus
 from databricks.sdk.service.serving import (
     AiGatewayRateLimit,
     AiGatewayUsageTrackingConfig,
@@ -37,35 +39,31 @@ from databricks.sdk.service.serving import (
     EndpointTag,
     ServedEntityInput,
     ServingEndpointDetailed,
-    ServingEndpointsAPI,
     TrafficConfig,
 )
-from pulumi.dynamic import (
-    CheckFailure,
-    CheckResult,
-    CreateResult,
-    DiffResult,
-    ReadResult,
-    Resource,
-    UpdateResult,
-)
+from pulumi.dynamic import CheckFailure, DiffResult
 
-from components.args import EndpointArgs
+from components.args import (
+    ENDPOINT,
+    EndpointArgs,
+    EndpointOutputs,
+    RateLimitArgs,
+    ServedEntity,
+    TrafficRoute,
+)
 from components.spec.constants import MANAGED_BY_TAG as OWNER_TAG
 from components.spec.constants import MODES
 
 from ._client import TRANSIENT, AnswerLost, DatabricksProvider, DeadlineExceeded, poll_deadline
+from ._contract import ContractProvider, Stored, from_wire, resource_class
 from ._errors import ProviderError, api_error, describe
-from ._props import diff_result, inputs_only, is_unknown, stable_hash, whole
+from ._ops import OPERATION_BUDGET, READ_BUDGET, Ops
+from ._props import diff_result, is_unknown, stable_hash, whole
 from ._wait import Done, Pending, wait_for
 
 PAY_PER_TOKEN = "pay_per_token"
-INPUT_KEYS = EndpointArgs.keys()  # the inputs: components/args.py
-OUTPUT_KEYS = ("endpoint_id", "url", "revision", "task")
-ENTITY_KEYS = ("name", "entity_name", "entity_version", "workload_size", "workload_type",
-               "scale_to_zero_enabled", "min_provisioned_throughput",
-               "max_provisioned_throughput")
-REPLACE_KEYS = EndpointArgs.REPLACE_KEYS  # the one table: components/args.py
+State = Stored[EndpointArgs, EndpointOutputs]
+ENTITY_KEYS = tuple(f.name for f in dataclasses.fields(ServedEntity))
 # How long an update waits for a rollout already in progress before changing the endpoint.
 ROLLOUT_WAIT_SECONDS = 2700.0
 # A create whose answer was lost is sent again at most this often in total.
@@ -74,11 +72,13 @@ CREATE_ATTEMPTS = 3
 
 # ---------------------------------------------------------------- canonical forms (pure)
 
-def canonical_entity(entity: dict[str, Any]) -> dict[str, Any]:
-    """One served entity with only the keys we manage, None dropped, versions as strings."""
+def canonical_entity(entity: ServedEntity | Mapping[str, Any]) -> dict[str, Any]:
+    """One served entity (ours, or the API's dict) with only the keys we manage, None dropped,
+    versions as strings."""
+    get = entity.get if isinstance(entity, Mapping) else (lambda k: getattr(entity, k, None))
     out: dict[str, Any] = {}
     for key in ENTITY_KEYS:
-        value = entity.get(key)
+        value = get(key)
         if value is None:
             continue
         if key == "entity_version":
@@ -87,7 +87,8 @@ def canonical_entity(entity: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def canonical_entities(entities: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+def canonical_entities(entities: Iterable[ServedEntity | Mapping[str, Any]] | None
+                       ) -> dict[str, dict[str, Any]]:
     """Served entities as a map keyed by name: order never shows as a change."""
     result = {}
     for entity in entities or []:
@@ -96,31 +97,30 @@ def canonical_entities(entities: list[dict[str, Any]] | None) -> dict[str, dict[
     return result
 
 
-def canonical_traffic(traffic: list[dict[str, Any]] | None,
+def canonical_traffic(traffic: Iterable[TrafficRoute] | None,
                       entities: dict[str, dict[str, Any]]) -> dict[str, int]:
     """Routes as {served_entity_name: percentage}; None sends everything to the one entity."""
     if traffic is None:
         return {name: 100 for name in entities} if len(entities) == 1 else {}
-    return {r["served_entity_name"]: int(whole(r["traffic_percentage"])) for r in traffic}
+    return {r.served_entity_name: int(whole(r.traffic_percentage)) for r in traffic}
 
 
-def canonical_rate_limits(limits: list[dict[str, Any]] | None) -> list[tuple[str, str, int]]:
-    return sorted((str(r.get("key") or "user"), str(r.get("renewal_period") or "minute"),
-                   int(whole(r.get("calls") or 0))) for r in limits or [])
+def canonical_rate_limits(limits: Iterable[RateLimitArgs] | None) -> list[tuple[str, str, int]]:
+    return sorted((str(r.key or "user"), str(r.renewal_period or "minute"),
+                   int(whole(r.calls or 0))) for r in limits or [])
 
 
-def canonical(props: dict[str, Any], key: str) -> Any:
+def canonical(args: EndpointArgs, key: str) -> Any:
     """The comparable form of one input; unknown values stay unknown."""
-    value = props.get(key)
+    value = getattr(args, key)
     if is_unknown(value):
         return value
     if key == "served_entities":
         return canonical_entities(value)
     if key == "traffic":
-        entities = props.get("served_entities")
-        if is_unknown(entities):
-            return entities
-        return canonical_traffic(value, canonical_entities(entities))
+        if is_unknown(args.served_entities):
+            return args.served_entities
+        return canonical_traffic(value, canonical_entities(args.served_entities))
     if key == "tags":
         return {str(k): str(v) for k, v in (value or {}).items()}
     if key == "rate_limits":
@@ -130,36 +130,56 @@ def canonical(props: dict[str, Any], key: str) -> Any:
     return value
 
 
-def revision(props: dict[str, Any]) -> str:
+def revision(args: EndpointArgs) -> str:
     """A stable hash of the desired config (served entities + traffic), order-insensitive."""
-    if props.get("mode") == PAY_PER_TOKEN:
-        return stable_hash({"pay_per_token": props.get("name")})
-    return stable_hash({"served_entities": canonical(props, "served_entities"),
-                        "traffic": canonical(props, "traffic")})
+    if args.mode == PAY_PER_TOKEN:
+        return stable_hash({"pay_per_token": args.name})
+    return stable_hash({"served_entities": canonical(args, "served_entities"),
+                        "traffic": canonical(args, "traffic")})
 
 
-def diff_endpoint(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-    """The endpoint's diff rules; `olds` are the stored outputs, `news` the checked inputs."""
-    pay_per_token = news.get("mode") == PAY_PER_TOKEN and olds.get("mode") == PAY_PER_TOKEN
+def diff_endpoint(old: EndpointArgs, new: EndpointArgs) -> DiffResult:
+    """The endpoint's diff rules; `old` the inputs state holds, `new` the checked inputs."""
+    pay_per_token = new.mode == PAY_PER_TOKEN and old.mode == PAY_PER_TOKEN
     # A pay-per-token endpoint belongs to Databricks: nothing but its name and mode matter.
-    keys = ("name", "mode") if pay_per_token else INPUT_KEYS
+    keys = ("name", "mode") if pay_per_token else ENDPOINT.input_keys()
     changed = [k for k in keys
-               if is_unknown(news.get(k)) or canonical(olds, k) != canonical(news, k)]
-    replaces = [k for k in changed if k in REPLACE_KEYS]
+               if is_unknown(getattr(new, k)) or canonical(old, k) != canonical(new, k)]
+    replaces = [k for k in changed if k in ENDPOINT.replace_keys]
     # Same name: the old endpoint must go before the new one can take the name.
-    same_name = not is_unknown(news.get("name")) and olds.get("name") == news.get("name")
+    same_name = not is_unknown(new.name) and old.name == new.name
     return diff_result(changed, replaces, delete_before_replace=same_name)
 
 
-def check_endpoint(news: dict[str, Any]) -> list[CheckFailure]:
+def with_recorded_versions(new: EndpointArgs, old: EndpointArgs) -> EndpointArgs:
+    """`new` with each entity that omits `entity_version` given the one recorded in state for
+    the same name and model: a version resolved at create never shows as a change, and a newer
+    one published later is never picked up by itself."""
+    entities = new.served_entities
+    if is_unknown(entities) or not entities or is_unknown(old.served_entities):
+        return new
+    recorded = {e.name: e for e in old.served_entities or ()}
+    filled = []
+    for entity in entities:
+        before = recorded.get(entity.name)
+        if (entity.entity_version in (None, "") and before
+                and before.entity_name == entity.entity_name
+                and before.entity_version not in (None, "")):
+            entity = dataclasses.replace(entity,
+                                         entity_version=str(whole(before.entity_version)))
+        filled.append(entity)
+    return dataclasses.replace(new, served_entities=tuple(filled))
+
+
+def check_endpoint(args: EndpointArgs) -> list[CheckFailure]:
     """Rules the engine can check before any call (the spec layer already did most)."""
     failures: list[CheckFailure] = []
-    mode = news.get("mode")
+    mode = args.mode
     if not is_unknown(mode) and mode not in MODES:
         failures.append(CheckFailure("mode", f"must be one of {', '.join(MODES)}, not {mode!r}"))
-    if is_unknown(news.get("served_entities")) or is_unknown(news.get("traffic")):
+    if is_unknown(args.served_entities) or is_unknown(args.traffic):
         return failures
-    entities = news.get("served_entities") or []
+    entities = args.served_entities or ()
     names = [canonical_entity(e).get("name") for e in entities]
     if not all(names):
         # Diffs key entities by name: Databricks' default name would only appear after create.
@@ -170,7 +190,7 @@ def check_endpoint(news: dict[str, Any]) -> list[CheckFailure]:
     if mode != PAY_PER_TOKEN and not is_unknown(mode) and not entities:
         failures.append(CheckFailure("served_entities", "needs at least one served entity"))
     if mode != PAY_PER_TOKEN and entities:
-        routes = canonical(news, "traffic")
+        routes = canonical(args, "traffic")
         if not routes:
             failures.append(CheckFailure("traffic", "give traffic when serving several entities"))
         elif set(routes) - set(names) or sum(routes.values()) != 100:
@@ -220,35 +240,59 @@ def remote_tags(ep: ServingEndpointDetailed) -> dict[str, str]:
 def remote_gateway(ep: ServingEndpointDetailed) -> tuple[list[tuple[str, str, int]], bool]:
     gw = ep.ai_gateway.as_dict() if ep.ai_gateway is not None else {}
     usage = bool((gw.get("usage_tracking_config") or {}).get("enabled"))
-    return canonical_rate_limits(gw.get("rate_limits")), usage
+    limits = [from_wire(RateLimitArgs, r) for r in gw.get("rate_limits") or []]
+    return canonical_rate_limits(limits), usage
+
+
+def as_remote(args: EndpointArgs, ep: ServingEndpointDetailed) -> EndpointArgs:
+    """`args` as the workspace has them, for refresh: only what we manage is compared, so
+    someone else's tags or an echoed default are not drift."""
+    wanted = canonical(args, "served_entities")
+    entities = remote_entities(ep, wanted) or wanted
+    if _rollout_failed(ep):
+        # The last rollout failed: what is configured is not what serves. Recording no
+        # entities makes the next `up` send the config again (a retry after a fix).
+        entities = {}
+    routes = remote_traffic(ep, canonical(args, "traffic"))
+    tags = remote_tags(ep)
+    limits, usage = remote_gateway(ep)
+    return dataclasses.replace(
+        args,
+        served_entities=tuple(from_wire(ServedEntity, entities[k]) for k in sorted(entities)),
+        traffic=tuple(TrafficRoute(k, v) for k, v in sorted(routes.items())),
+        tags={k: tags[k] for k in canonical(args, "tags") if k in tags},
+        rate_limits=tuple(RateLimitArgs(calls=c, renewal_period=p, key=k) for k, p, c in limits),
+        usage_tracking=usage,
+        route_optimized=bool(ep.route_optimized))
 
 
 # ---------------------------------------------------------------- the provider
 
-class EndpointProvider(DatabricksProvider):
-    """Create, read, update and delete one serving endpoint through databricks-sdk."""
+class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, EndpointOutputs]):
+    """Create, read, update and delete one serving endpoint through databricks-sdk. Each
+    operation's calls share one deadline (`Ops`); a wait for a rollout has its own."""
 
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        inputs = inputs_only(news, INPUT_KEYS)
-        return CheckResult(inputs, check_endpoint(inputs))
+    CONTRACT = ENDPOINT
 
-    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return diff_endpoint(olds, with_recorded_versions(news, olds))
+    def validate(self, args: EndpointArgs) -> list[CheckFailure]:
+        return check_endpoint(args)
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        inputs = inputs_only(props, INPUT_KEYS)
-        name = inputs["name"]
-        if inputs["mode"] == PAY_PER_TOKEN:
-            return CreateResult(name, self._outs(inputs, self._get_existing(name)))
-        api = self._api()
+    def compare(self, id_: str, old: State, new: EndpointArgs) -> DiffResult:
+        return diff_endpoint(old.args, with_recorded_versions(new, old.args))
+
+    def make(self, args: EndpointArgs) -> tuple[str, State]:
+        name = args.name
+        ops = self._ops(OPERATION_BUDGET)
+        if args.mode == PAY_PER_TOKEN:
+            return name, self._stored(args, self._get_existing(ops, name))
         # Before anything is written: pin omitted versions to the newest the workspace serves
         # (recorded in state, so it never drifts) and check throughput against the live chunk.
-        inputs = self._resolve_versions(inputs)
-        self._check_throughput(inputs)
-        entities = canonical(inputs, "served_entities")
-        routes = canonical(inputs, "traffic")
-        limits = canonical(inputs, "rate_limits")
-        usage = canonical(inputs, "usage_tracking")
+        args = self._resolve_versions(ops, args)
+        self._check_throughput(ops, args)
+        entities = canonical(args, "served_entities")
+        routes = canonical(args, "traffic")
+        limits = canonical(args, "rate_limits")
+        usage = canonical(args, "usage_tracking")
         gateway = None
         if limits or usage:
             from databricks.sdk.service.serving import AiGatewayConfig
@@ -261,7 +305,7 @@ class EndpointProvider(DatabricksProvider):
         ep: ServingEndpointDetailed | None = None
         for attempt in range(CREATE_ATTEMPTS):
             try:
-                waiter = api.create(
+                waiter = ops.serving.create(
                     name,
                     config=EndpointCoreConfigInput(
                         name=name,
@@ -270,16 +314,16 @@ class EndpointProvider(DatabricksProvider):
                         traffic_config=_traffic(routes),
                     ),
                     tags=[EndpointTag(key=k, value=v)
-                          for k, v in canonical(inputs, "tags").items()] or None,
+                          for k, v in canonical(args, "tags").items()] or None,
                     ai_gateway=gateway,
-                    route_optimized=canonical(inputs, "route_optimized") or None,
+                    route_optimized=canonical(args, "route_optimized") or None,
                 )
                 ep = waiter.response  # accepted; do not wait for the rollout here
                 break
             except AnswerLost as exc:
                 # Look before sending again: if the lost create made the endpoint, adopt it in
                 # this operation, so a failed `up` never leaves one that state does not know.
-                ep = self._made_by_lost_create(inputs, exc)
+                ep = self._made_by_lost_create(ops, args, exc)
                 if ep is not None:
                     break
                 if attempt + 1 == CREATE_ATTEMPTS:
@@ -290,114 +334,113 @@ class EndpointProvider(DatabricksProvider):
                 pulumi.log.info(f"endpoint {name}: the answer to its create was lost; "
                                 "sending it again (a second create cannot duplicate it)")
             except (ResourceAlreadyExists, ResourceConflict) as exc:
-                ep = self._adopt(inputs, exc)
+                ep = self._adopt(ops, args, exc)
                 break
             except DeadlineExceeded as exc:
                 raise _timed_out("creating the serving endpoint", name, exc) from None
             except DatabricksError as exc:
                 if "already exists" in str(exc).lower():
-                    ep = self._adopt(inputs, exc)
+                    ep = self._adopt(ops, args, exc)
                     break
-                raise self._write_error("creating the serving endpoint", inputs, exc) from None
+                raise self._write_error("creating the serving endpoint", args, exc) from None
         if ep is None or ep.id is None:
-            ep = self._get_existing(name)
-        return CreateResult(name, self._outs(inputs, ep))
+            ep = self._get_existing(ops, name)
+        return name, self._stored(args, ep)
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        name = props.get("name") or id_
+    def refresh(self, id_: str, old: State) -> State | None:
+        name = old.args.name or id_
         try:
-            ep = self._api().get(name)
+            ep = self._ops(READ_BUDGET).serving.get(name)
         except NotFound:
-            return ReadResult("", {})  # gone: the engine drops it from state
+            return None  # gone: the engine drops it from state
+        except DeadlineExceeded as exc:
+            raise _timed_out("reading the serving endpoint", name, exc) from None
         except DatabricksError as exc:
             raise api_error("reading the serving endpoint", f"endpoint {name}", exc) from None
-        inputs = inputs_only(props, INPUT_KEYS)
-        if inputs.get("mode") != PAY_PER_TOKEN:
-            wanted = canonical(inputs, "served_entities")
-            entities = remote_entities(ep, wanted) or wanted
-            if _rollout_failed(ep):
-                # The last rollout failed: what is configured is not what serves. Recording no
-                # entities makes the next `up` send the config again (a retry after a fix).
-                entities = {}
-            inputs["served_entities"] = [entities[k] for k in sorted(entities)]
-            routes = remote_traffic(ep, canonical(inputs, "traffic"))
-            inputs["traffic"] = [{"served_entity_name": k, "traffic_percentage": v}
-                                 for k, v in sorted(routes.items())]
-            # Only the tags we manage: someone else's tags are not drift.
-            tags = remote_tags(ep)
-            inputs["tags"] = {k: tags[k] for k in canonical(inputs, "tags") if k in tags}
-            limits, usage = remote_gateway(ep)
-            inputs["rate_limits"] = [{"key": k, "renewal_period": p, "calls": c}
-                                     for k, p, c in limits]
-            inputs["usage_tracking"] = usage
-            inputs["route_optimized"] = bool(ep.route_optimized)
-        return ReadResult(id_, self._outs(inputs, ep))
+        args = old.args if old.args.mode == PAY_PER_TOKEN else as_remote(old.args, ep)
+        return self._stored(args, ep)
 
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        inputs = inputs_only(news, INPUT_KEYS)
-        if inputs["mode"] == PAY_PER_TOKEN:
+    def change(self, id_: str, old: State, new: EndpointArgs) -> State:
+        if new.mode == PAY_PER_TOKEN:
             # Not ours: record the new inputs, write nothing.
-            return UpdateResult(self._outs(inputs, None, olds))
+            return Stored(new, dataclasses.replace(old.outs, revision=revision(new)))
+        ops = self._ops(OPERATION_BUDGET)
         # The version recorded at create stays; only an entity new to the endpoint (or now
         # serving another model) without one is resolved, as at create.
-        inputs = self._resolve_versions(with_recorded_versions(inputs, olds))
-        ep = self._reconcile(inputs, self._get_existing(inputs["name"]),
-                             previous_tags=canonical(olds, "tags"))
-        return UpdateResult(self._outs(inputs, ep))
+        args = self._resolve_versions(ops, with_recorded_versions(new, old.args))
+        ep = self._reconcile(ops, args, self._get_existing(ops, args.name),
+                             previous_tags=canonical(old.args, "tags"))
+        return self._stored(args, ep)
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        if props.get("mode") == PAY_PER_TOKEN:
+    def remove(self, id_: str, old: State) -> None:
+        if old.args.mode == PAY_PER_TOKEN:
             return  # referenced, never created: never deleted
-        name = props.get("name") or id_
+        name = old.args.name or id_
         try:
-            self._api().delete(name)
+            self._ops(OPERATION_BUDGET).serving.delete(name)
         except NotFound:
             return
+        except DeadlineExceeded as exc:
+            raise _timed_out("deleting the serving endpoint", name, exc) from None
         except DatabricksError as exc:
             raise api_error("deleting the serving endpoint", f"endpoint {name}", exc) from None
 
     # ------------------------------------------------------------ helpers
 
-    def _get_existing(self, name: str) -> ServingEndpointDetailed:
+    def _ops(self, budget: float, deadline: float | None = None) -> Ops:
+        """One operation's services over one bounded transport (no 300 s SDK retry, no blind
+        re-send of a create): every call of the operation ends by the same deadline."""
+        if deadline is not None:
+            return Ops(self.bounded(deadline=deadline))
+        return Ops(self.bounded(budget))
+
+    def _stored(self, args: EndpointArgs, ep: ServingEndpointDetailed) -> State:
+        return Stored(args, EndpointOutputs(
+            endpoint_id=ep.id, url=f"{self.host()}/serving-endpoints/{args.name}/invocations",
+            revision=revision(args), task=ep.task))
+
+    def _get_existing(self, ops: Ops, name: str) -> ServingEndpointDetailed:
         try:
-            return self._api().get(name)
+            return ops.serving.get(name)
         except NotFound:
             raise ProviderError(
                 "serving endpoint not found", f"endpoint {name} in {self.host()}",
                 "check the name (pay-per-token endpoints must already exist in the workspace; "
                 "pick one the workspace serves) or remove it from the stack file",
             ) from None
+        except DeadlineExceeded as exc:
+            raise _timed_out("reading the serving endpoint", name, exc) from None
         except DatabricksError as exc:
             raise api_error("reading the serving endpoint", f"endpoint {name}", exc) from None
 
-    def _made_by_lost_create(self, inputs: dict[str, Any], exc: Exception
+    def _made_by_lost_create(self, ops: Ops, args: EndpointArgs, exc: Exception
                              ) -> ServingEndpointDetailed | None:
         """The endpoint a create whose answer was lost made, adopted; None when it does not
         exist (or cannot be read now): the caller sends the create again."""
         try:
-            self._api().get(inputs["name"])
+            ops.serving.get(args.name)
         except NotFound:
             return None
         except TRANSIENT:
             return None
         except DatabricksError as err:
-            raise api_error("reading the serving endpoint", f"endpoint {inputs['name']}",
+            raise api_error("reading the serving endpoint", f"endpoint {args.name}",
                             err) from None
-        return self._adopt(inputs, exc)
+        return self._adopt(ops, args, exc)
 
-    def _adopt(self, inputs: dict[str, Any], exc: Exception) -> ServingEndpointDetailed:
+    def _adopt(self, ops: Ops, args: EndpointArgs, exc: Exception) -> ServingEndpointDetailed:
         """An endpoint of this name exists. If it carries this stack's ownership tag, a run died
         after creating it: make it ours. Anyone else's endpoint is never taken over."""
-        name = inputs["name"]
-        ep = self._get_existing(name)
-        marker = canonical(inputs, "tags").get(OWNER_TAG)
+        name = args.name
+        ep = self._get_existing(ops, name)
+        marker = canonical(args, "tags").get(OWNER_TAG)
         remote_marker = remote_tags(ep).get(OWNER_TAG)
         if marker or remote_marker:
             ours = remote_marker == marker
         else:
             # No marker either side (inputs not built by the spec): only an endpoint configured
             # exactly as we would have created it can be the one a crashed run left behind.
-            wanted = canonical(inputs, "served_entities")
+            wanted = canonical(args, "served_entities")
             ours = remote_entities(ep, wanted) == wanted
         if not ours:
             raise ProviderError(
@@ -406,27 +449,27 @@ class EndpointProvider(DatabricksProvider):
                 f"choose another name in the stack file (its {OWNER_TAG} tag is "
                 f"{remote_marker!r}, not {marker!r}), or delete that endpoint",
             ) from exc
-        if bool(ep.route_optimized) != canonical(inputs, "route_optimized"):
+        if bool(ep.route_optimized) != canonical(args, "route_optimized"):
             raise ProviderError(
                 "an endpoint with this name already exists with another route_optimized",
                 f"endpoint {name}",
                 "delete it or choose another name in the stack file, then run `pulumi up` again",
             ) from exc
         pulumi.log.info(f"endpoint {name} already exists: adopting it")
-        return self._reconcile(inputs, ep, previous_tags={})
+        return self._reconcile(ops, args, ep, previous_tags={})
 
-    def _reconcile(self, inputs: dict[str, Any], ep: ServingEndpointDetailed,
+    def _reconcile(self, ops: Ops, args: EndpointArgs, ep: ServingEndpointDetailed,
                    previous_tags: dict[str, str]) -> ServingEndpointDetailed:
-        """Bring `ep` to `inputs`: tags, then AI Gateway, then the config (returns once accepted).
+        """Bring `ep` to `args`: tags, then AI Gateway, then the config (returns once accepted).
 
         The config goes last so this call never waits for the rollout it starts itself.
         """
-        name = inputs["name"]
-        entities = canonical(inputs, "served_entities")
-        routes = canonical(inputs, "traffic")
-        tags = canonical(inputs, "tags")
-        limits = canonical(inputs, "rate_limits")
-        usage = canonical(inputs, "usage_tracking")
+        name = args.name
+        entities = canonical(args, "served_entities")
+        routes = canonical(args, "traffic")
+        tags = canonical(args, "tags")
+        limits = canonical(args, "rate_limits")
+        usage = canonical(args, "usage_tracking")
 
         current_tags = remote_tags(ep)
         add = {k: v for k, v in tags.items() if current_tags.get(k) != v}
@@ -440,18 +483,20 @@ class EndpointProvider(DatabricksProvider):
 
         if config_changed:
             # Before anything is written: a throughput the workspace would refuse fails here.
-            self._check_throughput(inputs)
-        ep = self._wait_not_updating(name, ep)
-        api = self._api()
+            self._check_throughput(ops, args)
+        if _rolling_out(ep):
+            ep = self._wait_not_updating(name)
+            # The wait had its own deadline: the writes after it are an operation of their own.
+            ops = self._ops(OPERATION_BUDGET)
         try:
             if add or drop:
-                api.patch(
+                ops.serving.patch(
                     name, add_tags=[EndpointTag(key=k, value=v) for k, v in add.items()] or None,
                     delete_tags=drop or None)
             if gateway_changed:
                 gw = ep.ai_gateway
                 # PUT replaces the whole gateway: carry over what we do not manage.
-                api.put_ai_gateway(
+                ops.serving.put_ai_gateway(
                     name,
                     rate_limits=_rate_limits(limits),
                     usage_tracking_config=AiGatewayUsageTrackingConfig(enabled=usage),
@@ -460,7 +505,7 @@ class EndpointProvider(DatabricksProvider):
                     fallback_config=gw.fallback_config if gw else None,
                 )
             if config_changed:
-                waiter = api.update_config(
+                waiter = ops.serving.update_config(
                     name,
                     served_entities=[ServedEntityInput.from_dict(e) for e in entities.values()],
                     traffic_config=_traffic(routes),
@@ -470,26 +515,19 @@ class EndpointProvider(DatabricksProvider):
         except DeadlineExceeded as exc:
             raise _timed_out("updating the serving endpoint", name, exc) from None
         except DatabricksError as exc:
-            raise self._write_error("updating the serving endpoint", inputs, exc) from None
+            raise self._write_error("updating the serving endpoint", args, exc) from None
         return ep
 
-    def _wait_not_updating(self, name: str, ep: ServingEndpointDetailed) -> ServingEndpointDetailed:
-        """Databricks refuses changes while a config update rolls out: wait for it first.
-        `ep` was just read, so an endpoint at rest costs no further request. Every read is
-        bounded by the wait's deadline, so the wait ends by it whatever the workspace answers."""
-
-        def rolling_out(ep: ServingEndpointDetailed) -> bool:
-            return bool(ep.state and ep.state.config_update == EndpointStateConfigUpdate.IN_PROGRESS)
-
-        if not rolling_out(ep):
-            return ep
+    def _wait_not_updating(self, name: str) -> ServingEndpointDetailed:
+        """Databricks refuses changes while a config update rolls out: wait for it first. Every
+        read is bounded by the wait's deadline, so the wait ends by it whatever the workspace
+        answers."""
         deadline = time.monotonic() + ROLLOUT_WAIT_SECONDS
         pulumi.log.info(f"endpoint {name}: waiting for the rollout in progress before updating")
 
         def poll() -> Done[ServingEndpointDetailed] | Pending:
-            api = self._api(deadline=poll_deadline(deadline))
             try:
-                ep = api.get(name)
+                ep = self._ops(0, deadline=poll_deadline(deadline)).serving.get(name)
             except TRANSIENT as exc:
                 return Pending(f"config_update IN_PROGRESS (the workspace did not answer: "
                                f"{describe(exc)})")
@@ -499,40 +537,34 @@ class EndpointProvider(DatabricksProvider):
                                     "then `pulumi up`") from None
             except DatabricksError as exc:
                 raise api_error("reading the serving endpoint", f"endpoint {name}", exc) from None
-            return Pending("config_update IN_PROGRESS") if rolling_out(ep) else Done(ep)
+            return Pending("config_update IN_PROGRESS") if _rolling_out(ep) else Done(ep)
 
         return wait_for(poll, what="the rollout in progress to finish before updating",
                         obj=f"endpoint {name}", timeout=ROLLOUT_WAIT_SECONDS)
 
     # ------------------------------------------------------------ versions, chunks, retirement
 
-    def _api(self, deadline: float | None = None) -> ServingEndpointsAPI:
-        """The serving-endpoints API over a bounded transport (no 300 s SDK retry, no blind
-        re-send of a create)."""
-        return ServingEndpointsAPI(self.bounded(deadline=deadline))
-
-    def _resolve_versions(self, inputs: dict[str, Any]) -> dict[str, Any]:
+    def _resolve_versions(self, ops: Ops, args: EndpointArgs) -> EndpointArgs:
         """Entities without `entity_version` get the newest version the workspace serves.
 
         Called at create (and at an update of an endpoint recorded without one); the result is
         recorded in state, and `with_recorded_versions` keeps it from then on, so the version
         never drifts when the workspace publishes a newer one. No request when all are given.
         """
-        entities = inputs.get("served_entities") or []
-        if all(e.get("entity_version") not in (None, "") for e in entities):
-            return inputs
-        versions = ModelVersionsAPI(self.bounded())
+        entities = args.served_entities or ()
+        if all(e.entity_version not in (None, "") for e in entities):
+            return args
         resolved = []
         for entity in entities:
-            if entity.get("entity_version") in (None, ""):
-                entity = {**entity, "entity_version": self._newest_version(
-                    inputs["name"], str(entity.get("entity_name")), versions)}
+            if entity.entity_version in (None, ""):
+                entity = dataclasses.replace(entity, entity_version=self._newest_version(
+                    ops, args.name, str(entity.entity_name)))
             resolved.append(entity)
-        return {**inputs, "served_entities": resolved}
+        return dataclasses.replace(args, served_entities=tuple(resolved))
 
-    def _newest_version(self, endpoint: str, model: str, versions: ModelVersionsAPI) -> str:
+    def _newest_version(self, ops: Ops, endpoint: str, model: str) -> str:
         try:
-            found = [v for v in versions.list(model)
+            found = [v for v in ops.model_versions.list(model)
                      if v.version is not None and v.status != ModelVersionInfoStatus.FAILED_REGISTRATION]
         except NotFound:
             found = []
@@ -552,16 +584,16 @@ class EndpointProvider(DatabricksProvider):
                         "workspace serves (recorded in state; set entity_version to pin another)")
         return newest
 
-    def _check_throughput(self, inputs: dict[str, Any]) -> None:
+    def _check_throughput(self, ops: Ops, args: EndpointArgs) -> None:
         """Refuse, before any write, a throughput that is not a multiple of the workspace's own
         chunk for that model version (GET get-model-optimization-info; the SDK has no method)."""
-        for entity in canonical_entities(inputs.get("served_entities")).values():
+        for entity in canonical_entities(args.served_entities).values():
             bounds = {k: entity[k] for k in ("min_provisioned_throughput",
                                              "max_provisioned_throughput") if k in entity}
             if not bounds or "entity_version" not in entity:
                 continue
             model, version = entity["entity_name"], entity["entity_version"]
-            chunk = self._live_chunk(inputs["name"], model, version)
+            chunk = self._live_chunk(ops, args.name, model, version)
             if not chunk:
                 continue
             wrong = {k: v for k, v in bounds.items() if int(v) % chunk}
@@ -571,16 +603,15 @@ class EndpointProvider(DatabricksProvider):
                 raise ProviderError(
                     f"throughput {value} is not a multiple of the workspace's chunk of {chunk} "
                     "tokens/s",
-                    f"endpoint {inputs['name']}, model {model} version {version}, "
+                    f"endpoint {args.name}, model {model} version {version}, "
                     f"served entity {entity.get('name')}: {field}",
                     f"use a multiple of {chunk}: 0, {chunk}, {2 * chunk}, {3 * chunk}, ... "
                     f"(nearest: {lower} or {lower + chunk}); nothing was written")
 
-    def _live_chunk(self, endpoint: str, model: str, version: str) -> int | None:
-        api = self.bounded()
+    def _live_chunk(self, ops: Ops, endpoint: str, model: str, version: str) -> int | None:
         path = f"/api/2.0/serving-endpoints/get-model-optimization-info/{model}/{version}"
         try:
-            info = api.do("GET", path)
+            info = ops.api.do("GET", path)
         except NotFound:
             # The workspace does not know this version: the create itself reports that, in the
             # workspace's own words.
@@ -598,54 +629,21 @@ class EndpointProvider(DatabricksProvider):
         chunk = info.get("throughput_chunk_size") if isinstance(info, dict) else None
         return int(chunk) if chunk else None
 
-    def _write_error(self, action: str, inputs: dict[str, Any], exc: DatabricksError
+    def _write_error(self, action: str, args: EndpointArgs, exc: DatabricksError
                      ) -> ProviderError:
         """An error the workspace answered to a create or update; a retired model says which
         model, and what the catalog serves instead."""
         text = str(exc).lower()
         if "retired" in text:
-            models = [str(e.get("entity_name")) for e in inputs.get("served_entities") or []]
+            models = [str(e.entity_name) for e in args.served_entities or ()]
             named = [m for m in models if m.lower() in text] or models
             return ProviderError(
                 f"{action} failed: the workspace has retired the model",
-                f"endpoint {inputs['name']}, model {', '.join(named)}",
+                f"endpoint {args.name}, model {', '.join(named)}",
                 "serve another model in the stack file" + _replacement_hint(named[0] if named
                                                                             else ""),
                 describe(exc))
-        return api_error(action, f"endpoint {inputs['name']}", exc)
-
-    def _outs(self, inputs: dict[str, Any], ep: ServingEndpointDetailed | None,
-              olds: dict[str, Any] | None = None) -> dict[str, Any]:
-        name = inputs["name"]
-        outs = dict(inputs)
-        outs["revision"] = revision(inputs)
-        if ep is None:
-            olds = olds or {}
-            outs.update({k: olds.get(k) for k in ("endpoint_id", "url", "task")})
-            return outs
-        outs["endpoint_id"] = ep.id
-        outs["task"] = ep.task
-        outs["url"] = f"{self.host()}/serving-endpoints/{name}/invocations"
-        return outs
-
-
-def with_recorded_versions(news: dict[str, Any], olds: dict[str, Any]) -> dict[str, Any]:
-    """`news` with each entity that omits `entity_version` given the one recorded in state for
-    the same name and model: a version resolved at create never shows as a change, and a newer
-    one published later is never picked up by itself."""
-    entities = news.get("served_entities")
-    if is_unknown(entities) or not entities or is_unknown(olds.get("served_entities")):
-        return news
-    recorded = {e.get("name"): e for e in olds.get("served_entities") or []}
-    filled = []
-    for entity in entities:
-        old = recorded.get(entity.get("name"))
-        if (entity.get("entity_version") in (None, "") and old
-                and old.get("entity_name") == entity.get("entity_name")
-                and old.get("entity_version") not in (None, "")):
-            entity = {**entity, "entity_version": str(whole(old["entity_version"]))}
-        filled.append(entity)
-    return {**news, "served_entities": filled}
+        return api_error(action, f"endpoint {args.name}", exc)
 
 
 def _replacement_hint(model: str) -> str:
@@ -688,6 +686,10 @@ def _timed_out(action: str, endpoint: str, exc: DeadlineExceeded) -> ProviderErr
                          "run `pulumi up` again; it resumes where this run stopped", str(exc))
 
 
+def _rolling_out(ep: ServingEndpointDetailed) -> bool:
+    return bool(ep.state and ep.state.config_update == EndpointStateConfigUpdate.IN_PROGRESS)
+
+
 def _rollout_failed(ep: ServingEndpointDetailed) -> bool:
     update = ep.state.config_update if ep.state else None
     return update in (EndpointStateConfigUpdate.UPDATE_FAILED, EndpointStateConfigUpdate.UPDATE_CANCELED)
@@ -705,15 +707,4 @@ def _rate_limits(limits: list[tuple[str, str, int]]) -> list[AiGatewayRateLimit]
             for k, p, c in limits]
 
 
-class Endpoint(Resource, module="databricks-braintrust", name="Endpoint"):
-    """A serving endpoint; outputs endpoint_id, url, revision, task."""
-
-    endpoint_id: pulumi.Output[str]
-    url: pulumi.Output[str]
-    revision: pulumi.Output[str]
-    task: pulumi.Output[str]
-
-    def __init__(self, resource_name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(EndpointProvider(), resource_name,
-                         {**props, **{k: None for k in OUTPUT_KEYS}}, opts)
+Endpoint = resource_class(EndpointProvider)

@@ -22,36 +22,45 @@ entry exactly as it was, without ours. Inherited entries (from the workspace's s
 endpoints root) are not sent: they are not part of the endpoint's own ACL, and sending them
 would turn them into direct ones. The permissions API has no compare-and-set, so an entry
 someone else adds between our GET and our PUT would be lost: within this process every ACL
-change to one endpoint runs under that endpoint's lock, and the GET is made right before the
-PUT, so the remaining window is one round trip against changes from outside.
+change to one endpoint runs under that endpoint's lock, and every attempt (after a 429's
+Retry-After, a 503 or a lost answer too) is built from a GET made right before it, so the
+remaining window is the one GET-to-PUT round trip against changes from outside
+(docs/reliability.md gives the measured figure).
+
+Read after write. No step ends on a write alone: a GET of the ACL must show our entry at our
+level (create, update) or without it (delete) before state records anything; a write answered
+200 that no read confirms is sent again (after a fresh read) and fails the step after
+UNCONFIRMED_WRITES.
 
 Pay-per-token endpoints (Databricks' own `databricks-*`) are shared by the whole workspace and
-owned by Databricks. Any 4xx on writing their ACL means access is governed by the workspace
-(Unity Catalog EXECUTE on system.ai, which users hold by default): `up` succeeds, the grant
-records governed_by "workspace", and neither refresh nor delete writes anything for it. When
-the write is accepted, delete re-reads the ACL right before its PUT, writes only if our entry is
-still there, and writes every other entry exactly as read (a principal holding two levels gets
-its highest last, since a PUT keeps the last level it names), so the owner loses nothing.
+owned by Databricks. A 403 PERMISSION_DENIED on writing their ACL, after the GET of that ACL
+succeeded in the same operation, means access is governed by the workspace (Unity Catalog
+EXECUTE on system.ai, which users hold by default): `up` succeeds, the grant records
+governed_by "workspace", and neither refresh nor delete writes anything for it. Nothing else
+counts: a 401 (an expired token), another 403, a 429 or a 5xx fails the step or is retried.
+When the write is accepted, delete writes only if our entry is still there, and writes every
+other entry exactly as read (a principal holding two levels gets its highest last, since a PUT
+keeps the last level it names), so the owner loses nothing.
 
-Retries. PATCH of our one entry and PUT of a whole ACL are idempotent, so sending one again
-after a lost answer (BoundedApi does, for these methods) writes the same thing again. Every
-call of one operation ends by its deadline (`_ops`).
+Retries. Writes go through a BoundedApi that never re-sends by itself (`retry=False`): 429,
+503 and a lost answer come back here, and the next attempt reads the ACL first. Every call of
+one operation ends by its deadline (`_ops`).
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
 from databricks.sdk.errors import (
-    BadRequest,
-    Cancelled,
     DatabricksError,
     NotFound,
     PermissionDenied,
-    ResourceConflict,
-    Unauthenticated,
+    TemporarilyUnavailable,
+    TooManyRequests,
 )
 from databricks.sdk.service.serving import (
     ServingEndpointAccessControlRequest,
@@ -63,33 +72,32 @@ from pulumi.dynamic import (
     CreateResult,
     DiffResult,
     ReadResult,
-    Resource,
     UpdateResult,
 )
 
-from components.args import EndpointArgs, QueryGrantArgs
+from components.args import ENDPOINT, QUERY_GRANT, QueryGrantArgs, QueryGrantOutputs
 
-from ._client import DatabricksProvider
-from ._errors import ProviderError, api_error
-from ._ops import OPERATION_BUDGET, READ_BUDGET, DeadlineExceeded, Ops
+from ._client import DatabricksProvider, pause_for
+from ._contract import ContractProvider, resource_class
+from ._errors import ProviderError, api_error, describe
+from ._ops import OPERATION_BUDGET, READ_BUDGET, AnswerLost, DeadlineExceeded, Ops
 from ._propagation import (
     PROPAGATION_TIMEOUT,
     created_at_of,
     is_recent,
     is_unknown_principal,
-    until_known,
 )
 from ._props import diff_result, inputs_only, is_unknown
 
-INPUT_KEYS = QueryGrantArgs.keys()  # the inputs: components/args.py
-REPLACE_KEYS = QueryGrantArgs.REPLACE_KEYS  # the one table: components/args.py
+INPUT_KEYS = QUERY_GRANT.input_keys()
 DEFAULT_LEVEL = "CAN_QUERY"
 PRINCIPAL_KINDS = ("user_name", "group_name", "service_principal_name")
 LEVEL_RANK = {"CAN_VIEW": 1, "CAN_QUERY": 2, "CAN_MANAGE": 3}
 PAY_PER_TOKEN_PREFIX = "databricks-"  # Databricks' own endpoints, in every workspace
 BY_ACL, BY_WORKSPACE = "acl", "workspace"
-_CLIENT_ERRORS = (BadRequest, Unauthenticated, PermissionDenied, NotFound, ResourceConflict,
-                  Cancelled)
+GONE = "gone"  # the endpoint does not exist (any more)
+# Writes answered 200 that a read does not confirm before the step fails.
+UNCONFIRMED_WRITES = 3
 # (kind, principal, level): one direct ACL entry.
 Entry = tuple[str, str, str]
 
@@ -112,7 +120,7 @@ def same_endpoint(olds: dict[str, Any], news: dict[str, Any]) -> bool:
     old, new = olds.get("endpoint_identity") or {}, news.get("endpoint_identity") or {}
     if is_unknown(new):
         return False
-    return all(old[k] == new[k] for k in EndpointArgs.REPLACE_KEYS if k in old and k in new)
+    return all(old[k] == new[k] for k in ENDPOINT.replace_keys if k in old and k in new)
 
 
 def unchanged_in_preview(olds: dict[str, Any], news: dict[str, Any], key: str) -> bool:
@@ -131,7 +139,7 @@ def diff_grant(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
     def level(p: dict[str, Any]) -> Any:
         return p.get("permission_level") or DEFAULT_LEVEL
 
-    replaces = [k for k in REPLACE_KEYS if not unchanged_in_preview(olds, news, k)
+    replaces = [k for k in QUERY_GRANT.replace_keys if not unchanged_in_preview(olds, news, k)
                 and (is_unknown(news.get(k)) or olds.get(k) != news.get(k))]
     changed = list(replaces)
     if is_unknown(news.get("permission_level")) or level(olds) != level(news):
@@ -168,13 +176,20 @@ def is_pay_per_token(inputs: dict[str, Any]) -> bool:
     return str(inputs.get("endpoint_name") or "").startswith(PAY_PER_TOKEN_PREFIX)
 
 
+def _levels_of(entries: list[Entry], ours: Entry) -> set[str]:
+    """The levels our principal holds directly."""
+    return {e[2] for e in entries if e[:2] == ours[:2]}
+
+
 def _request(entry: Entry) -> ServingEndpointAccessControlRequest:
     kind, who, level = entry
     return ServingEndpointAccessControlRequest.from_dict({kind: who, "permission_level": level})
 
 
-class QueryGrantProvider(DatabricksProvider):
+class QueryGrantProvider(DatabricksProvider, ContractProvider[QueryGrantArgs, QueryGrantOutputs]):
     """update_permissions to add, get + set_permissions (ours removed) to delete."""
+
+    CONTRACT = QUERY_GRANT
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         inputs = inputs_only(news, INPUT_KEYS)
@@ -193,27 +208,23 @@ class QueryGrantProvider(DatabricksProvider):
         inputs = inputs_only(props, INPUT_KEYS)
         ours = self._ours(inputs)
         endpoint_id = inputs["endpoint_id"]
-        governed_by = BY_ACL
-        ops = Ops(self.bounded(OPERATION_BUDGET))
-        with _endpoint_lock(endpoint_id):
-            try:
-                current = self._direct(ops, endpoint_id) or []
-                # The principal is this stack's: another level it holds here (raised or lowered
-                # out of band) is swapped for ours, since PATCH never lowers a level.
-                stale = [e for e in current if e[:2] == ours[:2] and e != ours]
-                if stale:
-                    entries = [e for e in current if e not in stale and e != ours] + [ours]
-                    self._write(ops, inputs, lambda: ops.serving.set_permissions(
-                        endpoint_id, access_control_list=[_request(e) for e in put_order(entries)]))
-                else:
-                    self._write(ops, inputs, lambda: ops.serving.update_permissions(
-                        endpoint_id, access_control_list=[_request(ours)]))
-            except (DatabricksError, DeadlineExceeded) as exc:
-                if not self._governed_by_workspace(inputs, exc):
-                    raise api_error("granting query access", self._obj(inputs), exc) from None
-                governed_by = BY_WORKSPACE
+
+        def entries(current: list[Entry]) -> list[Entry] | None:
+            # The principal is this stack's: another level it holds here (raised or lowered
+            # out of band) is swapped for ours by a PUT, since PATCH never lowers a level.
+            stale = [e for e in current if e[:2] == ours[:2] and e != ours]
+            if stale:
+                return [e for e in current if e not in stale and e != ours] + [ours]
+            return None  # PATCH of our one entry
+
+        outcome = self._converge(inputs, "granting query access",
+                                 done=lambda cur: ours in cur and _levels_of(cur, ours) == {ours[2]},
+                                 entries=entries)
+        if outcome == GONE:
+            raise ProviderError("granting query access failed", self._obj(inputs),
+                                "the endpoint is gone: run `pulumi refresh`, then `pulumi up`")
         return CreateResult(f"{endpoint_id}/{ours[1]}/{ours[2]}",
-                            {**inputs, "governed_by": governed_by})
+                            {**inputs, "governed_by": outcome})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         inputs = inputs_only(props, INPUT_KEYS)
@@ -235,76 +246,119 @@ class QueryGrantProvider(DatabricksProvider):
         old, new = self._ours(olds), self._ours(inputs)
         if old == new or olds.get("governed_by") == BY_WORKSPACE:
             return UpdateResult({**inputs, "governed_by": olds.get("governed_by") or BY_ACL})
-        endpoint_id = inputs["endpoint_id"]
-        ops = Ops(self.bounded(OPERATION_BUDGET))
-        with _endpoint_lock(endpoint_id):
-            try:
-                current = self._direct(ops, endpoint_id)
-                if current is None:
-                    raise ProviderError("changing query access failed", self._obj(inputs),
-                                        "the endpoint is gone: run `pulumi refresh`, then "
-                                        "`pulumi up`")
-                if old in current:
-                    entries = [e for e in without(current, old) if e != new] + [new]
-                    self._write(ops, inputs, lambda: ops.serving.set_permissions(
-                        endpoint_id, access_control_list=[_request(e) for e in put_order(entries)]))
-                else:
-                    self._write(ops, inputs, lambda: ops.serving.update_permissions(
-                        endpoint_id, access_control_list=[_request(new)]))
-            except (DatabricksError, DeadlineExceeded) as exc:
-                if not self._governed_by_workspace(inputs, exc):
-                    raise api_error("changing query access", self._obj(inputs), exc) from None
-                return UpdateResult({**inputs, "governed_by": BY_WORKSPACE})
-        return UpdateResult({**inputs, "governed_by": BY_ACL})
+
+        def entries(current: list[Entry]) -> list[Entry] | None:
+            if any(e[:2] == new[:2] and e != new for e in current):
+                return [e for e in current if e[:2] != new[:2]] + [new]
+            return None  # our principal holds nothing here any more: PATCH the new level
+
+        outcome = self._converge(inputs, "changing query access",
+                                 done=lambda cur: _levels_of(cur, new) == {new[2]},
+                                 entries=entries)
+        if outcome == GONE:
+            raise ProviderError("changing query access failed", self._obj(inputs),
+                                "the endpoint is gone: run `pulumi refresh`, then `pulumi up`")
+        return UpdateResult({**inputs, "governed_by": outcome})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         inputs = inputs_only(props, INPUT_KEYS)
         if props.get("governed_by") == BY_WORKSPACE:
             return  # we never wrote an entry there
-        endpoint_id = inputs["endpoint_id"]
         ours = self._ours(inputs)
-        obj = self._obj(inputs)
-        ops = Ops(self.bounded(OPERATION_BUDGET))
-        with _endpoint_lock(endpoint_id):
-            try:
-                # Read right before the PUT, so the window for an outside change is one
-                # round trip; inside this process the lock closes it.
-                current = self._direct(ops, endpoint_id)
-                if current is None or ours not in current:
-                    return  # endpoint or entry already gone: nothing to write
-                rest = put_order(without(current, ours))
-                ops.serving.set_permissions(
-                    endpoint_id, access_control_list=[_request(e) for e in rest])
-            except NotFound:
-                return  # the endpoint went away between the two calls
-            except (DatabricksError, DeadlineExceeded) as exc:
-                if self._refused_on_shared(inputs, exc):
-                    # The workspace took our entry once and now keeps this ACL to itself:
-                    # nothing we send can remove it, and failing would block every destroy.
-                    pulumi.log.warn(
-                        f"{obj}: the workspace refused removing this entry "
-                        f"({type(exc).__name__}); access to Databricks' pay-per-token endpoints "
-                        f"is governed by Unity Catalog EXECUTE on system.ai, so the entry is "
-                        f"left as it is: remove it in the workspace if it matters (deleting the "
-                        f"principal removes it too)")
-                    return
-                raise api_error("removing query access", obj, exc) from None
+        outcome = self._converge(inputs, "removing query access",
+                                 done=lambda cur: ours not in cur,
+                                 entries=lambda cur: without(cur, ours))
+        if outcome == BY_WORKSPACE:
+            # The workspace took our entry once and now keeps this ACL to itself: nothing we
+            # send can remove it, and failing would block every destroy.
+            pulumi.log.warn(
+                f"{self._obj(inputs)}: the workspace refused removing this entry "
+                f"(403 PERMISSION_DENIED); access to Databricks' pay-per-token endpoints is "
+                f"governed by Unity Catalog EXECUTE on system.ai, so the entry is left as it is: "
+                f"remove it in the workspace if it matters (deleting the principal removes it "
+                f"too)")
 
     # ------------------------------------------------------------ helpers
+
+    def _converge(self, inputs: dict[str, Any], action: str, *,
+                  done: Callable[[list[Entry]], bool],
+                  entries: Callable[[list[Entry]], list[Entry] | None]) -> str:
+        """Read the ACL, write, and read it again, until `done(acl)` holds; what state records.
+
+        Every attempt is built from a read made right before it (never from one made before
+        a Retry-After, a 503 or a lost answer), and no step ends before a read confirms what
+        it wrote. `entries(acl)` is the whole ACL to PUT, or None to PATCH our one entry.
+        Answers BY_ACL (confirmed), GONE (the endpoint is gone) or BY_WORKSPACE: a 403
+        PERMISSION_DENIED to the write, on a pay-per-token endpoint, after the GET of that same
+        ACL succeeded in this operation. A 401, any other 403, and every other refusal fail
+        the step; 429, 503 and a lost answer are retried after a fresh read."""
+        endpoint_id = str(inputs["endpoint_id"])
+        ours = self._ours(inputs)
+        obj = self._obj(inputs)
+        deadline = time.monotonic() + OPERATION_BUDGET
+        reads = Ops(self.bounded(deadline=deadline))
+        writes = Ops(self.bounded(deadline=deadline, retry=False))
+        recent = is_recent(created_at_of(inputs.get("principal_created_at"),
+                                          inputs.get("service_principal_name")))
+        known_by = time.monotonic() + PROPAGATION_TIMEOUT
+        attempt = confirmed_misses = 0
+        last: BaseException | None = None
+        with _endpoint_lock(endpoint_id):
+            while True:
+                try:
+                    current = self._direct(reads, endpoint_id)
+                except (DatabricksError, DeadlineExceeded) as exc:
+                    raise api_error(action, obj, exc) from None
+                if current is None:
+                    return GONE
+                if done(current):
+                    return BY_ACL
+                if confirmed_misses >= UNCONFIRMED_WRITES:
+                    raise ProviderError(
+                        f"{action} failed", obj,
+                        "the workspace accepted the permissions write, but reading the ACL "
+                        "back does not show it; nothing is recorded: run `pulumi up` again",
+                        f"{UNCONFIRMED_WRITES} writes answered 200, none confirmed by a read")
+                attempt += 1
+                whole = entries(current)
+                try:
+                    if whole is None:
+                        writes.serving.update_permissions(
+                            endpoint_id, access_control_list=[_request(ours)])
+                    else:
+                        writes.serving.set_permissions(
+                            endpoint_id,
+                            access_control_list=[_request(e) for e in put_order(whole)])
+                    confirmed_misses += 1  # until the next read shows it
+                    pause = 0.0 if confirmed_misses == 1 else pause_for(None, attempt)
+                except NotFound:
+                    return GONE  # the endpoint went away between the two calls
+                except (TooManyRequests, TemporarilyUnavailable, AnswerLost) as exc:
+                    pause = pause_for(exc, attempt)  # the next attempt reads again first
+                    last = exc
+                except DatabricksError as exc:
+                    if self._governed_by_workspace(inputs, exc):
+                        return BY_WORKSPACE
+                    if not (recent and is_unknown_principal(exc) and time.monotonic() < known_by
+                            and self._principal_listed(reads, ours[1])):
+                        raise api_error(action, obj, exc) from None
+                    pause = min(5.0, 0.5 * attempt)  # a new principal the ACL API lacks yet
+                except DeadlineExceeded as exc:
+                    raise api_error(action, obj, exc) from None
+                if pause >= deadline - time.monotonic():
+                    raise ProviderError(
+                        f"{action} failed", obj,
+                        f"the workspace asked to wait {pause:.0f}s, past this step's deadline; "
+                        f"nothing is recorded: run `pulumi up` again later",
+                        f"the last write was answered {describe(last) if last else 'late'}")
+                if pause:
+                    time.sleep(pause)
 
     def _direct(self, ops: Ops, endpoint_id: str) -> list[Entry] | None:
         try:
             return direct_entries(ops.serving.get_permissions(endpoint_id))
         except NotFound:
             return None
-
-    def _write(self, ops: Ops, inputs: dict[str, Any], call: Any) -> None:
-        """An ACL write, retried while the workspace does not know a just-created principal."""
-        recent = is_recent(created_at_of(inputs, "service_principal_name"))
-        app_id = str(inputs.get("service_principal_name"))
-        until_known(call, recent=recent, principal=f"service principal {app_id}",
-                    listed=lambda: self._principal_listed(ops, app_id),
-                    timeout=ops.left(PROPAGATION_TIMEOUT))
 
     def _principal_listed(self, ops: Ops, app_id: str) -> bool:
         try:
@@ -314,20 +368,15 @@ class QueryGrantProvider(DatabricksProvider):
                             exc) from None
         return any(sp.application_id == app_id for sp in found)
 
-    @staticmethod
-    def _refused_on_shared(inputs: dict[str, Any], exc: Exception) -> bool:
-        """A 4xx to an ACL write on a pay-per-token endpoint that is not about our principal:
-        the workspace keeps that shared endpoint's ACL to itself."""
-        if not is_pay_per_token(inputs) or not isinstance(exc, _CLIENT_ERRORS):
-            return False
-        return not is_unknown_principal(exc)  # a missing principal is an error anywhere
-
     def _governed_by_workspace(self, inputs: dict[str, Any], exc: Exception) -> bool:
-        """A pay-per-token endpoint refused our ACL write: the workspace governs its access."""
-        if not self._refused_on_shared(inputs, exc):
+        """The workspace keeps this pay-per-token endpoint's ACL to itself: our write got 403
+        PERMISSION_DENIED (the caller has just read that ACL). Never a 401 (an expired token),
+        another 403, a 429 or a 5xx: those say nothing about who governs the endpoint."""
+        if not (is_pay_per_token(inputs) and isinstance(exc, PermissionDenied)
+                and getattr(exc, "error_code", None) == "PERMISSION_DENIED"):
             return False
         pulumi.log.info(
-            f"{self._obj(inputs)}: the workspace refused the ACL write ({type(exc).__name__}); "
+            f"{self._obj(inputs)}: the workspace refused the ACL write (403 PERMISSION_DENIED); "
             f"access to Databricks' pay-per-token endpoints is governed by Unity Catalog "
             f"EXECUTE on their system.ai model, which workspace users hold by default. "
             f"Recorded as governed by the workspace; `python -m components verify` proves the "
@@ -346,9 +395,4 @@ class QueryGrantProvider(DatabricksProvider):
                 f"{inputs.get('endpoint_name') or inputs.get('endpoint_id')}")
 
 
-class QueryGrant(Resource, module="databricks-braintrust", name="QueryGrant"):
-    """One permission entry on one endpoint for the query principal."""
-
-    def __init__(self, resource_name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(QueryGrantProvider(), resource_name, dict(props), opts)
+QueryGrant = resource_class(QueryGrantProvider)

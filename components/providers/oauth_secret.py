@@ -31,6 +31,7 @@ create fails before writing and names their ids and how to remove them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from collections.abc import Callable, Iterable
@@ -43,19 +44,12 @@ from databricks.sdk.service.oauth2 import (
     CreateServicePrincipalSecretResponse,
     SecretInfo,
 )
-from pulumi.dynamic import (
-    CheckFailure,
-    CheckResult,
-    CreateResult,
-    DiffResult,
-    ReadResult,
-    Resource,
-    UpdateResult,
-)
+from pulumi.dynamic import CheckFailure, DiffResult
 
-from components.args import OAuthSecretArgs
+from components.args import OAUTH_SECRET, OAuthSecretArgs, OAuthSecretOutputs
 
 from ._client import DatabricksProvider
+from ._contract import ContractProvider, Stored, resource_class
 from ._errors import ProviderError, api_error
 from ._ops import MAX_ATTEMPTS, OPERATION_BUDGET, READ_BUDGET, AnswerLost, DeadlineExceeded, Ops
 from ._propagation import (
@@ -65,31 +59,29 @@ from ._propagation import (
     is_unknown_principal,
     until_known,
 )
-from ._props import diff_result, inputs_only, is_unknown, whole
+from ._props import diff_result, is_unknown, whole
 
-INPUT_KEYS = OAuthSecretArgs.keys()  # the inputs: components/args.py
-OUTPUT_KEYS = ("secret_id", "client_id", "client_secret", "expire_time", "status",
-               "unmanaged_secret_ids")
-SECRET_OUTPUTS = ["client_secret"]
-REPLACE_KEYS = OAuthSecretArgs.REPLACE_KEYS  # the one table: components/args.py
+State = Stored[OAuthSecretArgs, OAuthSecretOutputs]
 DAY = 86400
 MAX_SECRETS = 5  # per principal (Databricks' OAuth docs)
 
-# Secret ids this process has seen in state (diff's olds, read), per principal: during a
-# rotation the old secret is the stack's own, not one to blame for the cap.
-_KNOWN_LOCK = threading.Lock()
-_KNOWN: dict[str, set[str]] = {}
+# Secret ids `read` has seen as the stack's own, per principal: during a rotation the old
+# secret is the stack's own, not one to blame for the cap nor to list as unmanaged. Only read
+# feeds it (diff stays pure); a rotation in an `up` without a refresh before it lists the old
+# secret in unmanaged_secret_ids until the next refresh, which lists exactly the others.
+_SEEN_LOCK = threading.Lock()
+_SEEN: dict[str, set[str]] = {}
 
 
 def _remember(sp_id: str, secret_id: Any) -> None:
     if secret_id:
-        with _KNOWN_LOCK:
-            _KNOWN.setdefault(sp_id, set()).add(str(secret_id))
+        with _SEEN_LOCK:
+            _SEEN.setdefault(sp_id, set()).add(str(secret_id))
 
 
 def _known(sp_id: str) -> set[str]:
-    with _KNOWN_LOCK:
-        return set(_KNOWN.get(sp_id, ()))
+    with _SEEN_LOCK:
+        return set(_SEEN.get(sp_id, ()))
 
 
 def _now() -> dt.datetime:
@@ -112,52 +104,55 @@ def parse_time(value: Any) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
-def _canonical(props: dict[str, Any], key: str) -> Any:
-    value = props.get(key)
-    if key == "scopes":
+def _canonical(args: OAuthSecretArgs, key: str) -> Any:
+    value = getattr(args, key)
+    if key == "scopes" and not is_unknown(value):
         return sorted(set(value or []))  # None and [] both mean unrestricted
     return whole(value)
 
 
-def due_for_rotation(olds: dict[str, Any], news: dict[str, Any], now: dt.datetime) -> bool:
+def due_for_rotation(old: State, new: OAuthSecretArgs, now: dt.datetime) -> bool:
     """True when the stored secret expires within rotate_before_days, or is not usable."""
-    if olds.get("status") not in (None, "", "ACTIVE"):
+    if old.outs.status not in (None, "", "ACTIVE"):
         return True
-    expires = parse_time(olds.get("expire_time"))
+    expires = parse_time(old.outs.expire_time)
     if expires is None:
         return False  # unknown expiry: never rotate on a guess
-    window = news.get("rotate_before_days")
+    window = new.rotate_before_days
     if is_unknown(window):
         return False
     return expires - now <= dt.timedelta(days=float(window or 0))
 
 
 # The principal's ids: unknown in a preview only while the principal is updated (a rename),
-# since it has no replace keys (ServicePrincipalArgs.REPLACE_KEYS is empty); `up` keeps them.
+# since it has no replace keys (SERVICE_PRINCIPAL.replace_keys is empty); `up` keeps them.
 # Pulumi passes no `stables` to a dynamic provider, so the preview cannot know it otherwise.
 PRINCIPAL_IDS = ("service_principal_id", "application_id")
 
 
-def _kept_in_preview(olds: dict[str, Any], news: dict[str, Any], key: str) -> bool:
-    return key in PRINCIPAL_IDS and is_unknown(news.get(key)) and bool(olds.get(key))
+def _kept_in_preview(old: State, new: OAuthSecretArgs, key: str) -> bool:
+    return key in PRINCIPAL_IDS and is_unknown(getattr(new, key)) and bool(getattr(old.args, key))
 
 
-def diff_secret(olds: dict[str, Any], news: dict[str, Any],
+def diff_secret(old: State, new: OAuthSecretArgs,
                 now: Callable[[], dt.datetime] = _now) -> DiffResult:
-    replaces = [k for k in REPLACE_KEYS if not _kept_in_preview(olds, news, k)
-                and (is_unknown(news.get(k)) or _canonical(olds, k) != _canonical(news, k))]
-    if due_for_rotation(olds, news, now()):
+    replaces = [k for k in OAUTH_SECRET.replace_keys if not _kept_in_preview(old, new, k)
+                and (is_unknown(getattr(new, k)) or _canonical(old.args, k) != _canonical(new, k))]
+    if due_for_rotation(old, new, now()):
         replaces.append("expire_time")
     return diff_result(replaces, replaces, delete_before_replace=False)
 
 
-class OAuthSecretProvider(DatabricksProvider):
+class OAuthSecretProvider(DatabricksProvider, ContractProvider[OAuthSecretArgs, OAuthSecretOutputs]):
     """create / list / delete through w.service_principal_secrets_proxy."""
 
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        inputs = inputs_only(news, INPUT_KEYS)
+    CONTRACT = OAUTH_SECRET
+
+    def validate(self, args: OAuthSecretArgs) -> list[CheckFailure]:
         failures = []
-        lifetime, rotate = inputs.get("lifetime_days"), inputs.get("rotate_before_days", 0)
+        lifetime, rotate = args.lifetime_days, args.rotate_before_days
+        if rotate is None:
+            rotate = 0
         if not is_unknown(lifetime) and (not isinstance(lifetime, int | float) or lifetime <= 0):
             failures.append(CheckFailure("lifetime_days", "must be a positive number of days"))
         elif (not is_unknown(rotate) and not is_unknown(lifetime)
@@ -165,19 +160,17 @@ class OAuthSecretProvider(DatabricksProvider):
                    or not 0 <= rotate < lifetime)):
             failures.append(CheckFailure("rotate_before_days",
                                          "must be at least 0 and less than lifetime_days"))
-        return CheckResult(inputs, failures)
+        return failures
 
-    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        _remember(str(_canonical(olds, "service_principal_id")), olds.get("secret_id") or id_)
-        return diff_secret(olds, news)
+    def compare(self, id_: str, old: State, new: OAuthSecretArgs) -> DiffResult:
+        return diff_secret(old, new)
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        inputs = inputs_only(props, INPUT_KEYS)
-        sp_id = str(_canonical(inputs, "service_principal_id"))
+    def make(self, args: OAuthSecretArgs) -> tuple[str, State]:
+        sp_id = str(_canonical(args, "service_principal_id"))
         obj = f"service principal {sp_id}"
         ops = Ops(self.bounded(OPERATION_BUDGET))
-        recent = is_recent(created_at_of(inputs, "service_principal_id"))
-        seconds = int(float(inputs["lifetime_days"]) * DAY)
+        recent = is_recent(created_at_of(args.principal_created_at, sp_id))
+        seconds = int(float(args.lifetime_days) * DAY)
         before = {str(s.id) for s in self._list(ops, sp_id, recent)}
         if len(before) >= MAX_SECRETS:
             raise self._cap_error(sp_id, before)
@@ -185,7 +178,7 @@ class OAuthSecretProvider(DatabricksProvider):
         def send() -> CreateServicePrincipalSecretResponse:
             return until_known(
                 lambda: ops.secrets.create(sp_id, lifetime=f"{seconds}s",
-                                           scopes=inputs.get("scopes") or None),
+                                           scopes=list(args.scopes or ()) or None),
                 recent=recent, principal=obj, listed=lambda: self._principal_listed(ops, sp_id),
                 timeout=ops.left(PROPAGATION_TIMEOUT))
 
@@ -214,17 +207,17 @@ class OAuthSecretProvider(DatabricksProvider):
         finally:
             if lost:
                 self._sweep(ops, sp_id, before, keep=str(res.id) if res is not None else None)
-        outs = {**inputs, "secret_id": res.id, "client_id": inputs["application_id"],
-                "client_secret": res.secret, "expire_time": res.expire_time,
-                "status": res.status or "ACTIVE",
-                # What was there before, except the stack's own old one during a rotation.
-                "unmanaged_secret_ids": sorted(before - _known(sp_id))}
+        outs = OAuthSecretOutputs(
+            secret_id=res.id, client_id=str(args.application_id), client_secret=res.secret,
+            expire_time=res.expire_time, status=res.status or "ACTIVE",
+            # What was there before, except the stack's own old one during a rotation.
+            unmanaged_secret_ids=tuple(sorted(before - _known(sp_id))))
         _remember(sp_id, res.id)
         pulumi.log.info(f"OAuth secret {res.id} created for service principal {sp_id}")
-        return CreateResult(str(res.id), outs)
+        return str(res.id), Stored(args, outs)
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        sp_id = str(_canonical(props, "service_principal_id"))
+    def refresh(self, id_: str, old: State) -> State | None:
+        sp_id = str(_canonical(old.args, "service_principal_id"))
         ops = Ops(self.bounded(READ_BUDGET))
         try:
             secrets = list(ops.secrets.list(sp_id))
@@ -232,8 +225,8 @@ class OAuthSecretProvider(DatabricksProvider):
             if is_unknown_principal(exc):
                 if self._principal_listed(ops, sp_id):
                     # Known to SCIM, not yet to the secrets API: nothing to say about it yet.
-                    return ReadResult(id_, _without_provider(props))
-                return ReadResult("", {})  # the principal is gone, and its secrets with it
+                    return old
+                return None  # the principal is gone, and its secrets with it
             raise api_error("listing OAuth secrets", f"service principal {sp_id}", exc) from None
         _remember(sp_id, id_)
         found = [s for s in secrets if s.id == id_]
@@ -245,22 +238,20 @@ class OAuthSecretProvider(DatabricksProvider):
                 f"{', '.join(others)}; left alone (delete those nobody uses: `databricks "
                 f"service-principal-secrets-proxy delete {sp_id} <secret-id>`)")
         if not found:
-            return ReadResult("", {})  # gone: dropped from state, the next up creates one
-        outs = _without_provider(props)
-        outs["expire_time"] = found[0].expire_time or props.get("expire_time")
-        outs["status"] = found[0].status or props.get("status")
-        outs["unmanaged_secret_ids"] = others
-        return ReadResult(id_, outs)
+            return None  # gone: dropped from state, the next up creates one
+        outs = dataclasses.replace(
+            old.outs, expire_time=found[0].expire_time or old.outs.expire_time,
+            status=found[0].status or old.outs.status, unmanaged_secret_ids=tuple(others))
+        return Stored(old.args, outs)
 
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+    def change(self, id_: str, old: State, new: OAuthSecretArgs) -> State:
         # Only non-replacing inputs (rotate_before_days) reach here: nothing remote changes.
-        inputs = inputs_only(news, INPUT_KEYS)
-        return UpdateResult({**inputs, **{k: olds.get(k) for k in OUTPUT_KEYS}})
+        return Stored(new, old.outs)
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        sp_id = str(_canonical(props, "service_principal_id"))
+    def remove(self, id_: str, old: State) -> None:
+        sp_id = str(_canonical(old.args, "service_principal_id"))
         self._delete(Ops(self.bounded(OPERATION_BUDGET)), sp_id, id_,
-                     recent=is_recent(created_at_of(props, "service_principal_id")))
+                     recent=is_recent(created_at_of(old.args.principal_created_at, sp_id)))
 
     # ------------------------------------------------------------ helpers
 
@@ -316,24 +307,4 @@ class OAuthSecretProvider(DatabricksProvider):
         return any(str(sp.id) == sp_id for sp in found)
 
 
-def _without_provider(props: dict[str, Any]) -> dict[str, Any]:
-    outs = dict(props)
-    outs.pop("__provider", None)
-    return outs
-
-
-class OAuthSecret(Resource, module="databricks-braintrust", name="OAuthSecret"):
-    """The principal's OAuth secret; client_secret is always a secret output."""
-
-    secret_id: pulumi.Output[str]
-    client_id: pulumi.Output[str]
-    client_secret: pulumi.Output[str]
-    expire_time: pulumi.Output[str]
-    status: pulumi.Output[str]
-
-    def __init__(self, resource_name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
-        super().__init__(OAuthSecretProvider(), resource_name,
-                         {**props, **{k: None for k in OUTPUT_KEYS}}, opts)
+OAuthSecret = resource_class(OAuthSecretProvider)

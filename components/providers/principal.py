@@ -41,13 +41,13 @@ from pulumi.dynamic import (
     CreateResult,
     DiffResult,
     ReadResult,
-    Resource,
     UpdateResult,
 )
 
-from components.args import ServicePrincipalArgs
+from components.args import SERVICE_PRINCIPAL, ServicePrincipalArgs, ServicePrincipalOutputs
 
 from ._client import DatabricksProvider
+from ._contract import ContractProvider, resource_class
 from ._errors import ProviderError, api_error
 from ._ops import MAX_ATTEMPTS, OPERATION_BUDGET, READ_BUDGET, AnswerLost, DeadlineExceeded, Ops
 from ._propagation import (
@@ -60,8 +60,7 @@ from ._propagation import (
 from ._props import diff_result, inputs_only, is_unknown
 from ._wait import Done, Pending, wait_for
 
-INPUT_KEYS = ServicePrincipalArgs.keys()  # the inputs: components/args.py
-OUTPUT_KEYS = ("principal_id", "application_id", "created_at", "not_adopted_ids")
+INPUT_KEYS = SERVICE_PRINCIPAL.input_keys()
 PATCH_SCHEMA = [PatchSchema.URN_IETF_PARAMS_SCIM_API_MESSAGES_2_0_PATCH_OP]
 
 
@@ -91,8 +90,10 @@ def _by_id(sps: list[ScimPrincipal]) -> list[ScimPrincipal]:
     return sorted(sps, key=lambda sp: (len(str(sp.id)), str(sp.id)))
 
 
-class ServicePrincipalProvider(DatabricksProvider):
+class ServicePrincipalProvider(DatabricksProvider, ContractProvider[ServicePrincipalArgs, ServicePrincipalOutputs]):
     """SCIM create / get / patch / delete of one service principal."""
+
+    CONTRACT = SERVICE_PRINCIPAL
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         inputs = inputs_only(news, INPUT_KEYS)
@@ -186,7 +187,7 @@ class ServicePrincipalProvider(DatabricksProvider):
         inputs = inputs_only(news, INPUT_KEYS)
         self._patch(Ops(self.bounded(OPERATION_BUDGET)), id_, olds, inputs,
                     recent=is_recent(olds.get("created_at")))
-        outs = {**inputs, **{k: olds.get(k) for k in OUTPUT_KEYS}}
+        outs = {**inputs, **{k: olds.get(k) for k in SERVICE_PRINCIPAL.output_keys()}}
         return UpdateResult(outs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
@@ -324,14 +325,4 @@ class ServicePrincipalProvider(DatabricksProvider):
                 "created_at": created_at}
 
 
-class ServicePrincipal(Resource, module="databricks-braintrust", name="ServicePrincipal"):
-    """The query principal; outputs principal_id (SCIM id), application_id and created_at."""
-
-    principal_id: pulumi.Output[str]
-    application_id: pulumi.Output[str]
-    created_at: pulumi.Output[str]
-
-    def __init__(self, resource_name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(ServicePrincipalProvider(), resource_name,
-                         {**props, **{k: None for k in OUTPUT_KEYS}}, opts)
+ServicePrincipal = resource_class(ServicePrincipalProvider)

@@ -40,19 +40,18 @@ from pulumi.dynamic import (
     CreateResult,
     DiffResult,
     ReadResult,
-    Resource,
     UpdateResult,
 )
 
-from components.args import ReadinessArgs
+from components.args import READINESS, ReadinessArgs, ReadinessOutputs
 
 from ._client import POLL_BUDGET, TRANSIENT, DatabricksProvider, poll_deadline
+from ._contract import ContractProvider, resource_class
 from ._errors import ProviderError, WaitTimeout, describe
 from ._props import diff_result, inputs_only, is_unknown, stable_hash
 from ._wait import BACKOFF_CAP, BACKOFF_START, GROWTH
 
-INPUT_KEYS = ReadinessArgs.keys()  # the inputs: components/args.py
-OUTPUT_KEYS = ("ready",)
+INPUT_KEYS = READINESS.input_keys()
 DEFAULT_TIMEOUT = 2700.0
 FAILED_UPDATES = (EndpointStateConfigUpdate.UPDATE_FAILED, EndpointStateConfigUpdate.UPDATE_CANCELED)
 FAILED_DEPLOYMENTS = (ServedModelStateDeployment.DEPLOYMENT_FAILED,
@@ -250,8 +249,10 @@ def gate_error(failed: list[EndpointStatus], pending: list[EndpointStatus],
     return WaitTimeout(what, ", ".join(s.name for s in failed + pending), todo, "\n".join(lines))
 
 
-class EndpointsReadyProvider(DatabricksProvider):
+class EndpointsReadyProvider(DatabricksProvider, ContractProvider[ReadinessArgs, ReadinessOutputs]):
     """Waits for every endpoint of the stack in one call."""
+
+    CONTRACT = READINESS
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         inputs = inputs_only(news, INPUT_KEYS)
@@ -339,12 +340,4 @@ def _log(level: str, message: str) -> None:
     (pulumi.log.warn if level == "warn" else pulumi.log.info)(message)
 
 
-class EndpointsReady(Resource, module="databricks-braintrust", name="EndpointsReady"):
-    """The stack's readiness gate; output `ready`: {name: {state, config_version}}."""
-
-    ready: pulumi.Output[dict]
-
-    def __init__(self, resource_name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(EndpointsReadyProvider(), resource_name,
-                         {**props, **{k: None for k in OUTPUT_KEYS}}, opts)
+EndpointsReady = resource_class(EndpointsReadyProvider)

@@ -106,7 +106,7 @@ _TOP_LEVEL = {"config", "encryptionsalt", "secretsprovider", "encryptedkey", "en
 
 
 # What `pulumi stack init` accepts; the name also goes into tags and the principal's externalId.
-_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+_STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # never read as an option
 
 
 def stack_name_of(path: Path) -> str:
@@ -202,7 +202,8 @@ def read_stack_file(path: Path | str, *, display: str | None = None) -> Any:
     stack = stack_name_of(path)
     if not _STACK_NAME.fullmatch(stack):
         raise refuse(f"names the stack {stack[:80]!r}, which Pulumi refuses: a stack name holds only letters, "
-                     "digits, '-', '_' and '.' (rename the file to Pulumi.<stack>.yaml with such a name)")
+                     "digits, '-', '_' and '.', starting with a letter or digit so that no command reads it as an "
+                     "option (rename the file to Pulumi.<stack>.yaml with such a name)")
     return read_stack_text(text, file)
 
 

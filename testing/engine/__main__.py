@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from components.files import write_file
 from testing.engine.engine import CommandResult, EngineError, StackEngine
 from testing.engine.props import redact, strip_secrets
 
@@ -33,13 +34,6 @@ def _pairs(values: list[str], flag: str, parser: argparse.ArgumentParser) -> dic
             parser.error(f"{flag} {item.split('=')[0]!r}: expected KEY=VALUE")
         pairs[key] = value
     return pairs
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o600)
 
 
 def _summary(result: CommandResult) -> str:
@@ -100,14 +94,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.command} failed:\n{exc.message}", file=sys.stderr)
         result, status = exc.result, 1
     if args.registrations is not None and result is not None:
-        args.registrations.write_text(json.dumps(
-            [r.as_json() for r in result.registrations], indent=1) + "\n")
+        write_file(args.registrations, json.dumps([r.as_json() for r in result.registrations], indent=1) + "\n")
     if result is None or (status and not result.steps):
         return status
     print(_summary(result))
     if args.outputs is not None:
         plain: Any = strip_secrets(result.exports)
-        _write_private(args.outputs, json.dumps(plain, indent=1) + "\n")
+        write_file(args.outputs, json.dumps(plain, indent=1) + "\n")  # 0600; a symlink is replaced
     return status
 
 

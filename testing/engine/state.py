@@ -9,12 +9,11 @@ marked, see props.py), and the options that matter after the program is gone.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.files import write_file
 from testing.engine.props import Props
 
 VERSION = 1
@@ -60,14 +59,5 @@ class StackState:
         data: dict[str, Any] = {"version": VERSION, "project": self.project, "stack": self.stack,
                                 "resources": [asdict(r) for r in self.resources.values()],
                                 "outputs": self.outputs}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(data, f, indent=1)
-                f.write("\n")
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # Beside the file, then renamed over it (components/files.py): a symlink is replaced.
+        write_file(path, json.dumps(data, indent=1) + "\n")

@@ -23,7 +23,9 @@ from databricks.sdk.service.serving import (
 from .conftest import CHURN, LLAMA_8B, PPT, WAIT, llama_config
 
 DEFAULTS = {"ready_after": 0.3, "pay_per_token_acl": "accept", "propagation_delay": 0.0,
-            "retired": [], "scim_external_id": "keep"}
+            "retired": [], "scim_external_id": "keep", "braintrust_unknown_id": "404",
+            "braintrust_put_omitted": "clear", "braintrust_put_null_secret": "keep",
+            "braintrust_other_org": "403"}
 OPT_INFO = "/api/2.0/serving-endpoints/get-model-optimization-info/{}/{}"
 
 
@@ -57,6 +59,9 @@ def test_settings_default_to_todays_behaviour_and_reset_restores_them(emulator):
 @pytest.mark.parametrize("body", [
     {"pay_per_token_acl": "maybe"}, {"propagation_delay": -1}, {"propagation_delay": True},
     {"retired": [3]}, {"scim_external_id": "lose"}, {"seed": "x"}, {"colour": "red"},
+    {"braintrust_unknown_id": "410"}, {"braintrust_unknown_id": True},
+    {"braintrust_put_omitted": "drop"}, {"braintrust_put_null_secret": "drop"},
+    {"braintrust_other_org": "404"},
 ])
 def test_a_bad_setting_is_refused_and_changes_nothing(emulator, body):
     with pytest.raises(urllib.request.HTTPError) as e:
@@ -331,3 +336,21 @@ def test_the_propagation_window_survives_a_restart_from_the_state_file(tmp_path)
         assert w.service_principals.get(sp.id).display_name == "p"
     finally:
         second.stop()
+
+
+# ---- Braintrust: the silences of its OpenAPI spec ----------------------------------------------
+# Every position is driven through every operation, against the spec's schemas, in
+# test_braintrust_openapi.py; here, that each setting takes and answers as documented.
+
+
+@pytest.mark.parametrize("status", ["404", "400", "403", 403])
+def test_braintrust_unknown_id_sets_the_status_of_a_gone_record(emulator, status):
+    assert emulator.settings(braintrust_unknown_id=status)["braintrust_unknown_id"] == str(status)
+    headers = {"Authorization": f"Bearer {emulator.braintrust_api_key}"}
+    url = f"{emulator.braintrust_url}/v1/ai_secret/0b0b0b0b-1111-4222-8333-444455556666"
+    for method in ("GET", "PATCH", "DELETE"):
+        r = requests.request(method, url, headers=headers, json={} if method == "PATCH" else None,
+                             timeout=10)
+        assert r.status_code == int(status) and set(r.json()) == {"Code", "Message"}
+    r = requests.get(f"{emulator.braintrust_url}/v1/ai_secret/not-a-uuid", headers=headers, timeout=10)
+    assert r.status_code == 400  # a malformed id is a 400 in every position

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from components import diff as diffmod
-from components.args import EndpointArgs
+from components.args import ENDPOINT
 from components.spec import load_stack_file
 from testing.emulator import EmulatorClient
 from testing.engine import CommandResult, StackEngine
@@ -142,5 +142,5 @@ def test_preview_agrees_with_up_for_each_kind_of_change(emulator: EmulatorClient
     # switch between custom and foundation while `mode` is one of them) and its grant with it.
     switches = [w for w, _ in CHANGES if w.startswith("switch")]
     expected = ([f"{w}: {n}" for w in switches for n in (CUSTOM, f"{CUSTOM}-can-query")]
-                if "mode" in EndpointArgs.REPLACE_KEYS else [])
+                if "mode" in ENDPOINT.replace_keys else [])
     assert sorted(replaced) == sorted(expected)

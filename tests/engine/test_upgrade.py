@@ -59,3 +59,27 @@ def test_a_stack_deployed_by_earlier_code_is_adopted_with_no_replacement_and_no_
         assert writes == []
         # Every resource the old state held is still there, under its new URN if renamed.
         assert len(engine.state.resources) == len(before)
+
+        # Refresh reads every resource from the old outputs (the providers unpickled from the
+        # old state, without __init__): all still there, nothing written; and an `up` after it
+        # still changes nothing.
+        emulator.clear_requests()
+        refreshed = engine.refresh()
+        assert {op for op in refreshed.ops().values()} == {"refresh"}, refreshed.ops()
+        assert [r for r in emulator.requests() if r["method"] != "GET"] == []
+        again = engine.up()
+        assert not {n: op for n, op in again.ops().items() if op != "same"}, again.ops()
+        assert [r for r in emulator.requests() if r["method"] != "GET"] == []
+
+        # Destroy deletes what the old stack made, from the outputs it recorded.
+        custom = {urn: st for urn, st in engine.state.resources.items() if st.custom}
+        ours = [st.outputs["name"] for st in custom.values()
+                if st.type.endswith(":Endpoint") and st.outputs.get("mode") != "pay_per_token"]
+        engine.destroy()
+        assert engine.state.resources == {}
+        w = emulator.workspace_client()
+        left = {ep.name for ep in w.serving_endpoints.list()}
+        assert ours and not set(ours) & left
+        principal = next(st for st in custom.values() if st.type.endswith(":ServicePrincipal"))
+        principal_id = strip_secrets(principal.outputs)["principal_id"]
+        assert not list(w.service_principals.list(filter=f'id eq "{principal_id}"'))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 import yaml
 from pulumi.runtime import settings
 
+from components.args import contract_of
 from components.spec import PROJECT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +36,26 @@ class Registered:
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
+# What each dynamic resource's provider would output, by the contract's type name: every output
+# key of the contract (components/args.py), checked on use.
+SAMPLE_OUTPUTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
+    "Endpoint": lambda name, inputs: dict(
+        endpoint_id=f"id-{name}", url=f"https://ws/serving-endpoints/{name}/invocations",
+        revision=f"rev-{name}", task="llm/v1/chat"),
+    "ServicePrincipal": lambda name, inputs: dict(
+        principal_id="1001", application_id="00000000-0000-4000-8000-000000000001",
+        created_at="2026-11-26T06:00:00Z", not_adopted_ids=[]),
+    # additional_secret_outputs is not applied under mocks: mark it as the engine would.
+    "OAuthSecret": lambda name, inputs: dict(
+        secret_id="s-1", client_id=inputs["application_id"], client_secret=CLIENT_SECRET,
+        expire_time="2027-01-01T00:00:00Z", status="ACTIVE", unmanaged_secret_ids=[]),
+    "EndpointsReady": lambda name, inputs: dict(
+        ready={n: {"state": "READY", "config_version": 1} for n in inputs["endpoints"]}),
+    "QueryGrant": lambda name, inputs: dict(governed_by="acl"),
+    "AiSecret": lambda name, inputs: dict(secret_id="bt-1", preview_secret="****", updated_at="now"),
+}
+
+
 class Mocks(pulumi.runtime.Mocks):
     """Answers for each dynamic resource what its provider would output."""
 
@@ -46,20 +68,11 @@ class Mocks(pulumi.runtime.Mocks):
         self.resources.append(registered)
         outs = dict(inputs)
         outs.pop("__provider", None)
-        if "served_entities" in inputs:
-            outs.update(endpoint_id=f"id-{name}", url=f"https://ws/serving-endpoints/{name}/invocations",
-                        revision=f"rev-{name}", task="llm/v1/chat")
-        elif "display_name" in inputs:
-            outs.update(principal_id="1001", application_id="00000000-0000-4000-8000-000000000001",
-                        created_at="2026-11-26T06:00:00Z")
-        elif "lifetime_days" in inputs:
-            # additional_secret_outputs is not applied under mocks: mark it as the engine would.
-            outs.update(secret_id="s-1", client_id=inputs["application_id"],
-                        client_secret=CLIENT_SECRET, expire_time="2027-01-01T00:00:00Z", status="ACTIVE")
-        elif "timeout_seconds" in inputs:
-            outs["ready"] = {n: {"state": "READY", "config_version": 1} for n in inputs["endpoints"]}
-        elif "record_hash" in inputs:
-            outs.update(secret_id="bt-1", preview_secret="****", updated_at="now")
+        contract = contract_of(args.typ)
+        if contract is not None:
+            sample = SAMPLE_OUTPUTS[contract.type_name](name, inputs)
+            assert set(sample) == set(contract.output_keys()), contract.type_name
+            outs.update(sample)
         registered.outputs = outs
         return f"{name}-id", outs
 

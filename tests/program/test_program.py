@@ -10,6 +10,7 @@ import pulumi
 import pytest
 import yaml
 
+from components.args import AI_SECRET, ENDPOINT, OAUTH_SECRET, QUERY_GRANT, READINESS, SERVICE_PRINCIPAL
 from components.braintrust import validate_record
 from components.spec import PROJECT, SECRET_KEYS
 from tests.program.conftest import CLIENT_SECRET, PAT, ROOT, STACKS, Mocks, run_program, stack_config
@@ -30,20 +31,20 @@ def test_program_declares_endpoints_gate_principal_and_a_grant_per_endpoint(
     assert {"databricks-braintrust:serving:ServingEndpoint", "databricks-braintrust:serving:ReadinessGate",
             "databricks-braintrust:principal:QueryPrincipal",
             "databricks-braintrust:braintrust:BraintrustRecord"} <= components
-    endpoints = [r for r in mocks.resources if "served_entities" in r.inputs]
+    endpoints = [r for r in mocks.resources if r.typ == ENDPOINT.type_token]
     assert sorted(r.inputs["name"] for r in endpoints) == declared
     # Every endpoint resource is the child of its ServingEndpoint component.
     for r in endpoints:
         assert "databricks-braintrust:serving:ServingEndpoint$" in r.urn, r.urn
-    grants = [r for r in mocks.resources if "service_principal_name" in r.inputs]
+    grants = [r for r in mocks.resources if r.typ == QUERY_GRANT.type_token]
     assert sorted(g.inputs["endpoint_name"] for g in grants) == declared
     assert all(g.inputs["permission_level"] == "CAN_QUERY" for g in grants)
     assert all("databricks-braintrust:principal:QueryPrincipal$" in g.urn for g in grants)
     # The gate waits on every endpoint: it depends on each endpoint resource.
-    (gate,) = [r for r in mocks.resources if "timeout_seconds" in r.inputs]
+    (gate,) = [r for r in mocks.resources if r.typ == READINESS.type_token]
     assert {e.urn for e in endpoints} <= set(gate.dependencies)
     assert sorted(gate.inputs["endpoints"]) == declared
-    (sp,) = [r for r in mocks.resources if "display_name" in r.inputs]
+    (sp,) = [r for r in mocks.resources if r.typ == SERVICE_PRINCIPAL.type_token]
     assert sp.inputs["entitlements"] == [] or config[f"{PROJECT}:principal"].get("entitlements")
     assert sp.inputs["external_id"].startswith(f"{PROJECT}/")
     assert sorted(exports["endpoints"]) == declared
@@ -71,9 +72,9 @@ def test_braintrust_provider_is_secret_valid_and_lists_exactly_the_stack_endpoin
 @pytest.mark.parametrize("path", [p for p in STACKS if "publish: true" in p.read_text()], ids=lambda p: p.name)
 def test_publishing_stacks_upsert_the_record_after_the_gate(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mocks, exports, _ = run_program(path, monkeypatch)
-    (published,) = [r for r in mocks.resources if "record_hash" in r.inputs]
-    (gate,) = [r for r in mocks.resources if "timeout_seconds" in r.inputs]
-    grants = [r for r in mocks.resources if "service_principal_name" in r.inputs]
+    (published,) = [r for r in mocks.resources if r.typ == AI_SECRET.type_token]
+    (gate,) = [r for r in mocks.resources if r.typ == READINESS.type_token]
+    grants = [r for r in mocks.resources if r.typ == QUERY_GRANT.type_token]
     assert gate.urn in published.dependencies
     assert {g.urn for g in grants} <= set(published.dependencies)
     assert CLIENT_SECRET not in json.dumps(published.inputs["record_hash"])
@@ -139,7 +140,7 @@ def test_principal_resources_are_named_independently_of_display_name(monkeypatch
     mocks, _, _ = run_program(path, monkeypatch)
     display_name = yaml.safe_load(path.read_text())["config"][f"{PROJECT}:principal"]["display_name"]
     principal_side = [r for r in mocks.resources
-                      if "display_name" in r.inputs or "lifetime_days" in r.inputs
+                      if r.typ == SERVICE_PRINCIPAL.type_token or r.typ == OAUTH_SECRET.type_token
                       or r.typ.endswith("QueryPrincipal")]
     assert len(principal_side) == 3
     assert all(display_name not in r.urn for r in principal_side)

@@ -7,11 +7,24 @@ from typing import Any
 import pytest
 from pulumi.output import Unknown
 
-from components.providers.endpoint import (
-    check_endpoint,
-    diff_endpoint,
-    revision,
-)
+from components.providers import endpoint
+from components.providers.endpoint import EndpointProvider
+
+# The rules work on the contract's classes: each test states the wire props, as the engine
+# hands them over, and the provider's own conversion makes the typed arguments.
+args = EndpointProvider.args_of
+
+
+def diff_endpoint(olds: dict[str, Any], news: dict[str, Any]) -> Any:
+    return endpoint.diff_endpoint(args(olds), args(news))
+
+
+def revision(props: dict[str, Any]) -> str:
+    return endpoint.revision(args(props))
+
+
+def check_endpoint(props: dict[str, Any]) -> Any:
+    return endpoint.check_endpoint(args(props))
 
 A = {"name": "a", "entity_name": "main.ml.a", "entity_version": "1", "workload_size": "Small",
      "scale_to_zero_enabled": True}

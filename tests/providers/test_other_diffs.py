@@ -11,7 +11,7 @@ from pulumi.output import Unknown
 from components.providers._errors import WaitTimeout
 from components.providers._wait import Done, Pending, wait_for
 from components.providers.grant import diff_grant, direct_entries, without
-from components.providers.oauth_secret import diff_secret, parse_time
+from components.providers.oauth_secret import OAuthSecretProvider, diff_secret, parse_time
 from components.providers.principal import diff_principal
 from components.providers.readiness import diff_ready
 
@@ -27,6 +27,11 @@ def secret(**over: Any) -> dict[str, Any]:
     return base
 
 
+def secret_diff(olds: dict[str, Any], news: dict[str, Any], now: Any) -> Any:
+    """The pure diff, on the contract's classes made from the wire props."""
+    return diff_secret(OAuthSecretProvider.stored_of(olds), OAuthSecretProvider.args_of(news), now=now)
+
+
 def inputs(props: dict[str, Any]) -> dict[str, Any]:
     keys = ("service_principal_id", "application_id", "lifetime_days", "rotate_before_days",
             "scopes", "__provider")
@@ -34,7 +39,7 @@ def inputs(props: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_secret_no_change_far_from_expiry() -> None:
-    d = diff_secret(secret(), inputs(secret(__provider="new")), now=lambda: NOW)
+    d = secret_diff(secret(), inputs(secret(__provider="new")), now=lambda: NOW)
     assert d.changes is False and d.replaces == []
 
 
@@ -42,36 +47,36 @@ def test_secret_no_change_far_from_expiry() -> None:
                                        ("scopes", ["sql"]), ("application_id", "other")])
 def test_secret_replaced_new_first_when_principal_lifetime_or_scopes_change(key: str,
                                                                             value: Any) -> None:
-    d = diff_secret(secret(), inputs(secret(**{key: value})), now=lambda: NOW)
+    d = secret_diff(secret(), inputs(secret(**{key: value})), now=lambda: NOW)
     assert d.replaces == [key] and d.delete_before_replace is False
 
 
 def test_secret_scope_order_and_none_vs_empty_are_no_change() -> None:
     old = secret(scopes=["a", "b"])
-    assert diff_secret(old, inputs(secret(scopes=["b", "a"])), now=lambda: NOW).changes is False
+    assert secret_diff(old, inputs(secret(scopes=["b", "a"])), now=lambda: NOW).changes is False
     old = secret(scopes=None)
-    assert diff_secret(old, inputs(secret(scopes=[])), now=lambda: NOW).changes is False
+    assert secret_diff(old, inputs(secret(scopes=[])), now=lambda: NOW).changes is False
 
 
 def test_secret_rotates_inside_the_window_only() -> None:
     inside = secret(expire_time=(NOW + dt.timedelta(days=13)).isoformat())
     edge = secret(expire_time=(NOW + dt.timedelta(days=14, seconds=1)).isoformat())
-    d = diff_secret(inside, inputs(inside), now=lambda: NOW)
+    d = secret_diff(inside, inputs(inside), now=lambda: NOW)
     assert d.replaces == ["expire_time"] and d.delete_before_replace is False
-    assert diff_secret(edge, inputs(edge), now=lambda: NOW).changes is False
+    assert secret_diff(edge, inputs(edge), now=lambda: NOW).changes is False
 
 
 def test_secret_expired_or_inactive_is_replaced() -> None:
     expired = secret(expire_time=(NOW - dt.timedelta(days=1)).isoformat())
-    assert diff_secret(expired, inputs(expired), now=lambda: NOW).replaces == ["expire_time"]
+    assert secret_diff(expired, inputs(expired), now=lambda: NOW).replaces == ["expire_time"]
     inactive = secret(status="EXPIRED")
-    assert diff_secret(inactive, inputs(inactive), now=lambda: NOW).replaces == ["expire_time"]
+    assert secret_diff(inactive, inputs(inactive), now=lambda: NOW).replaces == ["expire_time"]
 
 
 def test_secret_rotate_before_days_alone_is_no_change_unless_it_opens_the_window() -> None:
-    assert diff_secret(secret(), inputs(secret(rotate_before_days=7)),
+    assert secret_diff(secret(), inputs(secret(rotate_before_days=7)),
                        now=lambda: NOW).changes is False
-    assert diff_secret(secret(), inputs(secret(rotate_before_days=61)),
+    assert secret_diff(secret(), inputs(secret(rotate_before_days=61)),
                        now=lambda: NOW).replaces == ["expire_time"]
 
 
@@ -181,6 +186,6 @@ def test_wait_backs_off_to_the_cap_and_times_out_with_what_it_waited_for() -> No
 def test_secret_is_not_replaced_in_a_preview_of_a_principal_renamed_in_place() -> None:
     old = secret()
     for key in ("service_principal_id", "application_id"):
-        assert diff_secret(old, inputs(secret(**{key: Unknown()})), now=lambda: NOW).changes is False
-    assert diff_secret(old, inputs(secret(service_principal_id="43")), now=lambda: NOW).replaces == [
+        assert secret_diff(old, inputs(secret(**{key: Unknown()})), now=lambda: NOW).changes is False
+    assert secret_diff(old, inputs(secret(service_principal_id="43")), now=lambda: NOW).replaces == [
         "service_principal_id"]
