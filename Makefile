@@ -45,8 +45,14 @@ lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m mypy $(wildcard components emulator testing)
 
+# Four pytest workers on two cores: most of the suite waits on child processes (the provider
+# process, make, the installer), so more workers than cores pays. Each worker starts its own
+# emulator. TEST_JOBS=0 runs in one process; `-m unit` (or emulator, process, program) one layer.
+# Exported and read by the shell, never pasted into the recipe's text.
+TEST_JOBS ?= 4
+export TEST_JOBS
 test: venv lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n "$$TEST_JOBS"
 
 validate: venv
 	$(PY) -m components validate

@@ -233,6 +233,10 @@ class QueryGrantArgs(Args):
     service_principal_name: Ref | str  # the principal's application id
     permission_level: str = "CAN_QUERY"
     principal_created_at: Ref | str | None = None  # as OAuthSecretArgs.principal_created_at
+    # Whether the endpoint is pay-per-token (Databricks' own, shared by the workspace), as the
+    # plan knows from its mode. None (state written before this input): guessed from the
+    # endpoint's `databricks-` name, as earlier code did. Never a change by itself.
+    endpoint_pay_per_token: bool | None = None
     # The endpoint's values of ENDPOINT.replace_keys, known in a preview where its
     # endpoint_id is not (a dynamic provider's update hands no output on): with the same
     # values the endpoint is updated in place and keeps its id, so the grant does not change.
@@ -376,7 +380,8 @@ OAUTH_SECRET = Contract(OAuthSecretArgs, OAuthSecretOutputs, secret_outputs=("cl
                         inert_keys=("rotate_before_days", "principal_created_at"))
 QUERY_GRANT = Contract(QueryGrantArgs, QueryGrantOutputs,
                        replace_keys=("endpoint_id", "service_principal_name"),
-                       inert_keys=("endpoint_name", "principal_created_at", "endpoint_identity"))
+                       inert_keys=("endpoint_name", "principal_created_at", "endpoint_pay_per_token",
+                                   "endpoint_identity"))
 AI_SECRET = Contract(AiSecretArgs, AiSecretOutputs, secret_outputs=("record",),
                      replace_keys=("name", "api_url", "org_name"))
 

@@ -250,6 +250,7 @@ def build_plan(stack: Stack) -> Plan:
             service_principal_name=Ref(sp, "application_id"),
             permission_level="CAN_QUERY",
             principal_created_at=Ref(sp, "created_at"),
+            endpoint_pay_per_token=e.mode == "pay_per_token",
             endpoint_identity=endpoint_identity(out_args[key]),
         ), principal)
         for e, key in zip(spec.endpoints, endpoints, strict=True)

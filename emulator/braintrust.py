@@ -8,8 +8,8 @@ tests/fixtures/braintrust-openapi/ai_secret.json): every operation on ``/v1/ai_s
 only the statuses it lists (200, 400, 401, 403, 429, 500). Where the spec is silent the answer
 is a switch (models.Switches, ``braintrust_*``) or a documented choice (emulator/README.md).
 
-Records: id (uuid), org_id, name, type, metadata, created, updated_at, preview_secret. The secret
-itself is stored but never returned.
+Records: id (uuid), org_id, name, type, metadata, created, updated_at, secret_updated_at,
+preview_secret. The secret itself is stored but never returned.
 """
 
 from __future__ import annotations
@@ -121,7 +121,8 @@ def _new(ws: Workspace, body: dict[str, Any]) -> dict[str, Any]:
     now = _iso(ws.now())
     rec = {"id": str(uuid.uuid4()), "org_id": ORG_ID, "name": body["name"],
            "type": body.get("type"), "metadata": body.get("metadata"),
-           "secret": body.get("secret"), "created": now, "updated_at": now}
+           "secret": body.get("secret"), "created": now, "updated_at": now,
+           "secret_updated_at": now if body.get("secret") is not None else None}
     ws.ai_secrets[rec["id"]] = rec
     return rec
 
@@ -149,8 +150,10 @@ def upsert(ws: Workspace, req: Request) -> Response:
             rec[key] = body.get(key)
     if body.get("secret") is not None:
         rec["secret"] = body["secret"]
+        rec["secret_updated_at"] = _iso(ws.now())
     elif "secret" in body and ws.switches.braintrust_put_null_secret == "clear":
         rec["secret"] = None
+        rec["secret_updated_at"] = _iso(ws.now())
     rec["updated_at"] = _iso(ws.now())
     return ok(_render(rec))
 
@@ -253,6 +256,7 @@ def patch(ws: Workspace, req: Request) -> Response:
         rec["metadata"] = _deep_merge(rec.get("metadata") or {}, body["metadata"])
     if body.get("secret") is not None:
         rec["secret"] = body["secret"]
+        rec["secret_updated_at"] = _iso(ws.now())
     rec["updated_at"] = _iso(ws.now())
     return ok(_render(rec))
 

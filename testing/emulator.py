@@ -49,7 +49,8 @@ class EmulatorClient:
 
     def settings(self, **switches: Any) -> dict[str, Any]:
         """Flip emulator switches (pay_per_token_acl, propagation_delay, retired,
-        scim_external_id, seed, ready_after) until the next reset; answers all of them."""
+        scim_external_id, seed, ready_after, braintrust_unknown_id, braintrust_put_omitted,
+        braintrust_put_null_secret, braintrust_other_org) until the next reset; answers all of them."""
         return dict(self.admin("POST", "settings", switches) or {})
 
     def system_model(self, entity: str, version: str, throughput_chunk_size: int | None = None,

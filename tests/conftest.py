@@ -26,6 +26,30 @@ READY_AFTER = 0.3
 EMULATOR_SEED = int(os.environ.get("EMULATOR_SEED") or secrets.randbelow(2**31))
 
 
+# The test layers (docs/architecture.md, "Test layers"), one marker each, given by where a test
+# lives: `pytest -m unit` runs the offline layer alone, `-m "not program"` skips the slowest.
+# A top-level file is unit unless named here.
+LAYER_BY_FOLDER = {"emulator": "emulator", "lifecycle": "process", "engine": "program",
+                   "reliability": "program", "e2e": "program", "program": "unit", "providers": "unit"}
+LAYER_BY_FILE = {"test_verify.py": "emulator", "test_catalog_in_workspace.py": "emulator",
+                 "test_make_up.py": "process", "test_pulumi_install.py": "process",
+                 "test_bench_smoke.py": "process"}
+LAYERS = ("unit", "emulator", "process", "program")
+
+
+def layer_of(path: Path) -> str:
+    relative = path.relative_to(ROOT / "tests")
+    if len(relative.parts) > 1:
+        return LAYER_BY_FOLDER.get(relative.parts[0], "unit")
+    return LAYER_BY_FILE.get(relative.name, "unit")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if not any(item.get_closest_marker(layer) for layer in LAYERS):
+            item.add_marker(layer_of(Path(str(item.path))))
+
+
 def pytest_report_header() -> str:
     return f"emulator seed: {EMULATOR_SEED} (EMULATOR_SEED={EMULATOR_SEED} repeats this run's ACL order)"
 

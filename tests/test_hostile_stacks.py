@@ -16,6 +16,7 @@ import yaml
 
 from components.spec import PROJECT, Stack, StackError, check_across, load_stack_file, validate_document
 from components.spec.endpoints import CustomModelEndpoint
+from tests.cli import run_cli
 
 # A PAT-shaped fixture built at run time, so no file in the repository holds a real-looking token.
 FAKE_PAT = "dapi" + "0123456789abcdef" * 2
@@ -325,8 +326,7 @@ def test_a_long_value_is_scanned_for_credentials_in_linear_time(tmp_path: Path, 
 def test_a_key_is_shown_escaped_so_it_cannot_forge_an_output_line(tmp_path: Path, key: str, hidden: str) -> None:
     path = tmp_path / "Pulumi.dev.yaml"
     path.write_text(DEV_TEXT.replace("    environment: dev\n", f"    environment: dev\n    {key}: x\n"))
-    result = subprocess.run([sys.executable, "-m", "components", "validate", str(path)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    result = run_cli("validate", str(path))
     assert result.returncode == 1 and hidden not in result.stdout + result.stderr
     assert all(line.startswith(str(path)) or line.endswith("invalid") for line in result.stderr.splitlines())
 
@@ -445,8 +445,7 @@ def test_render_never_prints_a_password_written_in_a_url(tmp_path: Path) -> None
     path.write_text(DEV_TEXT.replace("    publish: false\n",
                                      f"    publish: false\n    api_url: https://u:{SECRET}@bt.example.com\n"))
     for command in ("render", "validate"):
-        result = subprocess.run([sys.executable, "-m", "components", command, str(path)], cwd=ROOT,
-                                capture_output=True, text=True, timeout=60)
+        result = run_cli(command, str(path))
         assert result.returncode == 1 and SECRET not in result.stdout + result.stderr
         assert "Traceback" not in result.stderr
 
@@ -619,8 +618,7 @@ def test_validate_over_a_folder_refuses_a_copied_stack_naming_both_files(tmp_pat
     text = (ROOT / "stacks" / "Pulumi.staging.yaml").read_text()
     (tmp_path / "Pulumi.staging.yaml").write_text(text)
     (tmp_path / "Pulumi.staging-copy.yaml").write_text(text.replace("bt-stg-", "bt-cp-"))
-    result = subprocess.run([sys.executable, "-m", "components", "validate", str(tmp_path)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    result = run_cli("validate", str(tmp_path))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     line = next(line for line in result.stderr.splitlines() if "secret_name" in line)
@@ -629,9 +627,7 @@ def test_validate_over_a_folder_refuses_a_copied_stack_naming_both_files(tmp_pat
 
 def test_one_file_named_twice_is_one_stack_not_a_copy_of_itself() -> None:
     prod = ROOT / "stacks" / "Pulumi.prod.yaml"  # publishes, so a copy of it would be refused
-    result = subprocess.run([sys.executable, "-m", "components", "validate", "prod", str(prod),
-                             "./stacks/Pulumi.prod.yaml", "stacks"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=60)
+    result = run_cli("validate", "prod", str(prod), "./stacks/Pulumi.prod.yaml", "stacks")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("Pulumi.prod.yaml") == 1
 
@@ -639,8 +635,7 @@ def test_one_file_named_twice_is_one_stack_not_a_copy_of_itself() -> None:
 def test_a_symlink_under_another_stack_name_is_a_second_stack(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.prod.yaml").write_text((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())
     (tmp_path / "Pulumi.prod-eu.yaml").symlink_to(tmp_path / "Pulumi.prod.yaml")
-    result = subprocess.run([sys.executable, "-m", "components", "validate", str(tmp_path)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    result = run_cli("validate", str(tmp_path))
     assert result.returncode == 1 and "is also the secret_name of" in result.stderr, result.stderr
 
 

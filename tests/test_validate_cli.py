@@ -10,14 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import run_cli, run_cli_process
+
 ROOT = Path(__file__).resolve().parent.parent
 BROKEN = sorted(p for p in (ROOT / "tests" / "broken_stacks").glob("*/Pulumi.*.yaml"))
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "components", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
 
 
 def expectations(path: Path) -> tuple[str, str]:
@@ -53,14 +49,15 @@ def test_broken_stack_is_refused_with_field_and_fix(path: Path) -> None:
 
 
 def test_validate_names_stacks_by_name_and_exits_one_when_any_is_invalid() -> None:
+    # A real `python -m components` process: its exit status and streams, not main()'s return.
     broken = BROKEN[0]
-    result = run_cli("validate", "dev", str(broken))
+    result = run_cli_process("validate", "dev", str(broken))
     assert result.returncode == 1
     assert "ok  stacks/Pulumi.dev.yaml" in result.stdout
 
 
 def test_unknown_stack_name_lists_the_stacks_that_exist() -> None:
-    result = run_cli("validate", "nosuchstack")
+    result = run_cli_process("validate", "nosuchstack")
     assert result.returncode == 1
     assert result.stderr.startswith("nosuchstack: no such stack")
     assert "dev, local, prod, staging" in result.stderr

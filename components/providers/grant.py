@@ -32,7 +32,8 @@ level (create, update) or without it (delete) before state records anything; a w
 200 that no read confirms is sent again (after a fresh read) and fails the step after
 UNCONFIRMED_WRITES.
 
-Pay-per-token endpoints (Databricks' own `databricks-*`) are shared by the whole workspace and
+Pay-per-token endpoints (Databricks' own `databricks-*`; the plan says which, as the input
+endpoint_pay_per_token) are shared by the whole workspace and
 owned by Databricks. A 403 PERMISSION_DENIED on writing their ACL, after the GET of that ACL
 succeeded in the same operation, means access is governed by the workspace (Unity Catalog
 EXECUTE on system.ai, which users hold by default): `up` succeeds, the grant records
@@ -52,7 +53,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pulumi
 from databricks.sdk.errors import (
@@ -66,19 +66,12 @@ from databricks.sdk.service.serving import (
     ServingEndpointAccessControlRequest,
     ServingEndpointPermissions,
 )
-from pulumi.dynamic import (
-    CheckFailure,
-    CheckResult,
-    CreateResult,
-    DiffResult,
-    ReadResult,
-    UpdateResult,
-)
+from pulumi.dynamic import CheckFailure, DiffResult
 
 from components.args import ENDPOINT, QUERY_GRANT, QueryGrantArgs, QueryGrantOutputs
 
 from ._client import DatabricksProvider, pause_for
-from ._contract import ContractProvider, resource_class
+from ._contract import ContractProvider, Stored, resource_class
 from ._errors import ProviderError, api_error, describe
 from ._ops import OPERATION_BUDGET, READ_BUDGET, AnswerLost, DeadlineExceeded, Ops
 from ._propagation import (
@@ -87,9 +80,9 @@ from ._propagation import (
     is_recent,
     is_unknown_principal,
 )
-from ._props import diff_result, inputs_only, is_unknown
+from ._props import diff_result, is_unknown
 
-INPUT_KEYS = QUERY_GRANT.input_keys()
+State = Stored[QueryGrantArgs, QueryGrantOutputs]
 DEFAULT_LEVEL = "CAN_QUERY"
 PRINCIPAL_KINDS = ("user_name", "group_name", "service_principal_name")
 LEVEL_RANK = {"CAN_VIEW": 1, "CAN_QUERY": 2, "CAN_MANAGE": 3}
@@ -111,40 +104,43 @@ def _endpoint_lock(endpoint_id: str) -> threading.Lock:
         return _LOCKS.setdefault(endpoint_id, threading.Lock())
 
 
-def same_endpoint(olds: dict[str, Any], news: dict[str, Any]) -> bool:
+def same_endpoint(old: QueryGrantArgs, new: QueryGrantArgs) -> bool:
     """In a preview, whether an endpoint whose id is unknown is the one in state, updated in
     place: same name, and the same values of the endpoint's replace keys (those both sides
     know: state written before endpoint_identity holds none, and the table may have grown)."""
-    if is_unknown(news.get("endpoint_name")) or olds.get("endpoint_name") != news.get("endpoint_name"):
+    if is_unknown(new.endpoint_name) or old.endpoint_name != new.endpoint_name:
         return False
-    old, new = olds.get("endpoint_identity") or {}, news.get("endpoint_identity") or {}
-    if is_unknown(new):
+    before, after = old.endpoint_identity or {}, new.endpoint_identity or {}
+    if is_unknown(after):
         return False
-    return all(old[k] == new[k] for k in ENDPOINT.replace_keys if k in old and k in new)
+    return all(before[k] == after[k] for k in ENDPOINT.replace_keys if k in before and k in after)
 
 
-def unchanged_in_preview(olds: dict[str, Any], news: dict[str, Any], key: str) -> bool:
+def unchanged_in_preview(old: QueryGrantArgs, new: QueryGrantArgs, key: str) -> bool:
     """An input unknown only because a preview of a dynamic provider hands no output on (Pulumi
     passes no `stables` to it), where `up` keeps the value: an endpoint updated in place keeps
     its id; the principal has no replace keys, so an unknown application id is a principal being
     updated (a rename), which keeps it."""
-    if not is_unknown(news.get(key)):
+    if not is_unknown(getattr(new, key)):
         return False
     if key == "endpoint_id":
-        return same_endpoint(olds, news)
-    return key == "service_principal_name" and bool(olds.get(key))
+        return same_endpoint(old, new)
+    return key == "service_principal_name" and bool(old.service_principal_name)
 
 
-def diff_grant(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-    def level(p: dict[str, Any]) -> Any:
-        return p.get("permission_level") or DEFAULT_LEVEL
-
-    replaces = [k for k in QUERY_GRANT.replace_keys if not unchanged_in_preview(olds, news, k)
-                and (is_unknown(news.get(k)) or olds.get(k) != news.get(k))]
+def diff_grant(old: QueryGrantArgs, new: QueryGrantArgs) -> DiffResult:
+    """endpoint_name, principal_created_at, endpoint_pay_per_token and endpoint_identity are
+    never a change (QUERY_GRANT.inert_keys)."""
+    replaces = [k for k in QUERY_GRANT.replace_keys if not unchanged_in_preview(old, new, k)
+                and (is_unknown(getattr(new, k)) or getattr(old, k) != getattr(new, k))]
     changed = list(replaces)
-    if is_unknown(news.get("permission_level")) or level(olds) != level(news):
+    if is_unknown(new.permission_level) or _level(old) != _level(new):
         changed.append("permission_level")
     return diff_result(changed, replaces, delete_before_replace=False)
+
+
+def _level(args: QueryGrantArgs) -> str:
+    return str(args.permission_level or DEFAULT_LEVEL)
 
 
 def direct_entries(acl: ServingEndpointPermissions) -> list[Entry]:
@@ -172,8 +168,11 @@ def put_order(entries: list[Entry]) -> list[Entry]:
     return sorted(entries, key=lambda e: LEVEL_RANK.get(e[2], 0))
 
 
-def is_pay_per_token(inputs: dict[str, Any]) -> bool:
-    return str(inputs.get("endpoint_name") or "").startswith(PAY_PER_TOKEN_PREFIX)
+def is_pay_per_token(args: QueryGrantArgs) -> bool:
+    """As the plan says; for state written before the plan said it, from the name."""
+    if args.endpoint_pay_per_token is not None:
+        return bool(args.endpoint_pay_per_token)
+    return str(args.endpoint_name or "").startswith(PAY_PER_TOKEN_PREFIX)
 
 
 def _levels_of(entries: list[Entry], ours: Entry) -> set[str]:
@@ -191,23 +190,19 @@ class QueryGrantProvider(DatabricksProvider, ContractProvider[QueryGrantArgs, Qu
 
     CONTRACT = QUERY_GRANT
 
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        inputs = inputs_only(news, INPUT_KEYS)
-        inputs.setdefault("permission_level", DEFAULT_LEVEL)
+    def validate(self, args: QueryGrantArgs) -> list[CheckFailure]:
         failures = []
         for key in ("endpoint_id", "service_principal_name"):
-            v = inputs.get(key)
+            v = getattr(args, key)
             if v is None or (not is_unknown(v) and not str(v)):
                 failures.append(CheckFailure(key, "is required"))
-        return CheckResult(inputs, failures)
+        return failures
 
-    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return diff_grant(olds, news)
+    def compare(self, id_: str, old: State, new: QueryGrantArgs) -> DiffResult:
+        return diff_grant(old.args, new)
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        inputs = inputs_only(props, INPUT_KEYS)
-        ours = self._ours(inputs)
-        endpoint_id = inputs["endpoint_id"]
+    def make(self, args: QueryGrantArgs) -> tuple[str, State]:
+        ours = self._ours(args)
 
         def entries(current: list[Entry]) -> list[Entry] | None:
             # The principal is this stack's: another level it holds here (raised or lowered
@@ -217,62 +212,61 @@ class QueryGrantProvider(DatabricksProvider, ContractProvider[QueryGrantArgs, Qu
                 return [e for e in current if e not in stale and e != ours] + [ours]
             return None  # PATCH of our one entry
 
-        outcome = self._converge(inputs, "granting query access",
+        outcome = self._converge(args, "granting query access",
                                  done=lambda cur: ours in cur and _levels_of(cur, ours) == {ours[2]},
                                  entries=entries)
         if outcome == GONE:
-            raise ProviderError("granting query access failed", self._obj(inputs),
+            raise ProviderError("granting query access failed", self._obj(args),
                                 "the endpoint is gone: run `pulumi refresh`, then `pulumi up`")
-        return CreateResult(f"{endpoint_id}/{ours[1]}/{ours[2]}",
-                            {**inputs, "governed_by": outcome})
+        return (f"{args.endpoint_id}/{ours[1]}/{ours[2]}",
+                Stored(args, QueryGrantOutputs(governed_by=outcome)))
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        inputs = inputs_only(props, INPUT_KEYS)
+    def refresh(self, id_: str, old: State) -> State | None:
+        args = old.args
         try:
-            acl = Ops(self.bounded(READ_BUDGET)).serving.get_permissions(inputs["endpoint_id"])
+            acl = Ops(self.bounded(READ_BUDGET)).serving.get_permissions(str(args.endpoint_id))
         except NotFound:
-            return ReadResult("", {})  # the endpoint is gone, and its ACL with it
+            return None  # the endpoint is gone, and its ACL with it
         except (DatabricksError, DeadlineExceeded) as exc:
-            raise api_error("reading permissions", self._obj(inputs), exc) from None
-        if props.get("governed_by") == BY_WORKSPACE:
-            return ReadResult(id_, {**inputs, "governed_by": BY_WORKSPACE})  # no entry to find
-        if self._ours(inputs) not in direct_entries(acl):
-            return ReadResult("", {})  # our entry was removed out of band
-        return ReadResult(id_, {**inputs, "governed_by": BY_ACL})
+            raise api_error("reading permissions", self._obj(args), exc) from None
+        if old.outs.governed_by == BY_WORKSPACE:
+            return old  # no entry to find
+        if self._ours(args) not in direct_entries(acl):
+            return None  # our entry was removed out of band
+        return Stored(args, QueryGrantOutputs(governed_by=BY_ACL))
 
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+    def change(self, id_: str, old: State, new: QueryGrantArgs) -> State:
         """Only the level changes here (same endpoint, same principal): swap our entry."""
-        inputs = inputs_only(news, INPUT_KEYS)
-        old, new = self._ours(olds), self._ours(inputs)
-        if old == new or olds.get("governed_by") == BY_WORKSPACE:
-            return UpdateResult({**inputs, "governed_by": olds.get("governed_by") or BY_ACL})
+        was, now = self._ours(old.args), self._ours(new)
+        if was == now or old.outs.governed_by == BY_WORKSPACE:
+            return Stored(new, QueryGrantOutputs(governed_by=old.outs.governed_by or BY_ACL))
 
         def entries(current: list[Entry]) -> list[Entry] | None:
-            if any(e[:2] == new[:2] and e != new for e in current):
-                return [e for e in current if e[:2] != new[:2]] + [new]
+            if any(e[:2] == now[:2] and e != now for e in current):
+                return [e for e in current if e[:2] != now[:2]] + [now]
             return None  # our principal holds nothing here any more: PATCH the new level
 
-        outcome = self._converge(inputs, "changing query access",
-                                 done=lambda cur: _levels_of(cur, new) == {new[2]},
+        outcome = self._converge(new, "changing query access",
+                                 done=lambda cur: _levels_of(cur, now) == {now[2]},
                                  entries=entries)
         if outcome == GONE:
-            raise ProviderError("changing query access failed", self._obj(inputs),
+            raise ProviderError("changing query access failed", self._obj(new),
                                 "the endpoint is gone: run `pulumi refresh`, then `pulumi up`")
-        return UpdateResult({**inputs, "governed_by": outcome})
+        return Stored(new, QueryGrantOutputs(governed_by=outcome))
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        inputs = inputs_only(props, INPUT_KEYS)
-        if props.get("governed_by") == BY_WORKSPACE:
+    def remove(self, id_: str, old: State) -> None:
+        args = old.args
+        if old.outs.governed_by == BY_WORKSPACE:
             return  # we never wrote an entry there
-        ours = self._ours(inputs)
-        outcome = self._converge(inputs, "removing query access",
+        ours = self._ours(args)
+        outcome = self._converge(args, "removing query access",
                                  done=lambda cur: ours not in cur,
                                  entries=lambda cur: without(cur, ours))
         if outcome == BY_WORKSPACE:
             # The workspace took our entry once and now keeps this ACL to itself: nothing we
             # send can remove it, and failing would block every destroy.
             pulumi.log.warn(
-                f"{self._obj(inputs)}: the workspace refused removing this entry "
+                f"{self._obj(args)}: the workspace refused removing this entry "
                 f"(403 PERMISSION_DENIED); access to Databricks' pay-per-token endpoints is "
                 f"governed by Unity Catalog EXECUTE on system.ai, so the entry is left as it is: "
                 f"remove it in the workspace if it matters (deleting the principal removes it "
@@ -280,7 +274,7 @@ class QueryGrantProvider(DatabricksProvider, ContractProvider[QueryGrantArgs, Qu
 
     # ------------------------------------------------------------ helpers
 
-    def _converge(self, inputs: dict[str, Any], action: str, *,
+    def _converge(self, args: QueryGrantArgs, action: str, *,
                   done: Callable[[list[Entry]], bool],
                   entries: Callable[[list[Entry]], list[Entry] | None]) -> str:
         """Read the ACL, write, and read it again, until `done(acl)` holds; what state records.
@@ -292,14 +286,13 @@ class QueryGrantProvider(DatabricksProvider, ContractProvider[QueryGrantArgs, Qu
         PERMISSION_DENIED to the write, on a pay-per-token endpoint, after the GET of that same
         ACL succeeded in this operation. A 401, any other 403, and every other refusal fail
         the step; 429, 503 and a lost answer are retried after a fresh read."""
-        endpoint_id = str(inputs["endpoint_id"])
-        ours = self._ours(inputs)
-        obj = self._obj(inputs)
+        endpoint_id = str(args.endpoint_id)
+        ours = self._ours(args)
+        obj = self._obj(args)
         deadline = time.monotonic() + OPERATION_BUDGET
         reads = Ops(self.bounded(deadline=deadline))
         writes = Ops(self.bounded(deadline=deadline, retry=False))
-        recent = is_recent(created_at_of(inputs.get("principal_created_at"),
-                                          inputs.get("service_principal_name")))
+        recent = is_recent(created_at_of(args.principal_created_at, args.service_principal_name))
         known_by = time.monotonic() + PROPAGATION_TIMEOUT
         attempt = confirmed_misses = 0
         last: BaseException | None = None
@@ -337,10 +330,10 @@ class QueryGrantProvider(DatabricksProvider, ContractProvider[QueryGrantArgs, Qu
                     pause = pause_for(exc, attempt)  # the next attempt reads again first
                     last = exc
                 except DatabricksError as exc:
-                    if self._governed_by_workspace(inputs, exc):
+                    if self._governed_by_workspace(args, exc):
                         return BY_WORKSPACE
                     if not (recent and is_unknown_principal(exc) and time.monotonic() < known_by
-                            and self._principal_listed(reads, ours[1])):
+                            and reads.listed_principal(application_id=ours[1]) is not None):
                         raise api_error(action, obj, exc) from None
                     pause = min(5.0, 0.5 * attempt)  # a new principal the ACL API lacks yet
                 except DeadlineExceeded as exc:
@@ -360,23 +353,15 @@ class QueryGrantProvider(DatabricksProvider, ContractProvider[QueryGrantArgs, Qu
         except NotFound:
             return None
 
-    def _principal_listed(self, ops: Ops, app_id: str) -> bool:
-        try:
-            found = list(ops.scim.list(filter=f'applicationId eq "{app_id}"'))
-        except (DatabricksError, DeadlineExceeded) as exc:
-            raise api_error("listing service principals", f"service principal {app_id}",
-                            exc) from None
-        return any(sp.application_id == app_id for sp in found)
-
-    def _governed_by_workspace(self, inputs: dict[str, Any], exc: Exception) -> bool:
+    def _governed_by_workspace(self, args: QueryGrantArgs, exc: Exception) -> bool:
         """The workspace keeps this pay-per-token endpoint's ACL to itself: our write got 403
         PERMISSION_DENIED (the caller has just read that ACL). Never a 401 (an expired token),
         another 403, a 429 or a 5xx: those say nothing about who governs the endpoint."""
-        if not (is_pay_per_token(inputs) and isinstance(exc, PermissionDenied)
+        if not (is_pay_per_token(args) and isinstance(exc, PermissionDenied)
                 and getattr(exc, "error_code", None) == "PERMISSION_DENIED"):
             return False
         pulumi.log.info(
-            f"{self._obj(inputs)}: the workspace refused the ACL write (403 PERMISSION_DENIED); "
+            f"{self._obj(args)}: the workspace refused the ACL write (403 PERMISSION_DENIED); "
             f"access to Databricks' pay-per-token endpoints is governed by Unity Catalog "
             f"EXECUTE on their system.ai model, which workspace users hold by default. "
             f"Recorded as governed by the workspace; `python -m components verify` proves the "
@@ -384,15 +369,13 @@ class QueryGrantProvider(DatabricksProvider, ContractProvider[QueryGrantArgs, Qu
         return True
 
     @staticmethod
-    def _ours(inputs: dict[str, Any]) -> Entry:
-        return ("service_principal_name", str(inputs["service_principal_name"]),
-                str(inputs.get("permission_level") or DEFAULT_LEVEL))
+    def _ours(args: QueryGrantArgs) -> Entry:
+        return ("service_principal_name", str(args.service_principal_name), _level(args))
 
     @staticmethod
-    def _obj(inputs: dict[str, Any]) -> str:
-        return (f"{inputs.get('permission_level') or DEFAULT_LEVEL} for "
-                f"{inputs.get('service_principal_name')} on endpoint "
-                f"{inputs.get('endpoint_name') or inputs.get('endpoint_id')}")
+    def _obj(args: QueryGrantArgs) -> str:
+        return (f"{_level(args)} for {args.service_principal_name} on endpoint "
+                f"{args.endpoint_name or args.endpoint_id}")
 
 
 QueryGrant = resource_class(QueryGrantProvider)

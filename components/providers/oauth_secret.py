@@ -39,7 +39,6 @@ from typing import Any
 
 import pulumi
 from databricks.sdk.errors import DatabricksError, NotFound
-from databricks.sdk.service.iam import ServicePrincipal as ScimPrincipal
 from databricks.sdk.service.oauth2 import (
     CreateServicePrincipalSecretResponse,
     SecretInfo,
@@ -298,13 +297,9 @@ class OAuthSecretProvider(DatabricksProvider, ContractProvider[OAuthSecretArgs, 
               f"{sp_id} <secret-id>`), then run `pulumi up` again",
         )
 
-    def _principal_listed(self, ops: Ops, sp_id: str) -> bool:
-        try:
-            found: list[ScimPrincipal] = list(ops.scim.list(filter=f'id eq "{sp_id}"'))
-        except (DatabricksError, DeadlineExceeded) as exc:
-            raise api_error("listing service principals", f"service principal {sp_id}",
-                            exc) from None
-        return any(str(sp.id) == sp_id for sp in found)
+    @staticmethod
+    def _principal_listed(ops: Ops, sp_id: str) -> bool:
+        return ops.listed_principal(scim_id=sp_id) is not None
 
 
 OAuthSecret = resource_class(OAuthSecretProvider)

@@ -29,7 +29,7 @@ missing displayName (or externalId) is not drift.
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
 import pulumi
 from databricks.sdk.errors import DatabricksError, NotFound
@@ -37,19 +37,23 @@ from databricks.sdk.service.iam import ComplexValue, Patch, PatchOp, PatchSchema
 from databricks.sdk.service.iam import ServicePrincipal as ScimPrincipal
 from pulumi.dynamic import (
     CheckFailure,
-    CheckResult,
-    CreateResult,
     DiffResult,
-    ReadResult,
-    UpdateResult,
 )
 
 from components.args import SERVICE_PRINCIPAL, ServicePrincipalArgs, ServicePrincipalOutputs
 
 from ._client import DatabricksProvider
-from ._contract import ContractProvider, resource_class
+from ._contract import ContractProvider, Stored, resource_class
 from ._errors import ProviderError, api_error
-from ._ops import MAX_ATTEMPTS, OPERATION_BUDGET, READ_BUDGET, AnswerLost, DeadlineExceeded, Ops
+from ._ops import (
+    MAX_ATTEMPTS,
+    OPERATION_BUDGET,
+    READ_BUDGET,
+    AnswerLost,
+    DeadlineExceeded,
+    Ops,
+    scim_string,
+)
 from ._propagation import (
     PROPAGATION_TIMEOUT,
     is_recent,
@@ -57,33 +61,29 @@ from ._propagation import (
     remember_created,
     until_known,
 )
-from ._props import diff_result, inputs_only, is_unknown
+from ._props import diff_result, is_unknown
 from ._wait import Done, Pending, wait_for
 
-INPUT_KEYS = SERVICE_PRINCIPAL.input_keys()
+State = Stored[ServicePrincipalArgs, ServicePrincipalOutputs]
 PATCH_SCHEMA = [PatchSchema.URN_IETF_PARAMS_SCIM_API_MESSAGES_2_0_PATCH_OP]
 
 
-def diff_principal(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+def diff_principal(old: ServicePrincipalArgs, new: ServicePrincipalArgs) -> DiffResult:
     changed = []
-    for key in INPUT_KEYS:
-        new = news.get(key)
-        if is_unknown(new):
+    for key in SERVICE_PRINCIPAL.input_keys():
+        value = getattr(new, key)
+        if is_unknown(value):
             changed.append(key)
         elif key == "entitlements":
-            if set(olds.get(key) or []) != set(new or []):
+            if set(old.entitlements or ()) != set(value or ()):
                 changed.append(key)
-        elif olds.get(key) != new:
+        elif getattr(old, key) != value:
             changed.append(key)
     return diff_result(changed, [])
 
 
 def _entitlements(sp: ScimPrincipal) -> set[str]:
     return {e.value for e in sp.entitlements or [] if e.value}
-
-
-def _scim_string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _by_id(sps: list[ScimPrincipal]) -> list[ScimPrincipal]:
@@ -95,22 +95,19 @@ class ServicePrincipalProvider(DatabricksProvider, ContractProvider[ServicePrinc
 
     CONTRACT = SERVICE_PRINCIPAL
 
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        inputs = inputs_only(news, INPUT_KEYS)
-        inputs.setdefault("entitlements", [])
+    def validate(self, args: ServicePrincipalArgs) -> list[CheckFailure]:
         failures = []
         for key in ("display_name", "external_id"):
-            v = inputs.get(key)
+            v = getattr(args, key)
             if not is_unknown(v) and (not isinstance(v, str) or not v.strip()):
                 failures.append(CheckFailure(key, "must be a non-empty string"))
-        return CheckResult(inputs, failures)
+        return failures
 
-    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return diff_principal(olds, news)
+    def compare(self, id_: str, old: State, new: ServicePrincipalArgs) -> DiffResult:
+        return diff_principal(old.args, new)
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        inputs = inputs_only(props, INPUT_KEYS)
-        name, marker = inputs["display_name"], inputs["external_id"]
+    def make(self, args: ServicePrincipalArgs) -> tuple[str, State]:
+        name, marker = args.display_name, args.external_id
         obj = f"service principal {name!r}"
         ops = Ops(self.bounded(OPERATION_BUDGET))
         named = self._named(ops, name)
@@ -124,10 +121,11 @@ class ServicePrincipalProvider(DatabricksProvider, ContractProvider[ServicePrinc
                 pulumi.log.warn(f"{obj}: more principals carry this stack's marker ({rest}); "
                                 f"adopted {sp.id}, the one in use, and left the others alone: "
                                 f"delete them if nothing uses them")
-            current = {"display_name": sp.display_name, "external_id": sp.external_id,
-                       "entitlements": sorted(_entitlements(sp) & set(inputs["entitlements"]))}
+            current = ServicePrincipalArgs(
+                display_name=sp.display_name or "", external_id=sp.external_id or "",
+                entitlements=tuple(sorted(_entitlements(sp) & set(args.entitlements or ()))))
             # Adopted after a crash, so it may be new enough to be unknown by id for a while.
-            self._patch(ops, str(sp.id), current, inputs, recent=True)
+            self._patch(ops, str(sp.id), current, args, recent=True)
         else:
             foreign = [o for o in named if o.external_id]
             if foreign:
@@ -137,7 +135,7 @@ class ServicePrincipalProvider(DatabricksProvider, ContractProvider[ServicePrinc
                     f"choose another principal.display_name in the stack file, or, if it is "
                     f"this stack's, set its externalId to {marker!r}; it is never taken over",
                 )
-            sp = self._create_once(ops, inputs, {str(o.id) for o in named})
+            sp = self._create_once(ops, args, {str(o.id) for o in named})
             if named:
                 # No externalId: nothing proves it is ours (made by hand, or a workspace that
                 # does not keep externalId and a state lost in a crash). Never adopted.
@@ -148,51 +146,50 @@ class ServicePrincipalProvider(DatabricksProvider, ContractProvider[ServicePrinc
                     f"delete it if it is a leftover of this stack")
         created_at = now_rfc3339()
         remember_created(str(sp.id), sp.application_id, created_at)
-        outs = self._outs(inputs, sp, created_at)
-        outs["not_adopted_ids"] = sorted(str(o.id) for o in named if o.id != sp.id
-                                         and o.external_id != marker)
-        return CreateResult(str(sp.id), outs)
+        outs = ServicePrincipalOutputs(
+            principal_id=str(sp.id), application_id=sp.application_id, created_at=created_at,
+            not_adopted_ids=tuple(sorted(str(o.id) for o in named
+                                         if o.id != sp.id and o.external_id != marker)))
+        return str(sp.id), Stored(args, outs)
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+    def refresh(self, id_: str, old: State) -> State | None:
         propagating = False
         ops = Ops(self.bounded(READ_BUDGET))
         try:
             sp = ops.scim.get(id_)
         except NotFound:
             # Just created, SCIM get may still answer 404 while the list shows it.
-            listed = self._listed(ops, id_, props)
+            listed = self._listed(ops, id_, old.outs.application_id)
             if listed is None:
-                return ReadResult("", {})
+                return None
             sp, propagating = listed, True
         except (DatabricksError, DeadlineExceeded) as exc:
             raise api_error("reading the service principal", f"service principal {id_}",
                             exc) from None
-        inputs = inputs_only(props, INPUT_KEYS)
+        args = old.args
         # Missing is not changed: a new principal's answer may lack displayName, and a workspace
         # may not store externalId at all; neither is drift to "repair" forever.
         if sp.display_name:
-            inputs["display_name"] = sp.display_name
+            args = dataclasses.replace(args, display_name=sp.display_name)
         if sp.external_id:
-            inputs["external_id"] = sp.external_id
+            args = dataclasses.replace(args, external_id=sp.external_id)
         if not propagating:
             # Only the entitlements we manage; someone else's are not drift.
             have = _entitlements(sp)
-            inputs["entitlements"] = [e for e in inputs.get("entitlements") or [] if e in have]
-        sp.application_id = sp.application_id or props.get("application_id")
-        outs = self._outs(inputs, sp, props.get("created_at"))
-        outs["not_adopted_ids"] = props.get("not_adopted_ids") or []
-        return ReadResult(id_, outs)
+            args = dataclasses.replace(
+                args, entitlements=tuple(e for e in args.entitlements or () if e in have))
+        outs = dataclasses.replace(old.outs, principal_id=str(sp.id),
+                                   application_id=sp.application_id or old.outs.application_id)
+        return Stored(args, outs)
 
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        inputs = inputs_only(news, INPUT_KEYS)
-        self._patch(Ops(self.bounded(OPERATION_BUDGET)), id_, olds, inputs,
-                    recent=is_recent(olds.get("created_at")))
-        outs = {**inputs, **{k: olds.get(k) for k in SERVICE_PRINCIPAL.output_keys()}}
-        return UpdateResult(outs)
+    def change(self, id_: str, old: State, new: ServicePrincipalArgs) -> State:
+        self._patch(Ops(self.bounded(OPERATION_BUDGET)), id_, old.args, new,
+                    recent=is_recent(old.outs.created_at))
+        return Stored(new, old.outs)
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
+    def remove(self, id_: str, old: State) -> None:
         self._delete(Ops(self.bounded(OPERATION_BUDGET)), id_,
-                     f"service principal {props.get('display_name')!r} ({id_})")
+                     f"service principal {old.args.display_name!r} ({id_})")
 
     # ------------------------------------------------------------ helpers
 
@@ -200,7 +197,7 @@ class ServicePrincipalProvider(DatabricksProvider, ContractProvider[ServicePrinc
         """Principals of this display name (exactly; SCIM compares it case-insensitively). One
         without displayName is included: a principal just created may be listed without it."""
         try:
-            found = list(ops.scim.list(filter=f"displayName eq {_scim_string(name)}"))
+            found = list(ops.scim.list(filter=f"displayName eq {scim_string(name)}"))
         except (DatabricksError, DeadlineExceeded) as exc:
             raise api_error("listing service principals", f"service principal {name!r}",
                             exc, "the identity running `pulumi up` must be a workspace admin"
@@ -218,19 +215,13 @@ class ServicePrincipalProvider(DatabricksProvider, ContractProvider[ServicePrinc
                 return 0  # unknown to the secrets API (yet): it has none we could use
         return max(_by_id(candidates), key=secrets)  # max keeps the first of equals
 
-    def _listed(self, ops: Ops, id_: str, props: dict[str, Any]) -> ScimPrincipal | None:
-        app_id = props.get("application_id")
-        flt = f"applicationId eq {_scim_string(app_id)}" if app_id else f"id eq {_scim_string(id_)}"
-        try:
-            found = list(ops.scim.list(filter=flt))
-        except (DatabricksError, DeadlineExceeded) as exc:
-            raise api_error("listing service principals", f"service principal {id_}",
-                            exc) from None
-        return next((sp for sp in found if str(sp.id) == id_), None)
+    @staticmethod
+    def _listed(ops: Ops, id_: str, application_id: str | None) -> ScimPrincipal | None:
+        return ops.listed_principal(scim_id=id_, application_id=application_id or None)
 
-    def _create_once(self, ops: Ops, inputs: dict[str, Any], before: set[str]) -> ScimPrincipal:
+    def _create_once(self, ops: Ops, args: ServicePrincipalArgs, before: set[str]) -> ScimPrincipal:
         """POST, never re-sent blindly; after a lost answer, list before sending again."""
-        name = inputs["display_name"]
+        name = args.display_name
         obj = f"service principal {name!r}"
         kept: ScimPrincipal | None = None
         lost = 0
@@ -239,10 +230,10 @@ class ServicePrincipalProvider(DatabricksProvider, ContractProvider[ServicePrinc
                 try:
                     kept = ops.scim.create(
                         display_name=name,
-                        external_id=inputs["external_id"],
+                        external_id=args.external_id,
                         active=True,
                         # No entitlements unless the stack asks: the principal only queries.
-                        entitlements=[ComplexValue(value=e) for e in inputs["entitlements"]] or None,
+                        entitlements=[ComplexValue(value=e) for e in args.entitlements or ()] or None,
                     )
                     break
                 except AnswerLost:
@@ -286,7 +277,7 @@ class ServicePrincipalProvider(DatabricksProvider, ContractProvider[ServicePrinc
                 ops.scim.delete(id_)
                 return Done(None)
             except NotFound:
-                if self._listed(ops, id_, {}) is None:
+                if self._listed(ops, id_, None) is None:
                     return Done(None)  # already gone
                 return Pending("the workspace lists it but does not know it by id yet")
             except (DatabricksError, DeadlineExceeded) as exc:
@@ -295,34 +286,30 @@ class ServicePrincipalProvider(DatabricksProvider, ContractProvider[ServicePrinc
         wait_for(attempt, what="the workspace to delete the new principal", obj=obj,
                  timeout=ops.left(PROPAGATION_TIMEOUT))
 
-    def _patch(self, ops: Ops, id_: str, olds: dict[str, Any], news: dict[str, Any],
+    def _patch(self, ops: Ops, id_: str, old: ServicePrincipalArgs, new: ServicePrincipalArgs,
                recent: bool) -> None:
         changes: list[Patch] = []
-        if olds.get("display_name") != news["display_name"]:
-            changes.append(Patch(op=PatchOp.REPLACE, path="displayName", value=news["display_name"]))
-        if olds.get("external_id") != news["external_id"]:
-            changes.append(Patch(op=PatchOp.REPLACE, path="externalId", value=news["external_id"]))
-        old_e, new_e = set(olds.get("entitlements") or []), set(news.get("entitlements") or [])
+        if old.display_name != new.display_name:
+            changes.append(Patch(op=PatchOp.REPLACE, path="displayName", value=new.display_name))
+        if old.external_id != new.external_id:
+            changes.append(Patch(op=PatchOp.REPLACE, path="externalId", value=new.external_id))
+        old_e, new_e = set(old.entitlements or ()), set(new.entitlements or ())
         if new_e - old_e:
             changes.append(Patch(op=PatchOp.ADD, path="entitlements",
                              value=[{"value": e} for e in sorted(new_e - old_e)]))
         for e in sorted(old_e - new_e):  # only ones we set before
-            changes.append(Patch(op=PatchOp.REMOVE, path=f'entitlements[value eq "{e}"]'))
+            changes.append(Patch(op=PatchOp.REMOVE, path=f"entitlements[value eq {scim_string(e)}]"))
         if not changes:
             return
         try:
             until_known(
                 lambda: ops.scim.patch(id_, operations=changes, schemas=PATCH_SCHEMA),
                 recent=recent, principal=f"service principal {id_}",
-                listed=lambda: self._listed(ops, id_, news) is not None,
+                listed=lambda: self._listed(ops, id_, None) is not None,
                 timeout=ops.left(PROPAGATION_TIMEOUT))
         except (DatabricksError, DeadlineExceeded) as exc:
             raise api_error("updating the service principal",
-                            f"service principal {news['display_name']!r} ({id_})", exc) from None
-
-    def _outs(self, inputs: dict[str, Any], sp: ScimPrincipal, created_at: Any) -> dict[str, Any]:
-        return {**inputs, "principal_id": str(sp.id), "application_id": sp.application_id,
-                "created_at": created_at}
+                            f"service principal {new.display_name!r} ({id_})", exc) from None
 
 
 ServicePrincipal = resource_class(ServicePrincipalProvider)

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 from pulumi.output import Unknown
 
+from components.providers import grant, principal
 from components.providers._errors import WaitTimeout
 from components.providers._wait import Done, Pending, wait_for
-from components.providers.grant import diff_grant, direct_entries, without
+from components.providers.grant import QueryGrantProvider, direct_entries, without
 from components.providers.oauth_secret import OAuthSecretProvider, diff_secret, parse_time
-from components.providers.principal import diff_principal
+from components.providers.principal import ServicePrincipalProvider
 from components.providers.readiness import diff_ready
 
 NOW = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
@@ -25,6 +26,16 @@ def secret(**over: Any) -> dict[str, Any]:
             "expire_time": (NOW + dt.timedelta(days=60)).isoformat(), "status": "ACTIVE"}
     base.update(over)
     return base
+
+
+def diff_principal(olds: dict[str, Any], news: dict[str, Any]) -> Any:
+    args = ServicePrincipalProvider.args_of
+    return principal.diff_principal(args(olds), args(news))
+
+
+def diff_grant(olds: dict[str, Any], news: dict[str, Any]) -> Any:
+    args = QueryGrantProvider.args_of
+    return grant.diff_grant(args(olds), args(news))
 
 
 def secret_diff(olds: dict[str, Any], news: dict[str, Any], now: Any) -> Any:
@@ -125,6 +136,19 @@ def test_grant_replaces_on_endpoint_or_principal_and_ignores_endpoint_name() -> 
     assert d.changes is True and d.replaces == []  # swapped in place, never removed
     no_level = {k: v for k, v in old.items() if k != "permission_level"}
     assert diff_grant(old, no_level).changes is False
+
+
+
+def test_grant_pay_per_token_comes_from_the_plan_and_its_absence_in_old_state_is_no_change() -> None:
+    old = {"endpoint_id": "e1", "endpoint_name": "databricks-x", "service_principal_name": "app",
+           "permission_level": "CAN_QUERY"}  # state written before the plan passed the mode
+    for told in (True, False):
+        assert diff_grant(old, {**old, "endpoint_pay_per_token": told}).changes is False
+    args = QueryGrantProvider.args_of
+    assert grant.is_pay_per_token(args(old))  # as before: from the name
+    assert not grant.is_pay_per_token(args({**old, "endpoint_pay_per_token": False}))
+    assert grant.is_pay_per_token(args({**old, "endpoint_name": "mine",
+                                        "endpoint_pay_per_token": True}))
 
 
 def test_grant_keeps_direct_entries_and_drops_inherited_and_ours() -> None:
