@@ -4,6 +4,7 @@ is registered; and the cost estimate every stack exports."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pytest
@@ -12,7 +13,7 @@ import yaml
 from components import catalog
 from components.catalog import DbuRate
 from components.spec import PROJECT
-from tests.program.conftest import ROOT, run_program
+from tests.program.conftest import ROOT, Mocks, install, run_program
 
 MISTRAL = "system.ai.mistral_7b_instruct_v0_2"
 
@@ -40,10 +41,22 @@ def rate(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_stack_over_its_budget_registers_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(pulumi.RunError) as info:
-        mocks, _, _ = run_program(stack_file(tmp_path, 40), monkeypatch)
+    mocks = install(stack_file(tmp_path, 40), monkeypatch)
+
+    @pulumi.runtime.test  # type: ignore[misc]
+    def run() -> Any:
+        from components import program as prog
+
+        return prog.build(prog.load_stack())
+
+    try:
+        with pytest.raises(pulumi.RunError) as info:
+            run()
+    finally:
+        pulumi.runtime.set_all_config({}, [])
     assert "max_dbu_per_hour" in str(info.value) and "48 DBU/h" in str(info.value)
     assert "nothing was changed" in str(info.value)
+    assert [r for r in mocks.resources if r.typ != "pulumi:pulumi:Stack"] == []  # refused before the first
 
 
 def test_within_budget_the_estimate_is_exported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -51,7 +64,9 @@ def test_within_budget_the_estimate_is_exported(tmp_path: Path, monkeypatch: pyt
     assert exports["estimated_dbu_per_hour"] == {"min": 24.0, "max": 48.0, "unknown": []}
     # The check adds no resource: the same plan as without a budget.
     without, _, _ = run_program(stack_file(tmp_path, None), monkeypatch)
-    assert sorted((r.typ, r.name) for r in mocks.resources) == sorted((r.typ, r.name) for r in without.resources)
+    def declared(m: Mocks) -> list[tuple[str, str]]:
+        return sorted((r.typ, r.name) for r in m.resources if r.typ != "pulumi:pulumi:Stack")
+    assert declared(mocks) == declared(without)
 
 
 def test_an_unknown_rate_is_exported_as_unknown_never_0(monkeypatch: pytest.MonkeyPatch) -> None:

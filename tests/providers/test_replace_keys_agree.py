@@ -45,8 +45,8 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     }),
     "QueryGrant": ({
         "endpoint_id": "e1", "endpoint_name": "ep", "service_principal_name": "app", "permission_level": "CAN_QUERY",
-        "principal_created_at": "t1", "endpoint_pay_per_token": False, "endpoint_identity": {"name": "ep", "mode": "provisioned",
-                                                            "route_optimized": False},
+        "principal_created_at": "t1", "endpoint_pay_per_token": False,
+        "endpoint_identity": {"name": "ep", "mode": "provisioned", "route_optimized": False},
     }, {
         "endpoint_id": "e2", "endpoint_name": "ep2", "service_principal_name": "app2",
         "permission_level": "CAN_MANAGE", "principal_created_at": "t2", "endpoint_pay_per_token": True,
