@@ -5,7 +5,9 @@ The real program (`__main__.py`) through the stand-in engine (testing/engine) an
 process. Scenarios, in order, on one stack of N custom-model endpoints, the stack file edited
 between them as a user would:
   create        `pulumi up` from nothing (principal, secret, N endpoints, N grants, the gate)
-  no-op up      same spec again: Check + Diff only            goal: 0 requests
+  no-op up      same spec again: Check + Diff only, in a fresh provider process
+                                                              goal: 0 writes, <= 1 read (the
+                                                              workspace's clock)
   refresh       Read of every resource                        goal: <= 1 request per resource
   tag change    one tag on one endpoint                       goal: writes touch only that endpoint
   config change scale_to_zero on one endpoint (a rollout, so the gate waits again)
@@ -113,7 +115,15 @@ def run(quick: bool = False) -> dict[str, Any]:
                    gate_reads_per_endpoint=(sum(gets.values()) + lists) / n, list_rounds=lists,
                    max_gets_one_endpoint=max(gets.values(), default=0))
 
-            result, log = measure(emulator, engine(config).up)
+            # A fresh provider process, as every `pulumi up` starts one: it learns the
+            # workspace's clock (secret rotation, issue 21) with one read.
+            fresh = provider_process(emulator)
+            try:
+                result, log = measure(emulator, StackEngine(
+                    write_stack(folder, config), state, proc=fresh,
+                    secrets={"databricks_token": ADMIN_TOKEN}).up)
+            finally:
+                fresh.close()
             record("no-op up", log, resources, changed=changed_names(result))
 
             result, log = measure(emulator, engine(config).refresh)
@@ -146,7 +156,8 @@ def run(quick: bool = False) -> dict[str, Any]:
             proc.close()
 
     goals = {
-        "no-op up makes 0 requests": scenarios["no-op up"]["requests"] == 0,
+        "no-op up: 0 writes, <= 1 read": (scenarios["no-op up"]["writes"] == 0
+                                          and scenarios["no-op up"]["requests"] <= 1),
         "refresh <= 1 request per resource": scenarios["refresh"]["per_resource"] <= 1,
         "tag change writes only the changed endpoint":
             scenarios["tag change (1 endpoint)"]["endpoints_written"] == [endpoint_name(0)],

@@ -143,6 +143,10 @@ class ServedEntity:
     scale_to_zero_enabled: bool | None = None
     min_provisioned_throughput: int | None = None
     max_provisioned_throughput: int | None = None
+    # A unit model (components/catalog.py, capacity "units"): the provider creates and changes
+    # the endpoint through /api/2.0/serving-endpoints/pt when any entity has units.
+    provisioned_model_units: int | None = None
+    burst_scaling_enabled: bool | None = None  # None: the API's default; never echoed on GET
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,16 @@ class RateLimitArgs:
 
 
 @dataclass(frozen=True)
+class DbuBudget:
+    """The stack's budget as one endpoint checks it at `up` (components/cost.py): the endpoint
+    is refused before its write when its live DBUs per hour at max, plus the rest of the stack's
+    at max (the catalog's known part), exceed ``max_dbu_per_hour``."""
+
+    max_dbu_per_hour: float
+    others_max_dbu_per_hour: float
+
+
+@dataclass(frozen=True)
 class EndpointArgs(Args):
     """A serving endpoint (components/providers/endpoint.py), created, or only referenced when
     ``mode`` is pay_per_token. Outputs: every input, plus EndpointOutputs."""
@@ -178,6 +192,7 @@ class EndpointArgs(Args):
     rate_limits: tuple[RateLimitArgs, ...] = ()
     usage_tracking: bool = False  # AI Gateway usage tracking (system tables)
     route_optimized: bool = False
+    dbu_budget: DbuBudget | None = None  # None: the stack sets no max_dbu_per_hour
 
 
 @dataclass(frozen=True)
@@ -369,7 +384,9 @@ class Contract(Generic[A, Out]):
         return self.outputs.keys()
 
 
-ENDPOINT = Contract(EndpointArgs, EndpointOutputs, replace_keys=("name", "mode", "route_optimized"))
+ENDPOINT = Contract(EndpointArgs, EndpointOutputs, replace_keys=("name", "mode", "route_optimized"),
+                    # The budget is checked before a write, never written itself.
+                    inert_keys=("dbu_budget",))
 READINESS = Contract(ReadinessArgs, ReadinessOutputs, inert_keys=("timeout_seconds",))
 SERVICE_PRINCIPAL = Contract(ServicePrincipalArgs, ServicePrincipalOutputs)
 OAUTH_SECRET = Contract(OAuthSecretArgs, OAuthSecretOutputs, secret_outputs=("client_secret",),

@@ -16,11 +16,13 @@ No pulumi, no databricks-sdk: `validate`, `render` and `diff` run on a bare runn
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from components import catalog
 from components.args import EndpointArgs, ServedEntity
-from components.plan import Plan
+
+if TYPE_CHECKING:  # the plan imports this module: it gives each endpoint its share of the budget
+    from components.plan import Plan
 
 # Hours in an average month (8760 / 12), the convention cloud price pages use for $/month.
 HOURS_PER_MONTH = 730

@@ -11,6 +11,7 @@ No pulumi, no databricks-sdk: `validate` and `render` import this on a bare runn
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from components.args import (
     AiSecretArgs,
     Args,
     BraintrustRecordArgs,
+    DbuBudget,
     EndpointArgs,
     OAuthSecretArgs,
     QueryGrantArgs,
@@ -149,16 +151,29 @@ def served_entities(endpoint: SpecEndpoint) -> tuple[ServedEntity, ...]:
             raise ValueError(f"{endpoint.foundation_model} has no provisioned throughput")
         # An omitted version is left out: the endpoint provider pins the newest the workspace
         # serves at create and keeps it in state. The entity's name keys it in diffs, so it never
-        # follows what is resolved: without a version it keeps the catalog's, the name stacks
-        # deployed before versions were resolved already hold.
-        label = endpoint.entity_version or entity.default_version
+        # follows what is resolved: without a version it carries the catalog's fixed
+        # name_version, the name stacks deployed before versions were resolved already hold
+        # (never default_version, which moves when the catalog learns of a newer version).
+        label = endpoint.entity_version or entity.name_version
+        name = f"{entity.entity_name.rsplit('.', 1)[-1]}-{label}"
+        if endpoint.model_units is not None:  # a unit model: /serving-endpoints/pt
+            return (ServedEntity(
+                name=name,
+                entity_name=entity.entity_name,
+                entity_version=endpoint.entity_version,
+                provisioned_model_units=endpoint.model_units,
+                burst_scaling_enabled=endpoint.burst_scaling,
+            ),)
+        throughput = endpoint.throughput
+        if throughput is None:  # the spec requires one for a band model
+            raise ValueError(f"{endpoint.name} has no throughput")
         return (ServedEntity(
-            name=f"{entity.entity_name.rsplit('.', 1)[-1]}-{label}",
+            name=name,
             entity_name=entity.entity_name,
             entity_version=endpoint.entity_version,
-            scale_to_zero_enabled=endpoint.throughput.min == 0,
-            min_provisioned_throughput=endpoint.throughput.min,
-            max_provisioned_throughput=endpoint.throughput.max,
+            scale_to_zero_enabled=throughput.min == 0,
+            min_provisioned_throughput=throughput.min,
+            max_provisioned_throughput=throughput.max,
         ),)
     if isinstance(endpoint, CustomModelEndpoint):
         return (ServedEntity(
@@ -189,6 +204,19 @@ def endpoint_args(stack: Stack, endpoint: SpecEndpoint) -> EndpointArgs:
     )
 
 
+def with_budget(stack: Stack, endpoints: list[EndpointArgs]) -> list[EndpointArgs]:
+    """Each endpoint given the stack's max_dbu_per_hour and the rest of the stack's DBUs per
+    hour at max (the catalog's known part), so `up` can check its live rate before its write."""
+    budget = stack.spec.max_dbu_per_hour
+    if budget is None:
+        return endpoints
+    from components.cost import endpoint_cost
+
+    highs = [endpoint_cost(e).max_dbu_per_hour or 0.0 for e in endpoints]
+    return [dataclasses.replace(e, dbu_budget=DbuBudget(float(budget), sum(highs) - own))
+            for e, own in zip(endpoints, highs, strict=True)]
+
+
 def endpoint_identity(args: Args | None) -> dict[str, Any]:
     """What keeps an endpoint the same endpoint: its values of the replace keys."""
     assert isinstance(args, EndpointArgs)
@@ -216,10 +244,10 @@ def build_plan(stack: Stack) -> Plan:
         return (FormerIdentity(parent_type=former),) if former else ()
 
     endpoints: list[str] = []
-    for endpoint in spec.endpoints:
+    for endpoint, args in zip(spec.endpoints, with_budget(stack, [endpoint_args(stack, e) for e in spec.endpoints]),
+                              strict=True):
         component = declare(SERVING_ENDPOINT, endpoint.name, None)
-        endpoints.append(declare(dynamic_type(EndpointArgs.TYPE_NAME), endpoint.name,
-                                 endpoint_args(stack, endpoint), component))
+        endpoints.append(declare(dynamic_type(EndpointArgs.TYPE_NAME), endpoint.name, args, component))
 
     out_args = {d.key: d.args for d in out if isinstance(d.args, EndpointArgs)}
     gate_name = f"{stack.name}-endpoints-ready"

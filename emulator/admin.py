@@ -42,8 +42,27 @@ def get_settings(app: App, req: Request) -> Response:
     return ok(app.ws.settings())
 
 
+def _lifecycle(body: dict[str, Any]) -> tuple[str, str | None, bool] | None:
+    """(state, retires_on, used_recently) from an admin body's `lifecycle`, `retires_on` and
+    `used_recently` (whether this workspace used the model in the 30 days before the
+    announcement: such a workspace keeps a legacy or deprecated model); None when absent."""
+    state = body.get("lifecycle")
+    if state is None:
+        return None
+    if state not in seed.LIFECYCLE_STATES:
+        raise invalid_parameter(f"lifecycle must be one of {', '.join(seed.LIFECYCLE_STATES)}")
+    retires_on = body.get("retires_on")
+    if retires_on is not None and not isinstance(retires_on, str):
+        raise invalid_parameter("retires_on must be a date as text (YYYY-MM-DD)")
+    used = body.get("used_recently", True)
+    if not isinstance(used, bool):
+        raise invalid_parameter("used_recently must be a boolean")
+    return str(state), retires_on, used
+
+
 def system_models(app: App, req: Request) -> Response:
-    """Serve a version of a system.ai model, change its chunk, or stop serving it."""
+    """Serve a version of a system.ai model, change its chunk (its unit step for a unit model),
+    put the model into a lifecycle state, or stop serving the version."""
     body = _body(req)
     entity, version = body.get("entity"), body.get("version")
     if isinstance(version, int) and not isinstance(version, bool):
@@ -56,6 +75,10 @@ def system_models(app: App, req: Request) -> Response:
     served = body.get("served", True)
     if not isinstance(served, bool):
         raise invalid_parameter("served must be a boolean")
+    life = _lifecycle(body)
+    capacity = body.get("capacity")
+    if capacity not in (None, "band", "units"):
+        raise invalid_parameter("capacity must be band (tokens per second) or units (model units)")
     if not served:
         app.ws.unserve_system_version(entity, version)
         return ok({})
@@ -64,7 +87,42 @@ def system_models(app: App, req: Request) -> Response:
         raise invalid_parameter("throughput_chunk_size must be a positive integer")
     if chunk is None and entity not in app.ws.uc_models:
         raise invalid_parameter(f"throughput_chunk_size is required for a new model {entity}")
+    dbus = body.get("dbus")
+    if dbus is not None and (isinstance(dbus, bool) or not isinstance(dbus, int | float) or dbus < 0):
+        raise invalid_parameter("dbus must be a number of DBU per hour, 0 or more")
     app.ws.serve_system_version(entity, version, chunk)
+    if dbus is not None:  # a copy: the seed's table is never changed
+        model = app.ws.uc_models[entity]
+        model["dbus"] = {**(model.get("dbus") or {}), version: float(dbus)}
+    if capacity is not None:
+        app.ws.uc_models[entity]["capacity"] = capacity
+    if life is not None:
+        app.ws.set_lifecycle(entity, *life)
+    return ok({})
+
+
+def pay_per_token(app: App, req: Request) -> Response:
+    """Put a pay-per-token endpoint into a lifecycle state, or serve a new one (`display_name`).
+    Retired: the endpoint is gone (GET answers 404, as databricks-meta-llama-3-1-405b-instruct
+    does). Legacy or deprecated with `used_recently: false`: queries are refused (a GUESS of the
+    wording; the rule is Databricks' maintenance policy)."""
+    body = _body(req)
+    name = body.get("name")
+    if not isinstance(name, str) or not name.startswith("databricks-"):
+        raise invalid_parameter('name ("databricks-<model>") is required')
+    life = _lifecycle(body) or ("active", None, True)
+    ep = app.ws.endpoints.get(name)
+    if ep is not None and not ep.get("pay_per_token"):
+        raise invalid_parameter(f"{name} is not a pay-per-token endpoint")
+    if life[0] == "retired":
+        app.ws.endpoints.pop(name, None)
+        return ok({})
+    if ep is None:
+        display = body.get("display_name") or name
+        task = body.get("task") or seed.CHAT
+        ep = app.ws.endpoints[name] = app.ws.pay_per_token_endpoint(
+            name, {"display_name": str(display), "task": str(task)})
+    ep["lifecycle"] = {"state": life[0], "retires_on": life[1], "used_recently": life[2]}
     return ok({})
 
 
@@ -114,12 +172,28 @@ def rollout_failure(app: App, req: Request) -> Response:
 
 
 def clock(app: App, req: Request) -> Response:
+    """`advance_seconds` (>= 0) moves the clock forward; `offset_seconds` (any sign) sets how far
+    the workspace's clock is from the machine's, e.g. a workspace behind the deployer's clock."""
     body = _body(req)
+    if "offset_seconds" in body:
+        offset = body["offset_seconds"]
+        if isinstance(offset, bool) or not isinstance(offset, int | float):
+            raise invalid_parameter("offset_seconds must be a number")
+        app.ws.clock_offset = float(offset)
+        return ok({"now": app.ws.now(), "offset": app.ws.clock_offset})
     seconds = body.get("advance_seconds")
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
         raise invalid_parameter("advance_seconds must be a non-negative number")
     app.ws.clock_offset += float(seconds)
     return ok({"now": app.ws.now(), "offset": app.ws.clock_offset})
+
+
+def revoke_tokens(app: App, req: Request) -> Response:
+    """Every OAuth access token minted so far stops working (401 "Invalid access token"), as a
+    revocation, or a run outliving its tokens, does; secrets still mint new ones."""
+    revoked = len(app.ws.tokens)
+    app.ws.tokens.clear()
+    return ok({"revoked": revoked})
 
 
 def add_model(app: App, req: Request) -> Response:
@@ -150,10 +224,12 @@ ADMIN_ROUTES: dict[tuple[str, str], AdminHandler] = {
     ("POST", "settings"): settings,
     ("GET", "settings"): get_settings,
     ("POST", "system-models"): system_models,
+    ("POST", "pay-per-token"): pay_per_token,
     ("POST", "faults"): add_fault,
     ("DELETE", "faults"): clear_faults,
     ("POST", "rollout-failures"): rollout_failure,
     ("POST", "clock"): clock,
+    ("POST", "tokens/revoke"): revoke_tokens,
     ("POST", "models"): add_model,
     ("GET", "requests"): requests_log,
     ("DELETE", "requests"): clear_requests,

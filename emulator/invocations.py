@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from . import seed
-from .errors import bad_request, invalid_parameter, invalid_state
+from .errors import bad_request, invalid_parameter, invalid_state, permission_denied
 from .models import Workspace
 from .routing import Request, Response, Route, ok
 from .serving_endpoints import get_endpoint, require_level
@@ -40,6 +40,11 @@ def _queryable(ws: Workspace, req: Request, name: str | None) -> dict[str, Any]:
         raise bad_request("The request needs 'model': the name of a serving endpoint.")
     ep = get_endpoint(ws, name)
     require_level(ws, ep, req.caller, "CAN_QUERY", "query it")
+    life = ep.get("lifecycle") or {}
+    if life.get("state") in ("legacy", "deprecated") and not life.get("used_recently", True):
+        # The rule is Databricks' maintenance policy; the wording is a GUESS.
+        raise permission_denied(f"Endpoint '{name}' serves a {life['state']} model, available only "
+                                f"to workspaces that used it in the 30 days before the announcement.")
     if not ep.get("config"):
         raise invalid_state(f"Endpoint '{name}' is not ready: it has no served entity in state "
                             f"READY yet. Wait for the config update to finish.")

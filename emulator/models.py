@@ -181,7 +181,7 @@ class Workspace:
             for name, version, task in self.seed_models:
                 self.add_uc_model(name, version, task)
             for name, info in seed.PAY_PER_TOKEN_ENDPOINTS.items():
-                self.endpoints[name] = self._pay_per_token_endpoint(name, info)
+                self.endpoints[name] = self.pay_per_token_endpoint(name, info)
 
     def settings(self) -> dict[str, Any]:
         return {**self.switches.as_dict(), "ready_after": self.ready_after}
@@ -214,6 +214,34 @@ class Workspace:
         if not model.get("chunk"):
             model["chunk"] = chunk
 
+    def capacity_of(self, name: str) -> str:
+        """"units" for a model bought in model units (/serving-endpoints/pt), else "band"."""
+        return str((self.uc_models.get(name) or {}).get("capacity") or "band")
+
+    def dbus_for(self, name: str, version: str) -> float | None:
+        """DBU per hour for one chunk (band) or one unit (units) of a served version; the
+        seed's figure where one is recorded, else the emulator's invention (a GUESS)."""
+        model = self.uc_models.get(name)
+        chunk = self.chunk_for(name, version)
+        if model is None or not chunk:
+            return None
+        recorded = (model.get("dbus") or {}).get(version)
+        if recorded is not None:
+            return float(recorded)
+        if self.capacity_of(name) == "units":
+            return float(seed.UNIT_DBUS)
+        return float(round(chunk / 20))  # scales with the chunk: invented
+
+    def lifecycle_of(self, name: str) -> dict[str, Any]:
+        """{state, retires_on, used_recently} of a system.ai model (active when never set)."""
+        life = (self.uc_models.get(name) or {}).get("lifecycle") or {}
+        return {"state": life.get("state", "active"), "retires_on": life.get("retires_on"),
+                "used_recently": life.get("used_recently", True)}
+
+    def set_lifecycle(self, name: str, state: str, retires_on: str | None, used_recently: bool) -> None:
+        model = self.uc_models.setdefault(name, {"versions": [], "chunk": None, "task": seed.CHAT})
+        model["lifecycle"] = {"state": state, "retires_on": retires_on, "used_recently": used_recently}
+
     def unserve_system_version(self, name: str, version: str) -> None:
         model = self.uc_models.get(name)
         if model is None or version not in model["versions"]:
@@ -221,10 +249,10 @@ class Workspace:
         model["versions"].remove(version)
         (model.get("chunks") or {}).pop(version, None)
 
-    def _pay_per_token_endpoint(self, name: str, info: dict[str, Any]) -> dict[str, Any]:
+    def pay_per_token_endpoint(self, name: str, info: dict[str, Any]) -> dict[str, Any]:
         entity = {
             "name": name,
-            "foundation_model": {"name": info["foundation_model"], "display_name": info["display_name"],
+            "foundation_model": {"name": info.get("foundation_model", name), "display_name": info["display_name"],
                                  "docs": "https://docs.databricks.com/machine-learning/foundation-models/",
                                  "description": info["display_name"]},
         }
@@ -236,6 +264,7 @@ class Workspace:
             "last_updated_timestamp": seed.SEED_TIMESTAMP_MS,
             "task": info["task"],
             "pay_per_token": True,
+            "lifecycle": {"state": "active"},
             "description": "",
             "route_optimized": False,
             "tags": [],

@@ -222,6 +222,11 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "DatabricksEmulator/1.0"
     app: App  # set on the subclass the server builds
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The Date header on every answer is the workspace's clock (admin `clock` moves it), as
+        # a real workspace's answers carry its own time: the providers decide rotation on it.
+        return super().date_time_string(self.app.ws.now() if timestamp is None else timestamp)
+
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             chunks, total = [], 0

@@ -19,6 +19,8 @@ from databricks.sdk.service.serving import (
     AiGatewayConfig,
     EndpointCoreConfigInput,
     EndpointTag,
+    PtEndpointCoreConfig,
+    PtServedModel,
     RateLimit,
     ServedEntityInput,
     ServedModelInput,
@@ -51,6 +53,11 @@ CONFIG_FIELDS = {f.name for f in dataclasses.fields(EndpointCoreConfigInput)}
 CREATE_FIELDS = {"name", "config", "ai_gateway", "tags", "rate_limits", "route_optimized",
                  "description", "budget_policy_id", "email_notifications", "telemetry_config"}
 AI_GATEWAY_FIELDS = {f.name for f in dataclasses.fields(AiGatewayConfig)}
+# The /pt API (databricks-sdk 0.162.0 create_provisioned_throughput_endpoint): its body takes no
+# description, rate_limits or route_optimized; its served entities are PtServedModel.
+PT_ENTITY_FIELDS = {f.name for f in dataclasses.fields(PtServedModel)}
+PT_CONFIG_FIELDS = {f.name for f in dataclasses.fields(PtEndpointCoreConfig)}
+PT_CREATE_FIELDS = {"name", "config", "ai_gateway", "budget_policy_id", "email_notifications", "tags"}
 
 
 # ---- lookups and authorization -------------------------------------------------------------
@@ -146,12 +153,14 @@ def _entity(ws: Workspace, e: dict[str, Any], where: str) -> tuple[dict[str, Any
             raise invalid_parameter(f"{where}.entity_version is required for Unity Catalog models")
         if version not in model["versions"]:
             raise not_found(f"Model version {version} of '{name}' does not exist.")
-        if name in ws.switches.retired:
-            # The wording is a guess; the retirement policy keeps a model deployable only for
-            # workspaces that used it in the prior 30 days.
+        _deployable(ws, name, where)
+        if ws.capacity_of(name) == "units":
+            # "not eligible for Provisioned Throughput" is the recorded wording (databricks-sdk-py
+            # issue 1081); the rest of the sentence is a GUESS.
             raise invalid_parameter(
-                f"{where}: model '{name}' is retired and can no longer be deployed in this "
-                f"workspace; serve a newer model instead.")
+                f"{where}: Model '{name}' version {version} is not eligible for Provisioned "
+                f"Throughput on this API: it is served in model units; create the endpoint "
+                f"through /api/2.0/serving-endpoints/pt with provisioned_model_units.")
         task = model.get("task")
         chunk = ws.chunk_for(name, version)
         if chunk:  # a foundation model eligible for provisioned throughput
@@ -191,6 +200,66 @@ def _entity(ws: Workspace, e: dict[str, Any], where: str) -> tuple[dict[str, Any
     return out, task
 
 
+def _deployable(ws: Workspace, name: str, where: str) -> None:
+    """Refuse a retired model, and a legacy or deprecated one in a workspace that did not use it
+    lately. The wordings are GUESSES; the rule is Databricks' "AI models maintenance policy"
+    (only workspaces that used the model in the 30 days before the announcement keep it)."""
+    life = ws.lifecycle_of(name)
+    if name in ws.switches.retired or life["state"] == "retired":
+        raise invalid_parameter(
+            f"{where}: model '{name}' is retired and can no longer be deployed in this "
+            f"workspace; serve a newer model instead.")
+    if life["state"] in ("legacy", "deprecated") and not life["used_recently"]:
+        when = f" and retires on {life['retires_on']}" if life.get("retires_on") else ""
+        raise invalid_parameter(
+            f"{where}: model '{name}' is {life['state']}{when}; it stays available only to "
+            f"workspaces that used it in the 30 days before the announcement. Serve a newer model.")
+
+
+def _pt_entity(ws: Workspace, e: dict[str, Any], where: str) -> tuple[dict[str, Any], str | None]:
+    """Validate one served entity of the /pt API (PtServedModel); return it and its task."""
+    _check_keys(e, PT_ENTITY_FIELDS, where)
+    for key in ("entity_name", "entity_version", "name"):
+        if key in e and e[key] is not None and not isinstance(e[key], str):
+            raise invalid_parameter(f"{where}.{key} must be a string")
+    if "burst_scaling_enabled" in e and not isinstance(e["burst_scaling_enabled"], bool):
+        raise invalid_parameter(f"{where}.burst_scaling_enabled must be a boolean")
+    name, version = e.get("entity_name"), e.get("entity_version")
+    if not name:
+        raise invalid_parameter(f"{where}.entity_name is required")
+    model = ws.uc_models.get(name)
+    if model is None:
+        raise not_found(f"Registered model '{name}' does not exist or you do not have "
+                        f"permission to access it.")
+    if not version:  # the Terraform resource requires it; the API's default is a GUESS
+        raise invalid_parameter(f"{where}.entity_version is required")
+    if version not in model["versions"]:
+        raise not_found(f"Model version {version} of '{name}' does not exist.")
+    _deployable(ws, name, where)
+    if ws.capacity_of(name) != "units":
+        # The wording is a GUESS: only the status and error code are assumed.
+        raise invalid_parameter(
+            f"{where}: Model '{name}' version {version} is not served in model units: it is "
+            f"bought in tokens per second; create the endpoint through /api/2.0/serving-endpoints "
+            f"with min_provisioned_throughput and max_provisioned_throughput.")
+    units = e.get("provisioned_model_units")
+    if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+        raise invalid_parameter(f"{where}.provisioned_model_units must be a positive integer, got "
+                                f"{units!r} (dedicated capacity does not scale to zero)")
+    step = ws.chunk_for(name, version)
+    if step and units % step:
+        # The unit step is a GUESS (seed.UNIT_STEP; no public source gives one).
+        raise invalid_parameter(f"{where}.provisioned_model_units of '{name}' must be a multiple "
+                                f"of {step} model units, got {units}")
+    out = _wire(PtServedModel, e, where)
+    out.pop("burst_scaling_enabled", None)  # not echoed on GET by the backend
+    out["name"] = e.get("name") or f"{name.replace('.', '-')}-{version}"
+    if not ENTITY_NAME_RE.fullmatch(out["name"]):
+        raise invalid_parameter(f"{where}.name {out['name']!r} may hold only letters, digits, "
+                                f"'-' and '_' (at most 63)")
+    return out, model.get("task")
+
+
 def _served_model_to_entity(m: dict[str, Any], where: str) -> dict[str, Any]:
     _check_keys(m, MODEL_FIELDS, where)
     e = {k: v for k, v in m.items() if k not in ("model_name", "model_version")}
@@ -219,6 +288,28 @@ def validate_config(ws: Workspace, cfg: dict[str, Any], where: str) -> tuple[dic
         out, task = _entity(ws, e, f"{where}.served_entities[{i}]")
         entities.append(out)
         tasks.add(task)
+    return _with_routes(cfg, entities, tasks, where)
+
+
+def validate_pt_config(ws: Workspace, cfg: Any, where: str) -> tuple[dict[str, Any], str | None]:
+    """Validate a /pt config (PtEndpointCoreConfig): normalized + task."""
+    _check_keys(cfg, PT_CONFIG_FIELDS, where)
+    entities_in = cfg.get("served_entities")
+    if not entities_in or not isinstance(entities_in, list):
+        raise invalid_parameter(f"{where}.served_entities must hold at least one served entity")
+    if len(entities_in) > MAX_SERVED_ENTITIES:
+        raise invalid_parameter(f"{where}: at most {MAX_SERVED_ENTITIES} served entities")
+    entities, tasks = [], set()
+    for i, e in enumerate(entities_in):
+        out, task = _pt_entity(ws, e, f"{where}.served_entities[{i}]")
+        entities.append(out)
+        tasks.add(task)
+    return _with_routes(cfg, entities, tasks, where)
+
+
+def _with_routes(cfg: dict[str, Any], entities: list[dict[str, Any]], tasks: set[str | None],
+                 where: str) -> tuple[dict[str, Any], str | None]:
+    """The validated entities with the config's traffic routes (100% to a lone entity)."""
     names = [e["name"] for e in entities]
     if len(set(names)) != len(names):
         raise invalid_parameter(f"{where}: served entity names must be unique, got {names}")
@@ -309,7 +400,8 @@ def _rate_limits(raw: Any) -> list[dict[str, Any]]:
 # ---- rollouts --------------------------------------------------------------------------------
 
 
-def start_rollout(ws: Workspace, ep: dict[str, Any], cfg: dict[str, Any], creator: str) -> None:
+def start_rollout(ws: Workspace, ep: dict[str, Any], cfg: dict[str, Any], creator: str,
+                  instant: bool = False) -> None:
     version = max((c["config_version"] for c in (ep.get("config"), ep.get("failed"))
                    if c), default=0) + 1
     now_ms = ws.now_ms()
@@ -317,7 +409,7 @@ def start_rollout(ws: Workspace, ep: dict[str, Any], cfg: dict[str, Any], creato
         e.setdefault("creation_timestamp", now_ms)
         e.setdefault("creator", creator)
     ep["pending"] = {**cfg, "config_version": version, "start_time": now_ms,
-                     "ready_at": ws.now() + ws.ready_after,
+                     "ready_at": ws.now() + (0.0 if instant else ws.ready_after),
                      "fail_message": ws.rollout_failures.pop(ep["name"], None)}
     ep["failed"] = None
     ep["last_updated_timestamp"] = now_ms
@@ -396,7 +488,29 @@ def render(ws: Workspace, ep: dict[str, Any], principal: Principal | None) -> di
         level = ws.effective_level(ep, principal)
         if level:
             out["permission_level"] = level
-    return ServingEndpointDetailed.from_dict(out).as_dict()
+    wire = ServingEndpointDetailed.from_dict(out).as_dict()
+    for key in ("config", "pending_config"):
+        for entity in (wire.get(key) or {}).get("served_entities") or []:
+            entity.update(_dbus(ws, entity))
+    return wire
+
+
+def _dbus(ws: Workspace, e: dict[str, Any]) -> dict[str, float]:
+    """`min_dbus`/`max_dbus` (DBU per hour) of a provisioned served entity: fields the real
+    service answers and the SDK's dataclasses drop (clients read the raw JSON). A unit model's
+    burst is not counted: how burst is billed is not published (a GUESS)."""
+    name, version = e.get("entity_name"), e.get("entity_version")
+    chunk = ws.chunk_for(name, version) if name and version else None
+    rate = ws.dbus_for(name, version) if name and version else None
+    if not chunk or rate is None:
+        return {}
+    units = e.get("provisioned_model_units")
+    if units is not None:
+        return {"min_dbus": float(units * rate), "max_dbus": float(units * rate)}
+    lo, hi = e.get("min_provisioned_throughput"), e.get("max_provisioned_throughput")
+    if hi is None:
+        return {}
+    return {"min_dbus": float((lo or 0) / chunk * rate), "max_dbus": float(hi / chunk * rate)}
 
 
 def render_summary(ws: Workspace, ep: dict[str, Any]) -> dict[str, Any]:
@@ -486,6 +600,9 @@ def update_config(ws: Workspace, req: Request) -> Response:
     ep = _manageable(ws, req, "update its config")
     if ep.get("pay_per_token"):
         raise invalid_parameter(f"The config of pay-per-token endpoint '{ep['name']}' cannot be changed.")
+    if ep.get("pt"):  # the wording is a GUESS
+        raise invalid_parameter(f"Endpoint '{ep['name']}' serves model units: change its config "
+                                f"through /api/2.0/serving-endpoints/pt/{ep['name']}/config.")
     body = _check_keys(req.json(), CONFIG_FIELDS | {"name"}, "the request")
     _no_rollout_in_progress(ep, "update its config")
     cfg, task = validate_config(ws, body, "config")
@@ -494,6 +611,58 @@ def update_config(ws: Workspace, req: Request) -> Response:
                                 f"{ep.get('task')!r}; create a new endpoint instead.")
     ep["task"] = task
     start_rollout(ws, ep, cfg, req.caller.name)
+    return ok(render(ws, ep, req.caller))
+
+
+def create_pt(ws: Workspace, req: Request) -> Response:
+    """POST /api/2.0/serving-endpoints/pt: an endpoint of model units (CreatePtEndpointRequest).
+    No description, rate_limits or route_optimized: the SDK's request has none, so they are
+    refused as unknown fields (whether the service ignores or refuses them is a GUESS)."""
+    require_admin(req, "create serving endpoints")
+    body = _check_keys(req.json(), PT_CREATE_FIELDS, "the request")
+    name = body.get("name")
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise invalid_parameter(f"Invalid endpoint name {name!r}: use 1 to 63 letters, digits, "
+                                f"'-' and '_'.")
+    if name in ws.endpoints:
+        raise already_exists(f"Endpoint with name '{name}' already exists.")
+    if not body.get("config"):
+        raise invalid_parameter("config is required: give config.served_entities")
+    cfg, task = validate_pt_config(ws, body["config"], "config")
+    ep: dict[str, Any] = {
+        "id": uuid.uuid4().hex, "name": name, "creator": req.caller.name,
+        "creation_timestamp": ws.now_ms(), "last_updated_timestamp": ws.now_ms(),
+        "task": task, "pay_per_token": False, "pt": True, "description": "",
+        "route_optimized": False,
+        "budget_policy_id": body.get("budget_policy_id"),
+        "email_notifications": body.get("email_notifications"),
+        "tags": _tags(body.get("tags"), "tags"),
+        "ai_gateway": _ai_gateway(body["ai_gateway"]) if body.get("ai_gateway") else None,
+        "rate_limits": None,
+        "config": None, "pending": None, "failed": None,
+        "acl": [{"key": req.caller.acl_key, "name": req.caller.name, "level": "CAN_MANAGE"}],
+    }
+    start_rollout(ws, ep, cfg, req.caller.name)
+    ws.endpoints[name] = ep
+    return ok(render(ws, ep, req.caller))
+
+
+def update_pt_config(ws: Workspace, req: Request) -> Response:
+    """PUT /api/2.0/serving-endpoints/pt/{name}/config: the body wraps the config as
+    {"config": ...} where the ordinary PUT .../config is flat (UpdateProvisionedThroughput-
+    EndpointConfigRequest). The SDK's docstring says such updates are instantaneous, so the new
+    config serves at once (no pending rollout)."""
+    ep = _manageable(ws, req, "update its config")
+    if not ep.get("pt"):  # the wording is a GUESS
+        raise invalid_parameter(f"Endpoint '{ep['name']}' is not a model-units endpoint: change its "
+                                f"config through /api/2.0/serving-endpoints/{ep['name']}/config.")
+    body = _check_keys(req.json(), {"config", "name"}, "the request")
+    if not body.get("config"):
+        raise invalid_parameter("config is required: give config.served_entities")
+    _no_rollout_in_progress(ep, "update its config")
+    cfg, task = validate_pt_config(ws, body["config"], "config")
+    ep["task"] = task
+    start_rollout(ws, ep, cfg, req.caller.name, instant=True)
     return ok(render(ws, ep, req.caller))
 
 
@@ -539,16 +708,22 @@ def optimization_info(ws: Workspace, req: Request) -> Response:
     if not chunk:
         return ok({"optimizable": False})
     short = name.split(".")[-1]
-    model_type = next((t for t in ("mixtral", "mistral", "llama") if t in short), "unknown")
-    # dbus per chunk-hour is the emulator's invention (it scales with the chunk).
+    model_type = next((t for t in ("mixtral", "mistral", "llama", "gpt", "gemma") if t in short),
+                      "unknown")
+    # A unit model answers its unit step (in model units) as throughput_chunk_size and its DBU
+    # per unit-hour as dbus: both field meanings and values are GUESSES (no public capture).
+    # A band model's dbus is per chunk-hour: the seed's recorded figure, else invented.
+    dbus = ws.dbus_for(name, version)
     return ok({"optimizable": True, "model_type": model_type, "throughput_chunk_size": chunk,
-               "dbus": round(chunk / 20)})
+               "dbus": int(dbus) if dbus is not None and dbus == int(dbus) else dbus})
 
 
 NAME = r"(?P<name>[^/]+)"
 ROUTES = [
     Route("GET", rf"{BASE}/get-model-optimization-info/(?P<entity>[^/]+)/(?P<version>[^/]+)",
           optimization_info, serving_scope=True),
+    Route("POST", f"{BASE}/pt", create_pt, serving_scope=True),
+    Route("PUT", f"{BASE}/pt/{NAME}/config", update_pt_config, serving_scope=True),
     Route("POST", BASE, create, serving_scope=True),
     Route("GET", BASE, list_, serving_scope=True),
     Route("GET", f"{BASE}/{NAME}", get, serving_scope=True),

@@ -54,12 +54,24 @@ class EmulatorClient:
         return dict(self.admin("POST", "settings", switches) or {})
 
     def system_model(self, entity: str, version: str, throughput_chunk_size: int | None = None,
-                     served: bool = True) -> None:
-        """Serve a system.ai version (or change its chunk), or stop serving it (served=False)."""
+                     served: bool = True, lifecycle: str | None = None, retires_on: str | None = None,
+                     used_recently: bool = True) -> None:
+        """Serve a system.ai version (or change its chunk), or stop serving it (served=False);
+        `lifecycle` puts the model into active, legacy, deprecated or retired."""
         body: dict[str, Any] = {"entity": entity, "version": version, "served": served}
         if throughput_chunk_size is not None:
             body["throughput_chunk_size"] = throughput_chunk_size
+        if lifecycle is not None:
+            body.update(lifecycle=lifecycle, retires_on=retires_on, used_recently=used_recently)
         self.admin("POST", "system-models", body)
+
+    def pay_per_token(self, name: str, lifecycle: str = "active", retires_on: str | None = None,
+                      used_recently: bool = True, display_name: str | None = None) -> None:
+        """Put a pay-per-token endpoint into a lifecycle state (retired: it is gone), or serve a
+        new one."""
+        self.admin("POST", "pay-per-token", {"name": name, "lifecycle": lifecycle,
+                                             "retires_on": retires_on, "used_recently": used_recently,
+                                             "display_name": display_name})
 
     def lose_answer(self, method: str, path: str, count: int = 1, offset: int = 0) -> None:
         """The next `count` matching requests are handled (state changes included), then the
@@ -79,6 +91,14 @@ class EmulatorClient:
 
     def advance_clock(self, seconds: float) -> None:
         self.admin("POST", "clock", {"advance_seconds": seconds})
+
+    def revoke_tokens(self) -> int:
+        """Every OAuth access token minted so far stops working; answers how many there were."""
+        return int(self.admin("POST", "tokens/revoke", {})["revoked"])
+
+    def set_clock_offset(self, seconds: float) -> None:
+        """The workspace's clock `seconds` away from this machine's (negative: behind)."""
+        self.admin("POST", "clock", {"offset_seconds": seconds})
 
     def inject_fault(self, method: str, path: str, status: int, count: int = 1, offset: int = 0,
                      retry_after: float | None = None, error_code: str | None = None) -> None:

@@ -346,3 +346,55 @@ def test_render_shows_each_endpoints_dbus_at_min_and_max(repo: Repo, capsys: pyt
     assert cost["endpoints"]["bt-churn"]["max_dbu_per_hour"] is None
     assert cost["total"]["max_dbu_per_hour"] is None and cost["total"]["known_part"]["max_dbu_per_hour"] == 24.0
     assert cost["total"]["dollars_at_max"] == {"per_hour": None, "per_month": None}
+
+
+def test_the_public_figures_priced_through_diff_and_model_units_changed_in_place(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """No stand-in rate: Llama 3.1 8B version 3 at 106 DBU/h per 19000-tokens/s chunk (a recorded
+    answer), version 2 at 24 per 970 (applied beyond its record, and said so); a unit model's
+    rate is public nowhere, so its cost stays unknown while its units change in place."""
+    monkeypatch.chdir(tmp_path)
+    repo = Repo(tmp_path)
+    config = base_config()
+    config[f"{P}:endpoints"] = [
+        {"name": "bt-8b", "foundation_model": "meta-llama-3.1-8b-instruct", "entity_version": "3",
+         "throughput": {"min": 19000, "max": 19000}},
+        {"name": "bt-8b-v2", "foundation_model": "meta-llama-3.1-8b-instruct", "entity_version": "2",
+         "throughput": {"min": 0, "max": 1940}},
+        {"name": "bt-maverick", "foundation_model": "meta-llama-4-maverick", "model_units": 50},
+    ]
+    repo.write(config)
+    first = repo.commit("base")
+    endpoint(config, "bt-8b")["throughput"] = {"min": 19000, "max": 38000}
+    endpoint(config, "bt-maverick")["model_units"] = 100
+    repo.write(config)
+    second = repo.commit("double the throughput and the units")
+    code, data, _ = run_diff(capsys, first, second)
+    assert code == 2
+    got = actions(data)
+    assert got["Endpoint/bt-8b"] == ("update", ["served_entities"])
+    assert got["Endpoint/bt-maverick"] == ("update", ["served_entities"])
+    assert not [k for k, (a, _) in got.items() if a != "update"]
+    assert data["stacks"]["dev"]["downtime"] == []
+    before, after = data["stacks"]["dev"]["cost"]["before"], data["stacks"]["dev"]["cost"]["after"]
+    assert before["endpoints"]["bt-8b"]["min_dbu_per_hour"] == before["endpoints"]["bt-8b"]["max_dbu_per_hour"] == 106
+    b8 = after["endpoints"]["bt-8b"]
+    assert (b8["min_dbu_per_hour"], b8["max_dbu_per_hour"]) == (106, 212)
+    assert "2025" in after["endpoints"]["bt-8b"]["sources"][0]
+    v2 = after["endpoints"]["bt-8b-v2"]
+    assert (v2["min_dbu_per_hour"], v2["max_dbu_per_hour"]) == (0, 48)
+    assert any("applied to Llama 3.1 8B version 2" in n for n in v2["notes"])
+    assert after["endpoints"]["bt-maverick"]["max_dbu_per_hour"] is None
+    assert after["total"]["max_dbu_per_hour"] is None
+    assert after["total"]["known_part"] == {"min_dbu_per_hour": 106, "max_dbu_per_hour": 260}
+    assert after["total"]["unknown"] == ["bt-maverick"]
+    # With a price: money for the known part, unknown for the whole.
+    code, data, _ = run_diff(capsys, first, second, "--price-per-dbu", "0.5")
+    assert data["stacks"]["dev"]["cost"]["after"]["total"]["dollars_at_max"] == {"per_hour": None, "per_month": None}
+    config[f"{P}:endpoints"] = config[f"{P}:endpoints"][:2]
+    repo.write(config)
+    code, data, _ = run_diff(capsys, second, "--price-per-dbu", "0.5")  # the work tree, maverick removed
+    total = data["stacks"]["dev"]["cost"]["after"]["total"]
+    assert total["max_dbu_per_hour"] == 260 and total["min_dbu_per_hour"] == 106
+    assert total["dollars_at_max"] == {"per_hour": 130.0, "per_month": 94900.0}  # 730 hours a month
+    assert any("bt-maverick is deleted" in d for d in data["stacks"]["dev"]["downtime"])

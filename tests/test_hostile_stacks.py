@@ -670,3 +670,56 @@ def test_a_comment_with_a_plain_url_or_a_hash_in_a_value_is_fine(tmp_path: Path)
                             "    environment: dev  # see https://wiki.example.com/#ml-platform\n"
                             '    docs: "https://wiki.example.com/page#top"\n')
     assert load_text(tmp_path, text).spec.tags["docs"] == "https://wiki.example.com/page#top"
+
+
+# ---------------------------------------------------------------------------------------------
+# Capacity: the key, the bounds and the unit each model's group takes (components/catalog.py)
+
+def unit_model(**fields: Any) -> Mutation:
+    """Endpoint 0 serving Llama 4 Maverick, a unit model, with ``fields`` over 50 units."""
+    def mutate(c: dict[str, Any]) -> None:
+        entry = c[f"{PROJECT}:endpoints"][0]
+        entry.pop("throughput", None)
+        entry.update({"foundation_model": "meta-llama-4-maverick", "model_units": 50, **fields})
+        for key in [k for k, v in entry.items() if v is None]:
+            del entry[key]
+    return mutate
+
+
+@pytest.mark.parametrize(("mutation", "field", "words"), [
+    (unit_model(throughput={"min": 0, "max": 3250}), "endpoints[bt-dev-llama-3-1-8b].throughput",
+     ("Meta Llama 4 Maverick is bought in model units", "write `model_units: N` instead of throughput")),
+    (unit_model(model_units=None), "endpoints[bt-dev-llama-3-1-8b].model_units",
+     ("is required", "bought in model units", "model_units: 50")),
+    (endpoint(0, model_units=50), "endpoints[bt-dev-llama-3-1-8b].model_units",
+     ("Meta Llama 3.1 8B Instruct is bought in tokens per second", "instead of model_units")),
+    (unit_model(model_units=0), "endpoints[bt-dev-llama-3-1-8b].model_units",
+     ("0 buys nothing", "cannot scale to zero", "write a positive number")),
+    (unit_model(model_units=-5), "endpoints[bt-dev-llama-3-1-8b].model_units", ("-5 buys nothing",)),
+    (unit_model(model_units=1001), "endpoints[bt-dev-llama-3-1-8b].model_units",
+     ("1001 is above this project's bound of 1000 units", "use at most 1000")),
+    (endpoint(0, burst_scaling=True), "endpoints[bt-dev-llama-3-1-8b].burst_scaling",
+     ("only unit models burst", "remove burst_scaling")),
+    (endpoint(0, entity_version="3", throughput={"min": 0, "max": 1240}),
+     "endpoints[bt-dev-llama-3-1-8b].throughput.max",
+     ("1240 is not a multiple of 19000 tokens/s", "version 3", "use 19000")),
+], ids=["throughput-on-unit-model", "unit-model-without-units", "units-on-band-model", "zero-units",
+        "negative-units", "units-above-bound", "burst-on-band-model", "chunk-of-another-version"])
+def test_a_capacity_the_model_cannot_take_is_refused_naming_the_endpoint_and_the_fix(
+        mutation: Mutation, field: str, words: tuple[str, ...]) -> None:
+    found = refusal(mutation)
+    assert any(f"{field}: " in line and all(w in line for w in words) for line in found), found
+
+
+@pytest.mark.parametrize("fields", [{}, {"burst_scaling": False}, {"entity_version": "2", "model_units": 1000}])
+def test_a_unit_model_in_units_is_accepted(fields: dict[str, Any]) -> None:
+    stack = validate(unit_model(**fields))
+    entry = stack.spec.endpoints[0]
+    assert entry.model_units == fields.get("model_units", 50)  # type: ignore[union-attr]
+    assert entry.throughput is None  # type: ignore[union-attr]
+    assert stack.warnings == ()
+
+
+def test_llama_8b_version_3_at_19000_is_not_refused() -> None:
+    stack = validate(endpoint(0, entity_version="3", throughput={"min": 0, "max": 19000}))
+    assert stack.warnings == ()

@@ -103,7 +103,7 @@ ACCEPTED = {
     "booleans as 0/1": lambda c: c[f"{PROJECT}:braintrust"].update(publish=0),
     "pay_per_token as 1": lambda c: c[f"{PROJECT}:endpoints"][3].update(pay_per_token=1),
     "version as a number": lambda c: c[f"{PROJECT}:endpoints"][2]["model"].update(version=3),
-    "entity_version as a number": lambda c: c[f"{PROJECT}:endpoints"][0].update(entity_version=2),
+    "entity_version as a number": lambda c: c[f"{PROJECT}:endpoints"][0].update(entity_version=4),
     "nulls for optional fields": lambda c: (c[f"{PROJECT}:braintrust"].update(org_name=None),
                                             c[f"{PROJECT}:endpoints"][0].update(flavor=None),
                                             c.update({f"{PROJECT}:policy": None})),

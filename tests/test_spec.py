@@ -232,14 +232,36 @@ def test_a_stack_file_nested_too_deeply_is_refused_with_a_message(tmp_path) -> N
     assert "nested too deeply" in str(info.value)
 
 
-def test_the_catalog_marks_which_chunks_databricks_confirms() -> None:
-    chunks = {m.key: (m.provisioned.throughput_chunk, m.provisioned.chunk_confirmed)
-              for m in catalog.MODELS if m.provisioned}
-    assert chunks["meta-llama-3.1-8b-instruct"] == (1240, True)
-    assert chunks["meta-llama-3.1-70b-instruct"] == (2400, True)
-    assert chunks["mistral-7b-instruct"] == (970, False)
-    assert chunks["meta-llama-3.3-70b-instruct"] == (2400, False)
-    assert chunks["mixtral-8x7b-instruct"] == (1080, False)
+def test_the_catalog_confirms_a_chunk_only_for_the_version_a_source_gives_it() -> None:
+    # Per (entity, version), each confirmed figure with its source; the rest are assumptions.
+    confirmed = {(m.key, v.version): v.chunk for m in catalog.MODELS if m.provisioned
+                 for v in m.provisioned.versions if v.chunk_confirmed}
+    assert confirmed == {("meta-llama-3.1-8b-instruct", "2"): 970,
+                         ("meta-llama-3.1-8b-instruct", "3"): 19000,
+                         ("mistral-7b-instruct", "1"): 970}
+    for m in catalog.MODELS:
+        for v in m.provisioned.versions if m.provisioned else ():
+            assert (v.chunk_source is None) == (not v.chunk_confirmed)
+            assert v.dbus is None or v.dbus > 0
+    facts = catalog.version_facts("system.ai.meta_llama_v3_1_8b_instruct", "3")
+    assert facts is not None and (facts.chunk, facts.dbus) == (19000, 106) and facts.dbus_source
+    assert catalog.version_facts("system.ai.meta_llama_v3_1_8b_instruct", "9") is None
+    assumed = catalog.assumed_facts("system.ai.meta_llama_v3_1_8b_instruct", "9")
+    assert assumed is not None and assumed.chunk == 1240 and not assumed.chunk_confirmed
+
+
+def test_the_catalog_lists_todays_unit_models_with_their_entities_and_sources() -> None:
+    units = {m.key: m.provisioned.entity_name for m in catalog.MODELS
+             if m.provisioned and m.provisioned.capacity == "units"}
+    assert units == {"meta-llama-4-maverick": "system.ai.llama-4-maverick",
+                     "gpt-oss-120b": "system.ai.gpt-oss-120b", "gpt-oss-20b": "system.ai.gpt-oss-20b",
+                     "gemma-3-12b": "system.ai.gemma-3-12b-it"}
+    for key in units:
+        model = catalog.BY_KEY[key]
+        assert model.flavor == "chat" and model.provisioned.entity_source
+        assert model.provisioned.throughput_chunk is None  # no published unit step
+        assert model.pay_per_token is not None and model.pay_per_token.source
+    assert "databricks-meta-llama-3-1-405b-instruct" not in catalog.pay_per_token_endpoints()
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "stacks").glob("Pulumi.*.yaml")), ids=lambda p: p.name)
@@ -249,7 +271,8 @@ def test_shipped_stacks_buy_whole_chunks_of_every_model(path: Path) -> None:
     assert stack.warnings == ()
     for endpoint in stack.spec.endpoints:
         if isinstance(endpoint, FoundationModelEndpoint):
-            chunk = endpoint.model().provisioned.throughput_chunk
+            chunk = endpoint.model().provisioned.chunk_for(endpoint.entity_version)[0]
+            assert endpoint.throughput is not None and chunk
             assert endpoint.throughput.min % chunk == 0 and endpoint.throughput.max % chunk == 0
 
 
@@ -260,3 +283,82 @@ def test_the_stack_name_is_not_kept_on_the_spec() -> None:
     other = dataclasses.replace(stack, name="other")
     assert endpoint_args(other, other.spec.endpoints[0]).tags["managed-by"] == f"{PROJECT}/other"
     assert endpoint_args(stack, stack.spec.endpoints[0]).tags["managed-by"] == f"{PROJECT}/dev"
+
+
+def _with_lifecycle(monkeypatch: pytest.MonkeyPatch, key: str, mode: str, life: catalog.Lifecycle) -> None:
+    model = catalog.BY_KEY[key]
+    if mode == "provisioned":
+        assert model.provisioned is not None
+        model = dataclasses.replace(model, provisioned=dataclasses.replace(model.provisioned, lifecycle=life))
+    else:
+        assert model.pay_per_token is not None
+        model = dataclasses.replace(model, pay_per_token=dataclasses.replace(model.pay_per_token, lifecycle=life))
+    monkeypatch.setitem(catalog.BY_KEY, key, model)
+    if model.pay_per_token is not None:
+        monkeypatch.setitem(catalog.BY_PAY_PER_TOKEN_ENDPOINT, model.pay_per_token.endpoint_name, model)
+
+
+def _two_8b_endpoints(c: dict[str, Any]) -> None:
+    second = copy.deepcopy(c["databricks-braintrust:endpoints"][0])
+    second["name"] = "bt-dev-llama-second"
+    c["databricks-braintrust:endpoints"].append(second)
+
+
+@pytest.mark.parametrize(("state", "retires_on", "words"), [
+    ("legacy", None, ("is legacy", "will announce its retirement date")),
+    ("deprecated", "2027-01-31", ("is deprecated", "retires it on 2027-01-31")),
+])
+def test_a_legacy_or_deprecated_model_warns_once_with_its_date_and_replacement(
+        monkeypatch: pytest.MonkeyPatch, state: str, retires_on: str | None, words: tuple[str, ...]) -> None:
+    _with_lifecycle(monkeypatch, "meta-llama-3.1-8b-instruct", "provisioned",
+                    catalog.Lifecycle(state, retires_on, "meta-llama-4-maverick"))  # type: ignore[arg-type]
+    stack = validate(_two_8b_endpoints)
+    found = [str(w) for w in stack.warnings]
+    assert len(found) == 1, found  # once per model, though two endpoints serve it
+    assert "endpoints[bt-dev-llama-3-1-8b].foundation_model: warning: Meta Llama 3.1 8B Instruct" in found[0]
+    assert all(w in found[0] for w in words) and "move to foundation_model: meta-llama-4-maverick" in found[0]
+    assert "30 days" in found[0]
+
+
+def test_a_deprecated_pay_per_token_endpoint_warns_and_a_retired_one_is_refused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    name = "databricks-meta-llama-3-3-70b-instruct"
+    _with_lifecycle(monkeypatch, "meta-llama-3.3-70b-instruct", "pay_per_token",
+                    catalog.Lifecycle("deprecated", "2027-02-28", "databricks-llama-4-maverick"))
+    found = [str(w) for w in validate().warnings]
+    assert any(f"endpoints[{name}].name: warning: the pay-per-token endpoint {name} is deprecated" in w
+               and "2027-02-28" in w and "name: databricks-llama-4-maverick" in w for w in found), found
+    _with_lifecycle(monkeypatch, "meta-llama-3.3-70b-instruct", "pay_per_token",
+                    catalog.Lifecycle("retired", replacement="databricks-llama-4-maverick"))
+    assert any("retired" in p and "databricks-llama-4-maverick" in p for p in problems(None))
+
+
+def test_a_retired_provisioned_model_is_refused_with_its_replacement(monkeypatch: pytest.MonkeyPatch) -> None:
+    _with_lifecycle(monkeypatch, "meta-llama-3.1-8b-instruct", "provisioned",
+                    catalog.Lifecycle("retired", replacement="meta-llama-4-maverick"))
+    assert any("retired Meta Llama 3.1 8B Instruct" in p and "meta-llama-4-maverick" in p
+               for p in problems(None))
+
+
+@pytest.mark.parametrize(("source", "refused"), [("a published figure", True), (None, False)])
+def test_a_unit_step_refuses_only_where_a_source_confirms_it_for_the_pinned_version(
+        monkeypatch: pytest.MonkeyPatch, source: str | None, refused: bool) -> None:
+    # None is published today: this is the rule the catalog applies once one is.
+    model = catalog.BY_KEY["meta-llama-4-maverick"]
+    assert model.provisioned is not None
+    stepped = dataclasses.replace(model, provisioned=dataclasses.replace(
+        model.provisioned, versions=(catalog.VersionFacts("1", 50, source),)))
+    monkeypatch.setitem(catalog.BY_KEY, "meta-llama-4-maverick", stepped)
+
+    def units(c: dict[str, Any]) -> None:
+        entry = endpoints(c)[0]
+        del entry["throughput"]
+        entry.update(foundation_model="meta-llama-4-maverick", model_units=30, entity_version="1")
+
+    if refused:
+        found = problems(units)
+        assert any("model_units" in p and "30 is not a multiple of 50 units" in p and "version 1" in p
+                   and "use 50" in p for p in found), found
+    else:
+        warnings = [str(w) for w in validate(units).warnings]
+        assert any("model_units: warning: 30 is not a multiple of 50 units" in w for w in warnings), warnings

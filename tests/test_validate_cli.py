@@ -121,7 +121,9 @@ def test_render_of_a_folder_says_it_is_a_folder() -> None:
     assert result.returncode == 1 and "is a folder" in result.stderr
 
 
-def test_an_unconfirmed_chunk_is_a_warning_and_validate_still_passes(tmp_path: Path) -> None:
+def test_an_unpinned_version_is_checked_against_an_assumed_chunk_as_a_warning(tmp_path: Path) -> None:
+    # Mistral's 970 is confirmed for version 1 only; the stack pins none, so the provider will
+    # serve whatever the workspace's newest is: validate warns, naming the version it assumed.
     path = tmp_path / "Pulumi.dev.yaml"
     path.write_text((ROOT / "stacks" / "Pulumi.dev.yaml").read_text().replace("max: 970}", "max: 1000}"))
     result = run_cli("validate", str(path))
@@ -129,12 +131,28 @@ def test_an_unconfirmed_chunk_is_a_warning_and_validate_still_passes(tmp_path: P
     assert f"ok  {path}" in result.stdout
     warning = next(line for line in result.stderr.splitlines() if "warning" in line)
     assert warning.startswith(f"{path}: endpoints[bt-dev-mistral-7b].throughput.max: warning: 1000 ")
-    assert "970" in warning and "not confirmed" in warning
+    assert "970" in warning and "unconfirmed" in warning and "version 1, which validate assumes" in warning
 
 
-def test_a_confirmed_chunk_refuses_a_non_multiple(tmp_path: Path) -> None:
+def test_a_chunk_confirmed_for_the_pinned_version_refuses_a_non_multiple(tmp_path: Path) -> None:
     path = tmp_path / "Pulumi.dev.yaml"
-    path.write_text((ROOT / "stacks" / "Pulumi.dev.yaml").read_text().replace("max: 1240}", "max: 1000}"))
+    path.write_text((ROOT / "stacks" / "Pulumi.dev.yaml").read_text().replace(
+        "throughput: {min: 0, max: 970}", "entity_version: '1'\n      throughput: {min: 0, max: 1000}"))
     result = run_cli("validate", str(path))
     assert result.returncode == 1
-    assert "endpoints[bt-dev-llama-3-1-8b].throughput.max: 1000 is not a multiple of 1240" in result.stderr
+    assert "endpoints[bt-dev-mistral-7b].throughput.max: 1000 is not a multiple of 970" in result.stderr
+
+
+def test_llama_8b_version_3_takes_its_own_chunk_of_19000(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text((ROOT / "stacks" / "Pulumi.dev.yaml").read_text().replace(
+        "throughput: {min: 0, max: 1240}", "entity_version: '3'\n      throughput: {min: 0, max: 19000}"))
+    result = run_cli("validate", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr
+    # ... and 1240, the chunk of another version, is refused for version 3.
+    path.write_text((ROOT / "stacks" / "Pulumi.dev.yaml").read_text().replace(
+        "throughput: {min: 0, max: 1240}", "entity_version: '3'\n      throughput: {min: 0, max: 1240}"))
+    result = run_cli("validate", str(path))
+    assert result.returncode == 1
+    assert "1240 is not a multiple of 19000 tokens/s" in result.stderr and "version 3" in result.stderr

@@ -32,6 +32,7 @@ from pulumi.dynamic import ConfigureRequest, ResourceProvider
 
 from components.spec.constants import PROJECT as PRODUCT
 
+from . import _auth, _clock
 from ._errors import ProviderError
 
 if TYPE_CHECKING:
@@ -301,6 +302,7 @@ class BoundedApi:
         self._cfg = config
         self._deadline = deadline
         self._retry = retry
+        self._auth = _auth.credentials(session_key, config)
         self._clock = clock
         self._sleep = sleep
         self._session = _session(session_key)
@@ -331,15 +333,19 @@ class BoundedApi:
         budget = max(0.0, self.remaining())
         last: BaseException | None = None
         attempt = 0
+        renewed = False
         while True:
             left = self.remaining()
             if left <= 0:
                 raise DeadlineExceeded(method, where, budget, last)
             attempt += 1
             hdrs = {"User-Agent": self._cfg.user_agent, **(headers or {})}
-            hdrs.update(self._cfg.authenticate())
+            # The deployer's credentials (`_auth`): minted here for OAuth M2M, bounded.
+            generation, auth_headers = self._auth.headers(self._deadline)
+            hdrs.update(auth_headers)
             if body is not None:
                 hdrs.setdefault("Content-Type", "application/json")
+            sent = time.time()
             try:
                 response = self._session.request(
                     method, url, params=_query(query),
@@ -355,6 +361,7 @@ class BoundedApi:
                     raise AnswerLost(method, where, exc) from None
                 last, pause = exc, _backoff(attempt)
             else:
+                _clock.observe(self._cfg.host, sent, time.time(), response.headers.get("Date"))
                 error = self._parser.get_api_error(response)
                 if error is None and response.is_redirect:
                     # Never followed: the Authorization header must not reach another origin.
@@ -365,6 +372,17 @@ class BoundedApi:
                         "followed); check that the host is the workspace URL")
                 if error is None:
                     return _decode(response, response_headers)
+                if response.status_code == 401:
+                    # The token expired or was revoked mid-run: one new token, then the same
+                    # request again (the workspace did not act on a refused request).
+                    if renewed:
+                        raise _auth.refused(
+                            "refused again right after new credentials were obtained",
+                            "check that the deployer's identity is active and may use this "
+                            "workspace, then run `pulumi up` again") from None
+                    self._auth.renew(generation, self._deadline)
+                    renewed = True
+                    continue
                 if response.status_code not in RETRY_STATUSES or not self._retry:
                     raise error
                 last = error

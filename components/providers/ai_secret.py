@@ -31,32 +31,27 @@ omitted or null field.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import (
-    CheckFailure,
-    CheckResult,
-    ConfigureRequest,
-    CreateResult,
-    DiffResult,
-    ReadResult,
-    UpdateResult,
-)
+from pulumi.dynamic import CheckFailure, ConfigureRequest, DiffResult
 
 from components.args import AI_SECRET, AiSecretArgs, AiSecretOutputs
 from components.braintrust import validate_record
 
 from ._braintrust import BraintrustApi, BraintrustCredentials, base_url, credentials_from_config
-from ._contract import ContractProvider, resource_class
+from ._contract import ContractProvider, Stored, resource_class
 from ._errors import ProviderError
-from ._props import diff_result, inputs_only, is_unknown
+from ._props import diff_result, is_unknown
 
-INPUT_KEYS = AI_SECRET.input_keys()
+State = Stored[AiSecretArgs, AiSecretOutputs]
 REPLACE_FIRST_KEYS = ("name",)  # create-before-delete
-REPLACE_AFTER_DELETE_KEYS = ("api_url", "org_name")  # delete-before-replace
+# delete-before-replace: the contract's other replace keys (api_url, org_name)
+REPLACE_AFTER_DELETE_KEYS = tuple(k for k in AI_SECRET.replace_keys if k not in REPLACE_FIRST_KEYS)
 UPDATE_KEYS = ("record_hash", "record")
 DRIFTED = "drifted"
 MANAGED_FIELDS = ("name", "type", "metadata", "secret")  # every PUT sends each of them
@@ -70,8 +65,10 @@ def record_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
 
-def _canonical(props: dict[str, Any], key: str) -> Any:
-    value = props.get(key)
+def _canonical(args: AiSecretArgs, key: str) -> Any:
+    value = getattr(args, key)
+    if is_unknown(value):
+        return value
     if key == "api_url":
         return (value or "").rstrip("/")
     if key == "org_name":
@@ -81,27 +78,32 @@ def _canonical(props: dict[str, Any], key: str) -> Any:
     return value
 
 
-def diff_ai_secret(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+def diff_ai_secret(old: AiSecretArgs, new: AiSecretArgs) -> DiffResult:
     def changed(keys: tuple[str, ...]) -> list[str]:
-        return [k for k in keys if is_unknown(news.get(k)) or _canonical(olds, k) != _canonical(news, k)]
+        return [k for k in keys
+                if is_unknown(getattr(new, k)) or _canonical(old, k) != _canonical(new, k)]
 
     first, after = changed(REPLACE_FIRST_KEYS), changed(REPLACE_AFTER_DELETE_KEYS)
     replaces = first + after
     return diff_result(changed(UPDATE_KEYS) + replaces, replaces, delete_before_replace=bool(after))
 
 
-def _publish_body(inputs: dict[str, Any]) -> dict[str, Any]:
+def _publish_body(args: AiSecretArgs) -> dict[str, Any]:
     """The whole record, every field the project manages present and non-null: Braintrust's
     spec does not say whether a PUT clears an omitted `type` or `metadata`, or what
     `"secret": null` does, so neither an omission nor a null is ever sent."""
-    body = dict(inputs["record"])
+    body = dict(_record(args) or {})
     missing = [k for k in MANAGED_FIELDS if body.get(k) is None]
     if missing:  # check() refuses such a record first; never publish half of one
-        raise ProviderError("the AI secret record is incomplete", f"AI secret {inputs.get('name')!r}",
+        raise ProviderError("the AI secret record is incomplete", f"AI secret {args.name!r}",
                             f"give it {', '.join(missing)}")
-    if inputs.get("org_name") and not body.get("org_name"):
-        body["org_name"] = inputs["org_name"]
+    if args.org_name and not body.get("org_name"):
+        body["org_name"] = args.org_name
     return body
+
+
+def _record(args: AiSecretArgs) -> dict[str, Any] | None:
+    return dict(args.record) if isinstance(args.record, Mapping) else None
 
 
 def _metadata_matches(published: dict[str, Any], remote: dict[str, Any]) -> bool:
@@ -122,71 +124,71 @@ class AiSecretProvider(ContractProvider[AiSecretArgs, AiSecretOutputs]):
     def configure(self, req: ConfigureRequest) -> None:
         self._creds = credentials_from_config(req)
 
-    def _api(self, props: dict[str, Any]) -> BraintrustApi:
-        record = props.get("record")
-        record = record if isinstance(record, dict) else None
-        org = (record or {}).get("org_name") or props.get("org_name") or None
-        return BraintrustApi(base_url(props.get("api_url")), self._creds or BraintrustCredentials(),
+    def _api(self, args: AiSecretArgs) -> BraintrustApi:
+        record = _record(args)
+        org = (record or {}).get("org_name") or args.org_name or None
+        return BraintrustApi(base_url(args.api_url), self._creds or BraintrustCredentials(),
                              record=record, org_name=org if isinstance(org, str) else None)
 
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        inputs = inputs_only(news, INPUT_KEYS)
+    def validate(self, args: AiSecretArgs) -> list[CheckFailure]:
         failures: list[CheckFailure] = []
-        name, record, api_url = inputs.get("name"), inputs.get("record"), inputs.get("api_url")
+        name, record, api_url = args.name, args.record, args.api_url
         if not is_unknown(name) and (not isinstance(name, str) or not name):
             failures.append(CheckFailure("name", "must be the record's name, a non-empty string"))
         if not is_unknown(api_url) and api_url and not str(api_url).startswith(("https://", "http://")):
             failures.append(CheckFailure("api_url", "must be an http(s) URL such as https://api.braintrust.dev"))
         if is_unknown(record):
-            return CheckResult(inputs, failures)
-        if not isinstance(record, dict):
+            return failures
+        if not isinstance(record, Mapping):
             failures.append(CheckFailure("record", "must be the AI-secret record (an object)"))
-            return CheckResult(inputs, failures)
-        _, problems = validate_record(record)  # messages never echo the secret
+            return failures
+        _, problems = validate_record(dict(record))  # messages never echo the secret
         failures += [CheckFailure("record", p) for p in problems]
         if not is_unknown(name) and record.get("name") != name:
             failures.append(CheckFailure("name", f"{name!r} differs from the record's name {record.get('name')!r}"))
-        return CheckResult(inputs, failures)
+        return failures
 
-    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return diff_ai_secret(olds, news)
+    def compare(self, id_: str, old: State, new: AiSecretArgs) -> DiffResult:
+        return diff_ai_secret(old.args, new)
 
-    def _outs(self, inputs: dict[str, Any], remote: dict[str, Any]) -> dict[str, Any]:
-        return {**inputs, "secret_id": remote["id"], "preview_secret": remote.get("preview_secret"),
-                "updated_at": remote.get("updated_at")}
+    @staticmethod
+    def _outs(remote: dict[str, Any]) -> AiSecretOutputs:
+        return AiSecretOutputs(secret_id=str(remote["id"]), preview_secret=remote.get("preview_secret"),
+                               updated_at=remote.get("updated_at"))
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        inputs = inputs_only(props, INPUT_KEYS)
-        remote = self._api(inputs).upsert(_publish_body(inputs))
-        pulumi.log.info(f"AI secret {inputs['name']!r} published to Braintrust ({remote['id']})")
-        return CreateResult(str(remote["id"]), self._outs(inputs, remote))
+    def make(self, args: AiSecretArgs) -> tuple[str, State]:
+        remote = self._api(args).upsert(_publish_body(args))
+        pulumi.log.info(f"AI secret {args.name!r} published to Braintrust ({remote['id']})")
+        return str(remote["id"]), Stored(args, self._outs(remote))
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        secret_id = props.get("secret_id") or id_
-        remote = self._api(props).get(secret_id, str(props.get("name")))
+    def refresh(self, id_: str, old: State) -> State | None:
+        args, secret_id = old.args, old.outs.secret_id or id_
+        remote = self._api(args).get(secret_id, str(args.name))
         if remote is None:
-            return ReadResult("", {})  # gone: dropped from state, the next up publishes it again
-        outs = {k: v for k, v in props.items() if k != "__provider"}
-        outs.update(preview_secret=remote.get("preview_secret"), updated_at=remote.get("updated_at"))
-        if remote.get("name") != props.get("name"):
-            outs["name"] = remote.get("name")  # renamed out of band: the next up replaces it
-        elif isinstance(props.get("record"), dict) and not _metadata_matches(props["record"], remote):
-            outs["record_hash"] = DRIFTED  # edited out of band: the next up publishes ours again
-        return ReadResult(id_, outs)
+            return None  # gone: dropped from state, the next up publishes it again
+        outs = dataclasses.replace(old.outs, preview_secret=remote.get("preview_secret"),
+                                   updated_at=remote.get("updated_at"))
+        record = _record(args)
+        if remote.get("name") != args.name:
+            # Renamed out of band: the next up replaces it.
+            args = dataclasses.replace(args, name=str(remote.get("name") or ""))
+        elif record is not None and not _metadata_matches(record, remote):
+            # Edited out of band: the next up publishes ours again.
+            args = dataclasses.replace(args, record_hash=DRIFTED)
+        return Stored(args, outs)
 
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        inputs = inputs_only(news, INPUT_KEYS)
-        remote = self._api(inputs).upsert(_publish_body(inputs))
-        if str(remote["id"]) != (olds.get("secret_id") or id_):
-            pulumi.log.warn(f"AI secret {inputs['name']!r} was gone from Braintrust and is published "
+    def change(self, id_: str, old: State, new: AiSecretArgs) -> State:
+        remote = self._api(new).upsert(_publish_body(new))
+        if str(remote["id"]) != (old.outs.secret_id or id_):
+            pulumi.log.warn(f"AI secret {new.name!r} was gone from Braintrust and is published "
                             f"again as {remote['id']}")
-        pulumi.log.info(f"AI secret {inputs['name']!r} published to Braintrust again ({remote['id']})")
-        return UpdateResult(self._outs(inputs, remote))
+        pulumi.log.info(f"AI secret {new.name!r} published to Braintrust again ({remote['id']})")
+        return Stored(new, self._outs(remote))
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        secret_id = props.get("secret_id") or id_
-        if not self._api(props).delete(secret_id, str(props.get("name"))):
-            pulumi.log.info(f"AI secret {props.get('name')!r} ({secret_id}) was already gone")
+    def remove(self, id_: str, old: State) -> None:
+        secret_id = old.outs.secret_id or id_
+        if not self._api(old.args).delete(secret_id, str(old.args.name)):
+            pulumi.log.info(f"AI secret {old.args.name!r} ({secret_id}) was already gone")
 
 
 AiSecret = resource_class(AiSecretProvider)

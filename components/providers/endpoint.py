@@ -13,10 +13,20 @@ Diff rules (terraform-provider-databricks' model serving resource, plus its user
   rate_limits, usage_tracking     -> update through the AI Gateway API; order-insensitive
   pay_per_token                   -> never ours: only name/mode matter, nothing is ever written
   entity_version omitted          -> the version recorded in state (never drifts to a newer one)
+  burst_scaling_enabled           -> never echoed on GET: the value in state stands (no drift)
 Create returns as soon as Databricks accepted the endpoint; EndpointsReady waits for rollouts.
 
+Two APIs, picked from the served entities (the catalog chose the shape in the plan): an entity
+with provisioned_model_units is a unit model, created with POST /api/2.0/serving-endpoints/pt
+and changed with PUT /pt/{name}/config (body wrapped as {"config": ...}; databricks-sdk
+create_provisioned_throughput_endpoint / update_provisioned_throughput_endpoint_config, which
+take no description, rate_limits or route_optimized); every other endpoint uses the ordinary
+create and the flat PUT /{name}/config. Tags and the AI Gateway use the same routes for both
+(terraform-provider-databricks resource_model_serving_provisioned_throughput.go).
+
 Before any write (create, or an update of served entities) the throughput is checked against
-the workspace's live chunk (get-model-optimization-info). Every call goes through BoundedApi
+the workspace's live chunk, and model units against its live unit step where it answers one
+(get-model-optimization-info). Every call goes through BoundedApi
 (_client.py): bounded in time, and a create whose answer was lost is sent again, which the
 unique name makes safe (RESOURCE_ALREADY_EXISTS -> adopt ours).
 """
@@ -37,12 +47,15 @@ from databricks.sdk.service.serving import (
     EndpointCoreConfigInput,
     EndpointStateConfigUpdate,
     EndpointTag,
+    PtEndpointCoreConfig,
+    PtServedModel,
     ServedEntityInput,
     ServingEndpointDetailed,
     TrafficConfig,
 )
 from pulumi.dynamic import CheckFailure, DiffResult
 
+from components import catalog
 from components.args import (
     ENDPOINT,
     EndpointArgs,
@@ -64,6 +77,8 @@ from ._wait import Done, Pending, wait_for
 PAY_PER_TOKEN = "pay_per_token"
 State = Stored[EndpointArgs, EndpointOutputs]
 ENTITY_KEYS = tuple(f.name for f in dataclasses.fields(ServedEntity))
+# The keys of a /pt served entity (PtServedModel): what a unit model's entity is sent with.
+PT_ENTITY_KEYS = tuple(f.name for f in dataclasses.fields(PtServedModel))
 # How long an update waits for a rollout already in progress before changing the endpoint.
 ROLLOUT_WAIT_SECONDS = 2700.0
 # A create whose answer was lost is sent again at most this often in total.
@@ -138,11 +153,27 @@ def revision(args: EndpointArgs) -> str:
                         "traffic": canonical(args, "traffic")})
 
 
+def serves_units(args: EndpointArgs) -> bool:
+    """Whether the endpoint is bought in model units (the /pt API)."""
+    entities = args.served_entities
+    return not is_unknown(entities) and any(
+        e.provisioned_model_units is not None for e in entities or ())
+
+
+def pt_config(entities: dict[str, dict[str, Any]], routes: dict[str, int]) -> PtEndpointCoreConfig:
+    """The /pt config (PtEndpointCoreConfig) of canonical entities and routes."""
+    return PtEndpointCoreConfig(
+        served_entities=[PtServedModel.from_dict({k: v for k, v in e.items() if k in PT_ENTITY_KEYS})
+                         for e in entities.values()],
+        traffic_config=_traffic(routes))
+
+
 def diff_endpoint(old: EndpointArgs, new: EndpointArgs) -> DiffResult:
     """The endpoint's diff rules; `old` the inputs state holds, `new` the checked inputs."""
     pay_per_token = new.mode == PAY_PER_TOKEN and old.mode == PAY_PER_TOKEN
     # A pay-per-token endpoint belongs to Databricks: nothing but its name and mode matter.
-    keys = ("name", "mode") if pay_per_token else ENDPOINT.input_keys()
+    keys = ("name", "mode") if pay_per_token else tuple(
+        k for k in ENDPOINT.input_keys() if k not in ENDPOINT.inert_keys)
     changed = [k for k in keys
                if is_unknown(getattr(new, k)) or canonical(old, k) != canonical(new, k)]
     replaces = [k for k in changed if k in ENDPOINT.replace_keys]
@@ -302,22 +333,28 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
         # The name is unique in the workspace, so sending the create again after a lost answer
         # is safe: the second one answers RESOURCE_ALREADY_EXISTS and the endpoint the first one
         # made is adopted (it carries our tag and our config).
+        tags = [EndpointTag(key=k, value=v) for k, v in canonical(args, "tags").items()] or None
         ep: ServingEndpointDetailed | None = None
         for attempt in range(CREATE_ATTEMPTS):
             try:
-                waiter = ops.serving.create(
-                    name,
-                    config=EndpointCoreConfigInput(
-                        name=name,
-                        served_entities=[ServedEntityInput.from_dict(e)
-                                         for e in entities.values()],
-                        traffic_config=_traffic(routes),
-                    ),
-                    tags=[EndpointTag(key=k, value=v)
-                          for k, v in canonical(args, "tags").items()] or None,
-                    ai_gateway=gateway,
-                    route_optimized=canonical(args, "route_optimized") or None,
-                )
+                if serves_units(args):
+                    # /pt takes no description, rate_limits or route_optimized (the spec refuses
+                    # route_optimized on every endpoint).
+                    waiter = ops.serving.create_provisioned_throughput_endpoint(
+                        name, config=pt_config(entities, routes), tags=tags, ai_gateway=gateway)
+                else:
+                    waiter = ops.serving.create(
+                        name,
+                        config=EndpointCoreConfigInput(
+                            name=name,
+                            served_entities=[ServedEntityInput.from_dict(e)
+                                             for e in entities.values()],
+                            traffic_config=_traffic(routes),
+                        ),
+                        tags=tags,
+                        ai_gateway=gateway,
+                        route_optimized=canonical(args, "route_optimized") or None,
+                    )
                 ep = waiter.response  # accepted; do not wait for the rollout here
                 break
             except AnswerLost as exc:
@@ -504,12 +541,17 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
                     inference_table_config=gw.inference_table_config if gw else None,
                     fallback_config=gw.fallback_config if gw else None,
                 )
-            if config_changed:
+            if config_changed and serves_units(args):
+                # The /pt PUT wraps its body as {"config": ...}; the SDK builds it.
+                waiter = ops.serving.update_provisioned_throughput_endpoint_config(
+                    name, pt_config(entities, routes))
+            elif config_changed:
                 waiter = ops.serving.update_config(
                     name,
                     served_entities=[ServedEntityInput.from_dict(e) for e in entities.values()],
                     traffic_config=_traffic(routes),
                 )
+            if config_changed:
                 if waiter.response is not None and waiter.response.id:
                     ep = waiter.response
         except DeadlineExceeded as exc:
@@ -586,36 +628,88 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
 
     def _check_throughput(self, ops: Ops, args: EndpointArgs) -> None:
         """Refuse, before any write, a throughput that is not a multiple of the workspace's own
-        chunk for that model version (GET get-model-optimization-info; the SDK has no method)."""
+        chunk for that model version, and model units that are not a multiple of its unit step
+        where it answers one (GET get-model-optimization-info; the SDK has no method). Then the
+        stack's budget, with the workspace's own DBU rate where it answers one."""
+        live: list[float | None] = []
         for entity in canonical_entities(args.served_entities).values():
             bounds = {k: entity[k] for k in ("min_provisioned_throughput",
-                                             "max_provisioned_throughput") if k in entity}
+                                             "max_provisioned_throughput",
+                                             "provisioned_model_units") if k in entity}
             if not bounds or "entity_version" not in entity:
                 continue
             model, version = entity["entity_name"], entity["entity_version"]
-            chunk = self._live_chunk(ops, args.name, model, version)
+            chunk, dbus = self._live_chunk(ops, args.name, model, version)
+            live.append(self._live_cost(args.name, entity, chunk, dbus))
             if not chunk:
                 continue
             wrong = {k: v for k, v in bounds.items() if int(v) % chunk}
             if wrong:
                 field, value = next(iter(wrong.items()))
                 lower = int(value) // chunk * chunk
+                what, unit = (("model units", "unit step") if field == "provisioned_model_units"
+                              else ("throughput", "chunk"))
+                per = "model units" if field == "provisioned_model_units" else "tokens/s"
+                first = chunk if field == "provisioned_model_units" else 0
                 raise ProviderError(
-                    f"throughput {value} is not a multiple of the workspace's chunk of {chunk} "
-                    "tokens/s",
+                    f"{what} {value} is not a multiple of the workspace's {unit} of {chunk} {per}",
                     f"endpoint {args.name}, model {model} version {version}, "
                     f"served entity {entity.get('name')}: {field}",
-                    f"use a multiple of {chunk}: 0, {chunk}, {2 * chunk}, {3 * chunk}, ... "
-                    f"(nearest: {lower} or {lower + chunk}); nothing was written")
+                    f"use a multiple of {chunk}: {first}, {first + chunk}, {first + 2 * chunk}, ... "
+                    f"(nearest: {' or '.join(str(n) for n in (lower, lower + chunk) if n > 0)}); "
+                    "nothing was written")
+        self._check_budget(args, live)
 
-    def _live_chunk(self, ops: Ops, endpoint: str, model: str, version: str) -> int | None:
+    def _live_cost(self, endpoint: str, entity: dict[str, Any], chunk: int | None,
+                   dbus: float | None) -> float | None:
+        """One served entity's DBUs per hour at max, by the workspace's rate (`dbus` per chunk,
+        or per model unit), else the catalog's; None when neither is known. A workspace rate
+        that differs from the catalog's is a warning: the catalog is what review showed."""
+        model, version = entity["entity_name"], entity["entity_version"]
+        rate = catalog.dbu_rate(model, version)
+        units = entity.get("provisioned_model_units")
+        if dbus is not None and rate is not None and float(dbus) != rate.dbu_per_hour:
+            pulumi.log.warn(
+                f"endpoint {endpoint}: the workspace's rate for {model} version {version} is {dbus:g} "
+                f"DBU/h per {'model unit' if units is not None else 'chunk'}, the catalog's "
+                f"{rate.dbu_per_hour:g} ({rate.source}); the budget uses the workspace's, and the "
+                "cost shown in review was the catalog's (correct components/catalog.py)")
+        if units is not None:
+            per_unit = dbus if dbus is not None else (rate.dbu_per_hour if rate else None)
+            return None if per_unit is None else int(units) * float(per_unit)
+        high = int(entity.get("max_provisioned_throughput") or 0)
+        if dbus is not None and chunk:
+            return high / chunk * float(dbus)
+        return high / rate.size * rate.dbu_per_hour if rate is not None else None
+
+    def _check_budget(self, args: EndpointArgs, live: list[float | None]) -> None:
+        """Refuse, before the write, an endpoint whose live DBUs per hour at max put the stack
+        over max_dbu_per_hour (the rest of the stack counted at the catalog's known part)."""
+        budget = args.dbu_budget
+        if budget is None:
+            return
+        known = [c for c in live if c is not None]
+        if len(known) < len(live):
+            pulumi.log.warn(f"endpoint {args.name}: its DBU rate is unknown here too, so "
+                            f"max_dbu_per_hour {budget.max_dbu_per_hour:g} could not be checked for it")
+        total = sum(known) + budget.others_max_dbu_per_hour
+        if total > budget.max_dbu_per_hour:
+            raise ProviderError(
+                f"the stack would cost {total:g} DBU/h at max, over max_dbu_per_hour "
+                f"{budget.max_dbu_per_hour:g}",
+                f"endpoint {args.name}: {sum(known):g} DBU/h at max by the workspace's rate, the rest of "
+                f"the stack {budget.others_max_dbu_per_hour:g}",
+                "lower a max throughput or model units, or raise max_dbu_per_hour; nothing was written")
+
+    def _live_chunk(self, ops: Ops, endpoint: str, model: str, version: str
+                    ) -> tuple[int | None, float | None]:
         path = f"/api/2.0/serving-endpoints/get-model-optimization-info/{model}/{version}"
         try:
             info = ops.api.do("GET", path)
         except NotFound:
             # The workspace does not know this version: the create itself reports that, in the
             # workspace's own words.
-            return None
+            return None, None
         except DeadlineExceeded as exc:
             raise _timed_out(f"reading the throughput chunk of {model}", endpoint, exc) from None
         except DatabricksError as exc:
@@ -627,13 +721,24 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
                 f"endpoint {endpoint}, model {model} version {version}",
                 "serve another version or model" + _others_hint(model))
         chunk = info.get("throughput_chunk_size") if isinstance(info, dict) else None
-        return int(chunk) if chunk else None
+        # `dbus`: DBU per hour for one chunk (or model unit), next to the chunk (a 2024 capture).
+        dbus = info.get("dbus") if isinstance(info, dict) else None
+        return (int(chunk) if chunk else None,
+                float(dbus) if isinstance(dbus, int | float) and not isinstance(dbus, bool) else None)
 
     def _write_error(self, action: str, args: EndpointArgs, exc: DatabricksError
                      ) -> ProviderError:
         """An error the workspace answered to a create or update; a retired model says which
         model, and what the catalog serves instead."""
         text = str(exc).lower()
+        if "not eligible for provisioned throughput" in text:
+            models = [str(e.entity_name) for e in args.served_entities or ()]
+            return ProviderError(
+                f"{action} failed: the workspace sells this model in model units",
+                f"endpoint {args.name}, model {', '.join(models)}",
+                "write `model_units: N` instead of throughput in the stack file (and report the "
+                "catalog entry in components/catalog.py, which lists it as a tokens-per-second "
+                "model)", describe(exc))
         if "retired" in text:
             models = [str(e.entity_name) for e in args.served_entities or ()]
             named = [m for m in models if m.lower() in text] or models

@@ -12,6 +12,9 @@ Diff rules (terraform's databricks_service_principal_secret, plus rotation):
   service_principal_id, application_id, lifetime_days, scopes (a set) -> replace
   expire_time within rotate_before_days of now, or status no longer ACTIVE -> replace
   rotate_before_days alone -> no change
+"Now" is the workspace's clock (`_clock`: the Date header of its answers), never the
+deployer's: expire_time is the workspace's time, and a machine clock days off would rotate on
+every `up` or too late. A diff costs at most one read per provider process for that.
 Every replacement creates the new secret first and deletes the old one after
 (delete_before_replace False), so Braintrust is never left without a working secret.
 `read` finding the secret gone reports it deleted: the next `pulumi up` creates a new one.
@@ -23,6 +26,16 @@ answer deletes every secret that appeared since (logging their ids, never a valu
 sending again.
 Secrets it did not make are never touched: during a rotation the old one is the replace's
 delete step's, and one made by hand is left alone (`read` warns about it with its id).
+
+Orphans of a run that died (issue 21). A run killed between the secret's create and its state
+being saved leaves a secret on the stack's own principal (proven by the principal's marker)
+that state does not know. Its value was only in that run's memory, so it cannot be adopted;
+the next create removes it. Every secret this project makes is signed: it lives SIGNATURE
+seconds less than whole days, and the workspace reports that lifetime back (expire_time minus
+create_time). A secret with that signature, on our principal, that neither state (diff, read)
+nor this create knows is an orphan, removed after the new one exists (or before, when the
+orphans fill the cap). A secret made by hand (whole days or hours, the 730-day default) has no
+signature and is never removed, only reported in unmanaged_secret_ids.
 
 The five-secret cap. Databricks allows five secrets per principal; the stack holds at most two
 (old and new, during a rotation). When the cap is reached by secrets the stack does not know,
@@ -48,6 +61,7 @@ from pulumi.dynamic import CheckFailure, DiffResult
 from components.args import OAUTH_SECRET, OAuthSecretArgs, OAuthSecretOutputs
 
 from ._client import DatabricksProvider
+from ._clock import host_of, workspace_now
 from ._contract import ContractProvider, Stored, resource_class
 from ._errors import ProviderError, api_error
 from ._ops import MAX_ATTEMPTS, OPERATION_BUDGET, READ_BUDGET, AnswerLost, DeadlineExceeded, Ops
@@ -63,11 +77,16 @@ from ._props import diff_result, is_unknown, whole
 State = Stored[OAuthSecretArgs, OAuthSecretOutputs]
 DAY = 86400
 MAX_SECRETS = 5  # per principal (Databricks' OAuth docs)
+# The project's secrets live SIGNATURE seconds (1 h 10 min 42 s) less than lifetime_days: a
+# signature in the secret itself, read back from create_time and expire_time, that tells an
+# orphan of a run that died (removed by the next create) from a secret made by hand (never
+# touched). SLACK allows for the two times being stamped a moment apart.
+SIGNATURE = 4242
+SLACK = 2.0
 
-# Secret ids `read` has seen as the stack's own, per principal: during a rotation the old
-# secret is the stack's own, not one to blame for the cap nor to list as unmanaged. Only read
-# feeds it (diff stays pure); a rotation in an `up` without a refresh before it lists the old
-# secret in unmanaged_secret_ids until the next refresh, which lists exactly the others.
+# Secret ids state holds, per principal, as diff and read saw them: during a rotation the old
+# secret is the stack's own, not an orphan to remove, one to blame for the cap, nor one to list
+# as unmanaged. Diff records the id it is handed (its result does not depend on this).
 _SEEN_LOCK = threading.Lock()
 _SEEN: dict[str, set[str]] = {}
 
@@ -110,8 +129,12 @@ def _canonical(args: OAuthSecretArgs, key: str) -> Any:
     return whole(value)
 
 
-def due_for_rotation(old: State, new: OAuthSecretArgs, now: dt.datetime) -> bool:
-    """True when the stored secret expires within rotate_before_days, or is not usable."""
+def due_for_rotation(old: State, new: OAuthSecretArgs,
+                     now: dt.datetime | Callable[[], dt.datetime]) -> bool:
+    """True when the stored secret expires within rotate_before_days, or is not usable.
+
+    `now` is the workspace's time (`_clock`): expire_time is on its clock. A callable is only
+    called when the answer depends on it, so a secret not due asks nothing else."""
     if old.outs.status not in (None, "", "ACTIVE"):
         return True
     expires = parse_time(old.outs.expire_time)
@@ -120,7 +143,8 @@ def due_for_rotation(old: State, new: OAuthSecretArgs, now: dt.datetime) -> bool
     window = new.rotate_before_days
     if is_unknown(window):
         return False
-    return expires - now <= dt.timedelta(days=float(window or 0))
+    current = now() if callable(now) else now
+    return expires - current <= dt.timedelta(days=float(window or 0))
 
 
 # The principal's ids: unknown in a preview only while the principal is updated (a rename),
@@ -137,9 +161,26 @@ def diff_secret(old: State, new: OAuthSecretArgs,
                 now: Callable[[], dt.datetime] = _now) -> DiffResult:
     replaces = [k for k in OAUTH_SECRET.replace_keys if not _kept_in_preview(old, new, k)
                 and (is_unknown(getattr(new, k)) or _canonical(old.args, k) != _canonical(new, k))]
-    if due_for_rotation(old, new, now()):
+    if due_for_rotation(old, new, now):
         replaces.append("expire_time")
     return diff_result(replaces, replaces, delete_before_replace=False)
+
+
+def lifetime_seconds(lifetime_days: float) -> int:
+    """What create asks for: the lifetime, less SIGNATURE seconds (see `is_signed`)."""
+    return max(1, int(float(lifetime_days) * DAY) - SIGNATURE)
+
+
+def is_signed(info: SecretInfo) -> bool:
+    """Made by this project's create: its lifetime, as the workspace reports it (expire_time
+    minus create_time), is a whole number of days less SIGNATURE seconds, within SLACK. A
+    secret made by hand (the UI, the CLI, the API with the default or a lifetime of whole
+    days or hours) never has that lifetime."""
+    created, expires = parse_time(info.create_time), parse_time(info.expire_time)
+    if created is None or expires is None:
+        return False
+    past_days = (expires - created).total_seconds() % DAY
+    return abs(past_days - (DAY - SIGNATURE)) <= SLACK
 
 
 class OAuthSecretProvider(DatabricksProvider, ContractProvider[OAuthSecretArgs, OAuthSecretOutputs]):
@@ -162,15 +203,27 @@ class OAuthSecretProvider(DatabricksProvider, ContractProvider[OAuthSecretArgs, 
         return failures
 
     def compare(self, id_: str, old: State, new: OAuthSecretArgs) -> DiffResult:
-        return diff_secret(old, new)
+        # The secret in state is the stack's own: a create in this process (a rotation's) must
+        # neither remove it as an orphan nor blame it for the cap.
+        _remember(str(_canonical(old.args, "service_principal_id")), old.outs.secret_id or id_)
+        host = host_of(self._creds.host if self._creds else None)
+        return diff_secret(old, new, now=lambda: workspace_now(host))
 
     def make(self, args: OAuthSecretArgs) -> tuple[str, State]:
         sp_id = str(_canonical(args, "service_principal_id"))
         obj = f"service principal {sp_id}"
         ops = Ops(self.bounded(OPERATION_BUDGET))
         recent = is_recent(created_at_of(args.principal_created_at, sp_id))
-        seconds = int(float(args.lifetime_days) * DAY)
-        before = {str(s.id) for s in self._list(ops, sp_id, recent)}
+        seconds = lifetime_seconds(args.lifetime_days)
+        listed = self._list(ops, sp_id, recent)
+        orphans = sorted(str(s.id) for s in listed
+                         if s.id and is_signed(s) and str(s.id) not in _known(sp_id))
+        before = {str(s.id) for s in listed}
+        if len(before) >= MAX_SECRETS and orphans:
+            # Room for ours first: the orphans' values exist nowhere, nobody can be using them.
+            self._remove_orphans(ops, sp_id, orphans)
+            before -= set(orphans)
+            orphans = []
         if len(before) >= MAX_SECRETS:
             raise self._cap_error(sp_id, before)
 
@@ -206,12 +259,16 @@ class OAuthSecretProvider(DatabricksProvider, ContractProvider[OAuthSecretArgs, 
         finally:
             if lost:
                 self._sweep(ops, sp_id, before, keep=str(res.id) if res is not None else None)
+        # Not remembered as known here: only state makes a secret the stack's (diff and read
+        # remember it), so one whose step never reached state is an orphan to the next create.
+        # After ours exists, so a double fault (killed after publishing, before state was
+        # saved) leaves Braintrust without a working secret only until the record is updated.
+        self._remove_orphans(ops, sp_id, orphans)
         outs = OAuthSecretOutputs(
             secret_id=res.id, client_id=str(args.application_id), client_secret=res.secret,
             expire_time=res.expire_time, status=res.status or "ACTIVE",
             # What was there before, except the stack's own old one during a rotation.
-            unmanaged_secret_ids=tuple(sorted(before - _known(sp_id))))
-        _remember(sp_id, res.id)
+            unmanaged_secret_ids=tuple(sorted(before - _known(sp_id) - set(orphans))))
         pulumi.log.info(f"OAuth secret {res.id} created for service principal {sp_id}")
         return str(res.id), Stored(args, outs)
 
@@ -284,6 +341,16 @@ class OAuthSecretProvider(DatabricksProvider, ContractProvider[OAuthSecretArgs, 
                 self._delete(ops, sp_id, str(s.id), recent=False)
                 pulumi.log.info(f"deleted OAuth secret {s.id} of service principal {sp_id}: made "
                                 f"by a create whose answer was lost")
+
+    def _remove_orphans(self, ops: Ops, sp_id: str, orphans: list[str]) -> None:
+        """Delete secrets of this stack's principal that carry the project's signature and
+        that state does not know: made by a create whose run died before its state was saved.
+        Their values were only in that run's memory, so they cannot be adopted, and nobody
+        can be using them; a hand-made secret carries no signature and is never touched."""
+        for secret_id in orphans:
+            self._delete(ops, sp_id, secret_id, recent=False)
+            pulumi.log.warn(f"deleted OAuth secret {secret_id} of service principal {sp_id}: "
+                            f"made by this stack in a run that died before saving its state")
 
     def _cap_error(self, sp_id: str, present: Iterable[str]) -> ProviderError:
         present = sorted(present)

@@ -34,24 +34,17 @@ from databricks.sdk.service.serving import (
     ServingEndpointDetailed,
     ServingEndpointsAPI,
 )
-from pulumi.dynamic import (
-    CheckFailure,
-    CheckResult,
-    CreateResult,
-    DiffResult,
-    ReadResult,
-    UpdateResult,
-)
+from pulumi.dynamic import CheckFailure, DiffResult
 
 from components.args import READINESS, ReadinessArgs, ReadinessOutputs
 
 from ._client import POLL_BUDGET, TRANSIENT, DatabricksProvider, poll_deadline
-from ._contract import ContractProvider, resource_class
+from ._contract import ContractProvider, Stored, resource_class
 from ._errors import ProviderError, WaitTimeout, describe
-from ._props import diff_result, inputs_only, is_unknown, stable_hash
+from ._props import diff_result, is_unknown, stable_hash
 from ._wait import BACKOFF_CAP, BACKOFF_START, GROWTH
 
-INPUT_KEYS = READINESS.input_keys()
+State = Stored[ReadinessArgs, ReadinessOutputs]
 DEFAULT_TIMEOUT = 2700.0
 FAILED_UPDATES = (EndpointStateConfigUpdate.UPDATE_FAILED, EndpointStateConfigUpdate.UPDATE_CANCELED)
 FAILED_DEPLOYMENTS = (ServedModelStateDeployment.DEPLOYMENT_FAILED,
@@ -63,10 +56,11 @@ LOG_EVERY = 60.0
 SUMMARY_AFTER = LOG_EVERY - (POLL_BUDGET + BACKOFF_CAP)
 
 
-def diff_ready(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-    new = news.get("endpoints")
-    changed = ["endpoints"] if is_unknown(new) or dict(olds.get("endpoints") or {}) != dict(
-        new or {}) else []
+def diff_ready(old: ReadinessArgs, new: ReadinessArgs) -> DiffResult:
+    """Only the endpoints' rollout identities count: timeout_seconds alone changes nothing."""
+    endpoints = new.endpoints
+    changed = ["endpoints"] if is_unknown(endpoints) or dict(old.endpoints or {}) != dict(
+        endpoints or {}) else []
     return diff_result(changed, [])
 
 
@@ -254,38 +248,28 @@ class EndpointsReadyProvider(DatabricksProvider, ContractProvider[ReadinessArgs,
 
     CONTRACT = READINESS
 
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        inputs = inputs_only(news, INPUT_KEYS)
-        inputs.setdefault("timeout_seconds", DEFAULT_TIMEOUT)
-        failures = []
-        t = inputs["timeout_seconds"]
-        if not is_unknown(t) and (not isinstance(t, int | float) or t <= 0):
-            failures.append(CheckFailure("timeout_seconds", "must be a positive number of seconds"))
-        return CheckResult(inputs, failures)
+    def validate(self, args: ReadinessArgs) -> list[CheckFailure]:
+        t = args.timeout_seconds
+        if t is not None and not is_unknown(t) and (not isinstance(t, int | float) or t <= 0):
+            return [CheckFailure("timeout_seconds", "must be a positive number of seconds")]
+        return []
 
-    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return diff_ready(olds, news)
+    def compare(self, id_: str, old: State, new: ReadinessArgs) -> DiffResult:
+        return diff_ready(old.args, new)
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        inputs = inputs_only(props, INPUT_KEYS)
-        ready = self._wait_all(inputs)
-        return CreateResult(f"ready-{stable_hash(sorted(inputs['endpoints']))}",
-                            {**inputs, "ready": ready})
+    def make(self, args: ReadinessArgs) -> tuple[str, State]:
+        return (f"ready-{stable_hash(sorted(args.endpoints or {}))}",
+                Stored(args, ReadinessOutputs(ready=self._wait_all(args))))
 
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        inputs = inputs_only(news, INPUT_KEYS)
-        return UpdateResult({**inputs, "ready": self._wait_all(inputs)})
+    def change(self, id_: str, old: State, new: ReadinessArgs) -> State:
+        return Stored(new, ReadinessOutputs(ready=self._wait_all(new)))
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        # Nothing remote belongs to the gate; a refresh keeps what it recorded.
-        return ReadResult(id_, dict(props))
+    # refresh and remove: the base's (nothing remote belongs to the gate; a refresh keeps what
+    # it recorded, and there is nothing to delete).
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        return  # nothing remote to delete
-
-    def _wait_all(self, inputs: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        names = sorted(inputs.get("endpoints") or {})
-        timeout = float(inputs.get("timeout_seconds") or DEFAULT_TIMEOUT)
+    def _wait_all(self, args: ReadinessArgs) -> dict[str, dict[str, Any]]:
+        names = sorted(args.endpoints or {})
+        timeout = float(args.timeout_seconds or DEFAULT_TIMEOUT)
         statuses = GateWait(names, self._poll, log=_log).run(timeout)
         pulumi.log.info(f"{len(names)} serving endpoint(s) ready")
         return {s.name: {"state": "READY", "config_version": s.config_version}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, model_validator
@@ -120,13 +121,26 @@ class EndpointBase(BaseModel):
 
 
 class FoundationModelEndpoint(EndpointBase):
-    """A provisioned-throughput endpoint serving a `system.ai` foundation model."""
+    """A provisioned-throughput endpoint serving a `system.ai` foundation model: in tokens per
+    second (`throughput`, a band model) or in model units (`model_units`, a unit model), as the
+    catalog says of the model."""
 
     mode: ClassVar[Mode] = "provisioned"
     foundation_model: str = Field(
         description="Catalog key of the model, e.g. meta-llama-3.1-8b-instruct (see components/catalog.py)."
     )
-    throughput: Throughput
+    throughput: Throughput | None = Field(
+        None, description="Tokens per second, for a model bought in tokens-per-second bands (Llama 3.x, "
+        "Mistral, Mixtral)."
+    )
+    model_units: Number | None = Field(
+        None, description=f"Model units, for a model bought in units (Llama 4 Maverick, GPT OSS, Gemma 3): "
+        f"1 to {catalog.MAX_MODEL_UNITS}. Created through the /serving-endpoints/pt API."
+    )
+    burst_scaling: bool | None = Field(
+        None, description="Unit models only: let the endpoint scale beyond its units during traffic spikes "
+        "(the API's default is on)."
+    )
     entity_version: ModelVersion | None = Field(
         None, description="Override the catalog's system.ai version; versions differ between workspaces."
     )
@@ -166,42 +180,86 @@ class FoundationModelEndpoint(EndpointBase):
         return value
 
     @model_validator(mode="after")
-    def _throughput_chunks(self) -> FoundationModelEndpoint:
-        entity = self.model().provisioned
-        if entity is None or entity.throughput_chunk is None:
+    def _capacity(self) -> FoundationModelEndpoint:
+        """The capacity key the model's group takes (catalog), then its bounds and chunks."""
+        model = self.model()
+        entity = model.provisioned
+        if entity is None:
             return self
-        chunk = entity.throughput_chunk
-        if self.throughput.max > MAX_CHUNKS * chunk:
+        name = model.display_name
+        if entity.capacity == "units":
+            if self.throughput is not None:
+                raise FieldError(("throughput",), f"{name} is bought in model units, not tokens per second "
+                                 "(write `model_units: N` instead of throughput)")
+            if self.model_units is None:
+                raise FieldError(("model_units",), f"is required: {name} is bought in model units "
+                                 "(write e.g. `model_units: 50`)")
+            if self.model_units <= 0:
+                raise FieldError(("model_units",), f"{self.model_units} buys nothing; a unit model needs at "
+                                 "least 1 unit and cannot scale to zero (write a positive number)")
+            if self.model_units > catalog.MAX_MODEL_UNITS:
+                raise FieldError(("model_units",), f"{self.model_units} is above this project's bound of "
+                                 f"{catalog.MAX_MODEL_UNITS} units (use at most {catalog.MAX_MODEL_UNITS})")
+            for bound, message in self.chunk_problems(refused=True):
+                raise FieldError((bound,), message)
+            return self
+        if self.model_units is not None:
+            raise FieldError(("model_units",), f"{name} is bought in tokens per second, not model units "
+                             "(write `throughput: {min, max}` instead of model_units)")
+        if self.burst_scaling is not None:
+            raise FieldError(("burst_scaling",), f"only unit models burst; {name} is bought in tokens per "
+                             "second (remove burst_scaling)")
+        if self.throughput is None:
+            raise FieldError(("throughput",), f"is required: {name} is bought in tokens per second "
+                             "(write e.g. `throughput: {min: 0, max: "
+                             f"{entity.chunk_for(self.entity_version)[0] or 1000}}}`)")
+        chunk = entity.chunk_for(self.entity_version)[0]
+        if chunk and self.throughput.max > MAX_CHUNKS * chunk:
             raise FieldError(
                 ("throughput", "max"),
                 f"{self.throughput.max} is more than {MAX_CHUNKS} chunks of {chunk} tokens/s "
                 f"(use at most {MAX_CHUNKS * chunk})",
             )
-        if entity.chunk_confirmed:
-            for bound, message in self.chunk_mismatches():
-                raise FieldError(("throughput", bound), message)
+        for bound, message in self.chunk_problems(refused=True):
+            raise FieldError(tuple(bound.split(".")), message)
         return self
 
-    def chunk_mismatches(self) -> list[tuple[str, str]]:
-        """(bound, message) for each throughput bound that is not a multiple of the catalog's
-        chunk: refused when Databricks confirms the chunk, a warning when the catalog's value is
-        unconfirmed (the provider checks the workspace's live chunk at create)."""
-        entity = self.model().provisioned
-        chunk = entity.throughput_chunk if entity else None
-        if entity is None or not chunk:
+    def chunk_problems(self, *, refused: bool) -> list[tuple[str, str]]:
+        """(field path, message) for each capacity that is not a multiple of the catalog's chunk
+        (band) or unit step (units) for the version: with ``refused``, those a source confirms
+        for that exact version (validate refuses them); without, the others (it warns, naming
+        the version it assumed; `pulumi up` checks the workspace's own before any write)."""
+        model = self.model()
+        entity = model.provisioned
+        if entity is None:
             return []
+        chunk, confirmed, version = entity.chunk_for(self.entity_version)
+        if not chunk or confirmed != refused:
+            return []
+        units = entity.capacity == "units"
+        amounts = ([("model_units", self.model_units)] if units
+                   else [(f"throughput.{b}", getattr(self.throughput, b)) for b in ("min", "max")]
+                   if self.throughput is not None else [])
+        what = "units" if units else "tokens/s"
         found = []
-        for bound in ("min", "max"):
-            amount = getattr(self.throughput, bound)
-            if amount % chunk:
-                lower = amount // chunk * chunk
-                options = " or ".join(str(n) for n in (lower, lower + chunk) if n > 0)
-                name = self.model().display_name
-                what = (f"the unit Databricks sells for {name}" if entity.chunk_confirmed
-                        else f"the catalog's unit for {name}, which Databricks has not confirmed; "
-                        "`pulumi up` checks the workspace's own unit before it writes")
-                found.append((bound, f"{amount} is not a multiple of {chunk} tokens/s, {what} (use {options})"))
+        for path, amount in amounts:
+            if amount is None or not amount % chunk:
+                continue
+            lower = amount // chunk * chunk
+            options = " or ".join(str(n) for n in (lower, lower + chunk) if n > 0)
+            if confirmed:
+                why = f"the unit Databricks sells for {model.display_name} version {version}"
+            else:
+                assumed = ("the version this stack pins" if self.entity_version
+                           else f"version {version}, which validate assumes because the stack pins none")
+                why = (f"the catalog's unconfirmed unit for {model.display_name} at {assumed}; "
+                       "`pulumi up` checks the workspace's own unit before it writes")
+            found.append((path, f"{amount} is not a multiple of {chunk} {what}, {why} (use {options})"))
         return found
+
+    def chunk_mismatches(self) -> list[tuple[str, str]]:
+        """The warnings: capacities off the catalog's unconfirmed chunk (see chunk_problems)."""
+        return self.chunk_problems(refused=False)
 
     def model(self) -> catalog.FoundationModel:
         return catalog.BY_KEY[self.foundation_model]
@@ -260,6 +318,36 @@ class PayPerTokenEndpoint(EndpointBase):
 
     def resolved_flavor(self) -> str:
         return self.flavor or catalog.BY_PAY_PER_TOKEN_ENDPOINT[self.name].flavor
+
+
+def lifecycle_warnings(endpoints: Sequence[EndpointBase]) -> list[tuple[tuple[Any, ...], str]]:
+    """(field location, message) for each legacy or deprecated model the stack serves or
+    references, once per model and mode (the first endpoint names it). Retired ones are refused
+    by the validators; these still work, but only where the workspace used them lately."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+    seen: set[tuple[str, str]] = set()
+    for index, endpoint in enumerate(endpoints):
+        if isinstance(endpoint, FoundationModelEndpoint):
+            model, loc = endpoint.model(), (index, "foundation_model")
+            life = model.provisioned.lifecycle if model.provisioned else None
+            what = f"{model.display_name} (provisioned throughput)"
+            instead = f"foundation_model: {life.replacement}" if life and life.replacement else ""
+        elif isinstance(endpoint, PayPerTokenEndpoint):
+            model, loc = catalog.BY_PAY_PER_TOKEN_ENDPOINT[endpoint.name], (index, "name")
+            life = model.pay_per_token.lifecycle if model.pay_per_token else None
+            what = f"the pay-per-token endpoint {endpoint.name}"
+            instead = f"name: {life.replacement}" if life and life.replacement else ""
+        else:
+            continue
+        if life is None or life.state not in ("legacy", "deprecated") or (model.key, endpoint.mode) in seen:
+            continue
+        seen.add((model.key, endpoint.mode))
+        when = (f"; Databricks retires it on {life.retires_on}" if life.state == "deprecated" and life.retires_on
+                else "; Databricks will announce its retirement date")
+        fix = f"move to {instead}" if instead else "choose a model the catalog lists as active"
+        found.append((("endpoints", *loc), f"{what} is {life.state}: only workspaces that used it in the 30 "
+                      f"days before the announcement may still deploy it{when} ({fix})"))
+    return found
 
 
 def endpoint_mode(value: Any) -> str | None:

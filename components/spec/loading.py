@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from components.spec.constants import MODES, PROJECT, SECRET_KEYS
 from components.spec.credentials import WHERE_SECRETS_GO, credential_lines, credential_paths, redact, userinfo_paths
-from components.spec.endpoints import MAX_ENDPOINTS, FoundationModelEndpoint
+from components.spec.endpoints import MAX_ENDPOINTS, FoundationModelEndpoint, lifecycle_warnings
 from components.spec.messages import (
     VERSION_FIELDS,
     all_field_names,
@@ -94,11 +94,13 @@ def validate_config(raw: Mapping[str, Any], *, stack: str, file: str) -> Stack:
     if problems or spec is None:
         raise StackError(problems)
     warnings = [
-        Problem(file, field_path(("endpoints", index, "throughput", bound), labels=labels), f"warning: {message}")
+        Problem(file, field_path(("endpoints", index, *path.split(".")), labels=labels), f"warning: {message}")
         for index, endpoint in enumerate(spec.endpoints)
         if isinstance(endpoint, FoundationModelEndpoint)
-        for bound, message in endpoint.chunk_mismatches()
+        for path, message in endpoint.chunk_mismatches()
     ]
+    warnings += [Problem(file, field_path(loc, labels=labels), f"warning: {message}")
+                 for loc, message in lifecycle_warnings(spec.endpoints)]
     return Stack(name=stack, file=file, spec=spec, warnings=tuple(warnings))
 
 

@@ -33,8 +33,10 @@ from .conftest import CHURN, LLAMA_8B, PPT, WAIT, churn_config, llama_config
 def test_pay_per_token_endpoints_exist_and_are_ready(w):
     names = {e.name for e in w.serving_endpoints.list()}
     assert {"databricks-meta-llama-3-3-70b-instruct", "databricks-meta-llama-3-1-8b-instruct",
-            "databricks-meta-llama-3-1-405b-instruct"} <= names
+            "databricks-llama-4-maverick", "databricks-gpt-oss-120b", "databricks-gpt-oss-20b",
+            "databricks-gemma-3-12b"} <= names
     assert "databricks-meta-llama-3-1-70b-instruct" not in names  # replaced by 3.3 70B
+    assert "databricks-meta-llama-3-1-405b-instruct" not in names  # retired: answers 404
     ep = w.serving_endpoints.get(PPT)
     assert ep.state.ready == EndpointStateReady.READY
     assert ep.task == "llm/v1/chat"

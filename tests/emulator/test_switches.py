@@ -194,21 +194,21 @@ def test_model_versions_list_answers_the_served_versions_and_follows_system_mode
     def versions(name: str) -> set[int]:
         return {v.version for v in w.model_versions.list(name)}
 
-    assert versions(LLAMA_8B) == {1, 2, 3}
+    assert versions(LLAMA_8B) == {1, 2, 3, 4}
     assert versions(CHURN) == {3}
     emulator.system_model(LLAMA_8B, "1", served=False)
-    emulator.admin("POST", "system-models", {"entity": LLAMA_8B, "version": 4,
+    emulator.admin("POST", "system-models", {"entity": LLAMA_8B, "version": 5,
                                              "throughput_chunk_size": 1240})
-    assert versions(LLAMA_8B) == {2, 3, 4}
+    assert versions(LLAMA_8B) == {2, 3, 4, 5}
     with pytest.raises(NotFound):
         w.serving_endpoints.create("v1", config=llama_config("v1"))
     emulator.system_model("system.ai.brand_new_model", "1", throughput_chunk_size=500)
     assert versions("system.ai.brand_new_model") == {1}
     with pytest.raises(NotFound):
         list(w.model_versions.list("system.ai.no_such_model"))
-    assert {v.version for v in w.model_versions.list(LLAMA_8B, max_results=1)} == {2, 3, 4}  # pages
+    assert {v.version for v in w.model_versions.list(LLAMA_8B, max_results=1)} == {2, 3, 4, 5}  # pages
     emulator.reset()
-    assert versions(LLAMA_8B) == {1, 2, 3}
+    assert versions(LLAMA_8B) == {1, 2, 3, 4}
 
 
 def test_system_models_route_refuses_what_is_not_a_system_model(emulator):

@@ -100,7 +100,7 @@ def test_an_omitted_version_is_the_newest_served_resolved_once_and_never_driftin
 def test_a_model_with_no_served_version_fails_naming_endpoint_and_model(
         target: Target, engine: Engine) -> None:
     target.needs_emulator()
-    for v in ("1", "2", "3"):
+    for v in ("1", "2", "3", "4"):
         system_model(target, LLAMA_8B, v, served=False)
     inputs = provisioned(target, version=None)
     with pytest.raises(ProviderCallError) as err:
@@ -127,7 +127,7 @@ def test_a_retired_model_names_the_endpoint_the_model_and_what_to_serve_instead(
 def test_an_entity_switched_to_another_model_without_a_version_gets_that_models_newest(
         target: Target, engine: Engine) -> None:
     target.needs_emulator()
-    engine.register(Endpoint, EndpointProvider, "pt", provisioned(target, version="2"))
+    engine.register(Endpoint, EndpointProvider, "pt", provisioned(target, version="1"))
     target.emulator.set_ready_after(0)
     target.client().serving_endpoints.wait_get_serving_endpoint_not_updating(target.name("pt"))
     other = provisioned(target, entity=MIXTRAL, version=None, max_tp=1080)

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 from pulumi.output import Unknown
 
-from components.providers import grant, principal
+from components.providers import grant, principal, readiness
 from components.providers._errors import WaitTimeout
 from components.providers._wait import Done, Pending, wait_for
 from components.providers.grant import QueryGrantProvider, direct_entries, without
 from components.providers.oauth_secret import OAuthSecretProvider, diff_secret, parse_time
 from components.providers.principal import ServicePrincipalProvider
-from components.providers.readiness import diff_ready
+from components.providers.readiness import EndpointsReadyProvider
 
 NOW = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 
@@ -26,6 +26,11 @@ def secret(**over: Any) -> dict[str, Any]:
             "expire_time": (NOW + dt.timedelta(days=60)).isoformat(), "status": "ACTIVE"}
     base.update(over)
     return base
+
+
+def diff_ready(olds: dict[str, Any], news: dict[str, Any]) -> Any:
+    args = EndpointsReadyProvider.args_of
+    return readiness.diff_ready(args(olds), args(news))
 
 
 def diff_principal(olds: dict[str, Any], news: dict[str, Any]) -> Any:

@@ -1,0 +1,145 @@
+"""Issue 21, the OAuth secret: no orphan left by a run that died, and rotation on the
+workspace's clock. Through the real provider process, against the emulator (its admin path
+moves the workspace's clock, and every answer's Date header follows it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from components.providers.oauth_secret import OAuthSecret, OAuthSecretProvider, lifetime_seconds
+from tests.lifecycle.conftest import Target
+from tests.lifecycle.harness import Engine, ProviderProcess
+from tests.lifecycle.test_lifecycle import DIFF_NONE, up_principal
+from tests.lifecycle.test_principal_reliability import StderrMark
+from tests.lifecycle.test_secret_reliability import DAY, hand_made, secret_ids, secret_inputs
+
+PROBE = "/.well-known/databricks-config"
+
+
+def died_before_saving(engine: Engine, name: str = "secret") -> dict[str, Any]:
+    """The run that made the secret was killed before its state was saved: state never knew it."""
+    return engine.state.pop(engine.urn(OAuthSecret, name)).outputs
+
+
+def test_an_orphan_of_a_run_that_died_is_removed_by_the_next_up_a_hand_made_one_is_left(
+        target: Target, engine: Engine) -> None:
+    target.needs_emulator()
+    sp = up_principal(engine, target)
+    by_hand = hand_made(target, sp, 1)
+    orphan = engine.register(OAuthSecret, OAuthSecretProvider, "secret",
+                             secret_inputs(sp)).outputs["secret_id"]
+    died_before_saving(engine)
+    mark = StderrMark(target)
+    out = engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp)).outputs
+    assert secret_ids(target, sp) == {*by_hand, out["secret_id"]}
+    assert list(out["unmanaged_secret_ids"]) == by_hand
+    assert f"deleted OAuth secret {orphan}" in mark.new()
+    # A refresh still warns about the hand-made one, and only it.
+    state = engine.refresh(OAuthSecret, "secret")
+    assert state is not None and list(state.outputs["unmanaged_secret_ids"]) == by_hand
+
+
+def test_orphans_filling_the_cap_are_removed_before_the_create(target: Target,
+                                                                engine: Engine) -> None:
+    target.needs_emulator()
+    sp = up_principal(engine, target)
+    by_hand = hand_made(target, sp, 3)
+    # Two runs died after their creates, as the provider sends them (the same lifetime).
+    api = target.client().service_principal_secrets_proxy
+    for _ in range(2):
+        api.create(sp["principal_id"], lifetime=f"{lifetime_seconds(30)}s")
+    assert len(secret_ids(target, sp)) == 5  # the cap
+    out = engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp)).outputs
+    assert secret_ids(target, sp) == {*by_hand, out["secret_id"]}
+
+
+def test_a_rotation_keeps_the_old_secret_until_the_replace_deletes_it(
+        target: Target, engine: Engine) -> None:
+    """The old secret is signed and, to the create, not in state: diff made it known."""
+    target.needs_emulator()
+    sp = up_principal(engine, target)
+    old = engine.register(OAuthSecret, OAuthSecretProvider, "secret",
+                          secret_inputs(sp)).outputs["secret_id"]
+    step = engine.register(OAuthSecret, OAuthSecretProvider, "secret",
+                           secret_inputs(sp, lifetime_days=40))
+    assert step.op == "replace"
+    assert secret_ids(target, sp) == {step.outputs["secret_id"]}
+    assert old not in step.outputs["unmanaged_secret_ids"]
+
+
+# ------------------------------------------------------------------ the workspace's clock
+
+
+@pytest.fixture
+def fresh(target: Target) -> Iterator[tuple[Engine, ProviderProcess]]:
+    """A provider process of its own: it has not learnt the workspace's clock yet."""
+    target.needs_emulator()
+    proc = ProviderProcess()
+    proc.configure({"workspace": {"host": target.host}, "databricks_token": target.token},
+                   secret_keys=("databricks_token",))
+    try:
+        yield Engine(proc), proc
+    finally:
+        proc.close()
+
+
+def stderr_of(proc: ProviderProcess) -> str:
+    return proc.stderr()
+
+
+def test_a_workspace_behind_this_machine_does_not_rotate_on_every_up(
+        target: Target, fresh: tuple[Engine, ProviderProcess]) -> None:
+    """Before issue 21, a machine 25 days ahead rotated a 30-day secret (window 7) on every up."""
+    engine, proc = fresh
+    target.emulator.set_clock_offset(-25 * DAY)
+    sp = up_principal(engine, target)
+    engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp))
+    target.emulator.clear_requests()
+    assert engine.diff(OAuthSecret, OAuthSecretProvider, "secret",
+                       secret_inputs(sp)).changes == DIFF_NONE
+    assert target.emulator.requests() == []  # the clock was learnt from the create's answers
+    assert "25.0 days ahead of the workspace's" in stderr_of(proc)
+
+
+def test_a_workspace_ahead_of_this_machine_rotates_on_time(
+        target: Target, fresh: tuple[Engine, ProviderProcess]) -> None:
+    """Before issue 21, a machine 25 days behind rotated 25 days late (after the expiry)."""
+    engine, proc = fresh
+    target.emulator.set_clock_offset(25 * DAY)
+    sp = up_principal(engine, target)
+    engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp))
+    target.emulator.advance_clock(24 * DAY)  # 6 days left on the workspace's clock
+    # A new provider process (the next `up`) learns the clock with one read.
+    proc.close()
+    again = ProviderProcess()
+    again.configure({"workspace": {"host": target.host}, "databricks_token": target.token},
+                    secret_keys=("databricks_token",))
+    try:
+        engine.proc = again
+        target.emulator.clear_requests()
+        diff = engine.diff(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp))
+        assert list(diff.replaces) == ["expire_time"]
+        assert [(r["method"], r["path"]) for r in target.emulator.requests()] == [("GET", PROBE)]
+        assert "49.0 days behind the workspace's" in again.stderr()
+        # A second diff in that process reads nothing.
+        target.emulator.clear_requests()
+        engine.diff(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp))
+        assert target.emulator.requests() == []
+    finally:
+        again.close()
+
+
+def test_a_no_op_diff_in_a_fresh_process_reads_the_clock_once_and_nothing_else(
+        target: Target, engine: Engine, fresh: tuple[Engine, ProviderProcess]) -> None:
+    sp = up_principal(engine, target)
+    engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp))
+    other, _ = fresh
+    other.state = dict(engine.state)
+    target.emulator.clear_requests()
+    for _ in range(3):
+        assert other.diff(OAuthSecret, OAuthSecretProvider, "secret",
+                          secret_inputs(sp)).changes == DIFF_NONE
+    assert [(r["method"], r["path"]) for r in target.emulator.requests()] == [("GET", PROBE)]
