@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from databricks.sdk.service.serving import PtEndpointCoreConfig, PtServedModel
 
 from components.providers.endpoint import Endpoint, EndpointProvider
 from tests.lifecycle.conftest import Target
@@ -103,3 +104,27 @@ def test_a_unit_model_sent_as_tokens_per_second_names_model_units_as_the_fix(
     first = err.value.message.splitlines()[0]
     assert "sells this model in model units" in first and MAVERICK in first
     assert "model_units: N" in err.value.message
+
+
+def test_a_lost_answer_to_the_pt_create_adopts_the_one_endpoint_it_made_and_drift_is_repaired(
+        target: Target, engine: Engine) -> None:
+    target.needs_emulator()
+    target.emulator.set_ready_after(0)
+    target.emulator.admin("POST", "faults", {"kind": "lost-answer", "method": "POST",
+                                             "path": r"^/api/2\.0/serving-endpoints/pt$", "count": 1})
+    inputs = units(target)
+    step = engine.register(Endpoint, EndpointProvider, "units", inputs)
+    assert step.op == "create"
+    assert [e.name for e in target.client().serving_endpoints.list()].count(inputs["name"]) == 1
+    assert step.outputs["endpoint_id"] == target.client().serving_endpoints.get(inputs["name"]).id
+    # Someone changes the units out of band: refresh records it, the next up puts ours back.
+    target.client().serving_endpoints.update_provisioned_throughput_endpoint_config(
+        inputs["name"], PtEndpointCoreConfig(served_entities=[PtServedModel(
+            entity_name=MAVERICK, entity_version="1", name="llama-4-maverick-1",
+            provisioned_model_units=200)]))
+    refreshed = engine.refresh(Endpoint, "units")
+    assert refreshed is not None
+    assert refreshed.outputs["served_entities"][0]["provisioned_model_units"] == 200
+    assert engine.register(Endpoint, EndpointProvider, "units", inputs).op == "update"
+    served = target.client().serving_endpoints.get(inputs["name"]).config.served_entities[0]
+    assert served.provisioned_model_units == 50
