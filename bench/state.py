@@ -9,7 +9,12 @@ time between reading and writing), over K deletes, fault-free and with every PUT
 answered 429 with `Retry-After: 1` (before issue 21 the PUT after the pause carried the read made
 before it, so the window was the Retry-After and more).
 
-    .venv/bin/python -m bench.state [--quick]
+Pacing. `up` of N = 120 endpoints from nothing (rollout 2 s), fault-free and with every fifth
+call the providers make answered 429 with `Retry-After: 1` (the emulator's `every` fault): the
+dynamic provider serves four calls at a time, so a call sleeping a Retry-After holds a worker
+the other resources wait for. Goal: at most 1.5x the fault-free time.
+
+    .venv/bin/python -m bench.state [--quick] [--only window,pacing]
 """
 
 from __future__ import annotations
@@ -21,8 +26,11 @@ from typing import Any
 
 from bench.common import Emulator, progress, provider_process, table, write_results
 
-FULL: dict[str, Any] = {"k": 20}
-QUICK: dict[str, Any] = {"k": 5}
+FULL: dict[str, Any] = {"k": 20, "n": 120, "d": 2.0, "repeat": 3}
+QUICK: dict[str, Any] = {"k": 5, "n": 20, "d": 1.0, "repeat": 1}
+EVERY = 5  # every fifth call answered 429
+RETRY_AFTER = 1
+PACING_GOAL = 1.5
 PPT = "databricks-meta-llama-3-3-70b-instruct"
 PERMS = r"^/api/2\.0/permissions/serving-endpoints/[^/]+$"
 
@@ -76,12 +84,62 @@ def acl_window(k: int) -> dict[str, Any]:
     return rows
 
 
+def pacing(n: int, d: float, repeat: int = 1) -> dict[str, Any]:
+    """`up` of N endpoints from nothing, fault-free and with every fifth call answered 429,
+    `repeat` times each, interleaved; the median run of each."""
+    import tempfile
+    import time
+    from pathlib import Path
+
+    import components.program  # noqa: F401 - imported once, before any clock starts
+    from bench.common import ADMIN_TOKEN, custom_stack, write_stack
+    from testing.engine import StackEngine
+
+    rows: dict[str, Any] = {}
+    runs: dict[str, list[dict[str, Any]]] = {}
+    cases = ("fault-free", f"every {EVERY}th call 429, Retry-After {RETRY_AFTER}")
+    with Emulator(ready_after=d) as emulator, tempfile.TemporaryDirectory() as tmp:
+        for case in [c for _ in range(repeat) for c in cases]:  # interleaved: same load
+            emulator.reset()
+            emulator.set_ready_after(d)
+            stack_file = write_stack(Path(tmp), custom_stack(n, host=emulator.url))
+            proc = provider_process(emulator)
+            try:
+                if case != "fault-free":
+                    emulator.inject_fault("*", ".*", 429, count=1_000_000, every=EVERY,
+                                          retry_after=RETRY_AFTER)
+                emulator.clear_requests()
+                engine = StackEngine(stack_file, None, secrets={"databricks_token": ADMIN_TOKEN},
+                                     proc=proc)
+                t0 = time.monotonic()
+                engine.up()
+                wall = time.monotonic() - t0
+            finally:
+                proc.close()
+            log = emulator.requests()
+            one = {"n": n, "wall": wall, "requests": len(log),
+                   "throttled": sum(1 for r in log if r["status"] == 429)}
+            runs.setdefault(case, []).append(one)
+            progress(f"pacing N={n} {case}: {wall:.1f} s, {len(log)} requests, "
+                     f"{one['throttled']} answered 429")
+    for case, done in runs.items():
+        rows[case] = {**sorted(done, key=lambda r: r["wall"])[len(done) // 2],  # the median
+                      "runs": len(done), "walls": [r["wall"] for r in done]}
+    free = rows["fault-free"]["wall"]
+    for row in rows.values():
+        row["vs_fault_free"] = row["wall"] / free
+    return rows
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     grid = QUICK if quick else FULL
     window = acl_window(grid["k"])
     worst = max(r["max_ms"] for r in window.values())
-    return {"acl_window": window,
-            "goals": {"ACL window under 429 stays one round trip (< 1 s)": worst < 1000}}
+    paced = pacing(grid["n"], grid["d"], grid["repeat"])
+    slowest = max(r["vs_fault_free"] for r in paced.values())
+    return {"acl_window": window, "pacing": paced,
+            "goals": {"ACL window under 429 stays one round trip (< 1 s)": worst < 1000,
+                      f"up under 429s <= {PACING_GOAL}x fault-free": slowest <= PACING_GOAL}}
 
 
 def render(result: dict[str, Any]) -> str:
@@ -89,6 +147,12 @@ def render(result: dict[str, Any]) -> str:
             for case, r in result["acl_window"].items()]
     out = table("ACL window: GET answered to PUT answered, grant delete on a shared endpoint",
                 ("case", "deletes", "median ms", "max ms"), rows)
+    out += "\n" + table("pacing: up of N endpoints, every fifth call answered 429",
+                         ("case", "N", "runs", "median wall s", "x fault-free", "requests",
+                          "429s", "every run s"),
+                         [(case, r["n"], r["runs"], r["wall"], r["vs_fault_free"], r["requests"],
+                           r["throttled"], " ".join(f"{w:.1f}" for w in r["walls"]))
+                          for case, r in result["pacing"].items()])
     for goal, met in result["goals"].items():
         out += f"goal {goal}: {'met' if met else 'NOT met'}\n"
     return out

@@ -21,11 +21,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
-from components.spec.constants import Mode
+from components.spec.constants import PROJECT, Mode
 
 # The dynamic resources' type tokens: pulumi.dynamic.Resource forms them as
 # "pulumi-python:dynamic/<module>:<name>" from the class keywords in components/providers/.
-DYNAMIC_MODULE = "databricks-braintrust"
+DYNAMIC_MODULE = PROJECT
 
 
 def dynamic_type(name: str) -> str:
@@ -280,7 +280,7 @@ class BraintrustRecordArgs(Args):
     record waits for: the readiness gate and every grant, so Braintrust never gets a record
     whose endpoints do not answer or whose credentials may not query them."""
 
-    TYPE_NAME: ClassVar[str] = "databricks-braintrust:braintrust:BraintrustRecord"
+    TYPE_NAME: ClassVar[str] = f"{PROJECT}:braintrust:BraintrustRecord"
 
     name: str
     api_base: str
@@ -346,7 +346,7 @@ class QueryGrantOutputs(Outputs):
 @dataclass(frozen=True)
 class AiSecretOutputs(Outputs):
     secret_id: str | None = None  # Braintrust's uuid
-    preview_secret: str | None = None  # non-revealing
+    preview_secret: str | None = None  # meant to be non-revealing; a secret output all the same (issue 22)
     updated_at: str | None = None
 
 
@@ -399,7 +399,7 @@ QUERY_GRANT = Contract(QueryGrantArgs, QueryGrantOutputs,
                        replace_keys=("endpoint_id", "service_principal_name"),
                        inert_keys=("endpoint_name", "principal_created_at", "endpoint_pay_per_token",
                                    "endpoint_identity"))
-AI_SECRET = Contract(AiSecretArgs, AiSecretOutputs, secret_outputs=("record",),
+AI_SECRET = Contract(AiSecretArgs, AiSecretOutputs, secret_outputs=("record", "preview_secret"),
                      replace_keys=("name", "api_url", "org_name"))
 
 CONTRACTS: tuple[Contract[Any, Any], ...] = (ENDPOINT, READINESS, SERVICE_PRINCIPAL, OAUTH_SECRET,

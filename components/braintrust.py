@@ -7,19 +7,17 @@ only found when a request fails. Here it is a validation error, before anything 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from components.args import BraintrustRecordArgs
+from components.spec.constants import is_endpoint_name
 from components.urls import check_workspace_url
 
 AuthType = Literal["pat", "service_principal_oauth"]
 REDACTED = "<redacted>"
-# Serving endpoint names, which Braintrust uses as model names.
-MODEL_NAME = re.compile(r"[A-Za-z0-9_-]{1,63}")
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
@@ -66,7 +64,7 @@ class DatabricksMetadata(BaseModel):
     @classmethod
     def _model_names(cls, value: dict[str, CustomModel]) -> dict[str, CustomModel]:
         for name in value:
-            if not MODEL_NAME.fullmatch(name):
+            if not is_endpoint_name(name):  # Braintrust's model names are endpoint names
                 raise ValueError(
                     f"model name {name!r} is not a serving endpoint name "
                     "(letters, digits, '-' and '_', at most 63 characters)"

@@ -134,11 +134,6 @@ class Provisioned:
     def replacement(self) -> str | None:
         return self.lifecycle.replacement
 
-    @property
-    def chunk_confirmed(self) -> bool:
-        """Whether any version's chunk is published (the rest are assumptions)."""
-        return any(v.chunk_confirmed for v in self.versions)
-
 
 @dataclass(frozen=True)
 class PayPerToken:

@@ -38,6 +38,7 @@ from components.args import (
 )
 from components.spec import (
     MANAGED_BY_TAG,
+    PROJECT,
     CustomModelEndpoint,
     FoundationModelEndpoint,
     PayPerTokenEndpoint,
@@ -47,13 +48,13 @@ from components.spec import (
 
 # Component type tokens. A renamed one keeps its former token as an alias, so a deployed
 # stack's resources keep their identity (URN) and nothing is replaced.
-SERVING_ENDPOINT = "databricks-braintrust:serving:ServingEndpoint"
-READINESS_GATE = "databricks-braintrust:serving:ReadinessGate"
-QUERY_PRINCIPAL = "databricks-braintrust:principal:QueryPrincipal"
+SERVING_ENDPOINT = f"{PROJECT}:serving:ServingEndpoint"
+READINESS_GATE = f"{PROJECT}:serving:ReadinessGate"
+QUERY_PRINCIPAL = f"{PROJECT}:principal:QueryPrincipal"
 BRAINTRUST_RECORD = BraintrustRecordArgs.TYPE_NAME
 FORMER_TYPES = {
-    READINESS_GATE: "databricks-braintrust:serving:EndpointsReady",
-    BRAINTRUST_RECORD: "databricks-braintrust:braintrust:BraintrustProvider",
+    READINESS_GATE: f"{PROJECT}:serving:EndpointsReady",
+    BRAINTRUST_RECORD: f"{PROJECT}:braintrust:BraintrustProvider",
 }
 # Logical names that do not follow display_name: renaming the principal in the stack file is
 # then an in-place SCIM update, not a new principal, secret and grants (a URN change).

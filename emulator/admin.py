@@ -150,11 +150,15 @@ def add_fault(app: App, req: Request) -> Response:
     for key, value in (("count", count), ("offset", offset)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise invalid_parameter(f"{key} must be a non-negative integer")
+    every = body.get("every", 1)
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise invalid_parameter("every must be a positive integer")
     error_code = body.get("error_code")
     if error_code is not None and (not isinstance(error_code, str)
                                    or not re.fullmatch(r"[A-Z_]{1,64}", error_code)):
         raise invalid_parameter("error_code must be an upper-case code such as PERMISSION_DENIED")
-    app.faults.add(Fault(method, pattern, status, retry_after, count, offset, kind, error_code))
+    app.faults.add(Fault(method, pattern, status, retry_after, count, offset, kind, error_code,
+                         every))
     return ok({})
 
 

@@ -1,5 +1,5 @@
 """Fault rules for the admin `faults` route (like the CLI test server's fault.go): keyed by
-method and path pattern, with a count and an offset."""
+method and path pattern, with a count, an offset, and `every` (every n-th match only)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ class Fault:
     offset: int
     kind: str = "status"
     error_code: str | None = None
+    every: int = 1  # only every `every`-th matching request (after the offset) is faulted
+    seen: int = 0
 
     def response(self) -> Response:
         if self.kind == "swallowed":
@@ -63,6 +65,9 @@ class Faults:
                     continue
                 if rule.offset > 0:
                     rule.offset -= 1
+                    continue
+                rule.seen += 1
+                if rule.seen % rule.every:
                     continue
                 if rule.count > 0:
                     rule.count -= 1

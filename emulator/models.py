@@ -138,10 +138,6 @@ class Workspace:
         self.rng = random.Random(self.initial.seed)  # noqa: S311 - an order, not a secret
         self.reset()
 
-    @property
-    def initial_ready_after(self) -> float:
-        return self.initial.ready_after
-
     def apply(self, changes: dict[str, Any]) -> None:
         """Change switches at run time (the admin `settings` body); all or nothing."""
         unknown = set(changes) - set(self.switches.as_dict())

@@ -26,6 +26,7 @@ import shutil
 import sys
 import tarfile
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -104,6 +105,43 @@ def _copy(resp: Any, out: BinaryIO, name: str) -> None:
 
 
 def _fetch(url: str, dest: Path, what: str) -> None:
+    """`url` into `dest` within DOWNLOAD_DEADLINE() seconds for the whole download. urllib's
+    timeout bounds each read, not the download: a server sending a byte at a time would hold
+    `make up` for ever. So the download runs on a daemon thread that is abandoned at the
+    deadline (this script then exits, and the thread with it)."""
+    seconds = download_deadline()
+    box: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            _fetch_now(url, dest, what)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller as it is
+            box.append(exc)
+        else:
+            box.append(None)
+
+    thread = threading.Thread(target=run, name="download", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if not box:
+        raise InstallError(f"downloading {url} took longer than {seconds:g} s (the whole download): check the "
+                           f"network or PULUMI_RELEASES_URL, or install the Pulumi CLI by hand ({MANUAL}) and put "
+                           "it on PATH")
+    if box[0] is not None:
+        raise box[0]
+
+
+def download_deadline() -> float:
+    """Seconds for one whole download: $PULUMI_DOWNLOAD_DEADLINE, else 900 (a release is
+    ~100 MB)."""
+    try:
+        value = float(os.environ.get("PULUMI_DOWNLOAD_DEADLINE") or 900)
+    except ValueError:
+        return 900.0
+    return value if 0 < value < 86400 else 900.0
+
+
+def _fetch_now(url: str, dest: Path, what: str) -> None:
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT) as resp, dest.open("wb") as out:  # noqa: S310 - http(s) only
             _copy(resp, out, dest.name)

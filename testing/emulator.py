@@ -101,9 +101,11 @@ class EmulatorClient:
         self.admin("POST", "clock", {"offset_seconds": seconds})
 
     def inject_fault(self, method: str, path: str, status: int, count: int = 1, offset: int = 0,
-                     retry_after: float | None = None, error_code: str | None = None) -> None:
+                     retry_after: float | None = None, error_code: str | None = None,
+                     every: int = 1) -> None:
         body: dict[str, Any] = {"method": method, "path": path, "status": status,
-                                "count": count, "offset": offset, "retry_after": retry_after}
+                                "count": count, "offset": offset, "retry_after": retry_after,
+                                "every": every}
         if error_code is not None:
             body["error_code"] = error_code
         self.admin("POST", "faults", body)

@@ -35,8 +35,9 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2
 from pulumi.runtime.proto.provider_pb2_grpc import ResourceProviderStub
 
+from components.spec.constants import PROJECT
+
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = "databricks-braintrust"
 STACK = "lifecycle"
 PROVIDER_KEY = "__provider"
 _EXC_LINE = re.compile(r"^[A-Za-z_][\w.]*: ")

@@ -10,10 +10,10 @@ from typing import Any
 
 import yaml
 
+from components.spec.constants import PROJECT
 from testing.emulator import EmulatorClient
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = "databricks-braintrust"
 STACKS = sorted((ROOT / "stacks").glob("Pulumi.*.yaml"))
 ADMIN_TOKEN = "dapi-engine-admin-0123456789abcdef"
 BRAINTRUST_API_KEY = "sk-bt-engine-0123456789"

@@ -135,3 +135,98 @@ def test_the_ci_stack_matrix_refuses_a_stack_name_that_reads_as_an_option(tmp_pa
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "stack_matrix.py"), "--root", str(tmp_path)],
                           capture_output=True, text=True)
     assert done.returncode == 2 and "'--help'" in done.stderr and done.stdout == ""
+
+
+# ---------------------------------------------------------------- stack files: map keys and Unicode
+
+import copy  # noqa: E402
+import unicodedata  # noqa: E402
+
+import yaml  # noqa: E402
+
+from components.spec import PROJECT, StackError, check_across, load_stack_file  # noqa: E402
+
+DEV = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())
+PAT = "dapi" + "ab" * 16  # built at run time: no real-looking token in a tracked file
+BT_KEY = "sk-" + "Zq" * 12
+
+
+def _write(tmp_path: Path, config: dict, name: str = "dev") -> Path:
+    path = tmp_path / f"Pulumi.{name}.yaml"
+    path.write_text(yaml.safe_dump({"config": config}, allow_unicode=True))
+    return path
+
+
+def _problems(path: Path) -> list[str]:
+    with pytest.raises(StackError) as info:
+        load_stack_file(path)
+    return [str(p) for p in info.value.problems]
+
+
+@pytest.mark.parametrize("where", ["stack", "endpoint"])
+@pytest.mark.parametrize("key", [PAT, BT_KEY, f"owner-{PAT}"])
+def test_a_tag_key_holding_a_credential_is_refused_and_never_shown(tmp_path: Path, where: str, key: str) -> None:
+    config = copy.deepcopy(DEV["config"])
+    if where == "stack":
+        config.setdefault(f"{PROJECT}:tags", {})[key] = "x"
+    else:
+        config[f"{PROJECT}:endpoints"][0].setdefault("tags", {})[key] = "x"
+    path = _write(tmp_path, config)
+    found = _problems(path)
+    assert any("credential" in p for p in found), found
+    assert all(PAT not in p and BT_KEY not in p for p in found), found
+    cmd = [sys.executable, "-m", "components"]
+    for args in (["validate", str(path)], ["render", "--", str(path)]):
+        done = subprocess.run([*cmd, *args], cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 1 and PAT not in done.stdout + done.stderr and BT_KEY not in done.stdout + done.stderr
+
+
+def _nfd(text: str) -> str:
+    return unicodedata.normalize("NFD", text)
+
+
+def test_tag_keys_that_differ_only_in_composed_form_are_refused(tmp_path: Path) -> None:
+    config = copy.deepcopy(DEV["config"])
+    config[f"{PROJECT}:tags"] = {**config.get(f"{PROJECT}:tags", {}), "équipe": "a", _nfd("équipe"): "b"}
+    found = _problems(_write(tmp_path, config))
+    assert any("composed against decomposed" in p for p in found), found
+
+
+def test_an_endpoint_tag_key_spelled_unlike_the_stacks_is_refused(tmp_path: Path) -> None:
+    config = copy.deepcopy(DEV["config"])
+    config[f"{PROJECT}:tags"] = {**config.get(f"{PROJECT}:tags", {}), "équipe": "a"}
+    config[f"{PROJECT}:endpoints"][0]["tags"] = {_nfd("équipe"): "b"}
+    found = _problems(_write(tmp_path, config))
+    assert any("composed against decomposed" in p for p in found), found
+    config[f"{PROJECT}:endpoints"][0]["tags"] = {"équipe": "b"}  # the same spelling overrides, as before
+    load_stack_file(_write(tmp_path, config))
+
+
+def test_endpoint_names_that_differ_only_in_composed_form_are_refused(tmp_path: Path) -> None:
+    config = copy.deepcopy(DEV["config"])
+    endpoints = config[f"{PROJECT}:endpoints"]
+    first = copy.deepcopy(endpoints[0])
+    first["name"], second = "bt-café", copy.deepcopy(endpoints[0])
+    second["name"] = _nfd("bt-café")
+    config[f"{PROJECT}:endpoints"] = [first, second]
+    found = _problems(_write(tmp_path, config))
+    # Endpoint names are ASCII (letters, digits, '-', '_'), so no two can collide in NFC: both
+    # spellings are refused by that rule, at each endpoint.
+    assert sum("may only hold letters, digits" in p for p in found) == 2, found
+
+
+def test_secret_names_across_stacks_compare_in_nfc(tmp_path: Path) -> None:
+    stacks = []
+    for name, secret in (("dev", "databricks-équipe"), ("staging", _nfd("databricks-équipe"))):
+        config = copy.deepcopy(DEV["config"])
+        config[f"{PROJECT}:braintrust"] = {**config[f"{PROJECT}:braintrust"], "secret_name": secret}
+        stacks.append(load_stack_file(_write(tmp_path, config, name)))
+    problems = check_across(stacks)
+    assert len(problems) == 1 and "composed against decomposed" in str(problems[0])
+
+
+def test_names_are_compared_in_nfc_but_sent_as_written(tmp_path: Path) -> None:
+    config = copy.deepcopy(DEV["config"])
+    config[f"{PROJECT}:tags"] = {**config.get(f"{PROJECT}:tags", {}), _nfd("équipe"): "a"}
+    stack = load_stack_file(_write(tmp_path, config))
+    assert _nfd("équipe") in stack.spec.tags  # never rewritten: a deployed stack sees no write

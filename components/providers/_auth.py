@@ -33,11 +33,14 @@ from typing import Any, Protocol
 
 import requests
 
+from components import transport
+
 from ._errors import ProviderError
 
 TOKEN_TIMEOUT = 30.0  # one token request, or one fresh authentication
 EARLY = 60.0  # a minted token is replaced this long before it expires
 TOKEN_PATH = "/oidc/v1/token"
+TOKEN_ANSWER_MAX = 64 << 10  # a token answer is well under a kilobyte
 
 
 class AuthConfig(Protocol):
@@ -111,19 +114,31 @@ class Credentials:
         host = (self._cfg.host or "").rstrip("/")
         timeout = max(0.1, min(TOKEN_TIMEOUT, deadline - time.monotonic()))
         self.mints += 1
-        try:
-            answer = requests.post(f"{host}{TOKEN_PATH}",
-                                   data={"grant_type": "client_credentials", "scope": "all-apis"},
-                                   auth=(client_id, secret), timeout=timeout,
-                                   allow_redirects=False)
-        except requests.RequestException as exc:
-            raise refused(f"no new token: the token endpoint did not answer ({type(exc).__name__})",
-                          "check the network to the workspace, then run `pulumi up` again") from None
+        transport.remember(secret)
+        # components/transport.py: one deadline for the whole request (a token endpoint sending a
+        # byte at a time is cut), a 64 KiB cap, a nesting limit, never ~/.netrc.
+        what = f"POST {TOKEN_PATH}"
+        raw = b""
+        with transport.new_session() as session, transport.deadline(time.monotonic() + timeout) as watch:
+            try:
+                answer = session.post(f"{host}{TOKEN_PATH}",
+                                      data={"grant_type": "client_credentials", "scope": "all-apis"},
+                                      auth=(client_id, secret), timeout=timeout,
+                                      allow_redirects=False, stream=True)
+                with answer:
+                    raw = transport.read_capped(answer, TOKEN_ANSWER_MAX, what)
+            except (requests.RequestException, transport.AnswerTooLarge) as exc:
+                reason = "no answer in time" if watch.fired else type(exc).__name__
+                raise refused(f"no new token: the token endpoint did not answer ({reason})",
+                              "check the network to the workspace, then run `pulumi up` again") from None
+            if watch.fired:
+                raise refused("no new token: the token endpoint did not answer (no answer in time)",
+                              "check the network to the workspace, then run `pulumi up` again")
         body: dict[str, Any] = {}
         try:
-            parsed = answer.json()
+            parsed = transport.loads(raw, what)
             body = parsed if isinstance(parsed, dict) else {}
-        except ValueError:
+        except ValueError:  # not JSON, or nested too deeply: no token either way
             pass
         token = body.get("access_token")
         if answer.status_code != 200 or not isinstance(token, str) or not token:
@@ -135,6 +150,7 @@ class Credentials:
                 "(DATABRICKS_CLIENT_SECRET) is valid, then run `pulumi up` again")
         lifetime = body.get("expires_in")
         seconds = float(lifetime) if isinstance(lifetime, int | float) else 3600.0
+        transport.remember(token)
         self._headers = {"Authorization": f"{body.get('token_type') or 'Bearer'} {token}"}
         self._expires = time.monotonic() + seconds
         self.generation += 1

@@ -42,6 +42,7 @@ from typing import Any
 from pulumi.dynamic import ConfigureRequest
 
 from components import transport
+from components.spec.constants import PROJECT
 
 from ._errors import ProviderError
 
@@ -60,7 +61,8 @@ class BraintrustCredentials:
 
 
 def credentials_from_config(req: ConfigureRequest) -> BraintrustCredentials:
-    key = req.config.get("databricks-braintrust:braintrust_api_key") or os.environ.get("BRAINTRUST_API_KEY") or None
+    key = req.config.get(f"{PROJECT}:braintrust_api_key") or os.environ.get("BRAINTRUST_API_KEY") or None
+    transport.remember(key)
     return BraintrustCredentials(api_key=key)
 
 

@@ -18,21 +18,25 @@ to repeat, and a POST whose answer was lost raises `AnswerLost` for the caller t
 
 from __future__ import annotations
 
+import configparser
 import hashlib
 import json
-import random
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import requests
 from pulumi.dynamic import ConfigureRequest, ResourceProvider
 
+from components import transport
+from components.backoff import backoff, retry_pause
 from components.spec.constants import PROJECT as PRODUCT
 
-from . import _auth, _clock
+from . import _auth, _clock, _workers
 from ._errors import ProviderError
 
 if TYPE_CHECKING:
@@ -57,6 +61,10 @@ POLL_BUDGET = 20.0
 POLL_GRACE = 5.0
 
 S = TypeVar("S")
+T = TypeVar("T")
+# The largest answer a provider reads: far above any workspace answer it expects (a list of a
+# thousand endpoints is a few MB), far below what could exhaust the provider's memory.
+MAX_ANSWER = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -81,12 +89,12 @@ def _as_object(value: Any) -> dict[str, Any] | None:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
             raise ProviderError(
-                "reading stack config failed", "databricks-braintrust:workspace",
+                "reading stack config failed", f"{PRODUCT}:workspace",
                 "set it to an object such as {host: https://<workspace>.cloud.databricks.com}",
             ) from exc
     if not isinstance(value, dict):
         raise ProviderError(
-            "reading stack config failed", "databricks-braintrust:workspace",
+            "reading stack config failed", f"{PRODUCT}:workspace",
             "set it to an object such as {host: https://<workspace>.cloud.databricks.com}",
         )
     return value
@@ -99,12 +107,69 @@ def credentials_from_config(req: ConfigureRequest) -> Credentials:
     workspace = _as_object(req.config.get(f"{PRODUCT}:workspace")) or {}
     host = workspace.get("host") or None
     token = req.config.get(f"{PRODUCT}:databricks_token") or None
+    transport.remember(token)
     return Credentials(host=host, token=token)
+
+
+def same_host(a: str, b: str) -> bool:
+    """Two workspace URLs name one host: scheme (https when missing, as the SDK assumes), host
+    and port compared, case and a trailing slash or path ignored."""
+    return transport.origin(_with_scheme(a)).lower() == transport.origin(_with_scheme(b)).lower()
+
+
+def _with_scheme(url: str) -> str:
+    url = url.strip()
+    return url if "://" in url else f"https://{url}"
+
+
+def ambient_credential_problem(stack_host: str | None, environ: dict[str, str] | None = None) -> str | None:
+    """One line when the credential the SDK would take from the environment or a profile was
+    configured for a host other than the stack's; None when it may be used.
+
+    With the stack's host given, databricks-sdk (0.162, config.py `_load_from_env`,
+    `_known_file_config_loader`) still takes DATABRICKS_TOKEN, DATABRICKS_CLIENT_ID/SECRET (and
+    the other credential variables) from the environment and, when DATABRICKS_CONFIG_PROFILE
+    names one, the profile's credential, and sends it to the stack's host, whatever host they
+    came with. A credential with no host of its own (CI sets only a client id and secret, or
+    only a token) belongs to the stack's host."""
+    if not stack_host:
+        return None  # the SDK finds the host where it finds the credential
+    env = os.environ if environ is None else environ
+    from databricks.sdk.config import Config
+
+    credential_vars = [a.env for a in Config.attributes() if a.auth and a.env and env.get(a.env)]
+    env_host = env.get("DATABRICKS_HOST", "").strip()
+    if credential_vars and env_host and not same_host(env_host, stack_host):
+        return (f"the Databricks credential in {credential_vars[0]} is for {transport.origin(_with_scheme(env_host))} "
+                f"(DATABRICKS_HOST), not this stack's workspace {transport.origin(_with_scheme(stack_host))}: unset "
+                "DATABRICKS_HOST or the credential, or set DATABRICKS_HOST to the stack's workspace.host")
+    profile = env.get("DATABRICKS_CONFIG_PROFILE", "").strip()
+    if not profile:
+        return None  # with a host given, the SDK reads no profile unless one is named
+    path = Path(env.get("DATABRICKS_CONFIG_FILE") or "~/.databrickscfg").expanduser()
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path)
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        return None  # the SDK reports an unreadable file itself
+    section = parser.defaults() if profile == "DEFAULT" else (
+        parser[profile] if parser.has_section(profile) else None)
+    profile_host = (section or {}).get("host", "").strip()
+    if profile_host and not same_host(profile_host, stack_host):
+        return (f"the Databricks profile {profile!r} (DATABRICKS_CONFIG_PROFILE, in {path}) is for "
+                f"{transport.origin(_with_scheme(profile_host))}, not this stack's workspace "
+                f"{transport.origin(_with_scheme(stack_host))}: name a profile for the stack's host, or unset "
+                "DATABRICKS_CONFIG_PROFILE")
+    return None
 
 
 def workspace_client(creds: Credentials | None) -> WorkspaceClient:
     """The process-wide client for these credentials, built on first use (thread-safe)."""
     creds = creds or Credentials()
+    if not creds.token:
+        problem = ambient_credential_problem(creds.host)
+        if problem is not None:
+            raise ProviderError("connecting to Databricks refused", creds.host or "the workspace", problem)
     key = creds.fingerprint()
     client = _CLIENTS.get(key)
     if client is not None:
@@ -122,12 +187,17 @@ def workspace_client(creds: Credentials | None) -> WorkspaceClient:
                 kwargs["token"] = creds.token
                 kwargs["auth_type"] = "pat"
             try:
-                client = WorkspaceClient(config=_bounded_probe_config()(**kwargs))
+                config_class = _bounded_probe_config()
+                # Building the config authenticates: for OAuth that is the SDK's own OIDC
+                # discovery and token requests, which cannot use this module's session; they
+                # are bounded by abandoning them at CLIENT_BUDGET (see `within`).
+                client = within(CLIENT_BUDGET, lambda: WorkspaceClient(config=config_class(**kwargs)),
+                                f"connecting to {creds.host or 'the workspace'}")
             except Exception as exc:  # noqa: BLE001 - the SDK raises ValueError and friends
                 raise ProviderError(
                     "connecting to Databricks failed",
                     creds.host or "workspace from the environment",
-                    "set databricks-braintrust:workspace.host and a token "
+                    f"set {PRODUCT}:workspace.host and a token "
                     "(`pulumi config set --secret databricks_token ...`) or DATABRICKS_* variables",
                     f"{type(exc).__name__}: {exc}",
                 ) from None
@@ -135,6 +205,8 @@ def workspace_client(creds: Credentials | None) -> WorkspaceClient:
     return client
 
 
+# How long building the client (its host probe and, for OAuth, its first token) may take.
+CLIENT_BUDGET = 60.0
 # How long building the client may spend probing the host's /.well-known/databricks-config.
 HOST_PROBE_TIMEOUT = 5.0
 
@@ -143,14 +215,17 @@ def _bounded_probe_config() -> type:
     """databricks-sdk's `Config`, with its host-metadata probe bounded.
 
     `Config()` fetches `/.well-known/databricks-config` through a client that retries for
-    300 s and sleeps a whole `Retry-After` first: a workspace answering 503, or holding the
-    connection, would hold the first call of a provider process (a readiness gate with a
-    deadline of minutes included) for five minutes. One plain GET of a few seconds decides
-    first; only a workspace that answers it gets the SDK's own probe (which fills in the
-    OIDC discovery URL and token audience); otherwise the SDK's fallbacks apply, as they do
-    when its own probe fails.
+    300 s, sleeps a whole `Retry-After` first, and bounds each read rather than the request: a
+    workspace answering 503, holding the connection or dribbling its answer would hold the first
+    call of a provider process (a readiness gate with a deadline of minutes included) for
+    minutes. So this subclass makes the probe itself: one GET through components/transport.py
+    (one deadline of HOST_PROBE_TIMEOUT for the whole request, a 64 KiB cap, a nesting limit,
+    never ~/.netrc), and fills in what the SDK's own probe does (databricks-sdk 0.162
+    config.py `_resolve_host_metadata`: account and workspace ids, the OIDC discovery URL,
+    the cloud, the token audience). Any failure leaves the SDK's fallbacks, as its own does.
     """
     from databricks.sdk.config import Config
+    from databricks.sdk.oauth import HostMetadata
 
     class BoundedProbeConfig(Config):
         # Config finds its settings in its own class __dict__: hand the subclass Config's list.
@@ -159,15 +234,56 @@ def _bounded_probe_config() -> type:
         def _resolve_host_metadata(self) -> None:
             if not self.host:
                 return
-            try:
-                answer = requests.get(f"{self.host.rstrip('/')}/.well-known/databricks-config",
-                                      timeout=HOST_PROBE_TIMEOUT, allow_redirects=False)
-            except requests.RequestException:
+            meta = _probe_host(self.host)
+            if meta is None:
                 return
-            if answer.status_code == 200:
-                super()._resolve_host_metadata()
+            try:
+                found = HostMetadata.from_dict(meta)
+            except (ValueError, TypeError, AttributeError):
+                return
+            if not self.account_id and found.account_id:
+                self.account_id = found.account_id
+            if not self.workspace_id and found.workspace_id:
+                self.workspace_id = found.workspace_id
+            if not self.discovery_url and found.oidc_endpoint and isinstance(found.oidc_endpoint, str):
+                if "{account_id}" in found.oidc_endpoint and not self.account_id:
+                    return
+                base = found.oidc_endpoint.replace("{account_id}", self.account_id or "").rstrip("/")
+                self.discovery_url = f"{base}/.well-known/oauth-authorization-server"
+            if not self.cloud and found.cloud:
+                self.cloud = found.cloud
+            audiences = found.token_federation_default_oidc_audiences
+            if not self.token_audience and isinstance(audiences, list) and audiences:
+                self.token_audience = audiences[0]
+            if not self.token_audience and not found.workspace_id and self.account_id:
+                self.token_audience = self.account_id
 
     return BoundedProbeConfig
+
+
+HOST_PROBE_MAX = 64 << 10
+
+
+def _probe_host(host: str) -> dict[str, Any] | None:
+    """The host's /.well-known/databricks-config, or None on any failure (bounded as above)."""
+    url = f"{host.rstrip('/')}/.well-known/databricks-config"
+    with transport.new_session() as session, \
+            transport.deadline(time.monotonic() + HOST_PROBE_TIMEOUT) as watch:
+        try:
+            answer = session.get(url, timeout=HOST_PROBE_TIMEOUT, allow_redirects=False, stream=True)
+            with answer:
+                if answer.status_code != 200:
+                    return None
+                raw = transport.read_capped(answer, HOST_PROBE_MAX, f"GET {url}")
+        except (requests.RequestException, ValueError):
+            return None
+        if watch.fired:
+            return None
+    try:
+        meta = transport.loads(raw, f"GET {url}")
+    except ValueError:
+        return None
+    return meta if isinstance(meta, dict) else None
 
 
 class DatabricksProvider(ResourceProvider):
@@ -213,7 +329,13 @@ class DeadlineExceeded(TimeoutError):
         from ._errors import describe
 
         detail = f"; last answer: {describe(last)}" if last is not None else ""
-        super().__init__(f"{method} {path} got no answer within {budget:.0f}s{detail}")
+        call = f"{method} {path}".strip()
+        super().__init__(f"{call} got no answer within {budget:.0f}s{detail}")
+
+
+class AnswerRefused(ValueError):
+    """An answer the provider will not read: larger than MAX_ANSWER, nested too deeply, or not
+    JSON; the message names the call."""
 
 
 class AnswerLost(ConnectionError):
@@ -242,10 +364,11 @@ TRANSIENT = _transient()
 
 
 def _session(key: str) -> requests.Session:
+    # transport.new_session(): never ~/.netrc, and every read under a whole-request deadline.
     session = _SESSIONS.get(key)
     if session is None:
         with _LOCK:
-            session = _SESSIONS.setdefault(key, requests.Session())
+            session = _SESSIONS.get(key) or _SESSIONS.setdefault(key, transport.new_session())
     return session
 
 
@@ -343,14 +466,18 @@ class BoundedApi:
             # The deployer's credentials (`_auth`): minted here for OAuth M2M, bounded.
             generation, auth_headers = self._auth.headers(self._deadline)
             hdrs.update(auth_headers)
+            secrets = _sent_secrets(hdrs, self._cfg)
             if body is not None:
                 hdrs.setdefault("Content-Type", "application/json")
             sent = time.time()
             try:
-                response = self._session.request(
-                    method, url, params=_query(query),
-                    data=json.dumps(body) if body is not None else None,
-                    headers=hdrs, timeout=min(ATTEMPT_TIMEOUT, left), allow_redirects=False)
+                # At most _workers.PER_WORKSPACE requests in flight to one workspace: a pool
+                # grown by pauses (below) never sends more at once than four workers did.
+                with _workers.in_flight(self._cfg.host or "", self.remaining()) as placed:
+                    if not placed:
+                        raise DeadlineExceeded(method, where, budget, last)
+                    response = self._send(method, url, where, query, body, hdrs,
+                                          min(ATTEMPT_TIMEOUT, self.remaining()), secrets)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                     requests.exceptions.ContentDecodingError) as exc:
                 # A connect timeout means nothing was sent: any method may go again. Anything
@@ -359,7 +486,7 @@ class BoundedApi:
                 if not self._retry or (method not in SAFE_TO_REPEAT
                                        and not isinstance(exc, requests.ConnectTimeout)):
                     raise AnswerLost(method, where, exc) from None
-                last, pause = exc, _backoff(attempt)
+                last, pause = exc, backoff(attempt)
             else:
                 _clock.observe(self._cfg.host, sent, time.time(), response.headers.get("Date"))
                 error = self._parser.get_api_error(response)
@@ -371,7 +498,7 @@ class BoundedApi:
                         f"the workspace answered HTTP {response.status_code} (a redirect, not "
                         "followed); check that the host is the workspace URL")
                 if error is None:
-                    return _decode(response, response_headers)
+                    return _decode(response, response_headers, f"{method} {where}")
                 if response.status_code == 401:
                     # The token expired or was revoked mid-run: one new token, then the same
                     # request again (the workspace did not act on a refused request).
@@ -386,33 +513,104 @@ class BoundedApi:
                 if response.status_code not in RETRY_STATUSES or not self._retry:
                     raise error
                 last = error
-                retry_after = getattr(error, "retry_after_secs", None)
-                pause = float(retry_after) if retry_after else _backoff(attempt)
+                pause = pause_for(error, attempt)
             left = self.remaining()
             if pause >= left:
                 # The pause the server asks for does not fit: give up now rather than
                 # sleep past the deadline.
                 raise DeadlineExceeded(method, where, budget, last)
-            self._sleep(pause)
+            with _workers.lent_worker(pause):  # the other resources go on meanwhile
+                self._sleep(pause)
+
+
+    def _send(self, method: str, url: str, where: str, query: dict[str, Any] | None, body: Any,
+              hdrs: dict[str, str], seconds: float, secrets: transport.Secrets) -> requests.Response:
+        """One attempt whose whole request (connect, headers, body) ends within `seconds`: a
+        server dribbling its answer a byte at a time is cut at the deadline (components/
+        transport.py), and raises ReadTimeout like a silent one. The body is read whole, up to
+        MAX_ANSWER, and the secrets this request sent are removed from it before anything
+        (the SDK's error parser, an error message, state) sees it."""
+        what = f"{method} {where}"
+        if seconds <= 0:  # the time went waiting for a place: nothing was sent
+            raise requests.ConnectTimeout(f"{what}: no time left to send it")
+        with transport.deadline(time.monotonic() + seconds) as watch:
+            try:
+                response = self._session.request(
+                    method, url, params=_query(query),
+                    data=json.dumps(body) if body is not None else None,
+                    headers=hdrs, timeout=seconds, allow_redirects=False, stream=True)
+                with response:
+                    raw = transport.read_capped(response, MAX_ANSWER, what)
+            except transport.AnswerTooLarge as exc:
+                raise AnswerRefused(str(exc)) from None
+            except requests.RequestException:
+                if watch.fired:
+                    raise requests.ReadTimeout(f"{what}: no complete answer within {seconds:.0f}s") from None
+                raise
+            if watch.fired:  # an answer read "to its end" may have ended at the shut-down socket
+                raise requests.ReadTimeout(f"{what}: no complete answer within {seconds:.0f}s")
+        text = raw.decode("utf-8", errors="replace")
+        if transport.json_depth(text) > transport.MAX_DEPTH:
+            raise AnswerRefused(str(transport.TooDeeplyNested(what)))
+        response._content = secrets.scrub(text).encode() if secrets.values else raw
+        return response
+
+
+def _sent_secrets(headers: dict[str, str], cfg: Any) -> transport.Secrets:
+    """What this request sent that must never come back out: the Authorization value (and its
+    token alone), and the configured token or client secret."""
+    secrets = transport.Secrets()
+    for name, sent in headers.items():
+        if name.lower() == "authorization":
+            secrets.add(sent, sent.partition(" ")[2])
+    for attr in ("token", "client_secret", "password"):
+        value = getattr(cfg, attr, None)
+        secrets.add(value if isinstance(value, str) else None)
+    transport.remember(*secrets.values)  # for errors raised later about this call
+    return secrets
+
+
+def within(seconds: float, fn: Callable[[], T], what: str) -> T:
+    """`fn()`, or DeadlineExceeded after `seconds`. For databricks-sdk's own requests that
+    cannot go through this module's session (its token requests in oauth.py use bare
+    `requests.post` without a timeout; its OIDC discovery retries for 300 s): `fn` runs on a
+    daemon thread that is abandoned at the deadline, so the call returns on time; the thread
+    ends with its socket, or with the provider process."""
+    box: list[Any] = []
+
+    def run() -> None:
+        try:
+            box.append((True, fn()))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller as it is
+            box.append((False, exc))
+
+    thread = threading.Thread(target=run, name=what[:60], daemon=True)
+    thread.start()
+    thread.join(max(0.0, seconds))
+    if not box:
+        raise DeadlineExceeded(what, "", seconds, None)
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return value
 
 
 def pause_for(error: BaseException | None, attempt: int) -> float:
-    """How long to wait before attempt `attempt + 1`: the server's Retry-After, else backoff."""
-    retry_after = getattr(error, "retry_after_secs", None)
-    return float(retry_after) if retry_after else _backoff(attempt)
+    """How long to wait before attempt `attempt + 1`: the Retry-After the SDK parsed from the
+    answer (`retry_after_secs`), else backoff (components/backoff.py)."""
+    return retry_pause(getattr(error, "retry_after_secs", None), attempt)
 
 
-def _backoff(attempt: int) -> float:
-    return min(10.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)  # noqa: S311
-
-
-def _decode(response: requests.Response, response_headers: list[str] | None) -> Any:
+def _decode(response: requests.Response, response_headers: list[str] | None, what: str = "the answer") -> Any:
     out: dict[str, Any] = {}
     for header in response_headers or []:
         out[header] = response.headers.get(header.replace("_", "-"))
     if not response.content:
         return out
-    payload = response.json()
+    try:
+        payload = transport.loads(response.content, what)
+    except ValueError:
+        raise AnswerRefused(f"{what}: the answer is not JSON (check that the host is the workspace URL)") from None
     if isinstance(payload, list):
         return payload
     return {**out, **(payload or {})}

@@ -24,6 +24,8 @@ from collections.abc import Callable
 import pulumi
 import requests
 
+from components import transport
+
 SKEW_REPORTED = 60.0  # seconds
 PROBE_TIMEOUT = 5.0
 PROBE_PATH = "/.well-known/databricks-config"
@@ -49,11 +51,17 @@ def _date_of(answer: requests.Response) -> float | None:
 
 def _probe(host: str) -> float | None:
     sent = time.time()
-    try:
-        answer = requests.get(f"{host.rstrip('/')}{PROBE_PATH}", timeout=PROBE_TIMEOUT,
-                              allow_redirects=False)
-    except requests.RequestException:
-        return None
+    # components/transport.py: one deadline for the whole request (a server dribbling its
+    # headers is cut), never ~/.netrc (which would add a credential), and the body never read.
+    with transport.new_session() as session, transport.deadline(time.monotonic() + PROBE_TIMEOUT) as watch:
+        try:
+            answer = session.get(f"{host.rstrip('/')}{PROBE_PATH}", timeout=PROBE_TIMEOUT,
+                                 allow_redirects=False, stream=True)
+            answer.close()
+        except requests.RequestException:
+            return None
+        if watch.fired:
+            return None
     received = time.time()
     date = _date_of(answer)
     if date is None:

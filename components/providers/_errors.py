@@ -8,11 +8,17 @@ from __future__ import annotations
 
 from databricks.sdk.errors import DatabricksError
 
+from components.transport import redact
+
 
 class ProviderError(Exception):
     """One failed provider operation, phrased for the person running `pulumi up`."""
 
     def __init__(self, what: str, obj: str, todo: str, detail: str | None = None) -> None:
+        # The last line of defence: server text quoted in any part loses every secret this
+        # process knows (components/transport.py `remember`).
+        what, obj, todo = redact(what), redact(obj), redact(todo)
+        detail = redact(detail) if detail else detail
         self.what = what
         self.obj = obj
         self.todo = todo
@@ -30,8 +36,8 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, DatabricksError):
         code = getattr(exc, "error_code", None)
         prefix = f"{type(exc).__name__}" + (f" [{code}]" if code else "")
-        return f"{prefix}: {exc}"
-    return f"{type(exc).__name__}: {exc}"
+        return redact(f"{prefix}: {exc}")
+    return redact(f"{type(exc).__name__}: {exc}")
 
 
 def api_error(action: str, obj: str, exc: BaseException, todo: str | None = None) -> ProviderError:

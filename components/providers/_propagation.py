@@ -23,6 +23,8 @@ from ._wait import Done, Pending, wait_for
 T = TypeVar("T")
 
 PROPAGATION_TIMEOUT = 120.0
+# Polls for a principal the workspace does not know yet come at most this far apart.
+PROPAGATION_POLL_CAP = 5.0
 # A principal older than this is not propagating any more: a refusal then means it is gone.
 RECENT = dt.timedelta(minutes=30)
 _UNKNOWN = re.compile(r"principal.*(does not exist|doesn't exist|not found|unknown)"
@@ -90,4 +92,4 @@ def until_known(call: Callable[[], T], *, recent: bool, principal: str,
             return Pending(f"the workspace does not know {principal} yet ({exc})")
 
     return wait_for(poll, what=f"the workspace to know the new {principal}", obj=principal,
-                    timeout=timeout, start=0.5, cap=5.0, clock=clock, sleep=sleep)
+                    timeout=timeout, cap=PROPAGATION_POLL_CAP, clock=clock, sleep=sleep)

@@ -11,13 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from components.backoff import BACKOFF_CAP, BACKOFF_START, wait_delay
+
 from ._errors import WaitTimeout
 
 T = TypeVar("T")
 
-BACKOFF_START = 0.5
-BACKOFF_CAP = 10.0
-GROWTH = 8.0  # the delay is the time waited so far divided by this
+__all__ = ["BACKOFF_CAP", "BACKOFF_START", "Done", "Pending", "wait_for"]
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,10 @@ def wait_for(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Call `poll` until it returns Done, sleeping max(start, elapsed / 8), at most `cap`, between
-    polls: the backoff grows with the time already waited, so the wait overshoots the moment the
-    thing is done by at most an eighth (a doubling delay overshoots by up to as much again).
+    """Call `poll` until it returns Done, sleeping `wait_delay` (components/backoff.py: the time
+    already waited / 8, between `start` and `cap`) between polls, so the wait overshoots the
+    moment the thing is done by at most an eighth (a doubling delay overshoots by up to as much
+    again).
 
     `poll` raises to fail at once. Past `timeout` seconds, raise WaitTimeout naming `what`,
     `obj` and the last status; nothing remote is changed by the timeout.
@@ -68,6 +69,6 @@ def wait_for(
                 "nothing was changed; run `pulumi up` again to resume waiting, or raise the timeout",
                 f"last state: {result.status}",
             )
-        delay = min(cap, max(start, (clock() - started) / GROWTH))
+        delay = wait_delay(clock() - started, start=start, cap=cap)
         # Never sleep past the deadline: the last poll happens right at it.
         sleep(min(delay, remaining))

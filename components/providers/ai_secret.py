@@ -4,12 +4,13 @@ Braintrust's REST API when the stack says `braintrust.publish: true`.
 Inputs: AiSecretArgs (components/args.py); record_hash is `record_hash(record)`, computed
   by the program with the function below. API key and base-URL precedence: see _braintrust.py.
 Outputs: every input, plus secret_id (Braintrust's uuid), preview_secret (Braintrust's
-  non-revealing preview), updated_at.
+  preview, meant to be non-revealing: kept secret all the same, and with every known secret
+  removed, as a server may echo the secret there), updated_at.
 
 Secrecy: the engine marks an output secret when the input of the same key held a secret
 (pulumi `annotateSecrets` in pkg/resource/plugin/provider_plugin.go, applied because dynamic
 providers answer `acceptSecrets: false`), so `record` stays secret in state; the resource
-also registers additional_secret_outputs=["record"] so it holds even if the input was not
+also registers additional_secret_outputs=["record", "preview_secret"] so it holds even if the input was not
 marked. Nothing here logs or raises with the record's secret or the API key.
 
 Diff rules:
@@ -40,6 +41,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure, ConfigureRequest, DiffResult
 
+from components import transport
 from components.args import AI_SECRET, AiSecretArgs, AiSecretOutputs
 from components.braintrust import validate_record
 
@@ -126,6 +128,10 @@ class AiSecretProvider(ContractProvider[AiSecretArgs, AiSecretOutputs]):
 
     def _api(self, args: AiSecretArgs) -> BraintrustApi:
         record = _record(args)
+        if record is not None:
+            # The record's secret (a PAT, or the OAuth JSON and its client secret) is removed
+            # from any text Braintrust answers, in errors and in what is kept in state.
+            transport.remember(*transport.credential_secrets(record.get("secret")))
         org = (record or {}).get("org_name") or args.org_name or None
         return BraintrustApi(base_url(args.api_url), self._creds or BraintrustCredentials(),
                              record=record, org_name=org if isinstance(org, str) else None)
@@ -153,6 +159,7 @@ class AiSecretProvider(ContractProvider[AiSecretArgs, AiSecretOutputs]):
 
     @staticmethod
     def _outs(remote: dict[str, Any]) -> AiSecretOutputs:
+        remote = _echo_free(remote)
         return AiSecretOutputs(secret_id=str(remote["id"]), preview_secret=remote.get("preview_secret"),
                                updated_at=remote.get("updated_at"))
 
@@ -166,6 +173,7 @@ class AiSecretProvider(ContractProvider[AiSecretArgs, AiSecretOutputs]):
         remote = self._api(args).get(secret_id, str(args.name))
         if remote is None:
             return None  # gone: dropped from state, the next up publishes it again
+        remote = _echo_free(remote)
         outs = dataclasses.replace(old.outs, preview_secret=remote.get("preview_secret"),
                                    updated_at=remote.get("updated_at"))
         record = _record(args)
@@ -189,6 +197,13 @@ class AiSecretProvider(ContractProvider[AiSecretArgs, AiSecretOutputs]):
         secret_id = old.outs.secret_id or id_
         if not self._api(old.args).delete(secret_id, str(old.args.name)):
             pulumi.log.info(f"AI secret {old.args.name!r} ({secret_id}) was already gone")
+
+
+def _echo_free(remote: dict[str, Any]) -> dict[str, Any]:
+    """Braintrust's answer with every known secret removed from its text fields: a server that
+    echoes the record's secret (as `preview_secret`, say) never puts it in state. The preview is
+    a secret output besides (args.AI_SECRET), as anything echoed could be."""
+    return {k: transport.redact(v) if isinstance(v, str) else v for k, v in remote.items()}
 
 
 AiSecret = resource_class(AiSecretProvider)

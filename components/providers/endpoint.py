@@ -65,7 +65,7 @@ from components.args import (
     TrafficRoute,
 )
 from components.spec.constants import MANAGED_BY_TAG as OWNER_TAG
-from components.spec.constants import MODES
+from components.spec.constants import MODES, READINESS_TIMEOUT_MINUTES
 
 from ._client import TRANSIENT, AnswerLost, DatabricksProvider, DeadlineExceeded, poll_deadline
 from ._contract import ContractProvider, Stored, from_wire, resource_class
@@ -80,7 +80,7 @@ ENTITY_KEYS = tuple(f.name for f in dataclasses.fields(ServedEntity))
 # The keys of a /pt served entity (PtServedModel): what a unit model's entity is sent with.
 PT_ENTITY_KEYS = tuple(f.name for f in dataclasses.fields(PtServedModel))
 # How long an update waits for a rollout already in progress before changing the endpoint.
-ROLLOUT_WAIT_SECONDS = 2700.0
+ROLLOUT_WAIT_SECONDS = READINESS_TIMEOUT_MINUTES * 60.0
 # A create whose answer was lost is sent again at most this often in total.
 CREATE_ATTEMPTS = 3
 

@@ -69,18 +69,21 @@ from databricks.sdk.service.serving import (
 from pulumi.dynamic import CheckFailure, DiffResult
 
 from components.args import ENDPOINT, QUERY_GRANT, QueryGrantArgs, QueryGrantOutputs
+from components.backoff import backoff
 
 from ._client import DatabricksProvider, pause_for
 from ._contract import ContractProvider, Stored, resource_class
 from ._errors import ProviderError, api_error, describe
 from ._ops import OPERATION_BUDGET, READ_BUDGET, AnswerLost, DeadlineExceeded, Ops
 from ._propagation import (
+    PROPAGATION_POLL_CAP,
     PROPAGATION_TIMEOUT,
     created_at_of,
     is_recent,
     is_unknown_principal,
 )
 from ._props import diff_result, is_unknown
+from ._workers import lent_worker
 
 State = Stored[QueryGrantArgs, QueryGrantOutputs]
 DEFAULT_LEVEL = "CAN_QUERY"
@@ -335,7 +338,8 @@ class QueryGrantProvider(DatabricksProvider, ContractProvider[QueryGrantArgs, Qu
                     if not (recent and is_unknown_principal(exc) and time.monotonic() < known_by
                             and reads.listed_principal(application_id=ours[1]) is not None):
                         raise api_error(action, obj, exc) from None
-                    pause = min(5.0, 0.5 * attempt)  # a new principal the ACL API lacks yet
+                    # A new principal the ACL API lacks yet: as `until_known` paces it.
+                    pause = backoff(attempt, cap=PROPAGATION_POLL_CAP, jitter=False)
                 except DeadlineExceeded as exc:
                     raise api_error(action, obj, exc) from None
                 if pause >= deadline - time.monotonic():
@@ -345,7 +349,8 @@ class QueryGrantProvider(DatabricksProvider, ContractProvider[QueryGrantArgs, Qu
                         f"nothing is recorded: run `pulumi up` again later",
                         f"the last write was answered {describe(last) if last else 'late'}")
                 if pause:
-                    time.sleep(pause)
+                    with lent_worker(pause):  # the other resources go on meanwhile
+                        time.sleep(pause)
 
     def _direct(self, ops: Ops, endpoint_id: str) -> list[Entry] | None:
         try:

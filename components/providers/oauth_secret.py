@@ -58,6 +58,7 @@ from databricks.sdk.service.oauth2 import (
 )
 from pulumi.dynamic import CheckFailure, DiffResult
 
+from components import transport
 from components.args import OAUTH_SECRET, OAuthSecretArgs, OAuthSecretOutputs
 
 from ._client import DatabricksProvider
@@ -265,7 +266,7 @@ class OAuthSecretProvider(DatabricksProvider, ContractProvider[OAuthSecretArgs, 
         # saved) leaves Braintrust without a working secret only until the record is updated.
         self._remove_orphans(ops, sp_id, orphans)
         outs = OAuthSecretOutputs(
-            secret_id=res.id, client_id=str(args.application_id), client_secret=res.secret,
+            secret_id=res.id, client_id=str(args.application_id), client_secret=_remembered(res.secret),
             expire_time=res.expire_time, status=res.status or "ACTIVE",
             # What was there before, except the stack's own old one during a rotation.
             unmanaged_secret_ids=tuple(sorted(before - _known(sp_id) - set(orphans))))
@@ -370,3 +371,9 @@ class OAuthSecretProvider(DatabricksProvider, ContractProvider[OAuthSecretArgs, 
 
 
 OAuthSecret = resource_class(OAuthSecretProvider)
+
+
+def _remembered(secret: str | None) -> str | None:
+    """A new secret's value, from now on removed from any server text this process shows."""
+    transport.remember(secret)
+    return secret

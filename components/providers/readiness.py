@@ -1,7 +1,7 @@
 """EndpointsReady: one gate for the whole stack that waits for every endpoint at once.
 
 Inputs: ReadinessArgs (components/args.py): endpoints {name: revision@endpoint_id},
-  timeout_seconds (default 2700).
+  timeout_seconds (default: the stack's readiness_timeout_minutes default, 45 minutes).
 Outputs: every input, plus ready {name: {state, config_version}}.
 
 Why one resource: the provider process has four workers for the whole stack; waiting inside
@@ -37,15 +37,16 @@ from databricks.sdk.service.serving import (
 from pulumi.dynamic import CheckFailure, DiffResult
 
 from components.args import READINESS, ReadinessArgs, ReadinessOutputs
+from components.backoff import BACKOFF_CAP, wait_delay
+from components.spec.constants import READINESS_TIMEOUT_MINUTES
 
 from ._client import POLL_BUDGET, TRANSIENT, DatabricksProvider, poll_deadline
 from ._contract import ContractProvider, Stored, resource_class
 from ._errors import ProviderError, WaitTimeout, describe
 from ._props import diff_result, is_unknown, stable_hash
-from ._wait import BACKOFF_CAP, BACKOFF_START, GROWTH
 
 State = Stored[ReadinessArgs, ReadinessOutputs]
-DEFAULT_TIMEOUT = 2700.0
+DEFAULT_TIMEOUT = READINESS_TIMEOUT_MINUTES * 60.0
 FAILED_UPDATES = (EndpointStateConfigUpdate.UPDATE_FAILED, EndpointStateConfigUpdate.UPDATE_CANCELED)
 FAILED_DEPLOYMENTS = (ServedModelStateDeployment.DEPLOYMENT_FAILED,
                       ServedModelStateDeployment.DEPLOYMENT_ABORTED)
@@ -188,7 +189,7 @@ class GateWait:
             remaining = deadline - self.clock()
             if remaining <= 0:
                 break
-            delay = min(BACKOFF_CAP, max(BACKOFF_START, (self.clock() - started) / GROWTH))
+            delay = wait_delay(self.clock() - started)
             self.sleep(min(delay, remaining))
         failed = [self.statuses[n] for n in self.names if self.statuses[n].failed]
         pending_st = [self.statuses[n] for n in self.pending()]

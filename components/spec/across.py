@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from components.spec.fields import nfc
 from components.spec.problems import Problem
 from components.spec.stack import Stack
 
@@ -32,14 +33,17 @@ def check_across(stacks: Sequence[Stack]) -> list[Problem]:
     for stack in stacks:
         settings = stack.spec.braintrust
         api, org = _organization(stack)
-        key = (api, org, settings.secret_name)
+        # Compared in NFC: composed and decomposed accents are one name in Braintrust's list.
+        key = (api, nfc(org) if org else org, nfc(settings.secret_name))
         other = first.setdefault(key, stack)
         if other is stack:
             continue
         where = f"{api}, organization {org!r}" if org else f"{api}, the API key's default organization"
+        same = "" if other.spec.braintrust.secret_name == settings.secret_name else (
+            " (written with other Unicode characters: composed against decomposed accents)")
         problems.append(Problem(stack.file, "braintrust.secret_name", (
-            f"{settings.secret_name!r} is also the secret_name of {other.file} in the same Braintrust organization "
-            f"({where}); each stack's record would overwrite the other's (give each stack its own "
+            f"{settings.secret_name!r} is also the secret_name of {other.file}{same} in the same Braintrust "
+            f"organization ({where}); each stack's record would overwrite the other's (give each stack its own "
             "secret_name, e.g. databricks-<stack>)"
         )))
     return problems

@@ -5,6 +5,7 @@ Importing this module pulls in nothing else, so providers and the CLI may use it
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 # The Pulumi project name: the stack file's key namespace and the ownership marker's prefix.
@@ -18,6 +19,21 @@ MANAGED_BY_TAG = "managed-by"
 Mode = Literal["provisioned", "custom", "pay_per_token"]
 MODES: tuple[Mode, ...] = ("provisioned", "custom", "pay_per_token")
 MODE_KEYS: dict[str, Mode] = {"foundation_model": "provisioned", "model": "custom", "pay_per_token": "pay_per_token"}
+
+# A serving endpoint's name (Databricks' rule), which Braintrust also uses as the model's name.
+# Matched with fullmatch: `$` would let a trailing newline through.
+ENDPOINT_NAME_CHARS = re.compile(r"[A-Za-z0-9_-]+")
+ENDPOINT_NAME_MAX = 63
+
+
+def is_endpoint_name(value: object) -> bool:
+    return (isinstance(value, str) and len(value) <= ENDPOINT_NAME_MAX
+            and ENDPOINT_NAME_CHARS.fullmatch(value) is not None)
+
+
+# How long `pulumi up` waits for endpoints to roll out (the stack's readiness_timeout_minutes
+# default), and how long an endpoint update waits for a rollout already in progress.
+READINESS_TIMEOUT_MINUTES = 45
 
 # Secret stack config: `pulumi config set --secret <project>:<key> ...`.
 SECRET_KEYS = ("databricks_token", "braintrust_api_key", "braintrust_pat")

@@ -64,12 +64,17 @@ def looks_like_credential_key(key: str, known_fields: Collection[str]) -> bool:
 def credential_paths(value: Any, known_fields: Collection[str],
                      loc: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Paths where a credential is written in plain text: a credential-named key with a plain
-    value, or a value shaped like a Databricks or Braintrust token anywhere."""
+    value, or a value or a map key shaped like a Databricks or Braintrust token anywhere."""
     found: list[tuple[Any, ...]] = []
     if isinstance(value, dict):
         if set(value) == {"secure"}:
             return found
         for key, item in value.items():
+            if isinstance(key, str) and _CREDENTIAL_VALUE.search(key):
+                # A key shaped like a token (a tag key holding a PAT): refused at the map, so the
+                # path never quotes it.
+                found.append(loc)
+                continue
             here = (*loc, key)
             if (isinstance(key, str) and looks_like_credential_key(key, known_fields)
                     and not isinstance(item, dict | list) and item not in (None, "")):

@@ -10,7 +10,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, model_validator
 
 from components import catalog
-from components.spec.constants import MANAGED_BY_TAG, MODE_KEYS, Mode
+from components.spec.constants import ENDPOINT_NAME_CHARS, ENDPOINT_NAME_MAX, MANAGED_BY_TAG, MODE_KEYS, Mode
 from components.spec.fields import MODEL_CONFIG, ModelVersion, Number, Text, check_tags, shown
 from components.spec.problems import FieldError
 
@@ -19,7 +19,6 @@ from components.spec.problems import FieldError
 WorkloadSize = Literal["Small", "Medium", "Large"]
 WorkloadType = Literal["CPU", "GPU_SMALL", "GPU_MEDIUM", "GPU_LARGE", "MULTIGPU_MEDIUM"]
 # Matched with fullmatch: `$` would let a trailing newline through.
-ENDPOINT_NAME = re.compile(r"[A-Za-z0-9_-]+")
 UC_MODEL_NAME = re.compile(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+")
 # Upper bounds: the API stores rate-limit calls as a 32-bit int; throughput beyond a thousand
 # chunks is a typo, not a purchase.
@@ -92,13 +91,14 @@ class EndpointBase(BaseModel):
     @field_validator("name")
     @classmethod
     def _endpoint_name(cls, value: str) -> str:
-        if not ENDPOINT_NAME.fullmatch(value):
+        if not ENDPOINT_NAME_CHARS.fullmatch(value):
             raise ValueError(
                 f"{shown(value)} may only hold letters, digits, '-' and '_' (rename it, e.g. "
-                f"{re.sub(r'[^A-Za-z0-9_-]+', '-', value).strip('-')[:63] or 'bt-endpoint'!r})"
+                f"{re.sub(r'[^A-Za-z0-9_-]+', '-', value).strip('-')[:ENDPOINT_NAME_MAX] or 'bt-endpoint'!r})"
             )
-        if len(value) > 63:
-            raise ValueError(f"is {len(value)} characters long; the limit is 63 (shorten it)")
+        if len(value) > ENDPOINT_NAME_MAX:
+            raise ValueError(f"is {len(value)} characters long; the limit is {ENDPOINT_NAME_MAX} "
+                             "(shorten it)")
         return value
 
     @field_validator("tags")

@@ -72,9 +72,24 @@ def reserved_spelling(key: str) -> bool:
     return unicodedata.normalize("NFKC", key).translate(_DASHES).strip().casefold() == MANAGED_BY_TAG
 
 
+def nfc(text: str) -> str:
+    """The form names and keys are compared in: "é" typed as one character or as "e" and a
+    combining accent (NFC against NFD) is one name to a reader, and to the workspace that
+    shows it. Only compared in this form; what the file says is what is sent and stored, so a
+    deployed stack sees no write."""
+    return unicodedata.normalize("NFC", text)
+
+
 def check_tags(tags: Mapping[str, str]) -> dict[str, str]:
     """Tag rules, each refusal at the tag's own key (``tags.<key>``)."""
+    seen: dict[str, str] = {}
     for key, value in tags.items():
+        other = seen.setdefault(nfc(key), key)
+        if other != key:
+            raise FieldError((key,), (
+                f"is the tag key {other!r} written with other Unicode characters (composed against "
+                "decomposed accents): the two read as one key (keep one, written one way)"
+            ))
         found = control_character(key)
         if found:
             raise FieldError((key,), f"the tag key contains the control character {found} (remove it)")

@@ -77,7 +77,7 @@ def validate_config(raw: Mapping[str, Any], *, stack: str, file: str) -> Stack:
         path = field_path(loc, tagged=tagged, labels=labels)
         if path not in reported:
             reported.add(path)
-            problems.append(Problem(file, path, redact(message)))
+            problems.append(Problem(file, redact(path), redact(message)))  # a map key may be the credential
 
     for loc in userinfo_paths(dict(raw)):
         report(loc, "holds a URL with a user name or password in it, which is never shown back (remove the "

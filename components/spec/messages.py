@@ -8,10 +8,9 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from components.spec.constants import MODES, SECRET_KEYS
+from components.spec.constants import MODES, SECRET_KEYS, is_endpoint_name
 from components.spec.credentials import WHERE_SECRETS_GO, looks_like_credential_key
 from components.spec.endpoints import (
-    ENDPOINT_NAME,
     CustomModelEndpoint,
     FoundationModelEndpoint,
     PayPerTokenEndpoint,
@@ -57,7 +56,7 @@ def endpoint_labels(endpoints: Any) -> list[str | None]:
     if not isinstance(endpoints, list):
         return []
     names = [e.get("name") if isinstance(e, dict) else None for e in endpoints]
-    valid = [n if isinstance(n, str) and ENDPOINT_NAME.fullmatch(n) and len(n) <= 63 else None for n in names]
+    valid = [n if is_endpoint_name(n) else None for n in names]
     return [n if n is not None and valid.count(n) == 1 else None for n in valid]
 
 

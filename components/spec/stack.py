@@ -14,11 +14,12 @@ from components.spec.constants import (
     PRODUCTION_MAX_LIFETIME_DAYS,
     PROJECT,
     QUERY_SCOPES,
+    READINESS_TIMEOUT_MINUTES,
     SECRET_KEYS,
     secret_hint,
 )
 from components.spec.endpoints import MAX_ENDPOINTS, EndpointEntry
-from components.spec.fields import MODEL_CONFIG, Number, PositiveAmount, Text, check_tags
+from components.spec.fields import MODEL_CONFIG, Number, PositiveAmount, Text, check_tags, nfc
 from components.spec.problems import FieldError, Problem
 from components.urls import check_api_url, check_workspace_url, is_loopback
 
@@ -146,7 +147,8 @@ class StackSpec(BaseModel):
         None, description="`production` applies the prod rules; stacks named prod* always do."
     )
     readiness_timeout_minutes: Number = Field(
-        45, ge=1, le=720, description="How long `pulumi up` waits for endpoints to become ready."
+        READINESS_TIMEOUT_MINUTES, ge=1, le=720,
+        description="How long `pulumi up` waits for endpoints to become ready."
     )
     max_dbu_per_hour: PositiveAmount | None = Field(
         None, description="A budget: the most DBUs per hour the stack's endpoints may cost at their max "
@@ -180,13 +182,24 @@ class StackSpec(BaseModel):
     def _stack_rules(self, info: ValidationInfo) -> StackSpec:
         seen: dict[str, int] = {}
         for index, endpoint in enumerate(self.endpoints):
-            if endpoint.name in seen:
+            name = nfc(endpoint.name)  # composed and decomposed accents are one name
+            if name in seen:
+                same = "" if self.endpoints[seen[name]].name == endpoint.name else (
+                    ", written with other Unicode characters (composed against decomposed accents)")
                 raise FieldError(
                     ("endpoints", index, "name"),
-                    f"{endpoint.name!r} is already used by endpoints[{seen[endpoint.name]}] "
+                    f"{endpoint.name!r} is already used by endpoints[{seen[name]}]{same} "
                     "(endpoint names are unique in a workspace; rename one)",
                 )
-            seen[endpoint.name] = index
+            seen[name] = index
+            stack_keys = {nfc(k): k for k in self.tags}
+            for key in endpoint.tags:
+                spelled = stack_keys.get(nfc(key))
+                if spelled is not None and spelled != key:
+                    raise FieldError(("endpoints", index, "tags", key), (
+                        f"is the stack's tag key {spelled!r} written with other Unicode characters (composed "
+                        "against decomposed accents): the endpoint would carry both (write it as the stack does)"
+                    ))
         if self.braintrust.auth_type == "pat" and self.braintrust_pat is None:
             raise FieldError(
                 ("braintrust", "auth_type"),

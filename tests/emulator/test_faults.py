@@ -86,3 +86,72 @@ def test_a_lost_answer_on_the_braintrust_api_still_stores_the_record(emulator):
     listed = requests.get(f"{emulator.braintrust_url}/v1/ai_secret", headers=headers,
                           params={"ai_secret_name": "lost"}, timeout=10).json()["objects"]
     assert [o["name"] for o in listed] == ["lost"]
+
+
+# ------------------------------------------------------------------ issue 21's admin extensions
+
+
+def _statuses(emulator, path):
+    return [r["status"] for r in emulator.requests() if r["path"] == path]
+
+
+def test_every_faults_only_each_nth_matching_request(emulator):
+    import requests
+
+    emulator.inject_fault("GET", r"^/\.well-known/databricks-config$", 429, count=2, every=3,
+                          retry_after=1)
+    for _ in range(9):
+        requests.get(f"{emulator.url}/.well-known/databricks-config", timeout=10)
+    assert _statuses(emulator, "/.well-known/databricks-config") == [
+        200, 200, 429, 200, 200, 429, 200, 200, 200]
+
+
+def test_a_swallowed_write_is_answered_200_and_never_applied(w, emulator):
+    emulator.swallow("POST", r"^/api/2\.0/preview/scim/v2/ServicePrincipals$")
+    w.service_principals.create(display_name="swallowed")
+    assert [sp.display_name for sp in w.service_principals.list()] == []
+
+
+def test_error_code_sets_the_code_of_the_injected_error(w, emulator):
+    from databricks.sdk.errors import PermissionDenied
+
+    emulator.inject_fault("GET", r"^/api/2\.0/serving-endpoints$", 403, error_code="FORBIDDEN")
+    with pytest.raises(PermissionDenied) as err:
+        list(w.serving_endpoints.list())
+    assert err.value.error_code == "FORBIDDEN"
+
+
+def test_a_clock_offset_moves_the_date_header_either_way(emulator):
+    import email.utils
+    import time
+
+    import requests
+
+    for offset in (-25 * 86400, 3 * 86400):
+        emulator.set_clock_offset(offset)
+        answer = requests.get(f"{emulator.url}/.well-known/databricks-config", timeout=10)
+        date = email.utils.parsedate_to_datetime(answer.headers["Date"]).timestamp()
+        assert abs(date - (time.time() + offset)) < 5
+
+
+def test_revoked_tokens_are_refused_and_secrets_mint_new_ones(w, emulator):
+    import requests
+
+    sp = w.service_principals.create(display_name="revoked")
+    secret = w.service_principal_secrets_proxy.create(str(sp.id))
+
+    def mint() -> str:
+        answer = requests.post(f"{emulator.url}/oidc/v1/token", timeout=10,
+                               data={"grant_type": "client_credentials", "scope": "all-apis"},
+                               auth=(str(sp.application_id), str(secret.secret)))
+        return str(answer.json()["access_token"])
+
+    def me(token: str) -> int:
+        return requests.get(f"{emulator.url}/api/2.0/preview/scim/v2/Me", timeout=10,
+                            headers={"Authorization": f"Bearer {token}"}).status_code
+
+    token = mint()
+    assert me(token) == 200
+    assert emulator.revoke_tokens() == 1
+    assert me(token) == 401
+    assert me(mint()) == 200

@@ -387,7 +387,7 @@ def test_the_providers_deploy_with_github_oidc_auth(github_actions_env, emulator
     """The provider process of `pulumi up`, configured with the stack's host only (no token), as
     in the deploy workflow: unified auth picks github-oidc from the environment."""
     from components.providers.principal import ServicePrincipal, ServicePrincipalProvider
-    from tests.lifecycle.harness import Engine, ProviderProcess
+    from testing.provider import Engine, ProviderProcess
 
     policy()
     proc = ProviderProcess(env=github_actions_env)

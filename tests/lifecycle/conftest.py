@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.lifecycle.harness import Engine, ProviderProcess
+from testing.provider import Engine, ProviderProcess
 
 
 def _workspace_configured() -> bool:

@@ -19,8 +19,8 @@ from pulumi.runtime import rpc
 
 from components.braintrust import REDACTED, build_provider_config, oauth_secret
 from components.providers.ai_secret import AiSecret, AiSecretProvider, record_hash
+from testing.provider import Engine, ProviderCallError, ProviderProcess
 from tests.lifecycle.conftest import ai_secret_names, braintrust_call
-from tests.lifecycle.harness import Engine, ProviderCallError, ProviderProcess
 from tests.program.conftest import STACKS, run_program
 
 CLIENT_SECRET = "dose-client-secret-0123456789abcdef"
@@ -138,7 +138,7 @@ def test_invalid_record_fails_check_before_anything_is_sent(braintrust_process, 
     record = _record(emulator.url)
     record["metadata"]["auth_type"] = "pat"  # a JSON secret with auth_type pat
     news = {**_inputs(emulator, record), "__provider": ""}
-    from tests.lifecycle.harness import provider_string
+    from testing.provider import provider_string
 
     news["__provider"] = provider_string(AiSecretProvider)
     _, failures = braintrust_process.check(Engine.urn(AiSecret, "bad"), {}, news)

@@ -17,8 +17,8 @@ import pytest
 from components.braintrust import build_provider_config, oauth_secret
 from components.providers.ai_secret import AiSecret, AiSecretProvider, record_hash
 from testing.deployment import Deployment, provider_for
+from testing.provider import Engine, ProviderCallError, ProviderProcess
 from tests.lifecycle.conftest import ai_secret_names, braintrust_call
-from tests.lifecycle.harness import Engine, ProviderCallError, ProviderProcess
 
 POSITIONS = ["404", "400", "403"]
 ITEM = r"^/braintrust/v1/ai_secret/"

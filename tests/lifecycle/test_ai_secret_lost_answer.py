@@ -9,8 +9,8 @@ import pytest
 
 from components.braintrust import build_provider_config, oauth_secret
 from components.providers.ai_secret import AiSecret, AiSecretProvider, record_hash
+from testing.provider import Engine, ProviderProcess
 from tests.lifecycle.conftest import ai_secret_names, braintrust_call
-from tests.lifecycle.harness import Engine, ProviderProcess
 
 
 def _record(api_base: str) -> dict[str, Any]:

@@ -12,8 +12,8 @@ import pytest
 from databricks.sdk.service.iam import ComplexValue
 
 from components.providers.principal import ServicePrincipal, ServicePrincipalProvider
+from testing.provider import Engine, ProviderCallError, ProviderProcess
 from tests.lifecycle.conftest import Target
-from tests.lifecycle.harness import Engine, ProviderCallError, ProviderProcess
 
 TOKEN = "/oidc/v1/token"
 

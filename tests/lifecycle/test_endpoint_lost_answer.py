@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from components.providers.endpoint import Endpoint, EndpointProvider
+from testing.provider import Engine
 from tests.lifecycle.conftest import Target
-from tests.lifecycle.harness import Engine
 from tests.lifecycle.test_lifecycle import endpoint_inputs
 
 CREATE = r"^/api/2\.0/serving-endpoints$"

@@ -11,8 +11,8 @@ import pytest
 from databricks.sdk.service.serving import PtEndpointCoreConfig, PtServedModel
 
 from components.providers.endpoint import Endpoint, EndpointProvider
+from testing.provider import Engine, ProviderCallError
 from tests.lifecycle.conftest import Target
-from tests.lifecycle.harness import Engine, ProviderCallError
 
 MAVERICK = "system.ai.llama-4-maverick"
 DIFF_NONE = 1  # provider_pb2.DiffResponse.DIFF_NONE

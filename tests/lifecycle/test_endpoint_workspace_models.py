@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from components.providers.endpoint import Endpoint, EndpointProvider
+from testing.provider import Engine, ProviderCallError
 from tests.lifecycle.conftest import Target
-from tests.lifecycle.harness import Engine, ProviderCallError
 
 LLAMA_8B = "system.ai.meta_llama_v3_1_8b_instruct"
 MIXTRAL = "system.ai.mixtral_8x7b_instruct_v0_1"

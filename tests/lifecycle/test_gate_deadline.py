@@ -10,8 +10,8 @@ import pytest
 from components.providers._client import POLL_GRACE
 from components.providers.endpoint import Endpoint, EndpointProvider
 from components.providers.readiness import EndpointsReady, EndpointsReadyProvider
+from testing.provider import Engine, ProviderCallError, ProviderProcess
 from tests.lifecycle.conftest import Target
-from tests.lifecycle.harness import Engine, ProviderCallError, ProviderProcess
 from tests.lifecycle.test_lifecycle import endpoint_inputs
 
 # The bound: the gate returns no later than its deadline plus this.

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from components.providers.grant import QueryGrant, QueryGrantProvider
+from testing.provider import Engine, ProviderCallError
 from tests.lifecycle.conftest import Target
-from tests.lifecycle.harness import Engine, ProviderCallError
 from tests.lifecycle.test_grant_reliability import (
     PERMS,
     add_others,

@@ -13,8 +13,8 @@ from databricks.sdk.service.serving import ServingEndpointAccessControlRequest
 
 from components.providers.grant import QueryGrant, QueryGrantProvider
 from components.providers.oauth_secret import OAuthSecret, OAuthSecretProvider
+from testing.provider import Engine, ProviderCallError
 from tests.lifecycle.conftest import Target
-from tests.lifecycle.harness import Engine, ProviderCallError
 from tests.lifecycle.test_lifecycle import (
     DIFF_NONE,
     PPT,

@@ -20,8 +20,8 @@ from components.providers.grant import QueryGrant, QueryGrantProvider
 from components.providers.oauth_secret import OAuthSecret, OAuthSecretProvider
 from components.providers.principal import ServicePrincipal, ServicePrincipalProvider
 from components.providers.readiness import EndpointsReady, EndpointsReadyProvider
+from testing.provider import Engine, ProviderCallError, provider_string
 from tests.lifecycle.conftest import Target
-from tests.lifecycle.harness import Engine, ProviderCallError, provider_string
 
 PPT = "databricks-meta-llama-3-3-70b-instruct"
 DIFF_NONE = 1  # provider_pb2.DiffResponse.DIFF_NONE

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from components.providers.principal import ServicePrincipal, ServicePrincipalProvider
+from testing.provider import Engine
 from tests.lifecycle.conftest import Target
-from tests.lifecycle.harness import Engine
 from tests.lifecycle.test_lifecycle import DIFF_NONE, up_principal
 
 SCIM_CREATE = r"^/api/2\.0/preview/scim/v2/ServicePrincipals$"

@@ -16,8 +16,8 @@ from components.providers.oauth_secret import OAuthSecret, OAuthSecretProvider
 from components.providers.principal import ServicePrincipal, ServicePrincipalProvider
 from testing.deployment import Deployment, provider_for
 from testing.emulator import EmulatorClient
+from testing.provider import Engine
 from tests.lifecycle.conftest import Target
-from tests.lifecycle.harness import Engine
 from tests.lifecycle.test_grant_reliability import custom_endpoint, pay_per_token
 from tests.lifecycle.test_lifecycle import DIFF_NONE, direct_entries, grant_inputs
 from tests.lifecycle.test_principal_reliability import MARKER, SCIM_CREATE, principals, settings

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from components.providers.oauth_secret import OAuthSecret, OAuthSecretProvider, lifetime_seconds
+from testing.provider import Engine, ProviderProcess
 from tests.lifecycle.conftest import Target
-from tests.lifecycle.harness import Engine, ProviderProcess
 from tests.lifecycle.test_lifecycle import DIFF_NONE, up_principal
 from tests.lifecycle.test_principal_reliability import StderrMark
 from tests.lifecycle.test_secret_reliability import DAY, hand_made, secret_ids, secret_inputs

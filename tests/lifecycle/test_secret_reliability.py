@@ -12,8 +12,8 @@ import pytest
 from databricks.sdk import WorkspaceClient
 
 from components.providers.oauth_secret import OAuthSecret, OAuthSecretProvider
+from testing.provider import Engine, ProviderCallError
 from tests.lifecycle.conftest import Target
-from tests.lifecycle.harness import Engine, ProviderCallError
 from tests.lifecycle.test_lifecycle import up_principal
 from tests.lifecycle.test_principal_reliability import StderrMark, settings
 

@@ -20,8 +20,8 @@ import pytest
 from components.providers.grant import QueryGrant, QueryGrantProvider
 from components.providers.oauth_secret import OAuthSecret, OAuthSecretProvider
 from components.providers.principal import ServicePrincipal, ServicePrincipalProvider
+from testing.provider import Engine, ProviderProcess
 from tests.conftest import EmulatorHandle
-from tests.lifecycle.harness import Engine, ProviderProcess
 from tests.lifecycle.test_lifecycle import PPT, grant_inputs
 
 CREATES = [("POST", re.compile(r"/scim/v2/ServicePrincipals$")),
