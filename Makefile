@@ -43,7 +43,7 @@ lint: venv
 	$(VENV)/bin/actionlint -shellcheck=$(VENV)/bin/shellcheck $(wildcard .github/workflows/*.yml)
 	$(VENV)/bin/zizmor --offline --quiet .github
 	$(PY) -m ruff check .
-	$(PY) -m mypy $(wildcard components emulator testing)
+	$(PY) -m mypy $(wildcard components emulator engine testing)
 
 # Four pytest workers on two cores: most of the suite waits on child processes (the provider
 # process, make, the installer), so more workers than cores pays. Each worker starts its own

@@ -71,10 +71,11 @@ def max_in_window(times: Sequence[float], window: float) -> int:
 
 def waiting_endpoints() -> Any:
     """A transform that gives every Endpoint the provider whose create waits for its rollout."""
+    from testing.engine.props import secret
+
     from bench.waiting_provider import WaitingEndpointProvider
     from components.providers.endpoint import Endpoint
     from testing.engine import type_token
-    from testing.engine.props import secret
     from testing.provider import provider_string
 
     token, waiting = type_token(Endpoint), secret(provider_string(WaitingEndpointProvider))

@@ -1,6 +1,6 @@
 """Run every benchmark in one go, on one machine, and print their tables.
 
-    .venv/bin/python -m bench [--quick] [--only converge,calls,program,validate]
+    .venv/bin/python -m bench [--quick] [--only converge,calls,program,validate,state,scale]
 
 `--quick` (what the smoke test and a quick look use) finishes in under two minutes on two
 cores; the full run takes several minutes (the convergence runs wait for real rollouts).
@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.common import ROOT, machine, write_results
 
-BENCHES = ("validate", "program", "calls", "converge", "state")
+BENCHES = ("validate", "program", "calls", "converge", "state", "scale")
 
 
 def goals_of(name: str, result: dict[str, Any]) -> dict[str, bool]:

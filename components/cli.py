@@ -9,9 +9,11 @@ included (so a usage error is never read as "changes").
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,12 +50,28 @@ def _not_found(target: str, folder: Path) -> specmod.StackError:
     return specmod.StackError([specmod.Problem(target, "", f"no such stack or stack file ({known})")])
 
 
+def _broken_link(target: str, path: Path) -> None:
+    """A symlink loop or a dangling link is named as such, never as "no such stack"."""
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise specmod.StackError([specmod.Problem(target, "", (
+                "is a symbolic link loop (it points back at itself through its links): point it at a stack file"
+            ))]) from None
+        if path.is_symlink():
+            raise specmod.StackError([specmod.Problem(target, "", (
+                f"is a dangling symbolic link (to {os.readlink(path)}, which does not exist): point it at a "
+                "stack file"))]) from None
+
+
 def resolve_target(target: str, stacks_dir: Path = STACKS_DIR) -> Path:
     """A stack name (``dev``, or ``Pulumi.dev``) or a path to a stack file (``stacks/Pulumi.dev.yaml``,
     or without its suffix). Raises StackError, listing the stacks that exist, when there is none."""
     path = Path(target)
     if path.is_file():
         return path
+    _broken_link(target, path)
     if path.is_dir():
         raise specmod.StackError([specmod.Problem(target, "", (
             "is a folder, not a stack file (name one of its Pulumi.<stack>.yaml files)"

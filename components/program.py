@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +80,15 @@ def _decode(value: Any) -> Any:
     return value
 
 
+# The stack file as the user named it, when the engine knows it (the bundled engine runs any
+# stack file's path; the Pulumi CLI always reads stacks/Pulumi.<stack>.yaml): messages name it.
+STACK_FILE: ContextVar[str | None] = ContextVar("STACK_FILE", default=None)
+
+
 def load_stack() -> Stack:
     """Validate the current stack's config; raise pulumi.RunError (no traceback) when invalid."""
     stack = pulumi.get_stack()
-    file = f"stacks/Pulumi.{stack}.yaml"
+    file = STACK_FILE.get() or f"stacks/Pulumi.{stack}.yaml"
     keys = {k for k in {**get_config_env(), **CONFIG.get()} if k.startswith(f"{PROJECT}:")}
     raw: dict[str, Any] = {}
     for full_key in sorted(keys):

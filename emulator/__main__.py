@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
 import sys
 import threading
@@ -113,7 +114,16 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    server.start()
+    try:
+        server.start()
+    except OSError as exc:  # the port taken (by anything: we never got to speak HTTP to it)
+        if exc.errno == errno.EADDRINUSE:
+            print(f"error: port {args.port} on {args.host} is in use by another program; find it with "
+                  f"`ss -ltnp 'sport = :{args.port}'` (or `lsof -iTCP:{args.port} -sTCP:LISTEN`), stop it, "
+                  "or choose another port (--port, EMULATOR_PORT)", file=sys.stderr)
+        else:
+            print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 2
     # Stdout usually ends in a log file: a token is shown only on a terminal, and only when
     # it exists nowhere else (generated without a file).
     print(f"Databricks emulator listening on {server.url}", flush=True)

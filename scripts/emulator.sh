@@ -5,6 +5,7 @@
 #   scripts/emulator.sh start   start it in the background unless our emulator already answers
 #   scripts/emulator.sh stop    stop our emulator (the pid file's, else the one using our state file), nothing else
 #   scripts/emulator.sh status  0: answers and accepts our admin token; 3: answers but refuses it;
+#                               4: something holds the port but does not speak HTTP;
 #                               1: nothing answers. Each says what to do.
 #
 # Every way of running it uses the same folder $EMULATOR_DIR (default .emulator, mode 700): the
@@ -27,12 +28,17 @@ START_TIMEOUT="${EMULATOR_START_TIMEOUT:-30}"
 TOKEN_FILE="$DIR/admin-token"
 KEY_FILE="$DIR/braintrust-api-key"
 
-# 0: answers and accepts the admin token; 3: answers but refuses it; 1: nothing answers.
+# 0: answers and accepts the admin token; 3: answers but refuses it; 4: something accepts
+# connections on the port but does not answer HTTP; 1: nothing listens.
 # The token is read from its file inside Python: it never sits on a command line.
 probe() {
-  "$PY" - "$URL" "$TOKEN_FILE" <<'PY'
-import sys, urllib.error, urllib.request
-url, token_file = sys.argv[1], sys.argv[2]
+  "$PY" - "$URL" "$TOKEN_FILE" "$PORT" <<'PY'
+import http.client, socket, sys, urllib.error, urllib.request
+url, token_file, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+try:
+    socket.create_connection(("127.0.0.1", port), timeout=2).close()
+except OSError:
+    sys.exit(1)  # nothing listens
 try:
     token = open(token_file).read().strip()
 except OSError:
@@ -42,9 +48,28 @@ try:
     urllib.request.urlopen(req, timeout=2).close()
 except urllib.error.HTTPError:
     sys.exit(3)
-except OSError:
-    sys.exit(1)
+except (OSError, http.client.HTTPException):
+    sys.exit(4)  # it took the connection, then no HTTP answer: closed, garbage or silence
 PY
+}
+
+not_http_line() {
+  echo "something on port $PORT accepts connections but does not answer HTTP: not an emulator; find it with" \
+    "\`ss -ltnp 'sport = :$PORT'\` (or \`lsof -iTCP:$PORT -sTCP:LISTEN\`), stop it, or set EMULATOR_PORT to a free port"
+}
+
+# Where the running emulator's output goes: its log file when `start` put it there.
+log_hint() {
+  local pid
+  if pid="$(running_pid)"; then
+    if [[ "$(readlink "/proc/$pid/fd/1" 2>/dev/null)" == "$DIR/emulator.log" ]]; then
+      echo "pid $pid, its log: $DIR/emulator.log"
+    else
+      echo "pid $pid, in the foreground of the terminal that started it (make emulator): its output is there"
+    fi
+  elif [[ -f "$DIR/emulator.log" ]]; then
+    echo "its log: $DIR/emulator.log"
+  fi
 }
 
 secret_file() {  # generate once, keep, readable by the owner only (umask 077)
@@ -114,14 +139,18 @@ running_pid() {
   return 1
 }
 
-# 0: ours answers; 3: a stranger answers (message printed); 1: nothing answers.
+# 0: ours answers; 3: a stranger answers; 4: a stranger not speaking HTTP (each message
+# printed); 1: nothing answers.
 check_port() {
-  local rc=0
+  local rc=0 hint
   probe || rc=$?
   if [[ $rc -eq 0 ]]; then
-    echo "emulator already running at $URL (state $DIR)"
+    hint="$(log_hint)"
+    echo "emulator already running at $URL (state $DIR${hint:+; $hint})"
   elif [[ $rc -eq 3 ]]; then
     refused_line >&2
+  elif [[ $rc -eq 4 ]]; then
+    not_http_line >&2
   fi
   return $rc
 }
@@ -193,7 +222,8 @@ status() {
   case $rc in
     0) echo "emulator running at $URL and accepting the admin token in $TOKEN_FILE" ;;
     3) refused_line ;;
-    *) echo "emulator not answering at $URL: start it with 'make emulator' (foreground) or" \
+    4) not_http_line ;;
+    *) echo "emulator not answering at $URL (the port is free): start it with 'make emulator' (foreground) or" \
          "'scripts/emulator.sh start' (background); 'make up STACK=local' starts it too" ;;
   esac
   return $rc

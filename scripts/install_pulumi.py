@@ -222,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=Path(os.environ.get("PULUMI_INSTALL_DIR") or ROOT / ".venv/bin"),
                         help="where to install the CLI (default .venv/bin, or $PULUMI_INSTALL_DIR)")
     parser.add_argument("--requirements", type=Path, default=ROOT / "requirements.txt")
+    parser.add_argument("--why", type=Path, metavar="FILE",
+                        help="on failure write the one line to FILE instead of stderr (make up then "
+                             "says which engine it runs instead, and why)")
     args = parser.parse_args(argv)
     try:
         version = pinned_version(args.requirements)
@@ -230,7 +233,10 @@ def main(argv: list[str] | None = None) -> int:
             install(args.dir, version, os.environ.get("PULUMI_RELEASES_URL") or RELEASES_URL)
             found = args.dir
     except InstallError as exc:
-        print(f"pulumi: {exc}", file=sys.stderr)
+        if args.why is not None:
+            args.why.write_text(f"{exc}\n")
+        else:
+            print(f"pulumi: {exc}", file=sys.stderr)
         return 1
     print(found)
     return 0

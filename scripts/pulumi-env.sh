@@ -44,3 +44,58 @@ stack_env() {
   BRAINTRUST_API_KEY="$(cat "$dir/braintrust-api-key")"
   export DATABRICKS_TOKEN BRAINTRUST_API_KEY
 }
+
+# Where the bundled engine keeps a stack's state: apart from the Pulumi CLI's file backend.
+bundled_state() {
+  local stack="$1" root="$2"
+  echo "${PULUMI_STATE_DIR:-$root/.pulumi-state}/bundled/$stack.json"
+}
+
+# Which engine runs STACK, chosen from the state found, never by probing the network first:
+# the bundled engine (`python -m engine`) when its state for STACK exists; else the Pulumi CLI,
+# found or installed (PATH updated); else the bundled engine, which itself refuses any stack
+# whose workspace is not on this machine. Sets ENGINE (pulumi|bundled) and ENGINE_WHY.
+# shellcheck disable=SC2034  # ENGINE and ENGINE_WHY are read by the caller
+choose_engine() {
+  local stack="$1" root="$2" python dir why_file state
+  state="$(bundled_state "$stack" "$root")"
+  if [[ -f "$state" ]]; then
+    ENGINE=bundled
+    ENGINE_WHY="the stack's state is the bundled engine's (${state#"$root"/}; make down, then make up, to move to the Pulumi CLI)"
+    return 0
+  fi
+  python="${PYTHON:-python3}"
+  if [[ -x "$root/.venv/bin/python" ]]; then python="$root/.venv/bin/python"; fi
+  why_file="$(mktemp)"
+  if dir="$("$python" "$root/scripts/install_pulumi.py" --why "$why_file")"; then
+    rm -f "$why_file"
+    export PATH="$dir:$PATH"
+    ENGINE=pulumi
+    ENGINE_WHY="found in $dir"
+    return 0
+  fi
+  ENGINE=bundled
+  local reason
+  reason="$(head -n 1 "$why_file")"
+  reason="${reason%%): *}"  # what happened, without the how-to-install advice (not needed now)
+  [[ "$reason" == *"("* && "$reason" != *")" ]] && reason="$reason)"
+  ENGINE_WHY="no Pulumi CLI here and none could be had ($reason)"
+  rm -f "$why_file"
+}
+
+# The bundled engine's command for STACK, with the emulator wired in for the local stack (its
+# host, Braintrust API and tokens from $EMULATOR_DIR; nothing of the developer's own identity).
+bundled_engine() {
+  local command="$1" stack="$2" root="$3" state
+  state="$(bundled_state "$stack" "$root")"
+  mkdir -p "$(dirname "$state")"
+  chmod 700 "$(dirname "$(dirname "$state")")" "$(dirname "$state")"  # state holds the emulator's OAuth secret
+  local args=("$command" "$stack" --state "$state")
+  if [[ "$stack" == "local" ]]; then
+    args+=(--emulator "http://127.0.0.1:${EMULATOR_PORT:-8787}")
+    unset DATABRICKS_TOKEN DATABRICKS_CLIENT_ID DATABRICKS_CLIENT_SECRET DATABRICKS_CONFIG_PROFILE \
+      DATABRICKS_AUTH_TYPE DATABRICKS_HOST BRAINTRUST_API_KEY
+  fi
+  if [[ "$command" == "up" ]]; then args+=(--outputs "${state%.json}.outputs.json"); fi
+  BUNDLED_ENGINE_WHY="$ENGINE_WHY" "$root/.venv/bin/python" -m engine "${args[@]}"
+}

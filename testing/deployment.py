@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from engine.engine import CommandResult, Registration, ResourceStep, StackEngine, Transform, type_token
+from engine.props import strip_secrets
+from engine.state import ResourceState
 from testing.emulator import EmulatorClient
-from testing.engine.engine import CommandResult, Registration, ResourceStep, StackEngine, Transform, type_token
-from testing.engine.props import strip_secrets
-from testing.engine.state import ResourceState
 from testing.provider import ProviderProcess
 from testing.stacks import ROOT, emulator_config
 

@@ -179,7 +179,7 @@ def test_the_outside_reference_check_itself(text: str, bad: bool) -> None:
 
 # ------------------------------------------------------------------ files the docs name exist
 
-PY_PATH = re.compile(r"(?<![\w./-])((?:components|tests|testing|emulator|scripts|bench)/[\w./-]*\w\.py)\b")
+PY_PATH = re.compile(r"(?<![\w./-])((?:components|engine|tests|testing|emulator|scripts|bench)/[\w./-]*\w\.py)\b")
 
 
 def _missing_python_files(text: str) -> set[str]:

@@ -1,8 +1,9 @@
 """`make up` / `make down` and the emulator they share with `make emulator`.
 
 The Pulumi CLI is not installable here, so `pulumi up` itself is played by a stand-in: these
-tests prove the one-line stop when the CLI can neither be found nor installed (its installer is
-tested in test_pulumi_install.py), and that scripts/emulator.sh starts the emulator only when
+tests prove that `make up STACK=local` runs the bundled engine when the CLI can neither be found
+nor installed (its installer is tested in test_pulumi_install.py), and refuses it for a
+workspace not on this machine; and that scripts/emulator.sh starts the emulator only when
 nothing answers, keeps its tokens in its folder and off every command line, tells a stranger on
 its port from silence, and stops only its own process.
 """
@@ -29,7 +30,7 @@ def _path_without_pulumi(tmp_path: Path) -> str:
     """A PATH holding only what make and the scripts need before the Pulumi check."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for tool in ("make", "bash", "sh", "env", "dirname", "cat", "tr", "grep", "rm", "mkdir", "chmod"):
+    for tool in ("make", "bash", "sh", "env", "dirname", "cat", "tr", "grep", "rm", "mkdir", "chmod", "find"):
         found = shutil.which(tool)
         assert found, f"{tool} is needed by the Makefile"
         (bin_dir / tool).symlink_to(found)
@@ -41,20 +42,19 @@ def _script_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.strip() and not line.startswith("make: ***")]
 
 
-@pytest.mark.parametrize("target", ["up", "down"])
-def test_make_target_without_pulumi_or_network_stops_with_one_line_saying_what_to_do(tmp_path, target) -> None:
+def test_make_down_with_no_state_and_no_cli_says_there_is_nothing_to_destroy(tmp_path) -> None:
+    # `make down` chooses the engine from the state it finds: with none, it downloads nothing
     env = {"PATH": _path_without_pulumi(tmp_path), "HOME": str(tmp_path),
            "EMULATOR_DIR": str(tmp_path / "emu"), "EMULATOR_PORT": str(_free_port()),
            "PULUMI_RELEASES_URL": f"http://127.0.0.1:{_free_port()}/releases",
-           "PULUMI_INSTALL_DIR": str(tmp_path / "b")}
-    done = subprocess.run(["make", "--no-print-directory", target, "STACK=local"], cwd=ROOT, env=env,
+           "PULUMI_INSTALL_DIR": str(tmp_path / "b"), "PULUMI_STATE_DIR": str(tmp_path / "state")}
+    done = subprocess.run(["make", "--no-print-directory", "down", "STACK=local"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode != 0
-    lines = _script_lines(done.stderr)
-    assert len(lines) == 1 + (target == "down"), done.stderr  # down also says the emulator is not running
-    assert "cannot download the Pulumi CLI" in lines[0] and "install it by hand" in lines[0]
-    assert done.stdout == ""
-    assert not (tmp_path / "emu").exists()  # nothing set up before the check
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()
+    assert first.startswith("no state for stack local") and "nothing to destroy" in first
+    assert "emulator not running" in second
+    assert done.stderr == ""
     assert not (tmp_path / "b" / "pulumi").exists()
 
 
@@ -356,3 +356,108 @@ def test_the_emulator_seeds_every_custom_model_of_the_local_stack_with_its_task(
     script = (ROOT / "scripts" / "emulator.sh").read_text()
     seeded = set(re.findall(r'^MODELS?="?([^"\n]+)"?$', script, re.MULTILINE)[0].split())
     assert wanted and wanted <= seeded, f"scripts/emulator.sh seeds {seeded}, the local stack needs {wanted}"
+
+
+def _no_cli_env(tmp_path: Path, port: int) -> dict[str, str]:
+    """A machine with no Pulumi CLI and no way to download one: the release site is a closed
+    loopback port (never the internet)."""
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
+                           if p and not (Path(p) / "pulumi").exists())
+    env = {**os.environ, "PATH": path, "HOME": str(tmp_path / "home"),
+           "PULUMI_RELEASES_URL": f"http://127.0.0.1:{_free_port()}/releases/sdk",
+           "PULUMI_INSTALL_DIR": str(tmp_path / "venv-bin"), "EMULATOR_DIR": str(tmp_path / "emu"),
+           "EMULATOR_PORT": str(port), "PULUMI_STATE_DIR": str(tmp_path / "state"), "PY": sys.executable}
+    for key in ("PULUMI_HOME", "DATABRICKS_TOKEN", "DATABRICKS_HOST", "BRAINTRUST_API_KEY"):
+        env.pop(key, None)
+    return env
+
+
+def test_make_up_local_without_a_cli_runs_the_bundled_engine_verifies_and_make_down_cleans_up(tmp_path) -> None:
+    port = _free_port()
+    env = _no_cli_env(tmp_path, port)
+    state = tmp_path / "state" / "bundled" / "local.json"
+    try:
+        up = subprocess.run(["make", "--no-print-directory", "up", "STACK=local"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+        assert up.returncode == 0, up.stdout + up.stderr
+        (line,) = [x for x in up.stdout.splitlines() if x.startswith("engine: ")]
+        assert "the bundled engine" in line and "none could be had" in line and "Connection refused" in line
+        assert "cannot configure" not in up.stdout + up.stderr  # the emulator's credentials were wired in
+        steps = [x for x in up.stdout.splitlines() if re.match(r"^\s+[\d.]+ s  create ", x)]
+        assert len(steps) == 10  # one line per resource step, as it happened
+        assert "3 of 3 model(s) answered" in up.stdout
+        assert oct(state.stat().st_mode & 0o777) == "0o600"
+        token = (tmp_path / "emu" / "admin-token").read_text().strip()
+        assert token not in up.stdout + up.stderr
+
+        again = subprocess.run(["make", "--no-print-directory", "up", "STACK=local"], cwd=ROOT, env=env,
+                               capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "the stack's state is the bundled engine's" in again.stdout  # chosen from the state found
+        assert "10 same" in again.stdout
+
+        down = subprocess.run(["make", "--no-print-directory", "down", "STACK=local"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert "engine: the bundled engine (python -m engine destroy local" in down.stdout
+        assert "9 delete, 1 forgotten (Databricks' endpoint, not deleted)" in down.stdout
+        assert re.search(r"delete +Endpoint databricks-meta-llama-3-3-70b-instruct: forgotten \(Databricks' "
+                         r"endpoint, not deleted\)", down.stdout), down.stdout
+        assert "emulator stopped" in down.stdout
+        assert not state.exists()
+    finally:
+        _emulator_sh(tmp_path, port, "stop")
+
+
+def test_make_up_without_a_cli_refuses_a_workspace_not_on_this_machine_in_one_line(tmp_path) -> None:
+    env = _no_cli_env(tmp_path, _free_port())
+    done = subprocess.run(["make", "--no-print-directory", "up", "STACK=dev"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    (line,) = [x for x in done.stderr.splitlines() if not x.startswith("make: ")]
+    assert line.startswith("error: refused: stack dev's workspace is https://") and "no substitute" in line
+    assert "install the Pulumi CLI" in line and "none could be had" in line
+    assert not (tmp_path / "state" / "bundled" / "dev.json").exists()
+    assert not (tmp_path / "emu").exists()  # nothing was started
+
+
+def test_a_port_held_by_something_not_speaking_http_is_one_line_naming_it(tmp_path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        status = _emulator_sh(tmp_path, port, "status")
+        start = _emulator_sh(tmp_path, port, "start")
+    assert status.returncode == 4 and start.returncode == 4
+    for text in (status.stdout, start.stderr):
+        (line,) = text.strip().splitlines()
+        assert f"port {port}" in line and "does not answer HTTP" in line and f"sport = :{port}" in line
+        assert "make up" not in line  # no promise that make up could start it there
+    assert "Traceback" not in start.stdout + start.stderr
+    assert not (tmp_path / "emu" / "emulator.pid").exists()
+
+
+def test_the_emulator_itself_names_a_taken_port_in_one_line() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "emulator", "--port", str(port)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert f"port {port}" in line and "in use" in line and f"sport = :{port}" in line
+
+
+def test_make_emulator_when_one_already_runs_says_where_its_log_is(tmp_path) -> None:
+    port = _free_port()
+    started = _emulator_sh(tmp_path, port, "start")
+    try:
+        assert started.returncode == 0, started.stderr
+        env = {**os.environ, "EMULATOR_DIR": str(tmp_path / "emu"), "EMULATOR_PORT": str(port), "PY": sys.executable}
+        again = subprocess.run(["make", "--no-print-directory", "-s", "emulator"], cwd=ROOT, env=env,
+                               capture_output=True, text=True, timeout=60)
+    finally:
+        _emulator_sh(tmp_path, port, "stop")
+    assert again.returncode == 0, again.stderr
+    assert "already running" in again.stdout and f"its log: {tmp_path / 'emu' / 'emulator.log'}" in again.stdout

@@ -117,7 +117,7 @@ def _bare_path(tmp_path: Path) -> str:
     # touch: `make up` runs `make venv`, which stamps .venv/.installed whenever a requirements file
     # is newer than the stamp (a fresh checkout, a pull)
     for tool in ("make", "bash", "sh", "env", "dirname", "cat", "mkdir", "chmod", "rm", "tr", "grep", "tail",
-                 "sleep", "nohup", "sed", "touch"):
+                 "sleep", "nohup", "sed", "touch", "mktemp", "head", "find"):
         found = shutil.which(tool)
         assert found, f"{tool} is needed"
         if not (bin_dir / tool).exists():

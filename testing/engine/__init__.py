@@ -1,6 +1,11 @@
-"""The real program in the loop: `python -m testing.engine {up,preview,refresh,destroy}`."""
+"""The bundled engine under its old name, for tests, benches and outside checks:
+`python -m testing.engine {up,preview,refresh,destroy}` and `testing.engine.{engine,props,state}`
+are `engine/`'s modules themselves (one engine: make up, tests and benches run the same code)."""
 
-from testing.engine.engine import (
+import importlib
+import sys
+
+from engine.engine import (
     CommandResult,
     EngineError,
     Registration,
@@ -8,5 +13,12 @@ from testing.engine.engine import (
     StackEngine,
     type_token,
 )
+
+# The same module objects, not copies: a test that patches testing.engine.engine.X patches
+# what the engine runs.
+for _name in ("cli", "engine", "props", "state"):
+    _module = importlib.import_module(f"engine.{_name}")
+    sys.modules[f"{__name__}.{_name}"] = _module
+    globals()[_name] = _module
 
 __all__ = ["EngineError", "Registration", "CommandResult", "StackEngine", "ResourceStep", "type_token"]

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 import yaml
+from testing.engine.props import redact
 
 from components.providers.principal import ServicePrincipal
 from components.spec import QUERY_SCOPES
 from testing.deployment import Deployment
 from testing.engine import EngineError
-from testing.engine.props import redact
 from testing.provider import ProviderCallError
 from testing.stacks import ROOT
 

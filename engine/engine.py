@@ -24,15 +24,24 @@ preview of a provider without preview support (dynamic providers). refresh: Read
 custom resource in state; an empty id drops it. destroy: Delete of everything, dependants
 first.
 
-Not modelled (see docs/architecture.md): checkpoints after each step (state is written when
-the command ends), plugin loading and provider versions, protect/retainOnDelete/ignoreChanges,
-stack transforms (an optional `transform` hook stands in for one), the CLI's own output.
+Checkpoints: state is written after every step, as the engine writes a checkpoint (a write
+groups the steps that finished while the previous one ran: `state.Checkpoints`); a step that
+changed nothing (`same`, or a refresh that read what state held) needs no write, as in Pulumi's
+snapshot manager (`sameSnapshotMutation.mustWrite`, pkg/backend/snapshot.go). A replaced
+resource waiting for its delete is kept in `pending_deletes`, so a killed run loses at most
+the steps in flight. `progress` gets one line per step as it finishes, and the provider
+process's `info:`/`warning:` lines (the readiness gate's progress).
+
+Not modelled (see docs/architecture.md): plugin loading and provider versions,
+protect/retainOnDelete/ignoreChanges, stack transforms (an optional `transform` hook stands in
+for one), the CLI's diff display.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import functools
 import json
 import runpy
@@ -51,7 +60,8 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.proto import engine_pb2, resource_pb2
 from pulumi.runtime.stack import run_in_stack
 
-from testing.engine.props import (
+from components.program import STACK_FILE
+from engine.props import (
     UNKNOWN,
     Props,
     annotate_secrets,
@@ -64,15 +74,16 @@ from testing.engine.props import (
     strip_secrets,
     to_struct,
 )
-from testing.engine.state import ResourceState, StackState
-from testing.provider import ProviderCallError, ProviderProcess
+from engine.provider import ProviderCallError, ProviderProcess
+from engine.state import Checkpoints, ResourceState, StackState
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 PROVIDER_KEY = "__provider"
 DIFF_NONE = proto.DiffResponse.DIFF_NONE
 DIFF_SOME = proto.DiffResponse.DIFF_SOME
 Transform = Callable[[str, str, Props], Props]
+Progress = Callable[[str], None]
 
 
 def project_name(root: Path = ROOT) -> str:
@@ -142,6 +153,7 @@ class ResourceStep:
     diff: Any = None  # provider_pb2.DiffResponse when Diff was called
     t: float = 0.0  # seconds since the command began, when the step was done
     unknowns: bool = False  # preview: some input was unknown (computed by another step)
+    forgotten: bool = False  # a delete that only dropped it from state (nothing of ours to delete)
 
     @property
     def name(self) -> str:
@@ -197,6 +209,22 @@ class CommandResult:
 
     def methods(self) -> set[str]:
         return {c.method for c in self.calls}
+
+
+FORGOTTEN = "forgotten (Databricks' endpoint, not deleted)"
+
+
+def step_line(step: ResourceStep, preview: bool = False) -> str:
+    """One resource step as the progress shows it: `  3.2 s  create   Endpoint bt-llama`."""
+    op = f"{step.op}?" if preview else step.op
+    line = f"{step.t:6.1f} s  {op:<8} {step.type.rsplit(':', 1)[-1]} {step.name}"
+    return f"{line}: {FORGOTTEN}" if step.forgotten else line
+
+
+def only_referenced(st: ResourceState) -> bool:
+    """A pay-per-token endpoint: Databricks' own, referenced by the stack, never created by it,
+    so its delete only forgets it (components/providers/endpoint.py, mode `pay_per_token`)."""
+    return st.type.endswith(":Endpoint") and st.inputs.get("mode") == "pay_per_token"
 
 
 def type_token(resource: type | str) -> str:
@@ -326,13 +354,19 @@ class Monitor:
     def _outputs(self, outs: Props, ins: Props, secret_outputs: Iterable[str]) -> Props:
         return mark_secret_outputs(annotate_secrets(outs, ins), secret_outputs)
 
-    def _done(self, step: ResourceStep, state: ResourceState | None) -> None:
+    def _done(self, step: ResourceStep, state: ResourceState | None,
+              old: ResourceState | None = None, pending: bool = False) -> None:
+        """Record a finished step, and checkpoint it before the program hears of it. `pending`:
+        `old` was replaced and waits for its delete (create-before-delete)."""
         step.t = time.monotonic() - self.t0
         step.unknowns = self.preview and contains_unknowns(self.current_inputs.get(step.urn, {}))
         with self.lock:
             self.result.steps[step.urn] = step
             if state is not None:
                 self.new[state.urn] = state
+        if not self.preview and state is not None and not (step.op == "same" and old == state):
+            self.engine.record(put=state, remove=old, pend=old if pending else None)
+        self.engine.say(step_line(step, self.preview))
 
     # ------------------------------------------------------------ the monitor's RPCs
 
@@ -383,6 +417,8 @@ class Monitor:
                                   dependencies=reg.dependencies, inputs=inputs)
             with self.lock:
                 self.new[urn] = state
+            if not self.preview and old != state:  # written with the next step's checkpoint
+                self.engine.record(put=state, remove=old, write=False)
             return resource_pb2.RegisterResourceResponse(urn=urn, object=to_struct({}))
         try:
             id_, outputs = self._step(reg, old)
@@ -390,7 +426,7 @@ class Monitor:
             with self.lock:
                 self.errors.append(exc.error)
                 if old is not None and urn not in self.deleted_for_replace:  # still there
-                    self.new[urn] = ResourceState(**{**old.__dict__, "urn": urn})
+                    self.new[urn] = dataclasses.replace(old, urn=urn)
             raise
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=to_struct(outputs))
 
@@ -431,23 +467,28 @@ class Monitor:
         if changes not in (DIFF_NONE, DIFF_SOME):  # unknown: the engine compares inputs itself
             changes = DIFF_NONE if strip_secrets(old.inputs) == strip_secrets(checked) else DIFF_SOME
         if changes == DIFF_NONE:
-            self._done(ResourceStep("same", urn, old.outputs, diff), state(old.id, old.outputs))
+            self._done(ResourceStep("same", urn, old.outputs, diff), state(old.id, old.outputs), old)
             return old.id, old.outputs
         if list(diff.replaces):
             if self.preview:
                 self._done(ResourceStep("replace", urn, checked, diff), None)
                 return "", checked
-            if diff.deleteBeforeReplace or reg.delete_before_replace:
+            pending = not (diff.deleteBeforeReplace or reg.delete_before_replace)
+            if not pending:
                 self._call("Delete", urn, lambda: proc.delete(old.id, urn, strip_secrets(old.outputs)))
                 with self.lock:
                     self.deleted_for_replace.add(urn)
+                self.engine.record(remove=old)
+                self.engine.say(step_line(ResourceStep("delete", urn, t=time.monotonic() - self.t0))
+                                + " (to replace it)")
                 id_, outs = self._call("Create", urn, lambda: proc.create(urn, strip_secrets(checked)))
             else:
                 id_, outs = self._call("Create", urn, lambda: proc.create(urn, strip_secrets(checked)))
                 with self.lock:
                     self.pending_deletes.append(old)
             outputs = self._outputs(_to_wire(outs), checked, secret_outputs)
-            self._done(ResourceStep("replace", urn, outputs, diff), state(id_, outputs))
+            self._done(ResourceStep("replace", urn, outputs, diff), state(id_, outputs),
+                       None if not pending else old, pending=pending)
             return id_, outputs
         if self.preview:
             self._done(ResourceStep("update", urn, checked, diff), None)
@@ -455,7 +496,7 @@ class Monitor:
         outs = self._call("Update", urn, lambda: proc.update(
             old.id, urn, strip_secrets(old.outputs), strip_secrets(checked)))
         outputs = self._outputs(_to_wire(outs), checked, secret_outputs)
-        self._done(ResourceStep("update", urn, outputs, diff), state(old.id, outputs))
+        self._done(ResourceStep("update", urn, outputs, diff), state(old.id, outputs), old)
         return old.id, outputs
 
 
@@ -487,8 +528,10 @@ class StackEngine:
                  stack: str | None = None, proc: ProviderProcess | None = None,
                  provider_env: dict[str, str] | None = None, transform: Transform | None = None,
                  program: Path | None = None, parallel: int = 512,
-                 echo: Callable[[str, str], None] | None = None) -> None:
+                 echo: Callable[[str, str], None] | None = None,
+                 progress: Progress | None = None) -> None:
         self.stack_file = Path(stack_file)
+        self.stack_display = str(stack_file)  # as the caller named it
         self.state_file = Path(state_file) if state_file is not None else None
         self.project = project_name()
         self.stack = stack or self.stack_file.name.split(".")[1]
@@ -500,7 +543,43 @@ class StackEngine:
         self.program = program or ROOT / "__main__.py"
         self.parallel = parallel
         self.echo = echo
+        self.progress = progress
         self.state = StackState.load(self.state_file, self.project, self.stack)
+        self.state_lock = threading.Lock()  # over self.state while a command runs
+        self.checkpoints = Checkpoints(self.state_file, self.state_lock, self._snapshot)
+
+    # ------------------------------------------------------------ state and checkpoints
+
+    def _snapshot(self) -> StackState:
+        st = self.state
+        return StackState(st.project, st.stack, dict(st.resources), st.outputs,
+                          list(st.pending_deletes))
+
+    def record(self, put: ResourceState | None = None, remove: ResourceState | None = None,
+               pend: ResourceState | None = None, unpend: ResourceState | None = None,
+               write: bool = True) -> None:
+        """Change the state as one step did, then (`write`) checkpoint it: return once a
+        write holding the change is on disk. `remove` drops that very object (a resource
+        replaced under the same URN is not the one to drop); `pend` keeps a replaced resource
+        for its delete, `unpend` forgets it once deleted."""
+        with self.state_lock:
+            resources = self.state.resources
+            if remove is not None and resources.get(remove.urn) is remove:
+                del resources[remove.urn]
+            if put is not None:
+                resources[put.urn] = put
+            if pend is not None:
+                self.state.pending_deletes.append(pend)
+            if unpend is not None:
+                self.state.pending_deletes = [p for p in self.state.pending_deletes
+                                              if p is not unpend]
+            seq = self.checkpoints.changed()
+        if write:
+            self.checkpoints.commit(seq)
+
+    def say(self, line: str) -> None:
+        if self.progress is not None:
+            self.progress(line)
 
     # ------------------------------------------------------------ config
 
@@ -555,15 +634,21 @@ class StackEngine:
                     errors.append(exc)
                     return
                 if not id_:
-                    self.state.resources.pop(st.urn, None)
-                    result.steps[st.urn] = ResourceStep("gone", st.urn, {}, t=time.monotonic() - t0)
+                    step = ResourceStep("gone", st.urn, {}, t=time.monotonic() - t0)
+                    result.steps[st.urn] = step
+                    self.record(remove=st)
+                    self.say(step_line(step))
                     return
-                st.id = id_
-                st.outputs = mark_secret_outputs(annotate_secrets(_to_wire(outs), st.outputs),
-                                                 st.additional_secret_outputs)
-                if ins is not None:
-                    st.inputs = annotate_secrets(_to_wire(ins), st.inputs)
-                result.steps[st.urn] = ResourceStep("refresh", st.urn, st.outputs, t=time.monotonic() - t0)
+                fresh = dataclasses.replace(
+                    st, id=id_,
+                    outputs=mark_secret_outputs(annotate_secrets(_to_wire(outs), st.outputs),
+                                                st.additional_secret_outputs),
+                    inputs=st.inputs if ins is None else annotate_secrets(_to_wire(ins), st.inputs))
+                step = ResourceStep("refresh", st.urn, fresh.outputs, t=time.monotonic() - t0)
+                result.steps[st.urn] = step
+                if fresh != st:  # a read that found what state holds needs no checkpoint
+                    self.record(put=fresh, remove=st)
+                self.say(step_line(step))
 
             customs = [st for st in self.state.resources.values() if st.custom]
             with ThreadPoolExecutor(max_workers=max(1, min(self.parallel, len(customs) or 1))) as pool:
@@ -578,7 +663,8 @@ class StackEngine:
         result = CommandResult("destroy")
         t0 = time.monotonic()
         with self._provider():
-            errors = self._delete(list(self.state.resources.values()), result, t0)
+            errors = self._delete(list(self.state.resources.values()) + self.state.pending_deletes,
+                                  result, t0)
         result.wall = time.monotonic() - t0
         if not errors:
             self.state.outputs = {}
@@ -603,7 +689,8 @@ class StackEngine:
 
     def start_provider(self) -> ProviderProcess:
         env = {"BRAINTRUST_API_KEY": "", "BRAINTRUST_BASE_URL": ""}
-        proc = ProviderProcess(env={**env, **(self.provider_env or {})})
+        proc = ProviderProcess(env={**env, **(self.provider_env or {})},
+                               on_log=None if self.progress is None else self._provider_log)
         try:
             proc.configure(self.config, secret_keys=tuple(self.secret_keys))
         except BaseException:
@@ -611,15 +698,30 @@ class StackEngine:
             raise
         return proc
 
+    def abort(self) -> None:
+        """Ctrl-C: let a checkpoint being written finish (it is a rename, never half a file),
+        then stop the provider process; the caller exits without waiting for the steps."""
+        if self.checkpoints._write_lock.acquire(timeout=10):
+            pass  # held until exit: no later write starts
+        future = self._proc_future
+        if future is not None and future.done() and future.exception() is None:
+            future.result().kill()
+
+    def _provider_log(self, line: str) -> None:
+        self.say(f"          {line}")
+
     def _save(self) -> None:
-        if self.state_file is not None:
-            self.state.save(self.state_file)
+        with self.state_lock:
+            seq = self.checkpoints.changed()
+        self.checkpoints.commit(seq)
 
     def _run_program(self, command: str, preview: bool) -> CommandResult:
         result = CommandResult(command)
         t0 = time.monotonic()
         with self._provider():
             monitor = Monitor(self, result, preview, t0)
+            # left by a run that died before deleting them: deleted at the end, as Pulumi does
+            monitor.pending_deletes = list(self.state.pending_deletes)
             # In a thread of its own: the program gets its own event loop, the caller's stays.
             with ThreadPoolExecutor(max_workers=1) as runner:
                 program_error = runner.submit(contextvars.Context().run, self._run_in_context,
@@ -630,9 +732,12 @@ class StackEngine:
                 if not any(error is e for e in errors):
                     errors.append(error)
             if preview:
-                for urn, st in monitor.old.items():
-                    if urn not in monitor.claimed and st.custom:
-                        result.steps[urn] = ResourceStep("delete", urn, {})
+                for st in [*(s for u, s in monitor.old.items() if u not in monitor.claimed),
+                           *monitor.pending_deletes]:
+                    if st.custom:
+                        result.steps[st.urn] = step = ResourceStep("delete", st.urn, {})
+                        if not any(st is p for p in monitor.pending_deletes):
+                            self.say(step_line(step, preview=True))
             else:
                 self._finish_up(monitor, result, errors, t0)
         result.wall = time.monotonic() - t0
@@ -644,23 +749,24 @@ class StackEngine:
                    t0: float) -> None:
         kept = {u: s for u, s in monitor.old.items() if u not in monitor.claimed}
         if not errors:
-            errors += self._delete(list(kept.values()) + monitor.pending_deletes, result, t0,
-                                   from_state=False)
+            errors += self._delete(list(kept.values()) + monitor.pending_deletes, result, t0)
             survivors: dict[str, ResourceState] = {}
         else:  # nothing is deleted after a failure: what was not re-registered stays
-            errors += self._delete(monitor.pending_deletes, result, t0, from_state=False)
+            errors += self._delete(monitor.pending_deletes, result, t0)
             survivors = kept
-        self.state.resources = {**monitor.new, **survivors}
-        if not errors:
-            self.state.outputs = result.exports
+        with self.state_lock:  # the program's order; what failed to delete stays pending
+            self.state.resources = {**monitor.new, **survivors}
+            if not errors:
+                self.state.outputs = result.exports
         self._save()
 
-    def _delete(self, doomed: list[ResourceState], result: CommandResult, t0: float,
-                from_state: bool = True) -> list[Exception]:
+    def _delete(self, doomed: list[ResourceState], result: CommandResult, t0: float
+                ) -> list[Exception]:
         """Delete `doomed`, each after every doomed resource that depends on it (or is its
-        child), independent ones at once."""
+        child), independent ones at once; each delete is checkpointed as it is done."""
         proc = self.proc
         keys = {id(st): st for st in doomed}
+        pending = {id(p) for p in self.state.pending_deletes}
         dependants: dict[int, list[int]] = {k: [] for k in keys}
         by_urn: dict[str, list[int]] = {}
         for k, st in keys.items():
@@ -678,10 +784,12 @@ class StackEngine:
                     proc.delete(st.id, st.urn, strip_secrets(st.outputs))
                 except ProviderCallError as exc:
                     raise StepError(st.urn, exc) from None
+                step = ResourceStep("delete", st.urn, {}, t=time.monotonic() - t0,
+                                    forgotten=only_referenced(st))
                 if st.urn not in result.steps or result.steps[st.urn].op != "replace":
-                    result.steps[st.urn] = ResourceStep("delete", st.urn, {}, t=time.monotonic() - t0)
-            if from_state and self.state.resources.get(st.urn) is st:
-                del self.state.resources[st.urn]
+                    result.steps[st.urn] = step
+                self.say(step_line(step) + (" (replaced)" if id(st) in pending else ""))
+            self.record(remove=st, unpend=st if id(st) in pending else None, write=st.custom)
 
         tasks: dict[Hashable, tuple[tuple[Hashable, ...], Callable[[], Any]]] = {
             k: (tuple(dependants[k]), functools.partial(delete, st)) for k, st in keys.items()}
@@ -692,6 +800,7 @@ class StackEngine:
                         ) -> BaseException | None:
         """Run the program on Pulumi's runtime, in a context of its own (the runtime keeps its
         settings in context variables): the error it ended with, if any."""
+        STACK_FILE.set(self.stack_display)  # this context only: messages name the file given
         settings.configure(settings.Settings(
             project=self.project, stack=self.stack, monitor=monitor,
             engine=_Log(result.logs, self.echo), dry_run=preview, organization="organization",
