@@ -291,7 +291,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         return 1
     sys.stdout.write(diffmod.as_json(report) if args.format == "json" else diffmod.markdown(report))
     for sd in report.stacks:
-        for problem in sd.problems:
+        for problem in (*sd.problems, *sd.refused):
             print(problem, file=sys.stderr)
         if sd.budget is not None and sd.budget.refused:
             print(f"{sd.head_file}: max_dbu_per_hour: {sd.budget.message}", file=sys.stderr)

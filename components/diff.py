@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from components import cost as costmod
+from components import endpoint_rules
 from components import spec as specmod
 from components.args import (
     Args,
@@ -85,6 +86,7 @@ class StackDiff:
     budget: costmod.BudgetCheck | None = None
     price_per_dbu: float | None = None
     problems: list[str] = field(default_factory=list)  # the stack is invalid on a side
+    refused: list[str] = field(default_factory=list)  # changes the provider's Check refuses
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -97,7 +99,7 @@ class StackDiff:
 
     @property
     def failed(self) -> bool:
-        return bool(self.problems) or (self.budget is not None and self.budget.refused)
+        return bool(self.problems or self.refused) or (self.budget is not None and self.budget.refused)
 
 
 @dataclass
@@ -161,9 +163,15 @@ def _record_inputs(args: BraintrustRecordArgs) -> dict[str, Any]:
     return {k: v for k, v in args.inputs().items() if k != "after"}
 
 
-def compare(base: Plan, head: Plan) -> tuple[list[ResourceChange], dict[str, set[str]]]:
+Refusal = tuple[str, str, str]  # (resource key, field, why and the fix)
+
+
+def compare(base: Plan, head: Plan, refused: list[Refusal] | None = None
+            ) -> tuple[list[ResourceChange], dict[str, set[str]]]:
     """Each resource's change, in head's order (what depends on a resource comes after it), then
-    the deletes; and, per key, the outputs that take another value."""
+    the deletes; and, per key, the outputs that take another value. A change the provider's
+    Check would refuse (endpoint_rules.refusals) is added to ``refused``."""
+    refused = [] if refused is None else refused
     changes: list[ResourceChange] = []
     moved: dict[str, set[str]] = {}
     base_keys = {d.key for d in base}
@@ -188,7 +196,12 @@ def compare(base: Plan, head: Plan) -> tuple[list[ResourceChange], dict[str, set
         if not fields:
             continue
         contract = contract_of(decl.type)
-        replaces = [k for k in fields if contract is not None and k in contract.replace_keys]
+        if isinstance(decl.args, EndpointArgs):
+            # What a change to an endpoint does is endpoint_rules' table, as in the provider.
+            replaces = endpoint_rules.replace_keys(old_in, new_in, fields)
+            refused.extend((decl.key, field, why) for field, why in endpoint_rules.refusals(old_in, new_in))
+        else:
+            replaces = [k for k in fields if contract is not None and k in contract.replace_keys]
         if replaces:
             moved[decl.key] = {ALL}
             changes.append(ResourceChange(decl.key, "replace", replaces))
@@ -257,7 +270,9 @@ def diff_stack(name: str, base: specmod.Stack | None, head: specmod.Stack | None
     base_plan = build_plan(base) if base else None
     head_plan = build_plan(head) if head else None
     if base_plan is not None and head_plan is not None:
-        out.changes, _ = compare(base_plan, head_plan)
+        refused: list[Refusal] = []
+        out.changes, _ = compare(base_plan, head_plan, refused)
+        out.refused = [f"{key}: {field}: {why}" for key, field, why in refused]
     elif head_plan is not None:
         out.changes = [ResourceChange(d.key, "create") for d in head_plan if d.custom]
     elif base_plan is not None:
@@ -501,6 +516,9 @@ def _md_stack(sd: StackDiff, report: DiffReport) -> list[str]:
             lines.append(f"| `{_md_escape(c.key)}` | {SYMBOL[c.action]} | {_md_escape(', '.join(c.fields))} |")
     else:
         lines.append("No resource changes.")
+    if sd.refused:
+        lines += ["", "**Refused:** `pulumi up` would stop at these, before any write:"]
+        lines += [f"- ❌ {_md_escape(r)}" for r in sd.refused]
     if sd.downtime:
         lines += ["", "**Downtime:**"]
         lines += [f"- ⚠️ {_md_escape(d)}" for d in sd.downtime]
@@ -547,6 +565,7 @@ def as_json(report: DiffReport) -> str:
         out["whole_stack"] = sd.whole
         out["changes"] = [{"resource": c.key, "action": c.action, "fields": c.fields} for c in sd.changes]
         out["downtime"] = sd.downtime
+        out["refused"] = sd.refused
         out["braintrust_models"] = {"added": sd.models_added, "removed": sd.models_removed,
                                     "flavor_changed": sd.models_changed}
         out["cost"] = {

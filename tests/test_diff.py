@@ -398,3 +398,19 @@ def test_the_public_figures_priced_through_diff_and_model_units_changed_in_place
     assert total["max_dbu_per_hour"] == 260 and total["min_dbu_per_hour"] == 106
     assert total["dollars_at_max"] == {"per_hour": 130.0, "per_month": 94900.0}  # 730 hours a month
     assert any("bt-maverick is deleted" in d for d in data["stacks"]["dev"]["downtime"])
+
+
+def test_a_change_up_would_refuse_is_flagged_and_exits_1(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
+    config = base_config()
+    config[f"{P}:endpoints"].append({"name": "bt-units", "foundation_model": "meta-llama-4-maverick",
+                                     "model_units": 50})
+    repo.write(config)
+    first = repo.commit("base")
+    config[f"{P}:endpoints"][-1] = {"name": "bt-units", "foundation_model": "meta-llama-3.1-8b-instruct",
+                                    "entity_version": "3", "throughput": {"min": 0, "max": 19000}}
+    repo.write(config)
+    code, data, err = run_diff(capsys, first)
+    assert code == 1
+    refused = data["stacks"]["dev"]["refused"]
+    assert len(refused) == 1 and refused[0].startswith("Endpoint/bt-units: served_entities:")
+    assert "new name" in refused[0] and "bt-units" in err

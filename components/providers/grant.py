@@ -116,6 +116,9 @@ def same_endpoint(old: QueryGrantArgs, new: QueryGrantArgs) -> bool:
     before, after = old.endpoint_identity or {}, new.endpoint_identity or {}
     if is_unknown(after):
         return False
+    if "mode" in before and "mode" in after and \
+            (before["mode"] == "pay_per_token") != (after["mode"] == "pay_per_token"):
+        return False  # another endpoint: Databricks' own, or one of ours (endpoint_rules.SWITCHES)
     return all(before[k] == after[k] for k in ENDPOINT.replace_keys if k in before and k in after)
 
 

@@ -26,12 +26,16 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "Endpoint": ({
         "name": "ep", "mode": "provisioned", "served_entities": [ENTITY], "traffic": None, "tags": {"a": "b"},
         "rate_limits": [], "usage_tracking": False, "route_optimized": False, "dbu_budget": None,
+        "guardrails": None, "inference_table": None, "description": None, "budget_policy_id": None,
+        "email_notifications": None,
     }, {
         "name": "ep2", "mode": "custom", "served_entities": [{**ENTITY, "max_provisioned_throughput": 1940}],
         "traffic": [{"served_entity_name": "m-1", "traffic_percentage": 50}],
         "tags": {"a": "c"}, "rate_limits": [{"calls": 5, "renewal_period": "minute", "key": "user"}],
         "usage_tracking": True, "route_optimized": True,
         "dbu_budget": {"max_dbu_per_hour": 100.0, "others_max_dbu_per_hour": 10.0},
+        "guardrails": {"input": {"safety": True}}, "inference_table": {"catalog_name": "c", "schema_name": "s"},
+        "description": "d", "budget_policy_id": "b", "email_notifications": {"on_update_failure": ["a@example.com"]},
     }),
     "EndpointsReady": ({"endpoints": {"ep": "r1@e1"}, "timeout_seconds": 60.0},
                     {"endpoints": {"ep": "r2@e1"}, "timeout_seconds": 120.0}),
