@@ -112,7 +112,9 @@ def diff_agrees(before: Path, after: Path, up: CommandResult, what: str) -> None
 
 
 def test_preview_agrees_with_up_for_each_kind_of_change(emulator: EmulatorClient, tmp_path: Path) -> None:
-    emulator.admin("POST", "models", {"name": "main.ml.churn_scorer", "version": "3", "task": "llm/v1/completions"})
+    # The custom model serves chat, as the foundation model it switches with does: the workspace
+    # refuses an in-place switch that changes the endpoint's task.
+    emulator.admin("POST", "models", {"name": "main.ml.churn_scorer", "version": "3", "task": "llm/v1/chat"})
     state = tmp_path / "state.json"
     config, secrets = emulator_config(LOCAL, emulator)
     doc = yaml.safe_load(LOCAL.read_text())
