@@ -811,8 +811,11 @@ def unit_model(**fields: Any) -> Mutation:
     (endpoint(0, entity_version="3", throughput={"min": 0, "max": 1240}),
      "endpoints[bt-dev-llama-3-1-8b].throughput.max",
      ("1240 is not a multiple of 19000 tokens/s", "version 3", "use 19000")),
+    (unit_model(description="the team's Maverick"), "endpoints[bt-dev-llama-3-1-8b].description",
+     ("served in model units", "/serving-endpoints/pt", "takes no description", "remove it")),
 ], ids=["throughput-on-unit-model", "unit-model-without-units", "units-on-band-model", "zero-units",
-        "negative-units", "units-above-bound", "burst-on-band-model", "chunk-of-another-version"])
+        "negative-units", "units-above-bound", "burst-on-band-model", "chunk-of-another-version",
+        "description-on-unit-model"])
 def test_a_capacity_the_model_cannot_take_is_refused_naming_the_endpoint_and_the_fix(
         mutation: Mutation, field: str, words: tuple[str, ...]) -> None:
     found = refusal(mutation)
