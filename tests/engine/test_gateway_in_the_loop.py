@@ -348,3 +348,32 @@ def test_a_switch_into_model_units_is_refused_in_place_and_done_by_a_rename_unde
     assert not probe.failures, probe.failures
     assert ops[f"{PT}-units"] == "create" and ops[PT] == "delete"
     assert f"{PT}-units" in probe.queries
+
+
+def test_settings_switched_on_by_hand_are_turned_off_by_the_next_up(run: Run, emulator: EmulatorClient) -> None:
+    """The stack file is authoritative for the endpoints it creates: a guardrail, a limit and
+    an inference table someone adds by hand are drift, and the next `up` turns them off in one
+    write (two for the table's move, none here: the stack sets no table)."""
+    doc = governed(guardrails=None, inference_table=None, rate_limits=[{"key": "endpoint", "calls": 600}])
+    pt = doc["config"][f"{PROJECT}:endpoints"][0]
+    for key in ("guardrails", "inference_table"):
+        pt.pop(key)
+    run.up(doc)
+    w = emulator.workspace_client()
+    w.serving_endpoints.put_ai_gateway(
+        PT, rate_limits=[AiGatewayRateLimit(renewal_period=MINUTE, calls=600),
+                         AiGatewayRateLimit(renewal_period=MINUTE, key=AiGatewayRateLimitKey.USER, calls=1)],
+        guardrails=AiGatewayGuardrails(input=AiGatewayGuardrailParameters(safety=True)),
+        inference_table_config=AiGatewayInferenceTableConfig(catalog_name="main", schema_name="x", enabled=True),
+        usage_tracking_config=AiGatewayUsageTrackingConfig(enabled=True))
+    emulator.clear_requests()
+    assert run.engine(doc).preview().ops()[PT] == "same"  # preview compares with state...
+    run.engine(doc).refresh()  # ...refresh reads the workspace
+    ops = run.up(doc)
+    assert ops[PT] == "update"
+    assert writes(emulator) == [("PUT", f"/api/2.0/serving-endpoints/{PT}/ai-gateway")]
+    gw = w.serving_endpoints.get(PT).ai_gateway
+    assert gw is not None and gw.guardrails is None
+    assert gw.rate_limits == [AiGatewayRateLimit(renewal_period=MINUTE, key=AiGatewayRateLimitKey.ENDPOINT,
+                                                 calls=600)]
+    assert gw.inference_table_config is not None and gw.inference_table_config.enabled is False
