@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
+from components import endpoint_rules
 from components.spec.constants import PROJECT, Mode
 
 # The dynamic resources' type tokens: pulumi.dynamic.Resource forms them as
@@ -159,12 +160,49 @@ class TrafficRoute:
 
 @dataclass(frozen=True)
 class RateLimitArgs:
-    """An AI Gateway rate limit: ``calls`` per ``renewal_period`` ("minute"), per ``key``
-    ("endpoint": one budget for all callers; "user": one per caller)."""
+    """An AI Gateway rate limit (databricks-sdk AiGatewayRateLimit): ``calls`` and/or ``tokens``
+    per ``renewal_period`` ("minute"), per ``key`` ("endpoint": one budget for all callers;
+    "user": one per caller; "user_group" / "service_principal": for ``principal``; "user" with a
+    ``principal``: for that one user). A limit of 0 blocks, it never means unlimited."""
 
-    calls: int
+    calls: int | None
     renewal_period: str
     key: str
+    tokens: int | None = None
+    principal: str | None = None
+
+
+@dataclass(frozen=True)
+class GuardrailArgs:
+    """One side's AI Gateway guardrails (AiGatewayGuardrailParameters): the safety filter, and
+    what the PII filter does (BLOCK, MASK, NONE; None: not set)."""
+
+    safety: bool = False
+    pii: str | None = None
+
+
+@dataclass(frozen=True)
+class GuardrailsArgs:
+    input: GuardrailArgs | None = None
+    output: GuardrailArgs | None = None
+
+
+@dataclass(frozen=True)
+class InferenceTableArgs:
+    """The AI Gateway's inference table (AiGatewayInferenceTableConfig)."""
+
+    catalog_name: str
+    schema_name: str
+    table_name_prefix: str | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class EmailNotificationsArgs:
+    """Who is told about config updates (EmailNotifications); empty: nobody."""
+
+    on_update_success: tuple[str, ...] = ()
+    on_update_failure: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -182,6 +220,13 @@ class EndpointArgs(Args):
     rate_limits: tuple[RateLimitArgs, ...] = ()
     usage_tracking: bool = False  # AI Gateway usage tracking (system tables)
     route_optimized: bool = False
+    # The rest of the AI Gateway (None: off), and the endpoint's settings. description and
+    # budget_policy_id are set at create only (components/endpoint_rules.py).
+    guardrails: GuardrailsArgs | None = None
+    inference_table: InferenceTableArgs | None = None
+    description: str | None = None
+    budget_policy_id: str | None = None
+    email_notifications: EmailNotificationsArgs | None = None  # None: nobody
 
 
 @dataclass(frozen=True)
@@ -363,7 +408,8 @@ class Contract(Generic[A, Out]):
         return self.outputs.keys()
 
 
-ENDPOINT = Contract(EndpointArgs, EndpointOutputs, replace_keys=("name", "mode", "route_optimized"))
+# The endpoint's replace keys, and the rules for a change of mode, are components/endpoint_rules.py.
+ENDPOINT = Contract(EndpointArgs, EndpointOutputs, replace_keys=endpoint_rules.REPLACE_KEYS)
 READINESS = Contract(ReadinessArgs, ReadinessOutputs)
 SERVICE_PRINCIPAL = Contract(ServicePrincipalArgs, ServicePrincipalOutputs)
 OAUTH_SECRET = Contract(OAuthSecretArgs, OAuthSecretOutputs, secret_outputs=("client_secret",),

@@ -13,13 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from components import catalog
 from components.args import (
     AiSecretArgs,
     Args,
     BraintrustRecordArgs,
+    EmailNotificationsArgs,
     EndpointArgs,
+    GuardrailArgs,
+    GuardrailsArgs,
+    InferenceTableArgs,
     OAuthSecretArgs,
     QueryGrantArgs,
     RateLimitArgs,
@@ -29,6 +34,7 @@ from components.args import (
     SecretConfig,
     ServedEntity,
     ServicePrincipalArgs,
+    TrafficRoute,
     dynamic_type,
     references,
 )
@@ -41,6 +47,7 @@ from components.spec import (
     Stack,
     ownership_marker,
 )
+from components.spec.endpoints import Guardrail
 
 # Component type tokens. A renamed one keeps its former token as an alias, so a deployed
 # stack's resources keep their identity (URN) and nothing is replaced.
@@ -173,15 +180,45 @@ def served_entities(endpoint: SpecEndpoint) -> tuple[ServedEntity, ...]:
             max_provisioned_throughput=throughput.max,
         ),)
     if isinstance(endpoint, CustomModelEndpoint):
-        return (ServedEntity(
-            name=f"{endpoint.model.name.rsplit('.', 1)[-1]}-{endpoint.model.version}",
-            entity_name=endpoint.model.name,
-            entity_version=endpoint.model.version,
-            workload_size=endpoint.workload_size,
-            workload_type=endpoint.workload_type,
-            scale_to_zero_enabled=endpoint.scale_to_zero,
-        ),)
+        return tuple(ServedEntity(
+            name=version.entity_name(),
+            entity_name=version.name,
+            entity_version=version.version,
+            workload_size=version.workload_size,
+            workload_type=version.workload_type,
+            scale_to_zero_enabled=version.scale_to_zero,
+        ) for version in endpoint.versions())
     return ()
+
+
+def traffic(endpoint: SpecEndpoint) -> tuple[TrafficRoute, ...] | None:
+    """The split a `models:` list gives; None (everything to the one entity) otherwise, which is
+    what endpoints deployed before traffic splits hold."""
+    if not isinstance(endpoint, CustomModelEndpoint) or endpoint.models is None:
+        return None
+    return tuple(TrafficRoute(v.entity_name(), 100 if v.traffic is None else v.traffic)
+                 for v in endpoint.models)
+
+
+def gateway_args(endpoint: SpecEndpoint) -> dict[str, Any]:
+    """The AI Gateway and settings arguments of an endpoint the stack creates (a pay-per-token
+    reference takes none: the spec refuses them)."""
+    guardrails = endpoint.guardrails
+    table = endpoint.inference_table
+    emails = endpoint.email_notifications
+
+    def side(g: Guardrail | None) -> GuardrailArgs | None:
+        return None if g is None else GuardrailArgs(safety=g.safety, pii=g.pii)
+
+    return {
+        "guardrails": None if guardrails is None else GuardrailsArgs(side(guardrails.input), side(guardrails.output)),
+        "inference_table": None if table is None else InferenceTableArgs(
+            table.catalog_name, table.schema_name, table.table_name_prefix, table.enabled),
+        "description": endpoint.description,
+        "budget_policy_id": endpoint.budget_policy_id,
+        "email_notifications": None if emails is None else EmailNotificationsArgs(
+            tuple(emails.on_update_success), tuple(emails.on_update_failure)),
+    }
 
 
 def endpoint_args(stack: Stack, endpoint: SpecEndpoint) -> EndpointArgs:
@@ -193,11 +230,13 @@ def endpoint_args(stack: Stack, endpoint: SpecEndpoint) -> EndpointArgs:
         name=endpoint.name,
         mode=mode,
         served_entities=served_entities(endpoint),
-        traffic=None,
+        traffic=traffic(endpoint),
         tags=tags,
-        rate_limits=tuple(RateLimitArgs(r.calls, r.renewal_period, r.key) for r in endpoint.rate_limits),
+        rate_limits=tuple(RateLimitArgs(r.calls, r.renewal_period, r.key, r.tokens, r.principal)
+                          for r in endpoint.rate_limits),
         usage_tracking=endpoint.usage_tracking,
         route_optimized=endpoint.route_optimized,
+        **gateway_args(endpoint),
     )
 
 

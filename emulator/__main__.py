@@ -15,6 +15,7 @@ from .models import (
     BRAINTRUST_PUT_OMITTED,
     BRAINTRUST_UNKNOWN_ID,
     PAY_PER_TOKEN_ACL,
+    PT_CONFIG_SWITCH,
     SCIM_EXTERNAL_ID,
     Switches,
 )
@@ -53,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="a system.ai model this workspace refuses to serve (repeatable)")
     p.add_argument("--scim-external-id", choices=SCIM_EXTERNAL_ID, default="keep",
                    help="whether SCIM stores externalId (default keep)")
+    p.add_argument("--pt-config-switch", choices=PT_CONFIG_SWITCH, default="refuse",
+                   help="whether an endpoint made through /serving-endpoints/pt takes a /config "
+                        "update, and the reverse (default refuse; no public source says)")
     p.add_argument("--seed", type=int, help="seed of the ACL entry order (random when absent)")
     p.add_argument("--braintrust-unknown-id", choices=BRAINTRUST_UNKNOWN_ID, default="404",
                    help="Braintrust's status for an unknown or deleted ai_secret (default 404)")
@@ -107,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                             pay_per_token_acl=args.pay_per_token_acl,
                             propagation_delay=args.propagation_delay, retired=args.retired,
                             scim_external_id=args.scim_external_id, seed=args.seed,
+                            pt_config_switch=args.pt_config_switch,
                             braintrust_unknown_id=args.braintrust_unknown_id,
                             braintrust_put_omitted=args.braintrust_put_omitted,
                             braintrust_put_null_secret=args.braintrust_put_null_secret,

@@ -57,6 +57,9 @@ class Principal:
 
 PAY_PER_TOKEN_ACL = ("accept", "reject")
 SCIM_EXTERNAL_ID = ("keep", "drop")
+# Whether an endpoint made through /serving-endpoints/pt (model units) takes a PUT .../config
+# update, and one made through /serving-endpoints a PUT .../pt/{name}/config: no public source.
+PT_CONFIG_SWITCH = ("refuse", "accept")
 # Braintrust's OpenAPI spec is silent on these (emulator/README.md, "Switches"):
 BRAINTRUST_UNKNOWN_ID = ("404", "400", "403")  # the status of an unknown or deleted record
 BRAINTRUST_PUT_OMITTED = ("clear", "keep")  # a PUT onto a name: omitted type/metadata
@@ -75,6 +78,8 @@ class Switches:
     propagation_delay: float = 0.0  # seconds of the emulator clock a new principal stays unknown
     retired: tuple[str, ...] = ()  # system.ai entities this workspace refuses to serve
     scim_external_id: str = "keep"  # "drop": SCIM does not store externalId
+    # "accept": the config API of the other family (/pt vs ordinary) updates an endpoint too
+    pt_config_switch: str = "refuse"
     seed: int = 0  # ACL entries are answered in an order drawn from this seed
     braintrust_unknown_id: str = "404"  # GET/PATCH/DELETE of an unknown ai_secret: 404, 400 or 403
     braintrust_put_omitted: str = "clear"  # "keep": a PUT keeps the omitted type and metadata
@@ -99,6 +104,8 @@ class Switches:
         self.retired = tuple(qualify_system_model(r) for r in self.retired)
         if self.scim_external_id not in SCIM_EXTERNAL_ID:
             raise ValueError(f"scim_external_id must be one of {', '.join(SCIM_EXTERNAL_ID)}")
+        if self.pt_config_switch not in PT_CONFIG_SWITCH:
+            raise ValueError(f"pt_config_switch must be one of {', '.join(PT_CONFIG_SWITCH)}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError("seed must be an integer")
         for name, allowed in (("braintrust_unknown_id", BRAINTRUST_UNKNOWN_ID),
@@ -116,6 +123,7 @@ class Switches:
         return {"ready_after": self.ready_after, "pay_per_token_acl": self.pay_per_token_acl,
                 "propagation_delay": self.propagation_delay, "retired": list(self.retired),
                 "scim_external_id": self.scim_external_id, "seed": self.seed,
+                "pt_config_switch": self.pt_config_switch,
                 "braintrust_unknown_id": self.braintrust_unknown_id,
                 "braintrust_put_omitted": self.braintrust_put_omitted,
                 "braintrust_put_null_secret": self.braintrust_put_null_secret,

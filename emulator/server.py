@@ -427,7 +427,8 @@ class EmulatorServer:
                  seed: int | None = None, braintrust_unknown_id: str = "404",
                  braintrust_put_omitted: str = "clear",
                  braintrust_put_null_secret: str = "keep",  # noqa: S107 - a switch, not a password
-                 braintrust_other_org: str = "403") -> None:
+                 braintrust_other_org: str = "403",
+                 pt_config_switch: str = "refuse") -> None:
         self.host = host
         self.port = port
         self.admin_token = admin_token or new_admin_token()
@@ -439,7 +440,8 @@ class EmulatorServer:
                             braintrust_unknown_id=braintrust_unknown_id,
                             braintrust_put_omitted=braintrust_put_omitted,
                             braintrust_put_null_secret=braintrust_put_null_secret,
-                            braintrust_other_org=braintrust_other_org)
+                            braintrust_other_org=braintrust_other_org,
+                            pt_config_switch=pt_config_switch)
         self.workspace = Workspace(models=models, switches=switches)
         self.state_file = state_file
         if state_file:

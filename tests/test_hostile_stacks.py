@@ -673,6 +673,114 @@ def test_a_comment_with_a_plain_url_or_a_hash_in_a_value_is_fine(tmp_path: Path)
 
 
 # ---------------------------------------------------------------------------------------------
+# The AI Gateway, traffic splits and endpoint settings (issue 19): each bad value is refused
+# offline, naming the endpoint, the field and the fix.
+
+LLAMA, CHURN, PPT = "bt-dev-llama-3-1-8b", "bt-dev-churn-scorer", "databricks-meta-llama-3-3-70b-instruct"
+
+
+def versions(*entries: dict[str, Any]) -> Mutation:
+    """The churn scorer serving `entries` under models: in place of model:."""
+    def mutate(c: dict[str, Any]) -> None:
+        ep = c[f"{PROJECT}:endpoints"][2]
+        for key in ("model", "workload_size", "scale_to_zero"):
+            ep.pop(key, None)
+        ep["models"] = [{"name": "main.ml.churn_scorer", **e} for e in entries]
+    return mutate
+
+
+GATEWAY_BAD_INPUT = [
+    ("unknown-guardrail-key", endpoint(0, guardrails={"input": {"safety": True, "toxicity": True}}),
+     f"endpoints[{LLAMA}].guardrails.input.toxicity", "takes safety and pii"),
+    ("unknown-guardrail-side", endpoint(0, guardrails={"request": {"safety": True}}),
+     f"endpoints[{LLAMA}].guardrails.request", "takes input and output"),
+    ("pii-behaviour-unknown", endpoint(0, guardrails={"output": {"pii": "REDACT"}}),
+     f"endpoints[{LLAMA}].guardrails.output.pii", "use one of those"),
+    ("traffic-not-100", versions({"version": "3", "traffic": 60}, {"version": "4", "traffic": 30}),
+     f"endpoints[{CHURN}].models", "adds up to 90, not 100"),
+    ("traffic-missing", versions({"version": "3", "traffic": 60}, {"version": "4"}),
+     f"endpoints[{CHURN}].models[1].traffic", "give each its percent"),
+    ("version-listed-twice", versions({"version": "3", "traffic": 50}, {"version": "3", "traffic": 50}),
+     f"endpoints[{CHURN}].models[1].version", "listed twice"),
+    ("traffic-over-100", versions({"version": "3", "traffic": 150}, {"version": "4", "traffic": -50}),
+     f"endpoints[{CHURN}].models[0].traffic", "less than or equal to 100"),
+    ("model-and-models", lambda c: (versions({"version": "4"})(c),
+                                    c[f"{PROJECT}:endpoints"][2].update(model={"name": "main.ml.churn_scorer",
+                                                                               "version": "3"})),
+     f"endpoints[{CHURN}]", "exactly one of foundation_model, model, models"),
+    ("workload-beside-models", lambda c: (versions({"version": "4"})(c),
+                                          c[f"{PROJECT}:endpoints"][2].update(workload_size="Large")),
+     f"endpoints[{CHURN}].workload_size", "move it into each entry"),
+    ("group-limit-without-principal", endpoint(0, rate_limits=[{"key": "user_group", "calls": 10}]),
+     f"endpoints[{LLAMA}].rate_limits[0].principal", "add principal: <the group name>"),
+    ("sp-limit-without-principal", endpoint(0, rate_limits=[{"key": "service_principal", "tokens": 10}]),
+     f"endpoints[{LLAMA}].rate_limits[0].principal", "application id"),
+    ("limit-with-neither", endpoint(0, rate_limits=[{"key": "user"}]),
+     f"endpoints[{LLAMA}].rate_limits[0]", "sets neither calls nor tokens"),
+    ("endpoint-limit-with-principal", endpoint(0, rate_limits=[{"key": "endpoint", "principal": "x", "calls": 1}]),
+     f"endpoints[{LLAMA}].rate_limits[0].principal", "does not apply to key: endpoint"),
+    ("calls-zero-for-everyone", endpoint(0, rate_limits=[{"calls": 0}]),
+     f"endpoints[{LLAMA}].rate_limits[0].calls", "0 blocks every caller"),
+    ("tokens-zero-for-every-user", endpoint(0, rate_limits=[{"key": "user", "tokens": 0}]),
+     f"endpoints[{LLAMA}].rate_limits[0].tokens", "not unlimited"),
+    ("table-catalog", endpoint(0, inference_table={"catalog_name": "main.ml", "schema_name": "logs"}),
+     f"endpoints[{LLAMA}].inference_table.catalog_name", "letters, digits and '_'"),
+    ("table-schema", endpoint(0, inference_table={"catalog_name": "main", "schema_name": "ai-logs"}),
+     f"endpoints[{LLAMA}].inference_table.schema_name", "'ai_logs'"),
+    ("table-prefix", endpoint(0, inference_table={"catalog_name": "main", "schema_name": "logs",
+                                                  "table_name_prefix": "bt llama"}),
+     f"endpoints[{LLAMA}].inference_table.table_name_prefix", "letters, digits and '_'"),
+    ("email-not-an-address", endpoint(0, email_notifications={"on_update_failure": ["ml-platform"]}),
+     f"endpoints[{LLAMA}].email_notifications.on_update_failure[0]", "name@example.com"),
+    ("email-without-domain", endpoint(0, email_notifications={"on_update_success": ["ops@localhost"]}),
+     f"endpoints[{LLAMA}].email_notifications.on_update_success[0]", "not an email address"),
+    ("guardrails-on-pay-per-token", endpoint(3, guardrails={"input": {"safety": True}}),
+     f"endpoints[{PPT}].guardrails", "its AI Gateway settings would govern every user"),
+    ("limits-on-pay-per-token", endpoint(3, rate_limits=[{"calls": 5}]),
+     f"endpoints[{PPT}].rate_limits", "Databricks' shared endpoint"),
+    ("table-on-pay-per-token", endpoint(3, inference_table={"catalog_name": "main", "schema_name": "logs"}),
+     f"endpoints[{PPT}].inference_table", "Databricks' shared endpoint"),
+    ("usage-on-pay-per-token", endpoint(3, usage_tracking=True),
+     f"endpoints[{PPT}].usage_tracking", "Databricks' shared endpoint"),
+    ("notifications-on-pay-per-token", endpoint(3, email_notifications={"on_update_success": ["a@b.io"]}),
+     f"endpoints[{PPT}].email_notifications", "belongs to Databricks"),
+    ("fallback", endpoint(0, fallback={"enabled": True}),
+     f"endpoints[{LLAMA}].fallback", "only for endpoints that serve external models"),
+    ("budget-policy-id", endpoint(0, budget_policy_id="policy with spaces"),
+     f"endpoints[{LLAMA}].budget_policy_id", "copy the policy's id"),
+]
+
+
+@pytest.mark.parametrize(("mutation", "field", "words"), [g[1:] for g in GATEWAY_BAD_INPUT],
+                         ids=[g[0] for g in GATEWAY_BAD_INPUT])
+def test_bad_gateway_traffic_and_settings_input_is_refused_at_its_field_with_a_fix(
+        mutation: Mutation, field: str, words: str) -> None:
+    found = refusal(mutation)
+    assert any(line.startswith(f"Pulumi.dev.yaml: {field}: ") and words in line for line in found), found
+
+
+def test_a_limit_of_zero_for_a_named_principal_is_accepted_with_a_warning_that_it_blocks_them() -> None:
+    stack = validate(endpoint(0, rate_limits=[{"key": "user_group", "principal": "contractors", "calls": 0}]))
+    warnings = [str(w) for w in stack.warnings]
+    assert any(f"endpoints[{LLAMA}].rate_limits[0].calls: warning: blocks 'contractors' entirely" in w
+               and "not unlimited" in w for w in warnings), warnings
+
+
+def test_every_gateway_setting_and_a_traffic_split_are_accepted_together() -> None:
+    stack = validate(lambda c: (
+        endpoint(0, usage_tracking=True, description="Llama for Braintrust", budget_policy_id="a1b2-c3",
+                 rate_limits=[{"key": "endpoint", "calls": 600}, {"key": "user", "tokens": 20000},
+                              {"key": "user", "principal": "alice@example.com", "calls": 5},
+                              {"key": "service_principal", "principal": "6f1c0e2a", "tokens": 100}],
+                 guardrails={"input": {"safety": True, "pii": "BLOCK"}, "output": {"pii": "MASK"}},
+                 inference_table={"catalog_name": "main", "schema_name": "ai_logs", "table_name_prefix": "bt"},
+                 email_notifications={"on_update_success": ["ml@example.com"], "on_update_failure": []})(c),
+        versions({"version": "3", "traffic": 90}, {"version": "4", "traffic": 10})(c)))
+    churn = stack.spec.endpoints[2]
+    assert isinstance(churn, CustomModelEndpoint)
+    assert [(v.version, v.traffic) for v in churn.versions()] == [("3", 90), ("4", 10)]
+
+
 # Capacity: the key, the bounds and the unit each model's group takes (components/catalog.py)
 
 def unit_model(**fields: Any) -> Mutation:
@@ -703,8 +811,11 @@ def unit_model(**fields: Any) -> Mutation:
     (endpoint(0, entity_version="3", throughput={"min": 0, "max": 1240}),
      "endpoints[bt-dev-llama-3-1-8b].throughput.max",
      ("1240 is not a multiple of 19000 tokens/s", "version 3", "use 19000")),
+    (unit_model(description="the team's Maverick"), "endpoints[bt-dev-llama-3-1-8b].description",
+     ("served in model units", "/serving-endpoints/pt", "takes no description", "remove it")),
 ], ids=["throughput-on-unit-model", "unit-model-without-units", "units-on-band-model", "zero-units",
-        "negative-units", "units-above-bound", "burst-on-band-model", "chunk-of-another-version"])
+        "negative-units", "units-above-bound", "burst-on-band-model", "chunk-of-another-version",
+        "description-on-unit-model"])
 def test_a_capacity_the_model_cannot_take_is_refused_naming_the_endpoint_and_the_fix(
         mutation: Mutation, field: str, words: tuple[str, ...]) -> None:
     found = refusal(mutation)

@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 from components.backoff import BACKOFF_CAP, BACKOFF_START, wait_delay
 
 from ._errors import WaitTimeout
+from ._workers import lent_worker
 
 T = TypeVar("T")
 
@@ -70,5 +71,8 @@ def wait_for(
                 f"last state: {result.status}",
             )
         delay = wait_delay(clock() - started, start=start, cap=cap)
-        # Never sleep past the deadline: the last poll happens right at it.
-        sleep(min(delay, remaining))
+        # Never sleep past the deadline: the last poll happens right at it. The pause gives
+        # its worker back (`_workers`): a wait never starves the other resources.
+        pause = min(delay, remaining)
+        with lent_worker(pause):
+            sleep(pause)

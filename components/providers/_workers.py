@@ -6,7 +6,8 @@ resource operation per thread. A call that sleeps a `Retry-After` holds its thre
 other resource queues behind it: an `up` of 120 endpoints with every fifth call answered 429
 took 2.7x its fault-free time (`python -m bench.state`).
 
-`lent_worker()` wraps such a pause: while it lasts the pool may run one more thread, so the
+`lent_worker()` wraps such a pause (BoundedApi's Retry-After and backoff, the grant's
+attempts, and every wait's poll interval in `_wait.wait_for`): while it lasts the pool may run one more thread, so the
 queued resources go on; the pool never grows past its four plus the pauses in progress
 (at most MAX_LENT). The pool is reached through the current thread, a worker of that pool
 (`concurrent.futures.thread._worker` holds a weak reference to its executor as its first

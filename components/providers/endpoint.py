@@ -6,11 +6,19 @@ Inputs: EndpointArgs (components/args.py), plain values the spec layer already v
 Outputs: every input, plus endpoint_id (Databricks' id, keys the permissions API), url,
   revision (hash of the desired served entities + traffic), task.
 
-Diff rules (terraform-provider-databricks' model serving resource, plus its users' complaints):
-  name, mode, route_optimized     -> replace (same name: delete first, the name is unique)
+Diff rules (terraform-provider-databricks' model serving resource, plus its users' complaints;
+the replace and refuse rules are components/endpoint_rules.py, which `diff` reads too):
+  name, route_optimized           -> replace (same name: delete first, the name is unique)
+  mode                            -> by endpoint_rules.SWITCHES: tokens-per-second <-> custom is
+                                     an update through the config API (no downtime); into or out
+                                     of model units is refused in Check (do it with a new name)
+  description, budget_policy_id   -> set at create only; a change is refused in Check
   served_entities, traffic        -> update through the config API; compared as sets by name
   tags                            -> update through the tags API; compared as a map
-  rate_limits, usage_tracking     -> update through the AI Gateway API; order-insensitive
+  rate_limits, usage_tracking,    -> update through the AI Gateway API (one PUT of the whole
+  guardrails, inference_table        gateway; what the stack omits is off); order-insensitive;
+                                     moving the inference table disables it first (two PUTs)
+  email_notifications             -> update through the notifications API (PATCH)
   pay_per_token                   -> never ours: only name/mode matter, nothing is ever written
   entity_version omitted          -> the version recorded in state (never drifts to a newer one)
   burst_scaling_enabled           -> never echoed on GET: the value in state stands (no drift)
@@ -43,8 +51,12 @@ import pulumi
 from databricks.sdk.errors import DatabricksError, NotFound, ResourceAlreadyExists, ResourceConflict
 from databricks.sdk.service.catalog import ModelVersionInfoStatus
 from databricks.sdk.service.serving import (
+    AiGatewayConfig,
+    AiGatewayGuardrails,
+    AiGatewayInferenceTableConfig,
     AiGatewayRateLimit,
     AiGatewayUsageTrackingConfig,
+    EmailNotifications,
     EndpointCoreConfigInput,
     EndpointStateConfigUpdate,
     EndpointTag,
@@ -54,12 +66,16 @@ from databricks.sdk.service.serving import (
     ServingEndpointDetailed,
     TrafficConfig,
 )
-from pulumi.dynamic import CheckFailure, DiffResult
+from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
 
+from components import endpoint_rules
 from components.args import (
     ENDPOINT,
+    EmailNotificationsArgs,
     EndpointArgs,
     EndpointOutputs,
+    GuardrailsArgs,
+    InferenceTableArgs,
     RateLimitArgs,
     ServedEntity,
     TrafficRoute,
@@ -71,12 +87,14 @@ from ._client import TRANSIENT, AnswerLost, DatabricksProvider, DeadlineExceeded
 from ._contract import ContractProvider, Stored, from_wire, resource_class
 from ._errors import ProviderError, api_error, describe
 from ._ops import OPERATION_BUDGET, READ_BUDGET, Ops
-from ._props import diff_result, is_unknown, stable_hash, whole
+from ._props import diff_result, inputs_only, is_unknown, stable_hash, whole
 from ._wait import Done, Pending, wait_for
 
 PAY_PER_TOKEN = "pay_per_token"
 State = Stored[EndpointArgs, EndpointOutputs]
 ENTITY_KEYS = tuple(f.name for f in dataclasses.fields(ServedEntity))
+NOTIFICATION_LISTS = ("on_update_success", "on_update_failure")
+GATEWAY_KEYS = ("rate_limits", "usage_tracking", "guardrails", "inference_table")
 # The keys of a /pt served entity (PtServedModel): what a unit model's entity is sent with.
 PT_ENTITY_KEYS = tuple(f.name for f in dataclasses.fields(PtServedModel))
 # How long an update waits for a rollout already in progress before changing the endpoint.
@@ -120,9 +138,57 @@ def canonical_traffic(traffic: Iterable[TrafficRoute] | None,
     return {r.served_entity_name: int(whole(r.traffic_percentage)) for r in traffic}
 
 
-def canonical_rate_limits(limits: Iterable[RateLimitArgs] | None) -> list[tuple[str, str, int]]:
-    return sorted((str(r.key or "user"), str(r.renewal_period or "minute"),
-                   int(whole(r.calls or 0))) for r in limits or [])
+RateLimitKey = tuple[str, str, int | None, int | None, str]
+
+
+def _count(value: Any) -> int | None:
+    return None if value is None else int(whole(value))
+
+
+def canonical_rate_limits(limits: Iterable[RateLimitArgs] | None) -> list[RateLimitKey]:
+    """(key, period, calls, tokens, principal), sorted: order never shows as a change. A limit
+    of 0 stays 0 (it blocks; it is never read as "no limit")."""
+    return sorted((str(r.key or "user"), str(r.renewal_period or "minute"), _count(r.calls),
+                   _count(r.tokens), str(r.principal or "")) for r in limits or [])
+
+
+def _plain(value: Any) -> Any:
+    """A typed setting as the dict the API and the comparisons use."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return value
+
+
+def _side(side: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """One guardrail side; a side that sets nothing is no side."""
+    if not side:
+        return None
+    pii = side.get("pii")
+    if isinstance(pii, Mapping):  # the API's shape, {behavior: ...}
+        pii = pii.get("behavior")
+    out = {"safety": bool(side.get("safety")), "pii": pii or None}
+    return out if out["safety"] or out["pii"] else None
+
+
+def canonical_guardrails(value: Any) -> dict[str, Any] | None:
+    value = _plain(value)
+    if not value:
+        return None
+    sides = {k: _side(value.get(k)) for k in ("input", "output")}
+    return sides if any(sides.values()) else None
+
+
+def canonical_table(value: Any) -> dict[str, Any] | None:
+    """The inference table where it logs; None when off (a disabled table logs nowhere)."""
+    value = _plain(value)
+    if not value or value.get("enabled") is False:
+        return None
+    return {k: value.get(k) for k in ("catalog_name", "schema_name", "table_name_prefix")}
+
+
+def canonical_notifications(value: Any) -> dict[str, list[str]]:
+    value = _plain(value) or {}
+    return {k: sorted({str(a) for a in value.get(k) or []}) for k in NOTIFICATION_LISTS}
 
 
 def canonical(args: EndpointArgs, key: str) -> Any:
@@ -142,7 +208,20 @@ def canonical(args: EndpointArgs, key: str) -> Any:
         return canonical_rate_limits(value)
     if key in ("usage_tracking", "route_optimized"):
         return bool(value)
+    if key == "guardrails":
+        return canonical_guardrails(value)
+    if key == "inference_table":
+        return canonical_table(value)
+    if key == "email_notifications":
+        return canonical_notifications(value)
+    if key in ("description", "budget_policy_id"):
+        return value or ""
     return value
+
+
+def canonical_gateway(args: EndpointArgs) -> tuple[Any, ...]:
+    """Everything the AI Gateway PUT sets, in comparable form."""
+    return tuple(canonical(args, k) for k in GATEWAY_KEYS)
 
 
 def revision(args: EndpointArgs) -> str:
@@ -175,7 +254,9 @@ def diff_endpoint(old: EndpointArgs, new: EndpointArgs) -> DiffResult:
     keys = ("name", "mode") if pay_per_token else ENDPOINT.input_keys()
     changed = [k for k in keys
                if is_unknown(getattr(new, k)) or canonical(old, k) != canonical(new, k)]
-    replaces = [k for k in changed if k in ENDPOINT.replace_keys]
+    # ENDPOINT.replace_keys is endpoint_rules.REPLACE_KEYS; a change of mode replaces only
+    # where endpoint_rules.SWITCHES says so.
+    replaces = endpoint_rules.replace_keys(old, new, changed)
     # Same name: the old endpoint must go before the new one can take the name.
     same_name = not is_unknown(new.name) and old.name == new.name
     return diff_result(changed, replaces, delete_before_replace=same_name)
@@ -267,11 +348,31 @@ def remote_tags(ep: ServingEndpointDetailed) -> dict[str, str]:
     return {t.key: t.value or "" for t in ep.tags or []}
 
 
-def remote_gateway(ep: ServingEndpointDetailed) -> tuple[list[tuple[str, str, int]], bool]:
+def remote_gateway(ep: ServingEndpointDetailed, args: EndpointArgs) -> dict[str, Any]:
+    """The AI Gateway as read, as typed arguments. A table prefix Databricks chose is not drift
+    when the stack leaves it to Databricks."""
     gw = ep.ai_gateway.as_dict() if ep.ai_gateway is not None else {}
-    usage = bool((gw.get("usage_tracking_config") or {}).get("enabled"))
-    limits = [from_wire(RateLimitArgs, r) for r in gw.get("rate_limits") or []]
-    return canonical_rate_limits(limits), usage
+    table = canonical_table(gw.get("inference_table_config"))
+    if table is not None and not (args.inference_table and args.inference_table.table_name_prefix):
+        table["table_name_prefix"] = None
+    guardrails = canonical_guardrails(gw.get("guardrails"))
+    return {
+        "rate_limits": tuple(from_wire(RateLimitArgs, r) for r in gw.get("rate_limits") or []),
+        "usage_tracking": bool((gw.get("usage_tracking_config") or {}).get("enabled")),
+        "guardrails": None if guardrails is None else from_wire(GuardrailsArgs, guardrails),
+        "inference_table": None if table is None else from_wire(InferenceTableArgs, table),
+    }
+
+
+def remote_settings(ep: ServingEndpointDetailed, args: EndpointArgs) -> dict[str, Any]:
+    """description and email_notifications as read. GET never returns budget_policy_id (only
+    effective_budget_policy_id: databricks/cli resources.yml), so the input stands."""
+    notes = canonical_notifications(ep.email_notifications.as_dict() if ep.email_notifications else {})
+    return {"description": ep.description or None,
+            "email_notifications": EmailNotificationsArgs(
+                tuple(notes["on_update_success"]), tuple(notes["on_update_failure"]))
+            if any(notes.values()) else None,
+            "budget_policy_id": args.budget_policy_id}
 
 
 def as_remote(args: EndpointArgs, ep: ServingEndpointDetailed) -> EndpointArgs:
@@ -285,15 +386,13 @@ def as_remote(args: EndpointArgs, ep: ServingEndpointDetailed) -> EndpointArgs:
         entities = {}
     routes = remote_traffic(ep, canonical(args, "traffic"))
     tags = remote_tags(ep)
-    limits, usage = remote_gateway(ep)
     return dataclasses.replace(
         args,
         served_entities=tuple(from_wire(ServedEntity, entities[k]) for k in sorted(entities)),
         traffic=tuple(TrafficRoute(k, v) for k, v in sorted(routes.items())),
         tags={k: tags[k] for k in canonical(args, "tags") if k in tags},
-        rate_limits=tuple(RateLimitArgs(calls=c, renewal_period=p, key=k) for k, p, c in limits),
-        usage_tracking=usage,
-        route_optimized=bool(ep.route_optimized))
+        route_optimized=bool(ep.route_optimized),
+        **remote_gateway(ep, args), **remote_settings(ep, args))
 
 
 # ---------------------------------------------------------------- the provider
@@ -303,6 +402,14 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
     operation's calls share one deadline (`Ops`); a wait for a rollout has its own."""
 
     CONTRACT = ENDPOINT
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        """The contract's Check, plus the changes no API makes (endpoint_rules.refusals):
+        they need the inputs in state, so preview fails before anything is written."""
+        result = super().check(olds, news)
+        old = inputs_only(olds or {}, ENDPOINT.input_keys())
+        refused = [CheckFailure(f, m) for f, m in endpoint_rules.refusals(old, result.inputs)]
+        return CheckResult(result.inputs, [*(result.failures or []), *refused])
 
     def validate(self, args: EndpointArgs) -> list[CheckFailure]:
         return check_endpoint(args)
@@ -321,14 +428,9 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
         self._check_throughput(ops, args)
         entities = canonical(args, "served_entities")
         routes = canonical(args, "traffic")
-        limits = canonical(args, "rate_limits")
-        usage = canonical(args, "usage_tracking")
-        gateway = None
-        if limits or usage:
-            from databricks.sdk.service.serving import AiGatewayConfig
-
-            gateway = AiGatewayConfig(rate_limits=_rate_limits(limits),
-                                      usage_tracking_config=AiGatewayUsageTrackingConfig(usage))
+        gateway = _gateway_config(args) if any(canonical_gateway(args)) else None
+        notes = canonical(args, "email_notifications")
+        emails = EmailNotifications.from_dict(notes) if any(notes.values()) else None
         # The name is unique in the workspace, so sending the create again after a lost answer
         # is safe: the second one answers RESOURCE_ALREADY_EXISTS and the endpoint the first one
         # made is adopted (it carries our tag and our config).
@@ -340,7 +442,9 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
                     # /pt takes no description, rate_limits or route_optimized (the spec refuses
                     # route_optimized on every endpoint).
                     waiter = ops.serving.create_provisioned_throughput_endpoint(
-                        name, config=pt_config(entities, routes), tags=tags, ai_gateway=gateway)
+                        name, config=pt_config(entities, routes), tags=tags, ai_gateway=gateway,
+                        budget_policy_id=canonical(args, "budget_policy_id") or None,
+                        email_notifications=emails)
                 else:
                     waiter = ops.serving.create(
                         name,
@@ -353,6 +457,9 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
                         tags=tags,
                         ai_gateway=gateway,
                         route_optimized=canonical(args, "route_optimized") or None,
+                        description=canonical(args, "description") or None,
+                        budget_policy_id=canonical(args, "budget_policy_id") or None,
+                        email_notifications=emails,
                     )
                 ep = waiter.response  # accepted; do not wait for the rollout here
                 break
@@ -504,17 +611,22 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
         entities = canonical(args, "served_entities")
         routes = canonical(args, "traffic")
         tags = canonical(args, "tags")
-        limits = canonical(args, "rate_limits")
-        usage = canonical(args, "usage_tracking")
 
         current_tags = remote_tags(ep)
         add = {k: v for k, v in tags.items() if current_tags.get(k) != v}
         # Remove only tags we set before and no longer want; never someone else's.
         drop = sorted(k for k in previous_tags if k not in tags and k in current_tags)
-        gateway_changed = remote_gateway(ep) != (limits, usage)
+        remote = dataclasses.replace(args, **remote_gateway(ep, args), **remote_settings(ep, args))
+        gateway_changed = canonical_gateway(remote) != canonical_gateway(args)
+        # Databricks changes an inference table's catalog, schema or prefix only while it is
+        # disabled (databricks-sdk AiGatewayInferenceTableConfig): moving it takes two PUTs.
+        was_table, want_table = canonical(remote, "inference_table"), canonical(args, "inference_table")
+        table_moves = was_table is not None and want_table is not None and was_table != want_table
+        notes = canonical(args, "email_notifications")
+        notes_changed = canonical(remote, "email_notifications") != notes
         config_changed = (_rollout_failed(ep) or remote_entities(ep, entities) != entities
                           or remote_traffic(ep, routes) != routes)
-        if not (add or drop or gateway_changed or config_changed):
+        if not (add or drop or gateway_changed or notes_changed or config_changed):
             return ep
 
         if config_changed:
@@ -530,16 +642,19 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
                     name, add_tags=[EndpointTag(key=k, value=v) for k, v in add.items()] or None,
                     delete_tags=drop or None)
             if gateway_changed:
-                gw = ep.ai_gateway
-                # PUT replaces the whole gateway: carry over what we do not manage.
-                ops.serving.put_ai_gateway(
-                    name,
-                    rate_limits=_rate_limits(limits),
-                    usage_tracking_config=AiGatewayUsageTrackingConfig(enabled=usage),
-                    guardrails=gw.guardrails if gw else None,
-                    inference_table_config=gw.inference_table_config if gw else None,
-                    fallback_config=gw.fallback_config if gw else None,
-                )
+                # PUT replaces the whole gateway, and the stack file is authoritative for the
+                # endpoints it creates: what it omits is off.
+                if table_moves:
+                    _put_gateway(ops, name, _gateway_config(dataclasses.replace(
+                        args, inference_table=dataclasses.replace(remote.inference_table, enabled=False)
+                        if remote.inference_table else None), was=remote))
+                _put_gateway(ops, name, _gateway_config(args, was=remote))
+            if notes_changed:
+                # The SDK's EmailNotifications drops empty lists, so `{}` could read as "change
+                # nothing"; both lists are sent as written, an empty one clearing its list
+                # (databricks/cli's test server stores the object whole; either reading clears).
+                ops.api.do("PATCH", f"/api/2.0/serving-endpoints/{name}/notifications",
+                           body={"email_notifications": notes})
             if config_changed and serves_units(args):
                 # The /pt PUT wraps its body as {"config": ...}; the SDK builds it.
                 waiter = ops.serving.update_provisioned_throughput_endpoint_config(
@@ -769,9 +884,39 @@ def _traffic(routes: dict[str, int]) -> TrafficConfig | None:
         {"served_entity_name": k, "traffic_percentage": v} for k, v in sorted(routes.items())]})
 
 
-def _rate_limits(limits: list[tuple[str, str, int]]) -> list[AiGatewayRateLimit]:
-    return [AiGatewayRateLimit.from_dict({"key": k, "renewal_period": p, "calls": c})
-            for k, p, c in limits]
+def _rate_limits(limits: list[RateLimitKey]) -> list[AiGatewayRateLimit]:
+    return [AiGatewayRateLimit.from_dict({k: v for k, v in (
+        ("key", key), ("renewal_period", period), ("calls", calls), ("tokens", tokens),
+        ("principal", who or None)) if v is not None}) for key, period, calls, tokens, who in limits]
+
+
+def _gateway_config(args: EndpointArgs, was: EndpointArgs | None = None) -> AiGatewayConfig:
+    """The whole AI Gateway the arguments ask for. An inference table the stack turns off is
+    sent disabled (where it was) rather than left out, so "off" never depends on how the
+    service reads an omitted field."""
+    guardrails = canonical(args, "guardrails")
+    table = canonical(args, "inference_table")
+    table_config = None
+    if table is not None:
+        table_config = AiGatewayInferenceTableConfig.from_dict(
+            {**{k: v for k, v in table.items() if v is not None}, "enabled": True})
+    elif was is not None and canonical(was, "inference_table") is not None:
+        table_config = AiGatewayInferenceTableConfig(enabled=False)
+    return AiGatewayConfig(
+        rate_limits=_rate_limits(canonical(args, "rate_limits")),
+        usage_tracking_config=AiGatewayUsageTrackingConfig(enabled=canonical(args, "usage_tracking")),
+        guardrails=None if guardrails is None else AiGatewayGuardrails.from_dict({
+            side: {"safety": g["safety"], **({"pii": {"behavior": g["pii"]}} if g["pii"] else {})}
+            for side, g in guardrails.items() if g is not None}),
+        inference_table_config=table_config,
+    )
+
+
+def _put_gateway(ops: Ops, name: str, config: AiGatewayConfig) -> None:
+    ops.serving.put_ai_gateway(name, rate_limits=config.rate_limits or [],
+                               usage_tracking_config=config.usage_tracking_config,
+                               guardrails=config.guardrails,
+                               inference_table_config=config.inference_table_config)
 
 
 Endpoint = resource_class(EndpointProvider)

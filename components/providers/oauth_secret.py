@@ -144,8 +144,14 @@ def due_for_rotation(old: State, new: OAuthSecretArgs,
     window = new.rotate_before_days
     if is_unknown(window):
         return False
+    span = dt.timedelta(days=float(window or 0))
+    lifetime = new.lifetime_days
+    if isinstance(lifetime, int | float) and not isinstance(lifetime, bool):
+        # A new secret lives SIGNATURE seconds less than lifetime_days: a window within an
+        # hour of the whole lifetime would find every new secret due, and rotate on every up.
+        span = min(span, dt.timedelta(seconds=lifetime_seconds(lifetime) - 3600))
     current = now() if callable(now) else now
-    return expires - current <= dt.timedelta(days=float(window or 0))
+    return expires - current <= span
 
 
 def diff_secret(old: State, new: OAuthSecretArgs,

@@ -18,7 +18,8 @@ MANAGED_BY_TAG = "managed-by"
 # How an endpoint is served. A stack file says it by the key it writes (MODE_KEYS).
 Mode = Literal["provisioned", "custom", "pay_per_token"]
 MODES: tuple[Mode, ...] = ("provisioned", "custom", "pay_per_token")
-MODE_KEYS: dict[str, Mode] = {"foundation_model": "provisioned", "model": "custom", "pay_per_token": "pay_per_token"}
+MODE_KEYS: dict[str, Mode] = {"foundation_model": "provisioned", "model": "custom", "models": "custom",
+                              "pay_per_token": "pay_per_token"}
 
 # A serving endpoint's name (Databricks' rule), which Braintrust also uses as the model's name.
 # Matched with fullmatch: `$` would let a trailing newline through.

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from components import catalog
 from components.spec.constants import ENDPOINT_NAME_CHARS, ENDPOINT_NAME_MAX, MANAGED_BY_TAG, MODE_KEYS, Mode
@@ -20,9 +20,19 @@ WorkloadSize = Literal["Small", "Medium", "Large"]
 WorkloadType = Literal["CPU", "GPU_SMALL", "GPU_MEDIUM", "GPU_LARGE", "MULTIGPU_MEDIUM"]
 # Matched with fullmatch: `$` would let a trailing newline through.
 UC_MODEL_NAME = re.compile(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+")
-# Upper bounds: the API stores rate-limit calls as a 32-bit int; throughput beyond a thousand
-# chunks is a typo, not a purchase.
+# A Unity Catalog catalog, schema or table-name prefix as the inference table takes it.
+UC_IDENTIFIER = re.compile(r"[A-Za-z0-9_]+")
+# An address a notification can go to: one '@', a dotted domain, no spaces. Deliberately loose
+# (RFC 5322 allows more); it catches a name, a URL or a missing domain, which is what gets pasted.
+EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
+BUDGET_POLICY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Upper bounds: the API stores rate-limit calls as a 32-bit int (tokens as a 64-bit one, but a
+# trillion tokens a minute is a typo); throughput beyond a thousand chunks is a typo, not a purchase.
 MAX_CALLS = 2**31 - 1
+MAX_TOKENS = 10**12
+# Served entities per endpoint the API accepts in practice (databricks-sdk-py issue 1496).
+MAX_SERVED_ENTITIES = 15
 MAX_CHUNKS = 1000
 # Databricks' default limit of serving endpoints per workspace (model-serving-limits): a stack
 # listing more could never be created, and would take seconds to validate.
@@ -41,13 +51,124 @@ class Throughput(BaseModel):
         return self
 
 
+RateLimitKey = Literal["user", "user_group", "service_principal", "endpoint"]
+# The keys whose limit is for one named principal (databricks-sdk AiGatewayRateLimit.principal:
+# "a user email, group name, or service principal application ID").
+NEEDS_PRINCIPAL = ("user_group", "service_principal")
+
+
 class RateLimit(BaseModel):
+    """An AI Gateway rate limit (databricks-sdk AiGatewayRateLimit): calls and/or tokens per
+    minute, for the whole endpoint, each user, or one named user, group or service principal."""
+
     model_config = MODEL_CONFIG
-    calls: Number = Field(gt=0, le=MAX_CALLS, description="Queries allowed per renewal period.")
+    calls: Number | None = Field(None, ge=0, le=MAX_CALLS, description="Queries allowed per renewal period.")
+    tokens: Number | None = Field(None, ge=0, le=MAX_TOKENS, description="Tokens allowed per renewal period.")
     renewal_period: Literal["minute"] = Field("minute", description="The only period the API has.")
-    key: Literal["user", "endpoint"] = Field(
-        "endpoint", description="`endpoint`: one budget for all callers; `user`: one per caller."
+    key: RateLimitKey = Field(
+        "endpoint", description="`endpoint`: one budget for all callers; `user`: one per caller (or, with "
+        "`principal`, for that one user); `user_group` / `service_principal`: for the `principal` named."
     )
+    principal: Text | None = Field(
+        None, description="Who the limit is for: a user's email (key user), a group name (key user_group) or "
+        "a service principal's application id (key service_principal)."
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> RateLimit:
+        if self.calls is None and self.tokens is None:
+            raise FieldError((), "sets neither calls nor tokens (add calls: <queries per minute> and/or "
+                                 "tokens: <tokens per minute>)")
+        if self.key in NEEDS_PRINCIPAL and self.principal is None:
+            what = "group name" if self.key == "user_group" else "service principal's application id"
+            raise FieldError(("principal",), f"is required with key: {self.key} (add principal: <the {what}>)")
+        if self.key == "endpoint" and self.principal is not None:
+            raise FieldError(("principal",), "does not apply to key: endpoint, which limits every caller "
+                                             "together (remove it, or use key: user, user_group or "
+                                             "service_principal)")
+        if 0 in (self.calls, self.tokens) and self.principal is None:
+            # Databricks treats a limit of 0 as blocking, never as unlimited (terraform-provider-
+            # databricks issue 5362 is the confusion). Without a principal it blocks every
+            # caller, Braintrust's principal included: the record would list a model that never
+            # answers.
+            field = "calls" if self.calls == 0 else "tokens"
+            raise FieldError((field,), "0 blocks every caller, Braintrust included (Databricks reads 0 as "
+                                       "blocked, not unlimited); remove the limit for no limit, or add "
+                                       "principal: to block only that user, group or service principal)")
+        return self
+
+    def blocks(self) -> str | None:
+        """The principal this limit shuts out entirely (a limit of 0), for the warning."""
+        return self.principal if 0 in (self.calls, self.tokens) else None
+
+
+PiiBehavior = Literal["BLOCK", "MASK", "NONE"]
+
+
+class Guardrail(BaseModel):
+    """One side's guardrails (databricks-sdk AiGatewayGuardrailParameters: safety, pii)."""
+
+    model_config = MODEL_CONFIG
+    safety: bool = Field(False, description="Databricks' safety filter on this side.")
+    pii: PiiBehavior | None = Field(
+        None, description="What the PII filter does: BLOCK the request, MASK the PII, or NONE; omitted: off."
+    )
+
+
+class Guardrails(BaseModel):
+    model_config = MODEL_CONFIG
+    input: Guardrail | None = Field(None, description="Guardrails on requests.")
+    output: Guardrail | None = Field(None, description="Guardrails on responses.")
+
+
+def _uc_identifier(value: str) -> str:
+    if not UC_IDENTIFIER.fullmatch(value):
+        raise ValueError(f"{shown(value)} may only hold letters, digits and '_' (rename it, e.g. "
+                         f"{re.sub(r'[^A-Za-z0-9_]+', '_', value).strip('_') or 'ml'!r})")
+    return value
+
+
+class InferenceTable(BaseModel):
+    """AI Gateway payload logging to a Unity Catalog table (databricks-sdk
+    AiGatewayInferenceTableConfig)."""
+
+    model_config = MODEL_CONFIG
+    catalog_name: Text = Field(description="Unity Catalog catalog of the table.")
+    schema_name: Text = Field(description="Unity Catalog schema of the table.")
+    table_name_prefix: Text | None = Field(None, description="Prefix of the table's name; Databricks' default "
+                                                              "when omitted.")
+    enabled: bool = Field(True, description="Log requests and responses.")
+
+    @field_validator("catalog_name", "schema_name", "table_name_prefix")
+    @classmethod
+    def _identifiers(cls, value: str | None) -> str | None:
+        return value if value is None else _uc_identifier(value)
+
+
+def _email(value: str) -> str:
+    if not EMAIL.fullmatch(value):
+        raise ValueError(f"{shown(value)} is not an email address (write it as name@example.com)")
+    return value
+
+
+Email = Annotated[str, AfterValidator(_email)]
+
+
+class EmailNotifications(BaseModel):
+    """Who hears about the endpoint's config updates (databricks-sdk EmailNotifications)."""
+
+    model_config = MODEL_CONFIG
+    on_update_success: list[Email] = Field(default_factory=list, description="Told when an update succeeds.")
+    on_update_failure: list[Email] = Field(default_factory=list, description="Told when an update fails.")
+
+
+def uc_model_name(value: str) -> str:
+    if not UC_MODEL_NAME.fullmatch(value):
+        raise ValueError(
+            f"{shown(value)} is not a Unity Catalog model name (write catalog.schema.model, "
+            "e.g. main.ml.churn_scorer)"
+        )
+    return value
 
 
 class UnityCatalogModel(BaseModel):
@@ -58,12 +179,7 @@ class UnityCatalogModel(BaseModel):
     @field_validator("name")
     @classmethod
     def _three_levels(cls, value: str) -> str:
-        if not UC_MODEL_NAME.fullmatch(value):
-            raise ValueError(
-                f"{shown(value)} is not a Unity Catalog model name (write catalog.schema.model, "
-                "e.g. main.ml.churn_scorer)"
-            )
-        return value
+        return uc_model_name(value)
 
 
 class EndpointBase(BaseModel):
@@ -83,6 +199,26 @@ class EndpointBase(BaseModel):
     )
     rate_limits: list[RateLimit] = Field(default_factory=list, description="AI Gateway rate limits.")
     usage_tracking: bool = Field(False, description="AI Gateway usage tracking (system tables).")
+    guardrails: Guardrails | None = Field(None, description="AI Gateway guardrails on input and output; "
+                                                            "omitted: none.")
+    inference_table: InferenceTable | None = Field(
+        None, description="AI Gateway inference table (payload logging to Unity Catalog); omitted: off."
+    )
+    fallback: Any = Field(
+        None, description="Not offered: Databricks' AI Gateway falls back only between external models, "
+        "which this project never serves."
+    )
+    description: Text | None = Field(
+        None, max_length=1000,
+        description="The endpoint's description. Set at create only: no API changes it afterwards.",
+    )
+    budget_policy_id: Text | None = Field(
+        None, description="Serverless budget policy the endpoint bills to. Set at create only: no API changes "
+        "it afterwards.",
+    )
+    email_notifications: EmailNotifications | None = Field(
+        None, description="Addresses told about config updates; omitted or empty lists: nobody."
+    )
     route_optimized: bool = Field(
         False, description="Must stay false: a route-optimized endpoint answers only on its own URL and only "
         "OAuth, while Braintrust's proxy calls {api_base}/serving-endpoints/<name>/invocations."
@@ -105,6 +241,35 @@ class EndpointBase(BaseModel):
     @classmethod
     def _tags(cls, value: dict[str, str]) -> dict[str, str]:
         return check_tags(value)
+
+    @field_validator("fallback", mode="before")
+    @classmethod
+    def _no_fallback(cls, value: Any) -> Any:
+        if value is not None:
+            # Databricks' AI Gateway docs ("Configure AI Gateway on model serving endpoints",
+            # supported features) offer fallbacks for endpoints serving external models only;
+            # this project creates provisioned-throughput and custom-model endpoints.
+            raise ValueError(
+                "AI Gateway fallback is offered only for endpoints that serve external models, which this "
+                "project never creates (remove it; to move traffic between versions, list them under "
+                "models: with a traffic share each)"
+            )
+        return value
+
+    @field_validator("budget_policy_id")
+    @classmethod
+    def _policy_id(cls, value: str | None) -> str | None:
+        if value is not None and not BUDGET_POLICY_ID.fullmatch(value):
+            raise ValueError(f"{shown(value)} is not a budget policy id (copy the policy's id from the "
+                             "workspace's budget policies page)")
+        return value
+
+    def limit_warnings(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """(path, message) for each limit of 0 that shuts one principal out entirely."""
+        return [(("rate_limits", i, "calls" if limit.calls == 0 else "tokens"),
+                 f"blocks {limit.principal!r} entirely: Databricks reads a limit of 0 as blocked, not "
+                 "unlimited (remove the limit to lift it)")
+                for i, limit in enumerate(self.rate_limits) if limit.blocks()]
 
     @field_validator("route_optimized")
     @classmethod
@@ -202,6 +367,11 @@ class FoundationModelEndpoint(EndpointBase):
                                  f"{catalog.MAX_MODEL_UNITS} units (use at most {catalog.MAX_MODEL_UNITS})")
             for bound, message in self.chunk_problems(refused=True):
                 raise FieldError((bound,), message)
+            if self.description is not None:
+                # databricks-sdk create_provisioned_throughput_endpoint has no description.
+                raise FieldError(("description",), f"cannot be set: {name} is served in model units, "
+                                 "through Databricks' /serving-endpoints/pt API, which takes no "
+                                 "description (remove it)")
             return self
         if self.model_units is not None:
             raise FieldError(("model_units",), f"{name} is bought in tokens per second, not model units "
@@ -268,14 +438,89 @@ class FoundationModelEndpoint(EndpointBase):
         return self.flavor or self.model().flavor
 
 
-class CustomModelEndpoint(EndpointBase):
-    """An endpoint serving a model registered in Unity Catalog."""
+class ServedVersion(BaseModel):
+    """One model version of a custom-model endpoint that splits traffic between versions."""
 
-    mode: ClassVar[Mode] = "custom"
-    model: UnityCatalogModel
+    model_config = MODEL_CONFIG
+    name: Text = Field(description="Three-level Unity Catalog name, `catalog.schema.model`.")
+    version: ModelVersion = Field(description='Model version, e.g. "3".')
     workload_size: WorkloadSize = Field("Small", description="Concurrency: Small, Medium or Large.")
     workload_type: WorkloadType | None = Field(None, description="Compute type; CPU when omitted.")
     scale_to_zero: bool = Field(False, description="Scale to zero when idle (cold starts).")
+    traffic: Number | None = Field(
+        None, ge=0, le=100, description="Percent of the endpoint's queries this version answers; the shares "
+        "add up to 100 (may be omitted when only one version is listed)."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _three_levels(cls, value: str) -> str:
+        return uc_model_name(value)
+
+    def entity_name(self) -> str:
+        """The served entity's name: it keys the entity in diffs and routes."""
+        return f"{self.name.rsplit('.', 1)[-1]}-{self.version}"
+
+
+class CustomModelEndpoint(EndpointBase):
+    """An endpoint serving a model registered in Unity Catalog: one version (`model:`), or several
+    sharing its traffic (`models:`)."""
+
+    # Editors learn that one of model / models is required (validate says so too).
+    model_config = ConfigDict(**MODEL_CONFIG, json_schema_extra={
+        "oneOf": [{"required": ["model"]}, {"required": ["models"]}]})
+    mode: ClassVar[Mode] = "custom"
+    model: UnityCatalogModel | None = Field(None, description="The model version served (or use models:).")
+    models: list[ServedVersion] | None = Field(
+        None, min_length=1, max_length=MAX_SERVED_ENTITIES,
+        description="Several versions sharing the traffic, each with its share (in place of model:).",
+    )
+    workload_size: WorkloadSize = Field("Small", description="Concurrency: Small, Medium or Large.")
+    workload_type: WorkloadType | None = Field(None, description="Compute type; CPU when omitted.")
+    scale_to_zero: bool = Field(False, description="Scale to zero when idle (cold starts).")
+
+    @model_validator(mode="after")
+    def _versions(self) -> CustomModelEndpoint:
+        if self.models is None:
+            return self
+        for field in ("workload_size", "workload_type", "scale_to_zero"):
+            if field in self.model_fields_set:
+                raise FieldError((field,), "applies to each entry of models: (move it into each entry)")
+        seen: dict[str, int] = {}
+        for i, entry in enumerate(self.models):
+            key = entry.entity_name()
+            if key in seen:
+                raise FieldError(("models", i, "version"), (
+                    f"{entry.name} version {entry.version} is listed twice (entries {seen[key]} and {i}); "
+                    "keep one entry per version (merge their traffic)"))
+            seen[key] = i
+        shares = [entry.traffic for entry in self.models]
+        if len(self.models) == 1 and shares[0] in (None, 100):
+            return self
+        missing = [i for i, share in enumerate(shares) if share is None]
+        if missing:
+            raise FieldError(("models", missing[0], "traffic"), (
+                "is required when several versions share the endpoint (give each its percent; the shares "
+                "add up to 100)"))
+        total = sum(share or 0 for share in shares)
+        if total != 100:
+            raise FieldError(("models",), (
+                f"traffic adds up to {total}, not 100 ({' + '.join(str(x) for x in shares)}; change the "
+                "shares so they add up to 100)"))
+        return self
+
+    def versions(self) -> list[ServedVersion]:
+        """The served versions, `model:` read as a single one with all the traffic."""
+        if self.models is not None:
+            return list(self.models)
+        assert self.model is not None  # the discriminator requires model or models
+        return [ServedVersion(name=self.model.name, version=self.model.version,
+                              workload_size=self.workload_size, workload_type=self.workload_type,
+                              scale_to_zero=self.scale_to_zero, traffic=None)]
+
+
+# The AI Gateway's settings, as the stack file writes them.
+GATEWAY_FIELDS = ("rate_limits", "usage_tracking", "guardrails", "inference_table", "fallback")
 
 
 class PayPerTokenEndpoint(EndpointBase):
@@ -307,7 +552,17 @@ class PayPerTokenEndpoint(EndpointBase):
     @model_validator(mode="after")
     def _not_ours(self) -> PayPerTokenEndpoint:
         # The endpoint belongs to Databricks and every team in the workspace shares it.
-        for field in ("tags", "rate_limits", "usage_tracking", "route_optimized"):
+        for field in GATEWAY_FIELDS:
+            if field in self.model_fields_set:
+                # Issue 4589 of terraform-provider-databricks: limits on an imported pay-per-token
+                # endpoint were silently not applied. Here they are refused, with the reason.
+                raise FieldError(
+                    (field,),
+                    "cannot be set on a pay-per-token endpoint: it is Databricks' shared endpoint, and "
+                    "its AI Gateway settings would govern every user of the workspace (remove it; to "
+                    "govern your own traffic, serve the model with foundation_model and throughput)",
+                )
+        for field in ("tags", "route_optimized", "description", "budget_policy_id", "email_notifications"):
             if field in self.model_fields_set:
                 raise FieldError(
                     (field,),
@@ -367,7 +622,7 @@ EndpointEntry = Annotated[
     Discriminator(
         endpoint_mode,
         custom_error_type="endpoint_kind",
-        custom_error_message="an endpoint needs exactly one of foundation_model, model or "
+        custom_error_message="an endpoint needs exactly one of foundation_model, model, models or "
         "pay_per_token: true (keep the one that says what it serves)",
     ),
 ]

@@ -101,6 +101,9 @@ def validate_config(raw: Mapping[str, Any], *, stack: str, file: str) -> Stack:
     ]
     warnings += [Problem(file, field_path(loc, labels=labels), f"warning: {message}")
                  for loc, message in lifecycle_warnings(spec.endpoints)]
+    warnings += [Problem(file, field_path(("endpoints", index, *path), labels=labels), f"warning: {message}")
+                 for index, endpoint in enumerate(spec.endpoints)
+                 for path, message in endpoint.limit_warnings()]
     return Stack(name=stack, file=file, spec=spec, warnings=tuple(warnings))
 
 

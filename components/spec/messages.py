@@ -12,9 +12,14 @@ from components.spec.constants import MODES, SECRET_KEYS, is_endpoint_name
 from components.spec.credentials import WHERE_SECRETS_GO, looks_like_credential_key
 from components.spec.endpoints import (
     CustomModelEndpoint,
+    EmailNotifications,
     FoundationModelEndpoint,
+    Guardrail,
+    Guardrails,
+    InferenceTable,
     PayPerTokenEndpoint,
     RateLimit,
+    ServedVersion,
     Throughput,
     UnityCatalogModel,
 )
@@ -24,7 +29,8 @@ _MODE_NAMES = {"provisioned": "a foundation_model", "custom": "a custom model", 
 
 
 _MODELS = (StackSpec, WorkspaceSettings, PrincipalSettings, BraintrustSettings, Throughput, RateLimit,
-           UnityCatalogModel, FoundationModelEndpoint, CustomModelEndpoint, PayPerTokenEndpoint)
+           UnityCatalogModel, FoundationModelEndpoint, CustomModelEndpoint, PayPerTokenEndpoint,
+           Guardrails, Guardrail, InferenceTable, EmailNotifications, ServedVersion)
 
 
 @functools.cache
@@ -94,6 +100,10 @@ def message_for(err: Mapping[str, Any]) -> str:
     if kind == "missing":
         return "is required (add it)"
     if kind == "extra_forbidden":
+        if "guardrails" in loc[:-1]:
+            side = loc[-2] if loc[-2] in ("input", "output") else None
+            takes = "safety and pii" if side else "input and output"
+            return f"is not a guardrail setting (guardrails{'.' + side if side else ''} takes {takes}; remove it)"
         if field in SECRET_KEYS or looks_like_credential_key(field, all_field_names()):
             return f"looks like a credential written in plain text (remove it; {WHERE_SECRETS_GO})"
         if field in all_field_names():

@@ -108,14 +108,15 @@ def test_every_switch_is_a_flag(tmp_path):
              "--propagation-delay", "12.5", "--retired", "mixtral_8x7b_instruct_v0_1",
              "--retired", "system.ai.mistral_7b_instruct_v0_1", "--scim-external-id", "drop",
              "--seed", "42", "--braintrust-unknown-id", "403", "--braintrust-put-omitted", "keep",
-             "--braintrust-put-null-secret", "clear", "--braintrust-other-org", "empty") as (url, banner):
+             "--braintrust-put-null-secret", "clear", "--braintrust-other-org", "empty",
+             "--pt-config-switch", "accept") as (url, banner):
         got = _settings(url, "dapi-switches")
         assert got == {"ready_after": 0.0, "pay_per_token_acl": "reject", "propagation_delay": 12.5,
                        "retired": ["system.ai.mixtral_8x7b_instruct_v0_1",
                                    "system.ai.mistral_7b_instruct_v0_1"],
                        "scim_external_id": "drop", "seed": 42, "braintrust_unknown_id": "403",
                        "braintrust_put_omitted": "keep", "braintrust_put_null_secret": "clear",
-                       "braintrust_other_org": "empty"}
+                       "braintrust_other_org": "empty", "pt_config_switch": "accept"}
         assert "seed=42" in banner[-1]
         # reset restores the start values, not the defaults
         requests.post(f"{url}/_emulator/settings", json={"pay_per_token_acl": "accept"}, timeout=10,

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from pulumi.runtime import rpc
 
+from components.args import AI_SECRET
 from components.braintrust import REDACTED, build_provider_config, oauth_secret
 from components.providers.ai_secret import AiSecret, AiSecretProvider, record_hash
 from testing.provider import Engine, ProviderCallError, ProviderProcess
@@ -262,7 +263,7 @@ def test_the_component_sends_the_hash_the_provider_computes(path: Path, monkeypa
         wrapped = isinstance(value, dict) and set(value) == {rpc._special_sig_key, "value"}
         return value["value"] if wrapped else value
 
-    (published,) = [r for r in mocks.resources if "record_hash" in r.inputs]
+    (published,) = [r for r in mocks.resources if r.typ == AI_SECRET.type_token]
     record = plain(published.inputs["record"])
     assert record["secret"]  # the whole record, secret included, is what is hashed
     assert plain(published.inputs["record_hash"]) == record_hash(record)

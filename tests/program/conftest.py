@@ -101,6 +101,11 @@ def install(path: Path, monkeypatch: pytest.MonkeyPatch) -> Mocks:
     # Pulumi's test runner awaits on the current event loop; a test before may have closed it
     # (asyncio.run leaves none set), so each program gets a fresh one.
     asyncio.set_event_loop(asyncio.new_event_loop())
+    # set_mocks keeps a root stack resource another test left behind, and its futures belong to
+    # that test's (closed) loop: awaiting them fails with "await wasn't used with future", which
+    # showed only when an earlier test in the same process (another xdist worker's order) had
+    # loaded the program under mocks.
+    settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
     monitor = settings.SETTINGS.monitor
     original = monitor.RegisterResource

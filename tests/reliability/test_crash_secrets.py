@@ -2,7 +2,8 @@
 after the OAuth secret was created, and the secret's step lost from state as when the engine
 itself dies before saving it (the fault drive's case): the next `up` removes the orphan secret
 from the stack's principal, by the signature in its lifetime, and leaves a secret made by hand
-there alone. With per-step checkpoints only a kill inside the secret's own step loses it."""
+there alone. With per-step checkpoints (the bundled engine) only a kill inside the secret's own
+step can lose it: the second test kills the engine itself right then."""
 
 from __future__ import annotations
 
@@ -60,3 +61,42 @@ def test_a_first_up_killed_in_the_gate_leaves_no_orphan_secret_and_keeps_a_hand_
         assert again.changed() == []
     finally:
         fresh.close()
+
+
+def test_the_engine_killed_right_after_the_secret_create_leaves_exactly_one_secret(
+        emulator, tmp_path) -> None:
+    """The bundled engine, checkpointing after every step, SIGKILLed (its whole process group)
+    the moment the workspace answered the secret's create: whether or not that step's
+    checkpoint reached the disk, the next `up` ends with exactly one secret of the stack on
+    its principal, the one state holds, and the hand-made one."""
+    import os
+    import signal
+
+    from testing.engine import StackEngine
+    from testing.stacks import emulator_config
+    from tests.engine.test_checkpoints import LOCAL, _engine_cli, _saved
+
+    emulator.set_ready_after(3600)
+    state = tmp_path / "state.json"
+    proc = _engine_cli("up", emulator, state)
+    try:
+        wait_until(lambda: any(r["method"] == "POST" and r["path"].endswith(SECRETS)
+                               and r["status"] == 200 for r in emulator.requests()), timeout=180)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+    w = emulator.workspace_client()
+    (sp,) = w.service_principals.list(filter='displayName eq "braintrust-local"')
+    by_hand = str(w.service_principal_secrets_proxy.create(str(sp.id), lifetime="864000s").id)
+
+    emulator.set_ready_after(READY_AFTER)
+    emulator.advance_clock(3601)  # the rollouts the killed run started are done
+    config, secrets = emulator_config(LOCAL, emulator)
+    StackEngine(LOCAL, state, config=config, secrets=secrets).up()
+    (ours,) = [r.outputs for r in _saved(state).values() if r.type.endswith(":OAuthSecret")]
+    left = {str(s.id) for s in w.service_principal_secrets_proxy.list(str(sp.id))}
+    assert left == {str(ours["secret_id"]), by_hand}
