@@ -206,6 +206,16 @@ class EmailNotificationsArgs:
 
 
 @dataclass(frozen=True)
+class DbuBudget:
+    """The stack's budget as one endpoint checks it at `up` (components/cost.py): the endpoint
+    is refused before its write when its live DBUs per hour at max, plus the rest of the stack's
+    at max (the catalog's known part), exceed ``max_dbu_per_hour``."""
+
+    max_dbu_per_hour: float
+    others_max_dbu_per_hour: float
+
+
+@dataclass(frozen=True)
 class EndpointArgs(Args):
     """A serving endpoint (components/providers/endpoint.py), created, or only referenced when
     ``mode`` is pay_per_token. Outputs: every input, plus EndpointOutputs."""
@@ -227,6 +237,7 @@ class EndpointArgs(Args):
     description: str | None = None
     budget_policy_id: str | None = None
     email_notifications: EmailNotificationsArgs | None = None  # None: nobody
+    dbu_budget: DbuBudget | None = None  # None: the stack sets no max_dbu_per_hour
 
 
 @dataclass(frozen=True)
@@ -286,6 +297,11 @@ class QueryGrantArgs(Args):
     # plan knows from its mode. None (state written before this input): guessed from the
     # endpoint's `databricks-` name, as earlier code did. Never a change by itself.
     endpoint_pay_per_token: bool | None = None
+    # The endpoint's values of ENDPOINT.replace_keys, known in a preview where its
+    # endpoint_id is not (a dynamic provider's update hands no output on): with the same
+    # values the endpoint is updated in place and keeps its id, so the grant does not change.
+    # Nothing remote: never a change by itself. None in state written before it existed.
+    endpoint_identity: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -391,7 +407,12 @@ class Contract(Generic[A, Out]):
     args: type[A]
     outputs: type[Out]
     secret_outputs: tuple[str, ...] = ()
+    # The one table of the inputs whose change replaces the resource: the provider's diff and
+    # `python -m components diff` both read it, so a review and a preview cannot disagree.
     replace_keys: tuple[str, ...] = ()
+    # Inputs whose change alone changes nothing remote (a label for messages, a hint, a
+    # timeout): the provider's diff never compares them.
+    inert_keys: tuple[str, ...] = ()
 
     @property
     def type_name(self) -> str:
@@ -409,14 +430,21 @@ class Contract(Generic[A, Out]):
 
 
 # The endpoint's replace keys, and the rules for a change of mode, are components/endpoint_rules.py.
-ENDPOINT = Contract(EndpointArgs, EndpointOutputs, replace_keys=endpoint_rules.REPLACE_KEYS)
-READINESS = Contract(ReadinessArgs, ReadinessOutputs)
+ENDPOINT = Contract(EndpointArgs, EndpointOutputs, replace_keys=endpoint_rules.REPLACE_KEYS,
+                    # The budget is checked before a write, never written itself.
+                    inert_keys=("dbu_budget",))
+READINESS = Contract(ReadinessArgs, ReadinessOutputs, inert_keys=("timeout_seconds",))
 SERVICE_PRINCIPAL = Contract(ServicePrincipalArgs, ServicePrincipalOutputs)
 OAUTH_SECRET = Contract(OAuthSecretArgs, OAuthSecretOutputs, secret_outputs=("client_secret",),
                         replace_keys=("service_principal_id", "application_id", "lifetime_days",
-                                      "scopes"))
+                                      "scopes"),
+                        # rotate_before_days moves nothing until a rotation falls due, which the
+                        # stored expiry decides.
+                        inert_keys=("rotate_before_days", "principal_created_at"))
 QUERY_GRANT = Contract(QueryGrantArgs, QueryGrantOutputs,
-                       replace_keys=("endpoint_id", "service_principal_name"))
+                       replace_keys=("endpoint_id", "service_principal_name"),
+                       inert_keys=("endpoint_name", "principal_created_at", "endpoint_pay_per_token",
+                                   "endpoint_identity"))
 AI_SECRET = Contract(AiSecretArgs, AiSecretOutputs, secret_outputs=("record", "preview_secret"),
                      replace_keys=("name", "api_url", "org_name"))
 

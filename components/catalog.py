@@ -71,6 +71,8 @@ class VersionFacts:
     chunk_source: str | None = None
     dbus: float | None = None
     dbus_source: str | None = None
+    # Where the dbus figure is applied beyond what it was recorded for: how (cost shows it).
+    dbus_applied_beyond: str = ""
 
     @property
     def chunk_confirmed(self) -> bool:
@@ -199,7 +201,9 @@ MODELS: tuple[FoundationModel, ...] = (
         provisioned=Provisioned(
             "system.ai.meta_llama_v3_1_8b_instruct", "4", 1240,
             versions=(
-                VersionFacts("2", 970, SRC_TF_ACCEPTANCE, 24, None),  # dbus: SRC_2024_CAPTURE
+                VersionFacts("2", 970, SRC_TF_ACCEPTANCE, 24, SRC_2024_CAPTURE, dbus_applied_beyond=(
+                    "the capture does not name the model; applied to Llama 3.1 8B version 2, the llama "
+                    "model whose chunk is 970")),
                 VersionFacts("3", 19000, SRC_2025_CAPTURE, 106, SRC_2025_CAPTURE),
                 VersionFacts("4", 1240, None),  # SRC_DOCS_EXAMPLE: version not certain
             ),
@@ -329,3 +333,43 @@ def pay_per_token_endpoints() -> list[str]:
         for m in MODELS
         if m.pay_per_token and m.pay_per_token.status != "retired"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# What capacity costs: DBUs per hour for one chunk (band) or one model unit, from VersionFacts.dbus.
+#
+# Provisioned throughput is billed in DBUs per hour for every chunk or model unit, used or not.
+# The API states the rate: get-model-optimization-info answers `dbus` next to
+# `throughput_chunk_size`, and served entities carry `min_dbus` and `max_dbus` (the SDK's
+# dataclasses drop both). Public figures are few; every other entity and version is unknown,
+# and shown as unknown, never as 0 (components/cost.py).
+
+RateBasis = Literal["chunk", "unit"]
+
+
+@dataclass(frozen=True)
+class DbuRate:
+    """DBUs per hour for one chunk (or model unit) of one entity at one version."""
+
+    basis: RateBasis
+    size: int  # tokens/s in one chunk (basis "chunk"); 1 for a model unit
+    dbu_per_hour: float  # per chunk (or unit)
+    source: str
+    extrapolated: str = ""  # set where the figure is applied beyond what it was recorded for
+
+
+def dbu_rate(entity_name: str, version: str | None) -> DbuRate | None:
+    """The published rate for one entity at one version; None where no source gives one (and for
+    an omitted version, which the provider resolves at create: offline it is not known)."""
+    if version is None:
+        return None
+    model = BY_ENTITY.get(entity_name)
+    facts = version_facts(entity_name, version)
+    if model is None or model.provisioned is None or facts is None or facts.dbus is None \
+            or facts.dbus_source is None:
+        return None
+    if model.provisioned.capacity == "units":
+        return DbuRate("unit", 1, float(facts.dbus), facts.dbus_source, facts.dbus_applied_beyond)
+    if facts.chunk is None:
+        return None
+    return DbuRate("chunk", facts.chunk, float(facts.dbus), facts.dbus_source, facts.dbus_applied_beyond)

@@ -1,7 +1,9 @@
 """``python -m components``: review a stack with no credentials and no network.
 
 It imports neither databricks-sdk nor pulumi, so a pull-request job runs it on a bare runner.
-Exit codes: 0 all good, 1 a stack is invalid (or a check failed), 2 bad usage.
+Exit codes: 0 all good, 1 a stack is invalid (or a check failed), 2 bad usage. `diff` follows
+Terraform's `plan -detailed-exitcode` instead: 0 no change, 2 changes, 1 any error, bad usage
+included (so a usage error is never read as "changes").
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import errno
 import importlib
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -21,6 +24,8 @@ import yaml
 from components import spec as specmod
 from components.args import BraintrustRecordArgs, EndpointArgs, substitute
 from components.braintrust import REDACTED, record_config
+from components.cost import as_dict as cost_dict
+from components.cost import check_budget, estimate
 from components.plan import Declaration, build_plan
 
 STACKS_DIR = Path("stacks")
@@ -129,10 +134,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
         except specmod.StackError as exc:
             problems.extend(exc.problems)
     problems.extend(specmod.check_across(stacks))
+    budgets = {stack.file: check_budget(estimate(build_plan(stack)), stack.spec.max_dbu_per_hour)
+               for stack in stacks}
+    problems.extend(specmod.Problem(file, "max_dbu_per_hour", b.message) for file, b in budgets.items() if b.refused)
     refused = {p.file for p in problems}
     for stack in stacks:
         for warning in stack.warnings:
             print(warning, file=sys.stderr)
+        if budgets[stack.file].status == "unknown":
+            print(specmod.Problem(stack.file, "max_dbu_per_hour", f"warning: {budgets[stack.file].message}"),
+                  file=sys.stderr)
         if stack.file not in refused:
             policy = "production" if stack.production else "standard"
             print(f"ok  {stack.file}  ({stack.name}: {len(stack.spec.endpoints)} endpoints, {policy} policy)")
@@ -185,6 +196,7 @@ def render_plan(stack: specmod.Stack) -> dict[str, Any]:
         "workspace": s.workspace.host,
         "resources": resources,
         "braintrust": {"publish": s.braintrust.publish, "api_url": s.braintrust.api_url, "provider": provider},
+        "cost": cost_dict(estimate(plan), s.price_per_dbu),
     }
 
 
@@ -229,6 +241,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_render)
     p = sub.add_parser("schema", help="JSON Schema of a stack file, for editors")
     p.set_defaults(func=cmd_schema)
+    p = sub.add_parser("diff", help="the change plan between two git revisions (HEAD: the work tree) or two "
+                       "stack files, with downtime and cost; exit 0 no change, 2 changes, 1 error")
+    p.add_argument("base", metavar="BASE", help="a git revision (main, a commit), or a stack file")
+    p.add_argument("head", metavar="HEAD", nargs="?", help="a git revision, or a stack file when BASE is one "
+                   "(default: the work tree)")
+    p.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    p.add_argument("--price-per-dbu", type=_positive, metavar="PRICE",
+                   help="your price of one DBU: shows cost per hour and per month (default: the stack's "
+                   "price_per_dbu)")
+    p.add_argument("--stacks", default=str(STACKS_DIR), metavar="DIR",
+                   help="the folder of stack files in the repository (default: stacks)")
+    p.set_defaults(func=cmd_diff)
     try:  # verify is the only subcommand that talks to a workspace
         verify = importlib.import_module("components.verify")
     except ModuleNotFoundError as exc:
@@ -239,6 +263,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (write a price such as 0.07)") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number (write a price such as 0.07)")
+    return value
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from components import diff as diffmod  # only this subcommand needs it
+
+    base, head = Path(args.base), Path(args.head) if args.head else None
+    try:
+        if base.is_file() or (head is not None and head.is_file()):
+            if head is None or not base.is_file() or not head.is_file():
+                raise diffmod.DiffError("to compare stack files, name two existing files (BASE and HEAD); "
+                                        "otherwise name git revisions")
+            report = diffmod.diff_files(base, head, args.price_per_dbu)
+        else:
+            report = diffmod.diff_revisions(args.base, args.head, Path(args.stacks),
+                                            price_per_dbu=args.price_per_dbu)
+    except diffmod.DiffError as exc:
+        print(f"diff: {specmod.Problem('', '', str(exc)).message}", file=sys.stderr)
+        return 1
+    sys.stdout.write(diffmod.as_json(report) if args.format == "json" else diffmod.markdown(report))
+    for sd in report.stacks:
+        for problem in (*sd.problems, *sd.refused):
+            print(problem, file=sys.stderr)
+        if sd.budget is not None and sd.budget.refused:
+            print(f"{sd.head_file}: max_dbu_per_hour: {sd.budget.message}", file=sys.stderr)
+    return report.exit_code()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        # `diff` speaks Terraform's -detailed-exitcode, where 2 means "changes": argparse's own
+        # 2 for bad usage must not read as that.
+        if exc.code == 2 and argv[:1] == ["diff"]:
+            return 1
+        raise
     return int(args.func(args))

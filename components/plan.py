@@ -11,15 +11,18 @@ No pulumi, no databricks-sdk: `validate` and `render` import this on a bare runn
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from components import catalog
 from components.args import (
+    ENDPOINT,
     AiSecretArgs,
     Args,
     BraintrustRecordArgs,
+    DbuBudget,
     EmailNotificationsArgs,
     EndpointArgs,
     GuardrailArgs,
@@ -240,6 +243,26 @@ def endpoint_args(stack: Stack, endpoint: SpecEndpoint) -> EndpointArgs:
     )
 
 
+def with_budget(stack: Stack, endpoints: list[EndpointArgs]) -> list[EndpointArgs]:
+    """Each endpoint given the stack's max_dbu_per_hour and the rest of the stack's DBUs per
+    hour at max (the catalog's known part), so `up` can check its live rate before its write."""
+    budget = stack.spec.max_dbu_per_hour
+    if budget is None:
+        return endpoints
+    from components.cost import endpoint_cost
+
+    highs = [endpoint_cost(e).max_dbu_per_hour or 0.0 for e in endpoints]
+    return [dataclasses.replace(e, dbu_budget=DbuBudget(float(budget), sum(highs) - own))
+            for e, own in zip(endpoints, highs, strict=True)]
+
+
+def endpoint_identity(args: Args | None) -> dict[str, Any]:
+    """What keeps an endpoint the same endpoint: its values of the replace keys."""
+    assert isinstance(args, EndpointArgs)
+    inputs = args.inputs()
+    return {k: inputs[k] for k in (*ENDPOINT.replace_keys, "mode")}
+
+
 def build_plan(stack: Stack) -> Plan:
     """Every resource of the stack, parents before children, in the order the program
     registers them."""
@@ -260,11 +283,12 @@ def build_plan(stack: Stack) -> Plan:
         return (FormerIdentity(parent_type=former),) if former else ()
 
     endpoints: list[str] = []
-    for endpoint in spec.endpoints:
+    for endpoint, args in zip(spec.endpoints, with_budget(stack, [endpoint_args(stack, e) for e in spec.endpoints]),
+                              strict=True):
         component = declare(SERVING_ENDPOINT, endpoint.name, None)
-        endpoints.append(declare(dynamic_type(EndpointArgs.TYPE_NAME), endpoint.name,
-                                 endpoint_args(stack, endpoint), component))
+        endpoints.append(declare(dynamic_type(EndpointArgs.TYPE_NAME), endpoint.name, args, component))
 
+    out_args = {d.key: d.args for d in out if isinstance(d.args, EndpointArgs)}
     gate_name = f"{stack.name}-endpoints-ready"
     gate_component = declare(READINESS_GATE, gate_name, None)
     gate = declare(dynamic_type(ReadinessArgs.TYPE_NAME), gate_name, ReadinessArgs(
@@ -294,6 +318,7 @@ def build_plan(stack: Stack) -> Plan:
             permission_level="CAN_QUERY",
             principal_created_at=Ref(sp, "created_at"),
             endpoint_pay_per_token=e.mode == "pay_per_token",
+            endpoint_identity=endpoint_identity(out_args[key]),
         ), principal)
         for e, key in zip(spec.endpoints, endpoints, strict=True)
     ]

@@ -30,6 +30,7 @@ from components.args import (
 )
 from components.braintrust_record import BraintrustRecord
 from components.component import Component, output
+from components.cost import check_budget, estimate
 from components.plan import (
     PRINCIPAL_NAME,
     QUERY_PRINCIPAL,
@@ -151,6 +152,13 @@ def declare(plan: Plan) -> dict[str, pulumi.Resource]:
 def build(stack: Stack) -> dict[str, Any]:
     """Declare every resource of the stack; return what to export."""
     plan = build_plan(stack)
+    cost = estimate(plan)
+    # The budget, on the whole plan, before any resource is registered (so nothing is written).
+    budget = check_budget(cost, stack.spec.max_dbu_per_hour)
+    if budget.refused:
+        raise pulumi.RunError(f"{stack.file}: max_dbu_per_hour: {budget.message}; nothing was changed")
+    if budget.status == "unknown":
+        pulumi.log.warn(f"{stack.file}: max_dbu_per_hour: {budget.message}")
     made = declare(plan)
     spec = stack.spec
     endpoints = {e.name: made[endpoint_key(e.name)] for e in spec.endpoints}
@@ -166,6 +174,9 @@ def build(stack: Stack) -> dict[str, Any]:
         "secret_expire_time": output(secret, "expire_time"),
         "braintrust_provider": output(record, "record"),
         "braintrust_provider_redacted": output(record, "redacted"),
+        # The catalog's estimate (components/cost.py); None where a rate is unknown, never 0.
+        "estimated_dbu_per_hour": {"min": cost.total("min"), "max": cost.total("max"),
+                                   "unknown": list(cost.unknown)},
     }
     published = plan.of_type(AiSecretArgs)
     if published:

@@ -87,7 +87,13 @@ def system_models(app: App, req: Request) -> Response:
         raise invalid_parameter("throughput_chunk_size must be a positive integer")
     if chunk is None and entity not in app.ws.uc_models:
         raise invalid_parameter(f"throughput_chunk_size is required for a new model {entity}")
+    dbus = body.get("dbus")
+    if dbus is not None and (isinstance(dbus, bool) or not isinstance(dbus, int | float) or dbus < 0):
+        raise invalid_parameter("dbus must be a number of DBU per hour, 0 or more")
     app.ws.serve_system_version(entity, version, chunk)
+    if dbus is not None:  # a copy: the seed's table is never changed
+        model = app.ws.uc_models[entity]
+        model["dbus"] = {**(model.get("dbus") or {}), version: float(dbus)}
     if capacity is not None:
         app.ws.uc_models[entity]["capacity"] = capacity
     if life is not None:

@@ -35,7 +35,7 @@ PLAINTEXT = re.compile(r"dapi[0-9a-f]{8,}|sk-[A-Za-z0-9_-]{8,}|dose[0-9a-f]{8,}|
 # The first major release of each action that runs on node24 (node20 is deprecated), read from
 # each release's action.yml. An action not listed here must be added after checking its runtime.
 FIRST_NODE24_MAJOR = {"actions/checkout": 5, "actions/setup-python": 6, "pulumi/auth-actions": 2,
-                      "pulumi/actions": 7}
+                      "pulumi/actions": 7, "actions/upload-artifact": 6, "actions/download-artifact": 7}
 PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<action>[\w.-]+/[\w.-]+)@(?P<ref>\S+)(?:\s+#\s*(?P<version>\S+))?\s*$")
 
 
@@ -127,14 +127,36 @@ def test_pull_request_validates_and_renders_every_stack_without_credentials() ->
     assert "GITHUB_STEP_SUMMARY" in runs
 
 
+def test_the_change_plan_is_made_in_the_read_only_job_and_handed_on_as_an_artifact() -> None:
+    jobs = _load("pr.yml")["jobs"]
+    render = jobs["render"]
+    assert render["permissions"] == {"contents": "read"} and "id-token" not in str(render)
+    runs = _runs(render)
+    # Against the merge commit's first parent (the base branch), the work tree being the merge.
+    assert re.search(r"-m components diff HEAD\^1 > change-plan\.md \|\| code=\$\?", runs)
+    checkout = next(s for s in render["steps"] if str(s.get("uses", "")).startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] >= 2
+    # Every fork sees it in the summary; the diff's 2 (changes) is not a failure, its 1 is.
+    assert 'cat change-plan.md >> "$GITHUB_STEP_SUMMARY"' in runs
+    fail = next(s for s in render["steps"] if s.get("if") == "steps.diff.outputs.code == '1'")
+    assert fail["run"].strip() == "exit 1"
+    upload = next(s for s in render["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact@"))
+    assert upload["with"]["name"] == "change-plan" and upload["with"]["path"] == "change-plan.md"
+    names = [s.get("name") or s.get("uses") for s in render["steps"]]
+    assert names.index(upload["uses"]) < names.index("Validate every stack file")  # posted even when invalid
+
+
 def test_only_the_comment_job_writes_to_the_pull_request_and_it_runs_no_pull_request_code() -> None:
     jobs = _load("pr.yml")["jobs"]
     writers = [job_id for job_id, job in jobs.items() if job["permissions"].get("pull-requests") == "write"]
     assert writers == ["comment"]
     comment = jobs["comment"]
     assert comment["permissions"] == {"pull-requests": "write"}
-    assert not any("uses" in step for step in comment["steps"]), "it must not check out code"
-    assert "gh pr comment" in _runs(comment) and "needs.render.outputs.plan" in str(comment["steps"])
+    uses = [str(step["uses"]) for step in comment["steps"] if "uses" in step]
+    assert len(uses) == 1 and uses[0].startswith("actions/download-artifact@"), "it must not check out code"
+    assert comment["steps"][0]["with"]["name"] == "change-plan"
+    assert "gh api" in _runs(comment) and "-m components" not in _runs(comment) and "make" not in _runs(comment)
+    assert "head.repo.full_name == github.repository" in comment["if"] and "!cancelled()" in comment["if"]
 
 
 def test_pull_request_previews_each_changed_stack_with_its_read_only_identity() -> None:
@@ -380,7 +402,7 @@ def test_every_script_a_workflow_runs_exists(name: str) -> None:
 
 def test_the_checks_find_a_missing_target_and_subcommand() -> None:
     assert "bench-nonexistent" not in _make_targets() and "up" in _make_targets()
-    assert "deploy" not in _subcommands() and {"validate", "render", "verify"} <= _subcommands()
+    assert "deploy" not in _subcommands() and {"validate", "render", "verify", "diff"} <= _subcommands()
 
 
 # ---- the drift issue step, run as written with a stand-in for the `gh` CLI ----------------------
@@ -548,3 +570,75 @@ def test_the_changed_step_lists_the_stacks_a_pull_request_affects(tmp_path: Path
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert output.read_text() == f"stacks={json.dumps(expected)}\n"
+
+
+# ---- the pull request's comment step, run as written with a stand-in for the `gh` CLI ------------
+
+FAKE_GH_API = r"""#!/usr/bin/env python3
+# Stand-in for `gh api`: the pull request's comments in $GH_STATE (JSON), calls in $GH_CALLS.
+import json, os, subprocess, sys
+args = sys.argv[1:]
+state_path = os.environ["GH_STATE"]
+state = json.load(open(state_path))
+with open(os.environ["GH_CALLS"], "a") as f:
+    f.write(json.dumps(args) + "\n")
+assert args[0] == "api"
+method = args[args.index("--method") + 1] if "--method" in args else "GET"
+if method == "GET":
+    if state.get("list_fails"):
+        sys.exit("HTTP 502: Bad Gateway")
+    jq = args[args.index("--jq") + 1]
+    out = subprocess.run(["jq", "-r", jq], input=json.dumps(state["comments"]), capture_output=True, text=True)
+    print(out.stdout, end="")
+    sys.exit(out.returncode)
+body = open(args[args.index("-F") + 1].split("=@", 1)[1]).read()
+if method == "PATCH":
+    cid = int(args[3].rsplit("/", 1)[1])
+    next(c for c in state["comments"] if c["id"] == cid)["body"] = body
+else:
+    state["comments"].append({"id": 100 + len(state["comments"]), "user": {"login": "github-actions[bot]"},
+                              "body": body})
+json.dump(state, open(state_path, "w"))
+"""
+
+
+def _run_comment_step(tmp_path: Path, plan: str, list_fails: bool = False) -> tuple[int, list[dict[str, Any]]]:
+    step = next(s for s in _load("pr.yml")["jobs"]["comment"]["steps"] if "run" in s)
+    bin_dir, runner_temp, work = tmp_path / "bin", tmp_path / "runner", tmp_path / "work"
+    for d in (bin_dir, runner_temp, work):
+        d.mkdir(parents=True, exist_ok=True)
+    (bin_dir / "gh").write_text(FAKE_GH_API)
+    (bin_dir / "gh").chmod(0o755)
+    state = tmp_path / "state.json"
+    if not state.exists():
+        state.write_text(json.dumps({"comments": [
+            {"id": 1, "user": {"login": "alice"}, "body": "<!-- databricks-braintrust change plan -->\nmine"},
+            {"id": 2, "user": {"login": "github-actions[bot]"}, "body": "something else"}]}))
+    data = json.loads(state.read_text())
+    data["list_fails"] = list_fails
+    state.write_text(json.dumps(data))
+    (work / "change-plan.md").write_text(plan)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "RUNNER_TEMP": str(runner_temp), "PR": "7", "GH_TOKEN": "unused",
+           "GITHUB_REPOSITORY": "acme/databricks-braintrust", "RUN_URL": "https://github.com/acme/x/actions/runs/42",
+           "GH_STATE": str(state), "GH_CALLS": str(tmp_path / "calls.jsonl")}
+    proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=60)
+    return proc.returncode, json.loads(state.read_text())["comments"]
+
+
+def test_the_change_plan_is_one_comment_updated_on_each_push(tmp_path: Path) -> None:
+    code, comments = _run_comment_step(tmp_path, "## Change plan\nfirst push\n")
+    assert code == 0
+    ours = [c for c in comments if c["user"]["login"] == "github-actions[bot]" and "Change plan" in c["body"]]
+    assert len(ours) == 1 and "first push" in ours[0]["body"]
+    assert comments[0]["body"].endswith("mine")  # someone's comment with the marker is not ours
+    code, comments = _run_comment_step(tmp_path, "## Change plan\nsecond push\n")
+    ours = [c for c in comments if "Change plan" in c["body"]]
+    assert code == 0 and len(ours) == 1 and "second push" in ours[0]["body"] and "first push" not in ours[0]["body"]
+    # A listing that fails fails the step and posts nothing.
+    code, after = _run_comment_step(tmp_path, "## Change plan\nthird push\n", list_fails=True)
+    assert code != 0 and after == comments
+    # A plan too long for one comment is cut, pointing at the run's summary.
+    code, comments = _run_comment_step(tmp_path, "x" * 70000)
+    body = next(c["body"] for c in comments if c["id"] >= 100)
+    assert code == 0 and len(body) < 65536 and "Cut short" in body and "actions/runs/42" in body

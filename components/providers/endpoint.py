@@ -68,7 +68,7 @@ from databricks.sdk.service.serving import (
 )
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
 
-from components import endpoint_rules
+from components import catalog, endpoint_rules
 from components.args import (
     ENDPOINT,
     EmailNotificationsArgs,
@@ -251,7 +251,8 @@ def diff_endpoint(old: EndpointArgs, new: EndpointArgs) -> DiffResult:
     """The endpoint's diff rules; `old` the inputs state holds, `new` the checked inputs."""
     pay_per_token = new.mode == PAY_PER_TOKEN and old.mode == PAY_PER_TOKEN
     # A pay-per-token endpoint belongs to Databricks: nothing but its name and mode matter.
-    keys = ("name", "mode") if pay_per_token else ENDPOINT.input_keys()
+    keys = ("name", "mode") if pay_per_token else tuple(
+        k for k in ENDPOINT.input_keys() if k not in ENDPOINT.inert_keys)
     changed = [k for k in keys
                if is_unknown(getattr(new, k)) or canonical(old, k) != canonical(new, k)]
     # ENDPOINT.replace_keys is endpoint_rules.REPLACE_KEYS; a change of mode replaces only
@@ -743,7 +744,9 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
     def _check_throughput(self, ops: Ops, args: EndpointArgs) -> None:
         """Refuse, before any write, a throughput that is not a multiple of the workspace's own
         chunk for that model version, and model units that are not a multiple of its unit step
-        where it answers one (GET get-model-optimization-info; the SDK has no method)."""
+        where it answers one (GET get-model-optimization-info; the SDK has no method). Then the
+        stack's budget, with the workspace's own DBU rate where it answers one."""
+        live: list[float | None] = []
         for entity in canonical_entities(args.served_entities).values():
             bounds = {k: entity[k] for k in ("min_provisioned_throughput",
                                              "max_provisioned_throughput",
@@ -751,7 +754,8 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
             if not bounds or "entity_version" not in entity:
                 continue
             model, version = entity["entity_name"], entity["entity_version"]
-            chunk = self._live_chunk(ops, args.name, model, version)
+            chunk, dbus = self._live_chunk(ops, args.name, model, version)
+            live.append(self._live_cost(args.name, entity, chunk, dbus))
             if not chunk:
                 continue
             wrong = {k: v for k, v in bounds.items() if int(v) % chunk}
@@ -769,15 +773,58 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
                     f"use a multiple of {chunk}: {first}, {first + chunk}, {first + 2 * chunk}, ... "
                     f"(nearest: {' or '.join(str(n) for n in (lower, lower + chunk) if n > 0)}); "
                     "nothing was written")
+        self._check_budget(args, live)
 
-    def _live_chunk(self, ops: Ops, endpoint: str, model: str, version: str) -> int | None:
+    def _live_cost(self, endpoint: str, entity: dict[str, Any], chunk: int | None,
+                   dbus: float | None) -> float | None:
+        """One served entity's DBUs per hour at max, by the workspace's rate (`dbus` per chunk,
+        or per model unit), else the catalog's; None when neither is known. A workspace rate
+        that differs from the catalog's is a warning: the catalog is what review showed."""
+        model, version = entity["entity_name"], entity["entity_version"]
+        rate = catalog.dbu_rate(model, version)
+        units = entity.get("provisioned_model_units")
+        if dbus is not None and rate is not None and float(dbus) != rate.dbu_per_hour:
+            pulumi.log.warn(
+                f"endpoint {endpoint}: the workspace's rate for {model} version {version} is {dbus:g} "
+                f"DBU/h per {'model unit' if units is not None else 'chunk'}, the catalog's "
+                f"{rate.dbu_per_hour:g} ({rate.source}); the budget uses the workspace's, and the "
+                "cost shown in review was the catalog's (correct components/catalog.py)")
+        if units is not None:
+            per_unit = dbus if dbus is not None else (rate.dbu_per_hour if rate else None)
+            return None if per_unit is None else int(units) * float(per_unit)
+        high = int(entity.get("max_provisioned_throughput") or 0)
+        if dbus is not None and chunk:
+            return high / chunk * float(dbus)
+        return high / rate.size * rate.dbu_per_hour if rate is not None else None
+
+    def _check_budget(self, args: EndpointArgs, live: list[float | None]) -> None:
+        """Refuse, before the write, an endpoint whose live DBUs per hour at max put the stack
+        over max_dbu_per_hour (the rest of the stack counted at the catalog's known part)."""
+        budget = args.dbu_budget
+        if budget is None:
+            return
+        known = [c for c in live if c is not None]
+        if len(known) < len(live):
+            pulumi.log.warn(f"endpoint {args.name}: its DBU rate is unknown here too, so "
+                            f"max_dbu_per_hour {budget.max_dbu_per_hour:g} could not be checked for it")
+        total = sum(known) + budget.others_max_dbu_per_hour
+        if total > budget.max_dbu_per_hour:
+            raise ProviderError(
+                f"the stack would cost {total:g} DBU/h at max, over max_dbu_per_hour "
+                f"{budget.max_dbu_per_hour:g}",
+                f"endpoint {args.name}: {sum(known):g} DBU/h at max by the workspace's rate, the rest of "
+                f"the stack {budget.others_max_dbu_per_hour:g}",
+                "lower a max throughput or model units, or raise max_dbu_per_hour; nothing was written")
+
+    def _live_chunk(self, ops: Ops, endpoint: str, model: str, version: str
+                    ) -> tuple[int | None, float | None]:
         path = f"/api/2.0/serving-endpoints/get-model-optimization-info/{model}/{version}"
         try:
             info = ops.api.do("GET", path)
         except NotFound:
             # The workspace does not know this version: the create itself reports that, in the
             # workspace's own words.
-            return None
+            return None, None
         except DeadlineExceeded as exc:
             raise _timed_out(f"reading the throughput chunk of {model}", endpoint, exc) from None
         except DatabricksError as exc:
@@ -789,7 +836,10 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
                 f"endpoint {endpoint}, model {model} version {version}",
                 "serve another version or model" + _others_hint(model))
         chunk = info.get("throughput_chunk_size") if isinstance(info, dict) else None
-        return int(chunk) if chunk else None
+        # `dbus`: DBU per hour for one chunk (or model unit), next to the chunk (a 2024 capture).
+        dbus = info.get("dbus") if isinstance(info, dict) else None
+        return (int(chunk) if chunk else None,
+                float(dbus) if isinstance(dbus, int | float) and not isinstance(dbus, bool) else None)
 
     def _write_error(self, action: str, args: EndpointArgs, exc: DatabricksError
                      ) -> ProviderError:

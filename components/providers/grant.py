@@ -9,7 +9,9 @@ Outputs: every input, plus governed_by: "acl" (our entry is in the endpoint's AC
 Diff rules: endpoint_id, service_principal_name -> replace (new entry first, then the old one
 removed); permission_level -> update in place (our entry swapped for the new level in one PUT:
 PATCH never lowers a level, and a replace would then remove the principal's only entry);
-endpoint_name alone -> no change.
+endpoint_name alone -> no change. In a preview, an unknown endpoint_id with the same
+endpoint_name and endpoint_identity (the endpoint updated in place), or an unknown principal
+(renamed in place: it has no replace keys) is no change: `up` keeps both ids.
 
 Create adds the entry with the PATCH API (update_permissions), which never touches other
 entries; when the principal already holds another direct level on the endpoint (someone raised
@@ -66,7 +68,7 @@ from databricks.sdk.service.serving import (
 )
 from pulumi.dynamic import CheckFailure, DiffResult
 
-from components.args import QUERY_GRANT, QueryGrantArgs, QueryGrantOutputs
+from components.args import ENDPOINT, QUERY_GRANT, QueryGrantArgs, QueryGrantOutputs
 from components.backoff import backoff
 
 from ._client import DatabricksProvider, pause_for
@@ -105,10 +107,38 @@ def _endpoint_lock(endpoint_id: str) -> threading.Lock:
         return _LOCKS.setdefault(endpoint_id, threading.Lock())
 
 
+def same_endpoint(old: QueryGrantArgs, new: QueryGrantArgs) -> bool:
+    """In a preview, whether an endpoint whose id is unknown is the one in state, updated in
+    place: same name, and the same values of the endpoint's replace keys (those both sides
+    know: state written before endpoint_identity holds none, and the table may have grown)."""
+    if is_unknown(new.endpoint_name) or old.endpoint_name != new.endpoint_name:
+        return False
+    before, after = old.endpoint_identity or {}, new.endpoint_identity or {}
+    if is_unknown(after):
+        return False
+    if "mode" in before and "mode" in after and \
+            (before["mode"] == "pay_per_token") != (after["mode"] == "pay_per_token"):
+        return False  # another endpoint: Databricks' own, or one of ours (endpoint_rules.SWITCHES)
+    return all(before[k] == after[k] for k in ENDPOINT.replace_keys if k in before and k in after)
+
+
+def unchanged_in_preview(old: QueryGrantArgs, new: QueryGrantArgs, key: str) -> bool:
+    """An input unknown only because a preview of a dynamic provider hands no output on (Pulumi
+    passes no `stables` to it), where `up` keeps the value: an endpoint updated in place keeps
+    its id; the principal has no replace keys, so an unknown application id is a principal being
+    updated (a rename), which keeps it."""
+    if not is_unknown(getattr(new, key)):
+        return False
+    if key == "endpoint_id":
+        return same_endpoint(old, new)
+    return key == "service_principal_name" and bool(old.service_principal_name)
+
+
 def diff_grant(old: QueryGrantArgs, new: QueryGrantArgs) -> DiffResult:
-    """endpoint_name, principal_created_at and endpoint_pay_per_token are never a change."""
-    replaces = [k for k in QUERY_GRANT.replace_keys
-                if is_unknown(getattr(new, k)) or getattr(old, k) != getattr(new, k)]
+    """endpoint_name, principal_created_at, endpoint_pay_per_token and endpoint_identity are
+    never a change (QUERY_GRANT.inert_keys)."""
+    replaces = [k for k in QUERY_GRANT.replace_keys if not unchanged_in_preview(old, new, k)
+                and (is_unknown(getattr(new, k)) or getattr(old, k) != getattr(new, k))]
     changed = list(replaces)
     if is_unknown(new.permission_level) or _level(old) != _level(new):
         changed.append("permission_level")

@@ -154,10 +154,20 @@ def due_for_rotation(old: State, new: OAuthSecretArgs,
     return expires - current <= span
 
 
+# The principal's ids: unknown in a preview only while the principal is updated (a rename),
+# since it has no replace keys (SERVICE_PRINCIPAL.replace_keys is empty); `up` keeps them.
+# Pulumi passes no `stables` to a dynamic provider, so the preview cannot know it otherwise.
+PRINCIPAL_IDS = ("service_principal_id", "application_id")
+
+
+def _kept_in_preview(old: State, new: OAuthSecretArgs, key: str) -> bool:
+    return key in PRINCIPAL_IDS and is_unknown(getattr(new, key)) and bool(getattr(old.args, key))
+
+
 def diff_secret(old: State, new: OAuthSecretArgs,
                 now: Callable[[], dt.datetime] = _now) -> DiffResult:
-    replaces = [k for k in OAUTH_SECRET.replace_keys
-                if is_unknown(getattr(new, k)) or _canonical(old.args, k) != _canonical(new, k)]
+    replaces = [k for k in OAUTH_SECRET.replace_keys if not _kept_in_preview(old, new, k)
+                and (is_unknown(getattr(new, k)) or _canonical(old.args, k) != _canonical(new, k))]
     if due_for_rotation(old, new, now):
         replaces.append("expire_time")
     return diff_result(replaces, replaces, delete_before_replace=False)

@@ -7,7 +7,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from components.spec.constants import MANAGED_BY_TAG
 from components.spec.problems import FieldError
@@ -58,6 +58,8 @@ def _no_bool(value: Any) -> Any:
 
 
 Number = Annotated[int, BeforeValidator(_no_bool)]
+# A price or a budget: a finite number above 0 (text is accepted, as for Number).
+PositiveAmount = Annotated[float, BeforeValidator(_no_bool), Field(gt=0, allow_inf_nan=False)]
 
 
 # Hyphens a reader takes for '-': hyphen, non-breaking hyphen, figure dash, en dash, minus, ...

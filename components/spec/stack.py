@@ -19,7 +19,7 @@ from components.spec.constants import (
     secret_hint,
 )
 from components.spec.endpoints import MAX_ENDPOINTS, EndpointEntry
-from components.spec.fields import MODEL_CONFIG, Number, Text, check_tags, nfc
+from components.spec.fields import MODEL_CONFIG, Number, PositiveAmount, Text, check_tags, nfc
 from components.spec.problems import FieldError, Problem
 from components.urls import check_api_url, check_workspace_url, is_loopback
 
@@ -149,6 +149,15 @@ class StackSpec(BaseModel):
     readiness_timeout_minutes: Number = Field(
         READINESS_TIMEOUT_MINUTES, ge=1, le=720,
         description="How long `pulumi up` waits for endpoints to become ready."
+    )
+    max_dbu_per_hour: PositiveAmount | None = Field(
+        None, description="A budget: the most DBUs per hour the stack's endpoints may cost at their max "
+        "capacity. validate, diff and `pulumi up` refuse a plan over it; where a rate is unknown offline they "
+        "say they cannot check it, and `pulumi up` checks each endpoint's live rate before it writes.",
+    )
+    price_per_dbu: PositiveAmount | None = Field(
+        None, description="Your price of one DBU (in your currency), to show cost as money per hour and "
+        "per month in render and diff. Nothing is billed from it.",
     )
     databricks_token: SecureValue | None = _secure_field("databricks_token")
     braintrust_api_key: SecureValue | None = _secure_field("braintrust_api_key")

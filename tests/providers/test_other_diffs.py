@@ -122,7 +122,19 @@ def test_grant_replaces_on_endpoint_or_principal_and_ignores_endpoint_name() -> 
            "permission_level": "CAN_QUERY", "__provider": "a"}
     assert diff_grant(old, {**old, "__provider": "b", "endpoint_name": "x"}).changes is False
     assert diff_grant(old, {**old, "endpoint_id": "e2"}).replaces == ["endpoint_id"]
-    assert diff_grant(old, {**old, "endpoint_id": Unknown()}).replaces == ["endpoint_id"]
+    # A preview: the endpoint's id is unknown. Updated in place (same name and replace-key
+    # values), it keeps its id, so the grant does not change; replaced, the grant is too.
+    ident = {"name": "ep", "mode": "provisioned", "route_optimized": False}
+    kept = {**old, "endpoint_identity": ident}
+    assert diff_grant(kept, {**kept, "endpoint_id": Unknown()}).changes is False
+    assert diff_grant(old, {**kept, "endpoint_id": Unknown()}).changes is False  # state from before the hint
+    replaced = {**kept, "endpoint_id": Unknown(), "endpoint_identity": {**ident, "route_optimized": True}}
+    assert diff_grant(kept, replaced).replaces == ["endpoint_id"]
+    assert diff_grant(kept, {**kept, "endpoint_id": Unknown(), "endpoint_name": "other"}).replaces == ["endpoint_id"]
+    assert diff_grant(kept, {**kept, "endpoint_identity": {**ident, "route_optimized": True}}).changes is False
+    # The principal renamed in place (it has no replace keys): its application id is unknown in a
+    # preview and kept by up.
+    assert diff_grant(old, {**old, "service_principal_name": Unknown()}).changes is False
     d = diff_grant(old, {**old, "service_principal_name": "app2"})
     assert d.replaces == ["service_principal_name"] and d.delete_before_replace is False
     d = diff_grant(old, {**old, "permission_level": "CAN_MANAGE"})
@@ -198,3 +210,11 @@ def test_wait_backs_off_to_the_cap_and_times_out_with_what_it_waited_for() -> No
     assert "endpoint x to be ready" in first and "pulumi up" in first
     assert "IN_PROGRESS" in str(err.value)
     assert wait_for(lambda: Done(3), what="w", obj="o", timeout=1) == 3
+
+
+def test_secret_is_not_replaced_in_a_preview_of_a_principal_renamed_in_place() -> None:
+    old = secret()
+    for key in ("service_principal_id", "application_id"):
+        assert secret_diff(old, inputs(secret(**{key: Unknown()})), now=lambda: NOW).changes is False
+    assert secret_diff(old, inputs(secret(service_principal_id="43")), now=lambda: NOW).replaces == [
+        "service_principal_id"]
