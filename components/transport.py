@@ -77,9 +77,13 @@ _KNOWN: set[str] = set()
 _KNOWN_LOCK = threading.Lock()
 
 
+REMEMBER_MIN = 8  # every real credential is far longer; shorter text is too common to remove everywhere
+
+
 def remember(*values: Any) -> None:
-    """Secrets to remove from any server text from now on (strings of 4 characters or more)."""
-    found = {v for v in values if isinstance(v, str) and len(v) >= 4}
+    """Secrets to remove from any server text from now on (strings of REMEMBER_MIN characters
+    or more)."""
+    found = {v for v in values if isinstance(v, str) and len(v) >= REMEMBER_MIN}
     if found:
         with _KNOWN_LOCK:
             _KNOWN.update(found)
@@ -293,6 +297,13 @@ class _DeadlineAdapter(requests.adapters.HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        # Through an HTTP(S) proxy (HTTPS_PROXY) too; a SOCKS proxy keeps urllib3's own classes.
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        return manager
 
 
 class _NoNetrc(requests.auth.AuthBase):

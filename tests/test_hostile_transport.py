@@ -142,6 +142,16 @@ def test_a_dribbling_server_cannot_hold_a_bounded_provider_call(dribbling: Serve
     assert "GET /api/2.0/serving-endpoints" in str(value)
 
 
+def test_a_dribbling_proxy_cannot_hold_a_bounded_provider_call(dribbling: Server, monkeypatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", dribbling.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    api = BoundedApi.within(_Config("http://workspace.invalid"), 2, session_key="through-a-proxy")
+    kind, value = _returns(lambda: api.do("GET", "/api/2.0/serving-endpoints"))
+    assert kind == "raised" and isinstance(value, DeadlineExceeded), value
+    assert dribbling.requests and b"workspace.invalid" in dribbling.requests[0]
+
+
 def test_a_dribbling_server_loses_a_post_answer_not_the_call(dribbling: Server) -> None:
     api = BoundedApi.within(_Config(dribbling.url), 2)
     kind, value = _returns(lambda: api.do("POST", "/api/2.0/serving-endpoints", body={"name": "x"}))
@@ -387,3 +397,20 @@ def test_the_provider_refuses_before_it_builds_a_client(monkeypatch) -> None:
         _client.workspace_client(_client.Credentials(host=STACK_HOST))
     assert len(str(info.value).splitlines()) == 1
     assert "https://other.cloud.databricks.com" in str(info.value) and STACK_HOST in str(info.value)
+
+
+@pytest.mark.parametrize("shape", ["record-string", "secret-string", "output"])
+def test_verify_never_ends_in_a_recursion_error_on_deep_input(tmp_path: Path, shape: str) -> None:
+    deep = "[" * 5000 + "]" * 5000
+    record = {"type": "databricks", "name": "r", "secret": deep,
+              "metadata": {"api_base": "http://127.0.0.1:9", "auth_type": "service_principal_oauth",
+                           "customModels": {}, "models": []}}
+    data: Any = {"record-string": json.dumps(deep), "secret-string": record,
+                 "output": {"braintrust_provider": deep}}[shape]
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps(data))
+    done = subprocess.run([sys.executable, "-m", "components", "verify", "--config", str(path), "--retries", "0",
+                           "--timeout", "1"], cwd=ROOT, capture_output=True, text=True, timeout=OUTER)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "RecursionError" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 3, done.stderr
