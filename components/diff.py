@@ -163,6 +163,10 @@ def _record_inputs(args: BraintrustRecordArgs) -> dict[str, Any]:
     return {k: v for k, v in args.inputs().items() if k != "after"}
 
 
+def _as_is(value: Any) -> Any:
+    return value
+
+
 Refusal = tuple[str, str, str]  # (resource key, field, why and the fix)
 
 
@@ -191,8 +195,9 @@ def compare(base: Plan, head: Plan, refused: list[Refusal] | None = None
                 moved[decl.key] = {"record", "record_hash", "redacted"}
             continue
         new_in, old_in = decl.args.inputs(), old.args.inputs()
+        same = endpoint_rules.comparable if isinstance(decl.args, EndpointArgs) else _as_is
         fields = [k for k in _compared_keys(decl, old)
-                  if new_in.get(k) != old_in.get(k) or _moves(new_in.get(k), moved)]
+                  if same(new_in.get(k)) != same(old_in.get(k)) or _moves(new_in.get(k), moved)]
         if not fields:
             continue
         contract = contract_of(decl.type)

@@ -414,3 +414,38 @@ def test_a_change_up_would_refuse_is_flagged_and_exits_1(repo: Repo, capsys: pyt
     refused = data["stacks"]["dev"]["refused"]
     assert len(refused) == 1 and refused[0].startswith("Endpoint/bt-units: served_entities:")
     assert "new name" in refused[0] and "bt-units" in err
+
+
+def test_lists_in_another_order_are_no_change_as_up_finds_none(
+        repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
+    """Rate limits, versions with their traffic and notification addresses are sets to the
+    provider (a second `up` over them reordered writes nothing), so diff shows no change."""
+    config = base_config()
+    churn = endpoint(config, "bt-churn")
+    for key in ("model", "workload_size", "scale_to_zero"):
+        churn.pop(key)
+    churn["models"] = [{"name": "main.ml.churn", "version": "3", "traffic": 70},
+                       {"name": "main.ml.churn", "version": "4", "traffic": 30}]
+    endpoint(config, "bt-mistral").update(
+        rate_limits=[{"key": "endpoint", "calls": 600}, {"key": "user", "tokens": 50},
+                     {"key": "user_group", "principal": "data-scientists", "calls": 9}],
+        email_notifications={"on_update_success": ["a@example.com", "b@example.com"]})
+    repo.write(config)
+    first = repo.commit("base")
+
+    def reorder(c: dict[str, Any]) -> None:
+        endpoint(c, "bt-churn")["models"].reverse()
+        mistral = endpoint(c, "bt-mistral")
+        mistral["rate_limits"].reverse()
+        mistral["email_notifications"]["on_update_success"].reverse()
+
+    change(repo, reorder)
+    code, data, _ = run_diff(capsys, first)
+    assert (code, actions(data)) == (0, {})
+
+    # A description added to an endpoint created without one: refused, saying to remove it.
+    change(repo, lambda c: endpoint(c, "bt-churn").update(description="scores churn"))
+    code, data, _ = run_diff(capsys, "HEAD~1")
+    assert code == 1
+    [refused] = data["stacks"]["dev"]["refused"]
+    assert "remove description: the endpoint was created without it" in refused and "None" not in refused

@@ -42,6 +42,7 @@ unique name makes safe (RESOURCE_ALREADY_EXISTS -> adopt ours).
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -862,6 +863,18 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
                 "serve another model in the stack file" + _replacement_hint(named[0] if named
                                                                             else ""),
                 describe(exc))
+        missing = re.search(r"model version (\S+) of '([^']+)' does not exist", text)
+        if missing is not None or "registered model" in text and "does not exist" in text:
+            # The version (or model) is named first: a permission hint in front of it sends the
+            # reader after the wrong cause (the workspace says "or you do not have permission").
+            models = [f"{e.entity_name} version {e.entity_version}" for e in args.served_entities or ()]
+            named = [m for m in models if m.split(" version ")[0].lower() in text] or models
+            return ProviderError(
+                f"{action} failed: the workspace has no {', '.join(named) or 'such model version'}",
+                f"endpoint {args.name}",
+                "set the model's version (model.version, or entity_version) in the stack file to one "
+                "the workspace has; if it does have it, check that the identity may read the model "
+                "(USE CATALOG, USE SCHEMA, EXECUTE on it)", describe(exc))
         return api_error(action, f"endpoint {args.name}", exc)
 
 
