@@ -467,7 +467,11 @@ def _money(cost: costmod.StackCost | None, price: float | None) -> str:
     for bound in ("min", "max"):
         m = costmod.money(cost.total(bound), price)
         if m is None or m["per_hour"] is None:
-            parts.append(f"at {bound}: unknown")
+            # Unknown, with the known part's money as a lower bound, as the DBU total shows it.
+            known = costmod.money(cost.known_total(bound), price)
+            floor = (f" (≥ {known['per_hour']:,.2f}/hour, ≥ {known['per_month']:,.0f}/month)"
+                     if known and known["per_hour"] else "")
+            parts.append(f"at {bound}: unknown{floor}")
         else:
             parts.append(f"at {bound}: {m['per_hour']:,.2f}/hour, {m['per_month']:,.0f}/month")
     return "; ".join(parts)

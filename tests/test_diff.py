@@ -391,6 +391,11 @@ def test_the_public_figures_priced_through_diff_and_model_units_changed_in_place
     # With a price: money for the known part, unknown for the whole.
     code, data, _ = run_diff(capsys, first, second, "--price-per-dbu", "0.5")
     assert data["stacks"]["dev"]["cost"]["after"]["total"]["dollars_at_max"] == {"per_hour": None, "per_month": None}
+    known = data["stacks"]["dev"]["cost"]["after"]["total"]["known_part"]
+    assert known["dollars_at_max"] == {"per_hour": 130.0, "per_month": 94900.0}  # a lower bound: 260 DBU/h at 0.5
+    assert main(["diff", first, second, "--price-per-dbu", "0.5"]) == 2
+    assert "after at min: unknown (≥ 53.00/hour, ≥ 38,690/month); at max: unknown (≥ 130.00/hour, ≥ 94,900/month)" \
+        in capsys.readouterr().out
     config[f"{P}:endpoints"] = config[f"{P}:endpoints"][:2]
     repo.write(config)
     code, data, _ = run_diff(capsys, second, "--price-per-dbu", "0.5")  # the work tree, maverick removed
