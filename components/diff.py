@@ -547,12 +547,16 @@ def _md_stack(sd: StackDiff, report: DiffReport) -> list[str]:
         lines += ["", f"At {sd.price_per_dbu:g} per DBU: before {_money(sd.base_cost, sd.price_per_dbu) or '—'}; "
                       f"after {_money(sd.head_cost, sd.price_per_dbu) or '—'}."]
     notes: list[str] = []
+    in_head = {e.endpoint for e in sd.head_cost.endpoints} if sd.head_cost else set()
     for cost in (sd.head_cost, sd.base_cost):
         for e in cost.endpoints if cost else ():
             for n in (*e.notes, *(f"source: {s}" for s in e.sources)):
                 line = f"`{e.endpoint}`: {n}"
-                if line not in notes:
-                    notes.append(line)
+                if line in notes:
+                    continue
+                # A base-side rate of an endpoint the head still has (it changed model): say which side.
+                notes.append(f"`{e.endpoint}` (before): {n}" if cost is sd.base_cost and e.endpoint in in_head
+                             else line)
     if notes:
         lines += ["", "<details><summary>Rates: sources and unknowns</summary>", ""]
         lines += [f"- {_md_escape(n)}" for n in notes]

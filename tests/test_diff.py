@@ -454,3 +454,21 @@ def test_lists_in_another_order_are_no_change_as_up_finds_none(
     assert code == 1
     [refused] = data["stacks"]["dev"]["refused"]
     assert "remove description: the endpoint was created without it" in refused and "None" not in refused
+
+
+def test_an_endpoint_that_changes_model_says_which_side_each_rate_note_is_from(
+        repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
+    old, new = repo.path / "old" / "Pulumi.dev.yaml", repo.path / "new" / "Pulumi.dev.yaml"
+    old.parent.mkdir()
+    new.parent.mkdir()
+    old.write_text(yaml.safe_dump({"config": base_config()}))
+    config = base_config()
+    config[f"{P}:endpoints"][1] = {"name": "bt-churn", "foundation_model": "mistral-7b-instruct",
+                                   "entity_version": "1", "throughput": {"min": 970, "max": 970}}
+    new.write_text(yaml.safe_dump({"config": config}))
+    assert main(["diff", str(old), str(new)]) == 2
+    text = capsys.readouterr().out
+    # The head's rate under the endpoint's name; the custom model it served before, marked so.
+    assert "- `bt-churn`: source: " in text
+    assert "- `bt-churn` (before): main.ml.churn: no public DBU rate" in text
+    assert "- `bt-churn`: main.ml.churn" not in text
