@@ -412,6 +412,19 @@ def test_a_braintrust_answer_echoing_the_secret_is_kept_secret_and_redacted() ->
     assert "preview_secret" in AI_SECRET.secret_outputs
 
 
+def test_a_braintrust_answer_echoing_secrets_anywhere_is_scrubbed_before_any_caller_sees_it() -> None:
+    from components.providers._braintrust import BraintrustApi, BraintrustCredentials
+
+    pat, key = "dapi" + "5d" * 16, "sk-" + "4c" * 20  # never remembered before this test
+    echo = {"id": pat, "name": "r", "metadata": {"note": f"sent {key}", "list": [pat]}, key: "as a key"}
+    for server in _serve(_answer(json.dumps(echo).encode())):
+        api = BraintrustApi(server.url, BraintrustCredentials(api_key=key),
+                            record={"name": "r", "type": "databricks", "secret": pat})
+        got = api.upsert({"name": "r", "type": "databricks", "secret": pat})
+        assert pat not in repr(got) and key not in repr(got), got  # not the id, not nested, not a key
+        assert got["id"] == transport.REDACTED or transport.REDACTED in got["id"]
+
+
 # ---------------------------------------------------------------- one credential, one host
 
 
