@@ -467,7 +467,11 @@ def _money(cost: costmod.StackCost | None, price: float | None) -> str:
     for bound in ("min", "max"):
         m = costmod.money(cost.total(bound), price)
         if m is None or m["per_hour"] is None:
-            parts.append(f"at {bound}: unknown")
+            # Unknown, with the known part's money as a lower bound, as the DBU total shows it.
+            known = costmod.money(cost.known_total(bound), price)
+            floor = (f" (≥ {known['per_hour']:,.2f}/hour, ≥ {known['per_month']:,.0f}/month)"
+                     if known and known["per_hour"] else "")
+            parts.append(f"at {bound}: unknown{floor}")
         else:
             parts.append(f"at {bound}: {m['per_hour']:,.2f}/hour, {m['per_month']:,.0f}/month")
     return "; ".join(parts)
@@ -543,12 +547,16 @@ def _md_stack(sd: StackDiff, report: DiffReport) -> list[str]:
         lines += ["", f"At {sd.price_per_dbu:g} per DBU: before {_money(sd.base_cost, sd.price_per_dbu) or '—'}; "
                       f"after {_money(sd.head_cost, sd.price_per_dbu) or '—'}."]
     notes: list[str] = []
+    in_head = {e.endpoint for e in sd.head_cost.endpoints} if sd.head_cost else set()
     for cost in (sd.head_cost, sd.base_cost):
         for e in cost.endpoints if cost else ():
             for n in (*e.notes, *(f"source: {s}" for s in e.sources)):
                 line = f"`{e.endpoint}`: {n}"
-                if line not in notes:
-                    notes.append(line)
+                if line in notes:
+                    continue
+                # A base-side rate of an endpoint the head still has (it changed model): say which side.
+                notes.append(f"`{e.endpoint}` (before): {n}" if cost is sd.base_cost and e.endpoint in in_head
+                             else line)
     if notes:
         lines += ["", "<details><summary>Rates: sources and unknowns</summary>", ""]
         lines += [f"- {_md_escape(n)}" for n in notes]

@@ -343,7 +343,11 @@ def read_capped(resp: requests.Response, cap: int, what: str) -> bytes:
     return b"".join(chunks)
 
 
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# A string, or an unterminated one to the end of the text: every quote that starts a match
+# consumes to its close or to the end, so the scan is linear. Without the `\Z` branch, an answer
+# of escaped quotes with no close (`"\"\"\"...`) is rescanned to its end from every quote:
+# quadratic, hours of CPU for a 1 MiB answer, with no socket left for a deadline to cut.
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 

@@ -391,6 +391,11 @@ def test_the_public_figures_priced_through_diff_and_model_units_changed_in_place
     # With a price: money for the known part, unknown for the whole.
     code, data, _ = run_diff(capsys, first, second, "--price-per-dbu", "0.5")
     assert data["stacks"]["dev"]["cost"]["after"]["total"]["dollars_at_max"] == {"per_hour": None, "per_month": None}
+    known = data["stacks"]["dev"]["cost"]["after"]["total"]["known_part"]
+    assert known["dollars_at_max"] == {"per_hour": 130.0, "per_month": 94900.0}  # a lower bound: 260 DBU/h at 0.5
+    assert main(["diff", first, second, "--price-per-dbu", "0.5"]) == 2
+    assert "after at min: unknown (≥ 53.00/hour, ≥ 38,690/month); at max: unknown (≥ 130.00/hour, ≥ 94,900/month)" \
+        in capsys.readouterr().out
     config[f"{P}:endpoints"] = config[f"{P}:endpoints"][:2]
     repo.write(config)
     code, data, _ = run_diff(capsys, second, "--price-per-dbu", "0.5")  # the work tree, maverick removed
@@ -449,3 +454,21 @@ def test_lists_in_another_order_are_no_change_as_up_finds_none(
     assert code == 1
     [refused] = data["stacks"]["dev"]["refused"]
     assert "remove description: the endpoint was created without it" in refused and "None" not in refused
+
+
+def test_an_endpoint_that_changes_model_says_which_side_each_rate_note_is_from(
+        repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
+    old, new = repo.path / "old" / "Pulumi.dev.yaml", repo.path / "new" / "Pulumi.dev.yaml"
+    old.parent.mkdir()
+    new.parent.mkdir()
+    old.write_text(yaml.safe_dump({"config": base_config()}))
+    config = base_config()
+    config[f"{P}:endpoints"][1] = {"name": "bt-churn", "foundation_model": "mistral-7b-instruct",
+                                   "entity_version": "1", "throughput": {"min": 970, "max": 970}}
+    new.write_text(yaml.safe_dump({"config": config}))
+    assert main(["diff", str(old), str(new)]) == 2
+    text = capsys.readouterr().out
+    # The head's rate under the endpoint's name; the custom model it served before, marked so.
+    assert "- `bt-churn`: source: " in text
+    assert "- `bt-churn` (before): main.ml.churn: no public DBU rate" in text
+    assert "- `bt-churn`: main.ml.churn" not in text

@@ -266,6 +266,71 @@ def test_loads_names_the_call_for_deep_json() -> None:
     assert transport.loads('{"a": "[[[[[[[[[["}', "GET /x") == {"a": "[[[[[[[[[["}
 
 
+# An answer of escaped quotes that never closes: a string scan that restarts at every quote is
+# quadratic in it (hours of CPU for 1 MiB, which no socket deadline can cut).
+UNCLOSED = b'{"message": "' + b'\\"' * 400_000
+
+
+@pytest.mark.parametrize("status", ["200 OK", "400 Bad Request"])
+def test_an_answer_of_unclosed_escaped_quotes_is_refused_promptly(status: str) -> None:
+    for server in _serve(_answer(UNCLOSED, status)):
+        api = BoundedApi.within(_Config(server.url), 30)
+        kind, value = _returns(lambda api=api: api.do("GET", "/api/2.0/serving-endpoints/q"))
+        assert kind == "raised" and "GET /api/2.0/serving-endpoints/q" in str(value), repr(value)
+        kind, result = _returns(lambda server=server: transport.request("GET", f"{server.url}/v1/q", retries=0))
+        assert kind == "ok" and result.body is None  # not JSON: no body, returned at once
+    assert transport.json_depth('["\\"[", {"a": "]]"}]') == 2
+
+
+def test_an_unknown_principal_message_is_recognised_in_linear_time() -> None:
+    from databricks.sdk.errors import BadRequest
+
+    from components.providers._propagation import is_unknown_principal
+
+    assert is_unknown_principal(BadRequest("Principal 1234 does not exist"))
+    assert is_unknown_principal(BadRequest("unknown service principal abc"))
+    assert not is_unknown_principal(BadRequest("endpoint x not found"))
+    # A hostile message of "principal principal ..." made a backtracking regex run for minutes.
+    kind, value = _returns(lambda: is_unknown_principal(BadRequest("principal " * 1_600_000)))
+    assert kind == "ok" and value is False
+
+
+def _install(url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PULUMI_RELEASES_URL": f"{url}/releases",
+           "PULUMI_INSTALL_DIR": str(tmp_path / "bin"), "PULUMI_DOWNLOAD_DEADLINE": "50", "TMPDIR": str(tmp_path)}
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "install_pulumi.py")], env=env,
+                          capture_output=True, text=True, timeout=OUTER)
+
+
+def _endless(sock: socket.socket, stop: threading.Event) -> None:
+    sock.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+    block = b"0" * (1 << 20)
+    while not stop.is_set():
+        sock.sendall(block)
+
+
+@pytest.mark.parametrize("shape", ["endless", "length"])
+def test_a_release_server_sending_too_much_is_refused_by_size(shape: str, tmp_path: Path) -> None:
+    answer = _endless if shape == "endless" else _answer(b"0" * (2 << 20))
+    for server in _serve(answer):
+        done = _install(server.url, tmp_path)
+        assert done.returncode == 1 and "larger than 1 MiB" in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_installer_why_file_is_written_beside_a_symlink_not_through_it(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.write_text("keep\n")
+    why = tmp_path / "why"
+    why.symlink_to(target)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PULUMI_RELEASES_URL": "ftp://nowhere",
+           "PULUMI_INSTALL_DIR": str(tmp_path / "bin")}
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "install_pulumi.py"), "--why", str(why)],
+                          env=env, capture_output=True, text=True, timeout=OUTER)
+    assert done.returncode == 1 and not why.is_symlink() and "not an http(s) URL" in why.read_text()
+    assert target.read_text() == "keep\n"
+
+
 # ---------------------------------------------------------------- ~/.netrc
 
 
