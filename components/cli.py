@@ -257,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="your price of one DBU: shows cost per hour and per month (default: the stack's "
                    "price_per_dbu)")
     p.add_argument("--stacks", default=str(STACKS_DIR), metavar="DIR",
-                   help="the folder of stack files in the repository (default: stacks)")
+                   help="the folder of stack files, relative to the current directory (default: stacks)")
     p.set_defaults(func=cmd_diff)
     try:  # verify is the only subcommand that talks to a workspace
         verify = importlib.import_module("components.verify")

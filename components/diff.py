@@ -414,8 +414,14 @@ def diff_revisions(base: str, head: str | None, stacks_dir: Path = Path("stacks"
     check_revision(base, where)
     if head is not None:
         check_revision(head, where)
-    return diff_sources(stack_texts_at(base, stacks_dir, where), stack_texts_at(head, stacks_dir, where),
-                        base, head or "work tree", price_per_dbu)
+    base_texts, head_texts = stack_texts_at(base, stacks_dir, where), stack_texts_at(head, stacks_dir, where)
+    if not base_texts and not head_texts:
+        # Nothing to compare is not "no change": exit 0 would pass a review that read nothing
+        # (the folder is relative to the current directory, as git's paths are).
+        raise DiffError(f"no stack files (Pulumi.<stack>.yaml) in {stacks_dir.as_posix()}/ at {base} or at "
+                        f"{head or 'the work tree'}, relative to {where} (run from the repository's root, or "
+                        "name the folder with --stacks)")
+    return diff_sources(base_texts, head_texts, base, head or "work tree", price_per_dbu)
 
 
 def diff_files(base: Path, head: Path, price_per_dbu: float | None = None) -> DiffReport:

@@ -248,6 +248,8 @@ def test_a_stack_invalid_on_the_base_side_shows_its_problems_and_exits_1(
     (["HEAD", "--price-per-dbu", "nan"], "not a positive number"),
     (["HEAD", "--price-per-dbu", "abc"], "not a number"),
     ([], None),  # BASE missing
+    # A folder with no stack file on either side (as from a subdirectory): nothing was read, so not "no change".
+    (["HEAD", "--stacks", "elsewhere"], "no stack files (Pulumi.<stack>.yaml) in elsewhere/ at HEAD"),
     (["HEAD", "--format", "xml"], None),
 ])
 def test_bad_input_exits_1_never_2(repo: Repo, capsys: pytest.CaptureFixture[str], args: list[str],

@@ -135,6 +135,32 @@ class _Config:
 # ---------------------------------------------------------------- deadlines
 
 
+@pytest.mark.parametrize("lifetime", [b"1" + b"0" * 400, b"NaN", b"-Infinity", b"Infinity", b"true", b'"soon"'])
+def test_a_token_endpoint_claiming_an_impossible_lifetime_still_gives_a_token(lifetime: bytes) -> None:
+    from components.providers import _auth
+
+    @dataclass
+    class M2M:
+        host: str
+        client_id: str = "app-id"
+        client_secret: str = "s" * 16
+        token: None = None
+        auth_type: str = "oauth-m2m"
+
+        def authenticate(self) -> dict[str, str]:
+            raise AssertionError("minted by _auth, not the SDK")
+
+    import time as _time
+
+    body = b'{"access_token": "minted-token-1234", "token_type": "Bearer", "expires_in": ' + lifetime + b"}"
+    for server in _serve(_answer(body)):
+        creds = _auth.Credentials(M2M(server.url))
+        kind, value = _returns(lambda creds=creds: creds.headers(_time.monotonic() + 10))
+        assert kind == "ok" and value[1] == {"Authorization": "Bearer minted-token-1234"}, value
+
+
+
+
 def test_a_dribbling_server_cannot_hold_a_bounded_provider_call(dribbling: Server) -> None:
     api = BoundedApi.within(_Config(dribbling.url), 2)
     kind, value = _returns(lambda: api.do("GET", "/api/2.0/serving-endpoints"))
@@ -410,6 +436,19 @@ def test_a_braintrust_answer_echoing_the_secret_is_kept_secret_and_redacted() ->
     outs = provider._outs({"id": "b0a3", "preview_secret": pat, "name": "r", "updated_at": "now"})
     assert outs.preview_secret != pat and pat not in repr(outs)
     assert "preview_secret" in AI_SECRET.secret_outputs
+
+
+def test_a_braintrust_answer_echoing_secrets_anywhere_is_scrubbed_before_any_caller_sees_it() -> None:
+    from components.providers._braintrust import BraintrustApi, BraintrustCredentials
+
+    pat, key = "dapi" + "5d" * 16, "sk-" + "4c" * 20  # never remembered before this test
+    echo = {"id": pat, "name": "r", "metadata": {"note": f"sent {key}", "list": [pat]}, key: "as a key"}
+    for server in _serve(_answer(json.dumps(echo).encode())):
+        api = BraintrustApi(server.url, BraintrustCredentials(api_key=key),
+                            record={"name": "r", "type": "databricks", "secret": pat})
+        got = api.upsert({"name": "r", "type": "databricks", "secret": pat})
+        assert pat not in repr(got) and key not in repr(got), got  # not the id, not nested, not a key
+        assert got["id"] == transport.REDACTED or transport.REDACTED in got["id"]
 
 
 # ---------------------------------------------------------------- one credential, one host
