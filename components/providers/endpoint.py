@@ -83,7 +83,7 @@ from components.spec.constants import MANAGED_BY_TAG as OWNER_TAG
 from components.spec.constants import MODES, READINESS_TIMEOUT_MINUTES
 
 from ._client import TRANSIENT, AnswerLost, DatabricksProvider, DeadlineExceeded, poll_deadline
-from ._contract import ContractProvider, Stored, from_wire, resource_class
+from ._contract import DELETE_TRIES, ContractProvider, Stored, from_wire, resource_class
 from ._errors import ProviderError, api_error, describe
 from ._ops import OPERATION_BUDGET, READ_BUDGET, Ops
 from ._props import diff_result, inputs_only, is_unknown, stable_hash, whole
@@ -519,14 +519,26 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
         if old.args.mode == PAY_PER_TOKEN:
             return  # referenced, never created: never deleted
         name = old.args.name or id_
-        try:
-            self._ops(OPERATION_BUDGET).serving.delete(name)
-        except NotFound:
-            return
-        except DeadlineExceeded as exc:
-            raise _timed_out("deleting the serving endpoint", name, exc) from None
-        except DatabricksError as exc:
-            raise api_error("deleting the serving endpoint", f"endpoint {name}", exc) from None
+        ops = self._ops(OPERATION_BUDGET)
+        # Read after write (issue 21): a delete answered 200 but never applied would let state
+        # forget an endpoint the workspace still holds (and bills). A GET confirms it gone;
+        # the DELETE is sent again (a 404 then means done) at most DELETE_TRIES times.
+        # Whether the real service can still show an endpoint just after a 200 is not
+        # documented; that a second DELETE is harmless there is a GUESS.
+        for _ in range(DELETE_TRIES):
+            try:
+                ops.serving.delete(name)
+                ops.serving.get(name)
+            except NotFound:
+                return
+            except DeadlineExceeded as exc:
+                raise _timed_out("deleting the serving endpoint", name, exc) from None
+            except DatabricksError as exc:
+                raise api_error("deleting the serving endpoint", f"endpoint {name}", exc) from None
+        raise ProviderError(
+            "serving endpoint not deleted", f"endpoint {name} in {self.host()}",
+            f"the workspace answered {DELETE_TRIES} deletes but still lists it; delete it in the "
+            "workspace (Serving) or run `pulumi destroy` again")
 
     # ------------------------------------------------------------ helpers
 
