@@ -61,7 +61,7 @@ render: venv
 	$(PY) -m components render -- "$$STACK"
 
 schema: venv
-	$(PY) -m components schema > stack.schema.json
+	$(PY) -m components schema --output stack.schema.json
 
 # The same emulator `make up STACK=local` uses (state, token files, seeded models in .emulator/),
 # in the foreground; Ctrl-C stops it. `scripts/emulator.sh status` says whether it answers.

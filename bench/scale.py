@@ -23,7 +23,7 @@ from typing import Any
 from bench.common import ADMIN_TOKEN, Emulator, progress, stack_config, table, write_results, write_stack
 
 FULL = (1, 50, 200, 400, 1000)
-QUICK = (1, 50, 200)
+QUICK = (1, 50)  # `make bench QUICK=1` stays under two minutes: the goal needs the full run
 
 
 def foundation_stack(n: int, host: str) -> dict[str, Any]:
@@ -86,6 +86,8 @@ def run(quick: bool = False, sizes: Sequence[int] | None = None) -> dict[str, An
     ref = per.get(50) or next(iter(per.values()), None)
     top = max(per) if per else None
     ratio = per[top] / ref if top is not None and ref else None
+    if top is None or top <= 50:
+        return {"rows": rows, "ratio": None, "goals": {}}  # nothing to compare with N = 50
     goal = f"no-op up: ms per endpoint at N={top} <= 1.5x that at N=50"
     return {"rows": rows, "ratio": ratio, "goals": {goal: ratio is not None and ratio <= 1.5}}
 

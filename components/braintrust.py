@@ -85,7 +85,7 @@ class DatabricksMetadata(BaseModel):
 def _oauth_secret_fields(raw: str) -> dict[str, Any] | None:
     try:
         parsed = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past Python's limit: not the fields
         return None
     return parsed if isinstance(parsed, dict) else None
 

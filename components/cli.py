@@ -26,6 +26,7 @@ from components.args import BraintrustRecordArgs, EndpointArgs, substitute
 from components.braintrust import REDACTED, record_config
 from components.cost import as_dict as cost_dict
 from components.cost import check_budget, estimate
+from components.files import write_file
 from components.plan import Declaration, build_plan
 
 STACKS_DIR = Path("stacks")
@@ -220,7 +221,11 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    sys.stdout.write(json.dumps(specmod.spec_json_schema(), indent=2) + "\n")
+    text = json.dumps(specmod.spec_json_schema(), indent=2) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+    else:  # beside it, then renamed over it: a symlink there is replaced, never followed
+        write_file(args.output, text, mode=0o644)
     return 0
 
 
@@ -240,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("yaml", "json"), default="yaml")
     p.set_defaults(func=cmd_render)
     p = sub.add_parser("schema", help="JSON Schema of a stack file, for editors")
+    p.add_argument("--output", "-o", type=Path, metavar="FILE", help="write it to FILE (default: stdout)")
     p.set_defaults(func=cmd_schema)
     p = sub.add_parser("diff", help="the change plan between two git revisions (HEAD: the work tree) or two "
                        "stack files, with downtime and cost; exit 0 no change, 2 changes, 1 error")
@@ -251,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="your price of one DBU: shows cost per hour and per month (default: the stack's "
                    "price_per_dbu)")
     p.add_argument("--stacks", default=str(STACKS_DIR), metavar="DIR",
-                   help="the folder of stack files in the repository (default: stacks)")
+                   help="the folder of stack files, relative to the current directory (default: stacks)")
     p.set_defaults(func=cmd_diff)
     try:  # verify is the only subcommand that talks to a workspace
         verify = importlib.import_module("components.verify")

@@ -191,6 +191,10 @@ def as_dict(cost: StackCost, price_per_dbu: float | None = None) -> dict[str, An
     if cost.unknown:
         out["total"]["known_part"] = {"min_dbu_per_hour": cost.known_total("min"),
                                       "max_dbu_per_hour": cost.known_total("max")}
+        if price_per_dbu is not None:
+            # A lower bound in money too: the total stays unknown (never the known part alone).
+            out["total"]["known_part"]["dollars_at_min"] = money(cost.known_total("min"), price_per_dbu)
+            out["total"]["known_part"]["dollars_at_max"] = money(cost.known_total("max"), price_per_dbu)
         out["total"]["unknown"] = list(cost.unknown)
     if price_per_dbu is not None:
         out["price_per_dbu"] = price_per_dbu

@@ -163,6 +163,10 @@ def _record_inputs(args: BraintrustRecordArgs) -> dict[str, Any]:
     return {k: v for k, v in args.inputs().items() if k != "after"}
 
 
+def _as_is(value: Any) -> Any:
+    return value
+
+
 Refusal = tuple[str, str, str]  # (resource key, field, why and the fix)
 
 
@@ -191,8 +195,9 @@ def compare(base: Plan, head: Plan, refused: list[Refusal] | None = None
                 moved[decl.key] = {"record", "record_hash", "redacted"}
             continue
         new_in, old_in = decl.args.inputs(), old.args.inputs()
+        same = endpoint_rules.comparable if isinstance(decl.args, EndpointArgs) else _as_is
         fields = [k for k in _compared_keys(decl, old)
-                  if new_in.get(k) != old_in.get(k) or _moves(new_in.get(k), moved)]
+                  if same(new_in.get(k)) != same(old_in.get(k)) or _moves(new_in.get(k), moved)]
         if not fields:
             continue
         contract = contract_of(decl.type)
@@ -409,8 +414,14 @@ def diff_revisions(base: str, head: str | None, stacks_dir: Path = Path("stacks"
     check_revision(base, where)
     if head is not None:
         check_revision(head, where)
-    return diff_sources(stack_texts_at(base, stacks_dir, where), stack_texts_at(head, stacks_dir, where),
-                        base, head or "work tree", price_per_dbu)
+    base_texts, head_texts = stack_texts_at(base, stacks_dir, where), stack_texts_at(head, stacks_dir, where)
+    if not base_texts and not head_texts:
+        # Nothing to compare is not "no change": exit 0 would pass a review that read nothing
+        # (the folder is relative to the current directory, as git's paths are).
+        raise DiffError(f"no stack files (Pulumi.<stack>.yaml) in {stacks_dir.as_posix()}/ at {base} or at "
+                        f"{head or 'the work tree'}, relative to {where} (run from the repository's root, or "
+                        "name the folder with --stacks)")
+    return diff_sources(base_texts, head_texts, base, head or "work tree", price_per_dbu)
 
 
 def diff_files(base: Path, head: Path, price_per_dbu: float | None = None) -> DiffReport:
@@ -462,7 +473,11 @@ def _money(cost: costmod.StackCost | None, price: float | None) -> str:
     for bound in ("min", "max"):
         m = costmod.money(cost.total(bound), price)
         if m is None or m["per_hour"] is None:
-            parts.append(f"at {bound}: unknown")
+            # Unknown, with the known part's money as a lower bound, as the DBU total shows it.
+            known = costmod.money(cost.known_total(bound), price)
+            floor = (f" (≥ {known['per_hour']:,.2f}/hour, ≥ {known['per_month']:,.0f}/month)"
+                     if known and known["per_hour"] else "")
+            parts.append(f"at {bound}: unknown{floor}")
         else:
             parts.append(f"at {bound}: {m['per_hour']:,.2f}/hour, {m['per_month']:,.0f}/month")
     return "; ".join(parts)
@@ -538,12 +553,16 @@ def _md_stack(sd: StackDiff, report: DiffReport) -> list[str]:
         lines += ["", f"At {sd.price_per_dbu:g} per DBU: before {_money(sd.base_cost, sd.price_per_dbu) or '—'}; "
                       f"after {_money(sd.head_cost, sd.price_per_dbu) or '—'}."]
     notes: list[str] = []
+    in_head = {e.endpoint for e in sd.head_cost.endpoints} if sd.head_cost else set()
     for cost in (sd.head_cost, sd.base_cost):
         for e in cost.endpoints if cost else ():
             for n in (*e.notes, *(f"source: {s}" for s in e.sources)):
                 line = f"`{e.endpoint}`: {n}"
-                if line not in notes:
-                    notes.append(line)
+                if line in notes:
+                    continue
+                # A base-side rate of an endpoint the head still has (it changed model): say which side.
+                notes.append(f"`{e.endpoint}` (before): {n}" if cost is sd.base_cost and e.endpoint in in_head
+                             else line)
     if notes:
         lines += ["", "<details><summary>Rates: sources and unknowns</summary>", ""]
         lines += [f"- {_md_escape(n)}" for n in notes]

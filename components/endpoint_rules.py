@@ -28,6 +28,7 @@ Sources:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -96,6 +97,11 @@ def _setting(props: Props, key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _undo(olds: Props, key: str) -> str:
+    old = _setting(olds, key)
+    return f"put back {old!r}" if old else f"remove {key}: the endpoint was created without it"
+
+
 def refusals(olds: Props, news: Props) -> list[tuple[str, str]]:
     """(field, message with the fix) for each change no API makes and no replacement should:
     what the provider's Check refuses and `diff` flags. ``olds`` empty: a create, nothing to
@@ -112,7 +118,7 @@ def refusals(olds: Props, news: Props) -> list[tuple[str, str]]:
             found.append((key, (
                 f"cannot change on an existing endpoint: Databricks sets {key} only when the endpoint "
                 "is created and has no API that changes it, and replacing the endpoint would stop it "
-                f"serving (put back {_get(olds, key)!r}, or give the endpoint a new name: the new one is "
+                f"serving ({_undo(olds, key)}, or give the endpoint a new name: the new one is "
                 "created with it, serves, and Braintrust moves to it before the old one is deleted)")))
     if switch_rule(olds, news) == "refuse":
         found.append(("served_entities", (
@@ -121,6 +127,18 @@ def refusals(olds: Props, news: Props) -> list[tuple[str, str]]:
             "and replacing it would stop it serving (give the endpoint a new name: the new one is "
             "created and serving before the old one is deleted, and Braintrust moves to it first)")))
     return found
+
+
+def comparable(value: Any) -> Any:
+    """An endpoint input as `diff` compares it: every list as a set (its items sorted), as the
+    provider's diff does (served entities by name, traffic by entity, rate limits, notification
+    addresses), so a list written in another order is no change there either."""
+    if isinstance(value, Mapping):
+        return {k: comparable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        items = [comparable(v) for v in value]
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True, default=repr))
+    return value
 
 
 def replace_keys(olds: Props, news: Props, changed: list[str]) -> list[str]:

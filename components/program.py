@@ -75,7 +75,7 @@ def _decode(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in ("{", "["):
         try:
             return json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # the spec then refuses the text, naming the key
             return value
     return value
 

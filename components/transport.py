@@ -77,9 +77,13 @@ _KNOWN: set[str] = set()
 _KNOWN_LOCK = threading.Lock()
 
 
+REMEMBER_MIN = 8  # every real credential is far longer; shorter text is too common to remove everywhere
+
+
 def remember(*values: Any) -> None:
-    """Secrets to remove from any server text from now on (strings of 4 characters or more)."""
-    found = {v for v in values if isinstance(v, str) and len(v) >= 4}
+    """Secrets to remove from any server text from now on (strings of REMEMBER_MIN characters
+    or more)."""
+    found = {v for v in values if isinstance(v, str) and len(v) >= REMEMBER_MIN}
     if found:
         with _KNOWN_LOCK:
             _KNOWN.update(found)
@@ -294,6 +298,13 @@ class _DeadlineAdapter(requests.adapters.HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        # Through an HTTP(S) proxy (HTTPS_PROXY) too; a SOCKS proxy keeps urllib3's own classes.
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        return manager
+
 
 class _NoNetrc(requests.auth.AuthBase):
     """A session's default auth that adds nothing. `requests` consults ~/.netrc only when a
@@ -332,7 +343,11 @@ def read_capped(resp: requests.Response, cap: int, what: str) -> bytes:
     return b"".join(chunks)
 
 
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# A string, or an unterminated one to the end of the text: every quote that starts a match
+# consumes to its close or to the end, so the scan is linear. Without the `\Z` branch, an answer
+# of escaped quotes with no close (`"\"\"\"...`) is rescanned to its end from every quote:
+# quadratic, hours of CPU for a 1 MiB answer, with no socket left for a deadline to cut.
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 

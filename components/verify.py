@@ -84,7 +84,9 @@ def _unwrap(data: Any) -> Any:
         if data.strip() == "[secret]":
             raise UsageError(f"the record is hidden as [secret]: {SHOW_SECRETS_HINT}")
         try:
-            data = json.loads(data)
+            data = transport.loads(data, "the record")
+        except transport.TooDeeplyNested:
+            raise UsageError("the record is nested too deeply to be a record") from None
         except ValueError:
             raise UsageError("the record is a string that is not JSON") from None
     if isinstance(data, dict) and "metadata" not in data:
@@ -120,8 +122,8 @@ def _parse(text: str, what: str) -> Any:
     if text.strip() == "[secret]":  # `pulumi stack output NAME` without --json and --show-secrets
         raise UsageError(f"{what} holds the record hidden as [secret]: {SHOW_SECRETS_HINT}")
     try:
-        return _unwrap(json.loads(text))
-    except RecursionError:
+        return _unwrap(transport.loads(text, what))
+    except transport.TooDeeplyNested:
         raise UsageError(f"{what} is nested too deeply to be a record") from None
     except ValueError as exc:
         # json's message holds a position, never the text around it

@@ -183,14 +183,16 @@ def _int_arg(req: Request, name: str) -> int | None:
 
 def list_(ws: Workspace, req: Request) -> Response:
     limit = _int_arg(req, "limit")
-    after, before = req.arg("starting_after") or None, req.arg("ending_before") or None
-    if after and before:
+    # Present but empty is not absent: "" is no uuid, so the spec's `format: uuid` refuses it
+    # (only `limit` is nullable).
+    after, before = req.arg("starting_after"), req.arg("ending_before")
+    if after is not None and before is not None:
         raise _error(400, "You may only pass one of starting_after and ending_before")
-    if after:
+    if after is not None:
         after = _uuid(after, "starting_after")
-    if before:
+    if before is not None:
         before = _uuid(before, "ending_before")
-    ids = {_uuid(v, "ids") for v in req.query.get("ids", []) if v != ""}
+    ids = {_uuid(v, "ids") for v in req.query.get("ids", [])}
     org = req.arg("org_name")
     if org not in (None, "", ORG_NAME):
         if ws.switches.braintrust_other_org == "empty":

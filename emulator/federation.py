@@ -25,6 +25,7 @@ import base64
 import binascii
 import json
 import secrets as pysecrets
+import threading
 import urllib.parse
 import urllib.request
 import uuid
@@ -47,6 +48,7 @@ ACCOUNT_ID = "7f1a2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b"
 DEFAULT_AUDIENCES = [ACCOUNT_ID]
 CLOCK_SKEW = 30  # seconds of leeway on exp/nbf, as JWT validators commonly allow
 JWKS_FETCH_TIMEOUT = 5
+JWKS_MAX = 1 << 20  # a key set is a few KB
 
 
 def host_metadata_fields() -> dict[str, Any]:
@@ -154,12 +156,24 @@ def _policy_keys(policy: dict[str, Any]) -> list[tuple[str | None, rsa.RSAPublic
     uri = str(policy["jwks_uri"])
     if not uri.startswith(("http://", "https://")):
         raise refuse("jwks_uri must be an http(s) URL")
-    try:
-        with urllib.request.urlopen(uri, timeout=JWKS_FETCH_TIMEOUT) as resp:  # noqa: S310 - http(s) only
-            text = resp.read().decode()
-    except OSError as e:
-        raise refuse(f"could not fetch jwks_uri ({type(e).__name__})") from None
-    return _keys_from_jwks(text, refuse)
+    got: list[str | BaseException] = []
+
+    def fetch() -> None:
+        try:
+            with urllib.request.urlopen(uri, timeout=JWKS_FETCH_TIMEOUT) as resp:  # noqa: S310 - http(s) only
+                body = resp.read(JWKS_MAX + 1)
+            got.append(body.decode() if len(body) <= JWKS_MAX else ValueError("larger than 1 MiB"))
+        except (OSError, UnicodeDecodeError) as e:
+            got.append(e)
+
+    # The timeout bounds each read; the thread bounds the whole fetch (a byte-a-time answer).
+    worker = threading.Thread(target=fetch, daemon=True)
+    worker.start()
+    worker.join(JWKS_FETCH_TIMEOUT * 2)
+    if not got or isinstance(got[0], BaseException):
+        reason = type(got[0]).__name__ if got else "no complete answer in time"
+        raise refuse(f"could not fetch jwks_uri ({reason})")
+    return _keys_from_jwks(got[0], refuse)
 
 
 def _decode(subject_token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:

@@ -360,6 +360,8 @@ class Monitor:
         `old` was replaced and waits for its delete (create-before-delete)."""
         step.t = time.monotonic() - self.t0
         step.unknowns = self.preview and contains_unknowns(self.current_inputs.get(step.urn, {}))
+        if state is not None and old is not None and state == old:
+            state = old  # the very object: its JSON is already known, and nothing changed
         with self.lock:
             self.result.steps[step.urn] = step
             if state is not None:
@@ -415,6 +417,8 @@ class Monitor:
         if not request.custom:
             state = ResourceState(urn, request.type, False, parent=request.parent,
                                   dependencies=reg.dependencies, inputs=inputs)
+            if old is not None and old == state:
+                state = old
             with self.lock:
                 self.new[urn] = state
             if not self.preview and old != state:  # written with the next step's checkpoint
@@ -538,6 +542,8 @@ class StackEngine:
         self.config, self.secret_keys = self._read_config(config or {}, secrets or {})
         self.shared_proc = proc
         self._proc_future: Future[ProviderProcess] | None = None
+        self._proc_ready: ProviderProcess | None = None  # the future's result, once known
+        self._proc_ready_for: Future[ProviderProcess] | None = None
         self.provider_env = provider_env
         self.transform = transform
         self.program = program or ROOT / "__main__.py"
@@ -681,11 +687,19 @@ class StackEngine:
     @property
     def proc(self) -> ProviderProcess:
         """The command's provider process (waits for it to have started)."""
-        if self._proc_future is not None:
-            return self._proc_future.result()
+        future = self._proc_future
+        if future is not None:
+            # Future.result() takes the future's lock: hundreds of steps at once queue on it
+            ready = self._proc_ready
+            return ready if ready is not None and future is self._proc_ready_for else self._ready(future)
         if self.shared_proc is None:
             raise RuntimeError("no provider process outside a command")
         return self.shared_proc
+
+    def _ready(self, future: Future[ProviderProcess]) -> ProviderProcess:
+        proc = future.result()
+        self._proc_ready, self._proc_ready_for = proc, future
+        return proc
 
     def start_provider(self) -> ProviderProcess:
         env = {"BRAINTRUST_API_KEY": "", "BRAINTRUST_BASE_URL": ""}
@@ -755,10 +769,15 @@ class StackEngine:
             errors += self._delete(monitor.pending_deletes, result, t0)
             survivors = kept
         with self.state_lock:  # the program's order; what failed to delete stays pending
-            self.state.resources = {**monitor.new, **survivors}
-            if not errors:
-                self.state.outputs = result.exports
-        self._save()
+            final = {**monitor.new, **survivors}
+            outputs = result.exports if not errors else self.state.outputs
+            unchanged = (self.checkpoints.changes == 0 and outputs == self.state.outputs
+                         and final.keys() == monitor.old.keys()
+                         and all(final[u] is monitor.old[u] for u in final))
+            self.state.resources = final
+            self.state.outputs = outputs
+        if not unchanged:  # a no-op up leaves the file as it was: nothing to write
+            self._save()
 
     def _delete(self, doomed: list[ResourceState], result: CommandResult, t0: float
                 ) -> list[Exception]:

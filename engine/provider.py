@@ -58,6 +58,14 @@ class ProviderCallError(Exception):
 
 
 def _serialize(props: dict[str, Any]) -> struct_pb2.Struct:
+    # Plain values never make the coroutine wait: drive it by hand, no event loop per call (a
+    # new loop is a selector and a socket pair, on every Check and Diff of every resource).
+    coro = rpc.serialize_properties(props, {})
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()  # it waited on something: run it again on a loop of its own (it has no effects)
     loop = asyncio.new_event_loop()
     try:
         return loop.run_until_complete(rpc.serialize_properties(props, {}))

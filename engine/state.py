@@ -124,6 +124,11 @@ class Checkpoints:
         self._written = 0  # the last change on disk
         self.writes = 0
 
+    @property
+    def changes(self) -> int:
+        """How many changes were made since the command began."""
+        return self._changes
+
     def changed(self) -> int:
         """Call under `lock` after changing the state: the change's sequence number."""
         self._changes += 1

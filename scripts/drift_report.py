@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         preview = json.loads(args.preview.read_text())
         if not isinstance(preview, dict):
             raise ValueError("the top level is not an object")
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         print(f"drift_report: {args.preview} is not the JSON of `pulumi preview --json` ({e}); "
               f"run `pulumi preview --refresh --json --stack {args.stack} > {args.preview}`", file=sys.stderr)
         return 2

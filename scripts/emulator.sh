@@ -44,12 +44,22 @@ try:
 except OSError:
     token = ""
 req = urllib.request.Request(url + "/api/2.0/serving-endpoints", headers={"Authorization": "Bearer " + token})
-try:
-    urllib.request.urlopen(req, timeout=2).close()
-except urllib.error.HTTPError:
-    sys.exit(3)
-except (OSError, http.client.HTTPException):
-    sys.exit(4)  # it took the connection, then no HTTP answer: closed, garbage or silence
+import threading
+result = []
+def ask():
+    try:
+        urllib.request.urlopen(req, timeout=2).close()
+        result.append(0)
+    except urllib.error.HTTPError:
+        result.append(3)
+    except (OSError, http.client.HTTPException):
+        result.append(4)  # it took the connection, then no HTTP answer: closed, garbage or silence
+# timeout=2 bounds each read; the thread bounds the whole request: an answer sent a byte at a
+# time is no HTTP answer either
+worker = threading.Thread(target=ask, daemon=True)
+worker.start()
+worker.join(5)
+sys.exit(result[0] if result else 4)
 PY
 }
 
@@ -174,11 +184,13 @@ start() {
   if [[ $rc -ne 1 ]]; then return $rc; fi
   local args=()
   mapfile -t args < <(emulator_args)
-  : >"$DIR/emulator.log"  # created here, before the background process opens it: mode 600
-  chmod 600 "$DIR/emulator.log"
+  # Created here, before the background process opens it: mode 600, and exclusively (set -C:
+  # O_EXCL), so a symlink left in its place is removed, never followed.
+  rm -f "$DIR/emulator.log" "$DIR/emulator.pid"
+  (set -C; umask 077; : >"$DIR/emulator.log")
   nohup "$PY" "${args[@]}" >>"$DIR/emulator.log" 2>&1 </dev/null &
   local pid=$!
-  echo "$pid" >"$DIR/emulator.pid"
+  (set -C; echo "$pid" >"$DIR/emulator.pid")
   local deadline=$((SECONDS + START_TIMEOUT))
   until probe; do
     if ! kill -0 "$pid" 2>/dev/null; then

@@ -43,6 +43,12 @@ MANUAL = "https://www.pulumi.com/docs/install/"
 STAMP = "pulumi.version"  # beside the installed CLI: which release DIR holds
 TIMEOUT = 60.0
 PROGRESS_FROM = 5 << 20  # bytes: a smaller download needs no progress lines
+# The largest download of each kind, and the most the archive may unpack to: far above a real
+# release (a checksums file of a few kB, an archive of ~100 MB unpacking to ~400 MB), far below
+# what fills a disk. A server sending for ever, or a gzip bomb inside the tar, stops here.
+MAX_CHECKSUMS = 1 << 20
+MAX_ARCHIVE = 1 << 30
+MAX_UNPACKED = 4 << 30
 OS_NAMES = {"Linux": "linux", "Darwin": "darwin"}
 ARCH_NAMES = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}
 
@@ -92,13 +98,23 @@ def existing(dir_: Path, version: str) -> Path | None:
     return None
 
 
-def _copy(resp: Any, out: BinaryIO, name: str) -> None:
-    """The body into `out`; a large one says how far it got at each quarter."""
-    total = int(resp.headers.get("Content-Length") or 0)
+def _too_large(url: str, what: str, cap: int) -> InstallError:
+    return InstallError(f"{url} sent a {what} larger than {cap >> 20} MiB, far more than a Pulumi release's: "
+                        f"check PULUMI_RELEASES_URL, or install the Pulumi CLI by hand ({MANUAL}) and put it on PATH")
+
+
+def _copy(resp: Any, out: BinaryIO, name: str, cap: int = MAX_ARCHIVE, url: str = "", what: str = "file") -> None:
+    """The body into `out`, refused past `cap` bytes; a large one says how far it got at each quarter."""
+    length = resp.headers.get("Content-Length") or ""
+    total = int(length) if length.isdigit() else 0
+    if total > cap:
+        raise _too_large(url, what, cap)
     done, shown = 0, 0
     while block := resp.read(1 << 20):
-        out.write(block)
         done += len(block)
+        if done > cap:
+            raise _too_large(url, what, cap)
+        out.write(block)
         if total >= PROGRESS_FROM and done * 4 // total > shown:
             shown = done * 4 // total
             print(f"  {name}: {done >> 20} of {total >> 20} MB", file=sys.stderr, flush=True)
@@ -144,7 +160,7 @@ def download_deadline() -> float:
 def _fetch_now(url: str, dest: Path, what: str) -> None:
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT) as resp, dest.open("wb") as out:  # noqa: S310 - http(s) only
-            _copy(resp, out, dest.name)
+            _copy(resp, out, dest.name, MAX_CHECKSUMS if what == "checksums file" else MAX_ARCHIVE, url, what)
     except urllib.error.HTTPError as exc:
         raise InstallError(f"{url} answered HTTP {exc.code}: no {what} there; check PULUMI_RELEASES_URL, or "
                            f"install the Pulumi CLI by hand ({MANUAL}) and put it on PATH") from None
@@ -177,7 +193,13 @@ def unpack(archive: Path, dir_: Path) -> None:
     """The archive's `pulumi/` files, flat into DIR; nothing outside it, no links, no devices."""
     dir_.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive, "r:gz") as tar:
-        members = tar.getmembers()
+        members, unpacked = [], 0
+        for member in tar:  # one header at a time: a member past the cap is never decompressed
+            unpacked += max(member.size, 0)
+            if unpacked > MAX_UNPACKED:
+                raise InstallError(f"{archive.name} unpacks to more than {MAX_UNPACKED >> 30} GiB, far more than a "
+                                   f"Pulumi release: nothing installed; install the Pulumi CLI by hand ({MANUAL})")
+            members.append(member)
         files = [m for m in members if m.isfile() and re.fullmatch(r"pulumi/[A-Za-z0-9][A-Za-z0-9._-]*", m.name)]
         if not any(m.name == "pulumi/pulumi" for m in files):
             raise InstallError(f"{archive.name} holds no pulumi/pulumi: not a Pulumi CLI release; install it by "
@@ -234,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             found = args.dir
     except InstallError as exc:
         if args.why is not None:
-            args.why.write_text(f"{exc}\n")
+            write_file(args.why, f"{exc}\n", mode=0o644)  # never through a symlink at FILE
         else:
             print(f"pulumi: {exc}", file=sys.stderr)
         return 1

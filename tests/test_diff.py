@@ -248,6 +248,8 @@ def test_a_stack_invalid_on_the_base_side_shows_its_problems_and_exits_1(
     (["HEAD", "--price-per-dbu", "nan"], "not a positive number"),
     (["HEAD", "--price-per-dbu", "abc"], "not a number"),
     ([], None),  # BASE missing
+    # A folder with no stack file on either side (as from a subdirectory): nothing was read, so not "no change".
+    (["HEAD", "--stacks", "elsewhere"], "no stack files (Pulumi.<stack>.yaml) in elsewhere/ at HEAD"),
     (["HEAD", "--format", "xml"], None),
 ])
 def test_bad_input_exits_1_never_2(repo: Repo, capsys: pytest.CaptureFixture[str], args: list[str],
@@ -391,6 +393,11 @@ def test_the_public_figures_priced_through_diff_and_model_units_changed_in_place
     # With a price: money for the known part, unknown for the whole.
     code, data, _ = run_diff(capsys, first, second, "--price-per-dbu", "0.5")
     assert data["stacks"]["dev"]["cost"]["after"]["total"]["dollars_at_max"] == {"per_hour": None, "per_month": None}
+    known = data["stacks"]["dev"]["cost"]["after"]["total"]["known_part"]
+    assert known["dollars_at_max"] == {"per_hour": 130.0, "per_month": 94900.0}  # a lower bound: 260 DBU/h at 0.5
+    assert main(["diff", first, second, "--price-per-dbu", "0.5"]) == 2
+    assert "after at min: unknown (≥ 53.00/hour, ≥ 38,690/month); at max: unknown (≥ 130.00/hour, ≥ 94,900/month)" \
+        in capsys.readouterr().out
     config[f"{P}:endpoints"] = config[f"{P}:endpoints"][:2]
     repo.write(config)
     code, data, _ = run_diff(capsys, second, "--price-per-dbu", "0.5")  # the work tree, maverick removed
@@ -414,3 +421,56 @@ def test_a_change_up_would_refuse_is_flagged_and_exits_1(repo: Repo, capsys: pyt
     refused = data["stacks"]["dev"]["refused"]
     assert len(refused) == 1 and refused[0].startswith("Endpoint/bt-units: served_entities:")
     assert "new name" in refused[0] and "bt-units" in err
+
+
+def test_lists_in_another_order_are_no_change_as_up_finds_none(
+        repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
+    """Rate limits, versions with their traffic and notification addresses are sets to the
+    provider (a second `up` over them reordered writes nothing), so diff shows no change."""
+    config = base_config()
+    churn = endpoint(config, "bt-churn")
+    for key in ("model", "workload_size", "scale_to_zero"):
+        churn.pop(key)
+    churn["models"] = [{"name": "main.ml.churn", "version": "3", "traffic": 70},
+                       {"name": "main.ml.churn", "version": "4", "traffic": 30}]
+    endpoint(config, "bt-mistral").update(
+        rate_limits=[{"key": "endpoint", "calls": 600}, {"key": "user", "tokens": 50},
+                     {"key": "user_group", "principal": "data-scientists", "calls": 9}],
+        email_notifications={"on_update_success": ["a@example.com", "b@example.com"]})
+    repo.write(config)
+    first = repo.commit("base")
+
+    def reorder(c: dict[str, Any]) -> None:
+        endpoint(c, "bt-churn")["models"].reverse()
+        mistral = endpoint(c, "bt-mistral")
+        mistral["rate_limits"].reverse()
+        mistral["email_notifications"]["on_update_success"].reverse()
+
+    change(repo, reorder)
+    code, data, _ = run_diff(capsys, first)
+    assert (code, actions(data)) == (0, {})
+
+    # A description added to an endpoint created without one: refused, saying to remove it.
+    change(repo, lambda c: endpoint(c, "bt-churn").update(description="scores churn"))
+    code, data, _ = run_diff(capsys, "HEAD~1")
+    assert code == 1
+    [refused] = data["stacks"]["dev"]["refused"]
+    assert "remove description: the endpoint was created without it" in refused and "None" not in refused
+
+
+def test_an_endpoint_that_changes_model_says_which_side_each_rate_note_is_from(
+        repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
+    old, new = repo.path / "old" / "Pulumi.dev.yaml", repo.path / "new" / "Pulumi.dev.yaml"
+    old.parent.mkdir()
+    new.parent.mkdir()
+    old.write_text(yaml.safe_dump({"config": base_config()}))
+    config = base_config()
+    config[f"{P}:endpoints"][1] = {"name": "bt-churn", "foundation_model": "mistral-7b-instruct",
+                                   "entity_version": "1", "throughput": {"min": 970, "max": 970}}
+    new.write_text(yaml.safe_dump({"config": config}))
+    assert main(["diff", str(old), str(new)]) == 2
+    text = capsys.readouterr().out
+    # The head's rate under the endpoint's name; the custom model it served before, marked so.
+    assert "- `bt-churn`: source: " in text
+    assert "- `bt-churn` (before): main.ml.churn: no public DBU rate" in text
+    assert "- `bt-churn`: main.ml.churn" not in text

@@ -230,3 +230,15 @@ def test_names_are_compared_in_nfc_but_sent_as_written(tmp_path: Path) -> None:
     config[f"{PROJECT}:tags"] = {**config.get(f"{PROJECT}:tags", {}), _nfd("équipe"): "a"}
     stack = load_stack_file(_write(tmp_path, config))
     assert _nfd("équipe") in stack.spec.tags  # never rewritten: a deployed stack sees no write
+
+
+def test_schema_output_replaces_a_symlink(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    link = tmp_path / "stack.schema.json"
+    link.symlink_to(victim)
+    done = subprocess.run([sys.executable, "-m", "components", "schema", "--output", str(link)], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert victim.read_text() == "precious" and not link.is_symlink()
+    assert json.loads(link.read_text())["type"] == "object"

@@ -715,6 +715,12 @@ GATEWAY_BAD_INPUT = [
      f"endpoints[{LLAMA}].rate_limits[0].principal", "add principal: <the group name>"),
     ("sp-limit-without-principal", endpoint(0, rate_limits=[{"key": "service_principal", "tokens": 10}]),
      f"endpoints[{LLAMA}].rate_limits[0].principal", "application id"),
+    ("sp-limit-with-an-empty-principal", endpoint(0, rate_limits=[{"key": "service_principal", "principal": "",
+                                                                   "tokens": 10}]),
+     f"endpoints[{LLAMA}].rate_limits[0].principal", "is empty"),
+    # An empty principal would have passed the limit-of-0 rule as "one principal blocked".
+    ("zero-for-an-empty-user", endpoint(0, rate_limits=[{"key": "user", "principal": "", "calls": 0}]),
+     f"endpoints[{LLAMA}].rate_limits[0].principal", "name the user, group or service principal"),
     ("limit-with-neither", endpoint(0, rate_limits=[{"key": "user"}]),
      f"endpoints[{LLAMA}].rate_limits[0]", "sets neither calls nor tokens"),
     ("endpoint-limit-with-principal", endpoint(0, rate_limits=[{"key": "endpoint", "principal": "x", "calls": 1}]),

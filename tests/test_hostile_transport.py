@@ -135,11 +135,47 @@ class _Config:
 # ---------------------------------------------------------------- deadlines
 
 
+@pytest.mark.parametrize("lifetime", [b"1" + b"0" * 400, b"NaN", b"-Infinity", b"Infinity", b"true", b'"soon"'])
+def test_a_token_endpoint_claiming_an_impossible_lifetime_still_gives_a_token(lifetime: bytes) -> None:
+    from components.providers import _auth
+
+    @dataclass
+    class M2M:
+        host: str
+        client_id: str = "app-id"
+        client_secret: str = "s" * 16
+        token: None = None
+        auth_type: str = "oauth-m2m"
+
+        def authenticate(self) -> dict[str, str]:
+            raise AssertionError("minted by _auth, not the SDK")
+
+    import time as _time
+
+    body = b'{"access_token": "minted-token-1234", "token_type": "Bearer", "expires_in": ' + lifetime + b"}"
+    for server in _serve(_answer(body)):
+        creds = _auth.Credentials(M2M(server.url))
+        kind, value = _returns(lambda creds=creds: creds.headers(_time.monotonic() + 10))
+        assert kind == "ok" and value[1] == {"Authorization": "Bearer minted-token-1234"}, value
+
+
+
+
 def test_a_dribbling_server_cannot_hold_a_bounded_provider_call(dribbling: Server) -> None:
     api = BoundedApi.within(_Config(dribbling.url), 2)
     kind, value = _returns(lambda: api.do("GET", "/api/2.0/serving-endpoints"))
     assert kind == "raised" and isinstance(value, DeadlineExceeded), value
     assert "GET /api/2.0/serving-endpoints" in str(value)
+
+
+def test_a_dribbling_proxy_cannot_hold_a_bounded_provider_call(dribbling: Server, monkeypatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", dribbling.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    api = BoundedApi.within(_Config("http://workspace.invalid"), 2, session_key="through-a-proxy")
+    kind, value = _returns(lambda: api.do("GET", "/api/2.0/serving-endpoints"))
+    assert kind == "raised" and isinstance(value, DeadlineExceeded), value
+    assert dribbling.requests and b"workspace.invalid" in dribbling.requests[0]
 
 
 def test_a_dribbling_server_loses_a_post_answer_not_the_call(dribbling: Server) -> None:
@@ -256,6 +292,71 @@ def test_loads_names_the_call_for_deep_json() -> None:
     assert transport.loads('{"a": "[[[[[[[[[["}', "GET /x") == {"a": "[[[[[[[[[["}
 
 
+# An answer of escaped quotes that never closes: a string scan that restarts at every quote is
+# quadratic in it (hours of CPU for 1 MiB, which no socket deadline can cut).
+UNCLOSED = b'{"message": "' + b'\\"' * 400_000
+
+
+@pytest.mark.parametrize("status", ["200 OK", "400 Bad Request"])
+def test_an_answer_of_unclosed_escaped_quotes_is_refused_promptly(status: str) -> None:
+    for server in _serve(_answer(UNCLOSED, status)):
+        api = BoundedApi.within(_Config(server.url), 30)
+        kind, value = _returns(lambda api=api: api.do("GET", "/api/2.0/serving-endpoints/q"))
+        assert kind == "raised" and "GET /api/2.0/serving-endpoints/q" in str(value), repr(value)
+        kind, result = _returns(lambda server=server: transport.request("GET", f"{server.url}/v1/q", retries=0))
+        assert kind == "ok" and result.body is None  # not JSON: no body, returned at once
+    assert transport.json_depth('["\\"[", {"a": "]]"}]') == 2
+
+
+def test_an_unknown_principal_message_is_recognised_in_linear_time() -> None:
+    from databricks.sdk.errors import BadRequest
+
+    from components.providers._propagation import is_unknown_principal
+
+    assert is_unknown_principal(BadRequest("Principal 1234 does not exist"))
+    assert is_unknown_principal(BadRequest("unknown service principal abc"))
+    assert not is_unknown_principal(BadRequest("endpoint x not found"))
+    # A hostile message of "principal principal ..." made a backtracking regex run for minutes.
+    kind, value = _returns(lambda: is_unknown_principal(BadRequest("principal " * 1_600_000)))
+    assert kind == "ok" and value is False
+
+
+def _install(url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PULUMI_RELEASES_URL": f"{url}/releases",
+           "PULUMI_INSTALL_DIR": str(tmp_path / "bin"), "PULUMI_DOWNLOAD_DEADLINE": "50", "TMPDIR": str(tmp_path)}
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "install_pulumi.py")], env=env,
+                          capture_output=True, text=True, timeout=OUTER)
+
+
+def _endless(sock: socket.socket, stop: threading.Event) -> None:
+    sock.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+    block = b"0" * (1 << 20)
+    while not stop.is_set():
+        sock.sendall(block)
+
+
+@pytest.mark.parametrize("shape", ["endless", "length"])
+def test_a_release_server_sending_too_much_is_refused_by_size(shape: str, tmp_path: Path) -> None:
+    answer = _endless if shape == "endless" else _answer(b"0" * (2 << 20))
+    for server in _serve(answer):
+        done = _install(server.url, tmp_path)
+        assert done.returncode == 1 and "larger than 1 MiB" in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_installer_why_file_is_written_beside_a_symlink_not_through_it(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.write_text("keep\n")
+    why = tmp_path / "why"
+    why.symlink_to(target)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PULUMI_RELEASES_URL": "ftp://nowhere",
+           "PULUMI_INSTALL_DIR": str(tmp_path / "bin")}
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "install_pulumi.py"), "--why", str(why)],
+                          env=env, capture_output=True, text=True, timeout=OUTER)
+    assert done.returncode == 1 and not why.is_symlink() and "not an http(s) URL" in why.read_text()
+    assert target.read_text() == "keep\n"
+
+
 # ---------------------------------------------------------------- ~/.netrc
 
 
@@ -337,6 +438,19 @@ def test_a_braintrust_answer_echoing_the_secret_is_kept_secret_and_redacted() ->
     assert "preview_secret" in AI_SECRET.secret_outputs
 
 
+def test_a_braintrust_answer_echoing_secrets_anywhere_is_scrubbed_before_any_caller_sees_it() -> None:
+    from components.providers._braintrust import BraintrustApi, BraintrustCredentials
+
+    pat, key = "dapi" + "5d" * 16, "sk-" + "4c" * 20  # never remembered before this test
+    echo = {"id": pat, "name": "r", "metadata": {"note": f"sent {key}", "list": [pat]}, key: "as a key"}
+    for server in _serve(_answer(json.dumps(echo).encode())):
+        api = BraintrustApi(server.url, BraintrustCredentials(api_key=key),
+                            record={"name": "r", "type": "databricks", "secret": pat})
+        got = api.upsert({"name": "r", "type": "databricks", "secret": pat})
+        assert pat not in repr(got) and key not in repr(got), got  # not the id, not nested, not a key
+        assert got["id"] == transport.REDACTED or transport.REDACTED in got["id"]
+
+
 # ---------------------------------------------------------------- one credential, one host
 
 
@@ -387,3 +501,20 @@ def test_the_provider_refuses_before_it_builds_a_client(monkeypatch) -> None:
         _client.workspace_client(_client.Credentials(host=STACK_HOST))
     assert len(str(info.value).splitlines()) == 1
     assert "https://other.cloud.databricks.com" in str(info.value) and STACK_HOST in str(info.value)
+
+
+@pytest.mark.parametrize("shape", ["record-string", "secret-string", "output"])
+def test_verify_never_ends_in_a_recursion_error_on_deep_input(tmp_path: Path, shape: str) -> None:
+    deep = "[" * 5000 + "]" * 5000
+    record = {"type": "databricks", "name": "r", "secret": deep,
+              "metadata": {"api_base": "http://127.0.0.1:9", "auth_type": "service_principal_oauth",
+                           "customModels": {}, "models": []}}
+    data: Any = {"record-string": json.dumps(deep), "secret-string": record,
+                 "output": {"braintrust_provider": deep}}[shape]
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps(data))
+    done = subprocess.run([sys.executable, "-m", "components", "verify", "--config", str(path), "--retries", "0",
+                           "--timeout", "1"], cwd=ROOT, capture_output=True, text=True, timeout=OUTER)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "RecursionError" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 3, done.stderr

@@ -71,6 +71,20 @@ def test_entity_version_override_is_kept_as_text() -> None:
     assert stack.spec.endpoints[0].entity_version == "4"  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(("index", "key", "value", "instead"), [
+    (0, "version", "3", "write entity_version instead"),
+    (2, "entity_version", "3", "write model: {name, version} instead"),
+    (2, "throughput", {"min": 0, "max": 1240}, "write workload_size instead"),
+])
+def test_a_setting_under_another_kind_of_endpoints_key_names_this_kinds_key(
+        index: int, key: str, value: Any, instead: str) -> None:
+    # `version:` on a foundation_model endpoint is a pin written under the custom model's key:
+    # the fix is entity_version, not removing the pin.
+    found = problems(lambda c: endpoints(c)[index].update({key: value}))
+    assert any(p.endswith(f".{key}: does not apply to " + ("a foundation_model" if index == 0 else "a custom model")
+                          + f" endpoint ({instead})") for p in found), found
+
+
 def test_custom_model_version_given_as_a_number_becomes_the_api_string() -> None:
     stack = validate(lambda c: endpoints(c)[2]["model"].update(version=3))
     assert stack.spec.endpoints[2].model.version == "3"  # type: ignore[union-attr]

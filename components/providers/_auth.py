@@ -26,6 +26,7 @@ message or a log line.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +42,7 @@ TOKEN_TIMEOUT = 30.0  # one token request, or one fresh authentication
 EARLY = 60.0  # a minted token is replaced this long before it expires
 TOKEN_PATH = "/oidc/v1/token"
 TOKEN_ANSWER_MAX = 64 << 10  # a token answer is well under a kilobyte
+TOKEN_LIFETIME_MAX = 86400.0  # a lifetime a server claims past a day is taken as a day
 
 
 class AuthConfig(Protocol):
@@ -148,8 +150,7 @@ class Credentials:
                 + (f" ({code})" if code else ""),
                 "check that the deployer's service principal is active and its OAuth secret "
                 "(DATABRICKS_CLIENT_SECRET) is valid, then run `pulumi up` again")
-        lifetime = body.get("expires_in")
-        seconds = float(lifetime) if isinstance(lifetime, int | float) else 3600.0
+        seconds = _lifetime(body.get("expires_in"))
         transport.remember(token)
         self._headers = {"Authorization": f"{body.get('token_type') or 'Bearer'} {token}"}
         self._expires = time.monotonic() + seconds
@@ -179,6 +180,19 @@ class Credentials:
             raise refused(f"authenticating again failed ({what})",
                           "check the deployer's credentials, then run `pulumi up` again")
         return fresh.authenticate
+
+
+def _lifetime(value: Any) -> float:
+    """A token's `expires_in` in seconds; an hour (OAuth's usual) when it is missing or unusable:
+    not a number, NaN, infinite, not positive, or an integer too large for a float (JSON allows
+    all of these, and `float()` of the last raises OverflowError)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return 3600.0
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return 3600.0
+    return min(seconds, TOKEN_LIFETIME_MAX) if math.isfinite(seconds) and seconds > 0 else 3600.0
 
 
 def refused(what: str, todo: str) -> ProviderError:

@@ -104,6 +104,9 @@ class BraintrustApi:
             retry_statuses=RETRY_STATUSES,
             headers={"Authorization": f"Bearer {self.creds.api_key}"})
         if result.ok:
+            # Every secret removed from the whole answer, nested values and the id included,
+            # before any caller logs it, returns it as the resource id or keeps it in state.
+            result.body = _scrubbed(result.body, self._secrets(body))
             return result
         # never echo the key or the record's secret, whatever the server said
         summary = transport.error_summary(result, self._secrets(body))
@@ -171,6 +174,16 @@ class BraintrustApi:
             return False
         listed = self.listed_ids([secret_id], name)
         return listed is not None and secret_id.lower() not in listed
+
+
+def _scrubbed(value: Any, secrets: transport.Secrets) -> Any:
+    if isinstance(value, str):
+        return secrets.scrub(value)
+    if isinstance(value, dict):
+        return {secrets.scrub(k) if isinstance(k, str) else k: _scrubbed(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v, secrets) for v in value]
+    return value
 
 
 def _record(res: transport.Result) -> dict[str, Any]:

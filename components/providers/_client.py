@@ -86,8 +86,8 @@ def _as_object(value: Any) -> dict[str, Any] | None:
         return None
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
+            value = transport.loads(value, "the stack config databricks-braintrust:workspace")
+        except ValueError as exc:  # not JSON, or nested too deeply
             raise ProviderError(
                 "reading stack config failed", f"{PRODUCT}:workspace",
                 "set it to an object such as {host: https://<workspace>.cloud.databricks.com}",

@@ -50,6 +50,7 @@ from pulumi.dynamic import (
 )
 from pulumi.output import Unknown
 
+from components import transport
 from components.args import (
     DYNAMIC_MODULE,
     Args,
@@ -174,6 +175,14 @@ class ContractProvider(ResourceProvider, Generic[A, Out]):
 
     @classmethod
     def stored_of(cls, props: Mapping[str, Any]) -> Stored[A, Out]:
+        # The secret outputs in state (an OAuth secret made by an earlier run) are removed from
+        # any server text this process shows from now on (components/transport.py `remember`).
+        for name in cls.CONTRACT.secret_outputs:
+            value = props.get(name)
+            if isinstance(value, Mapping):  # a record: its secret, not its names
+                transport.remember(*transport.credential_secrets(value.get("secret")))
+            elif name != "preview_secret":  # a preview is not the secret (and is itself redacted)
+                transport.remember(value)
         return Stored(from_wire(cls.CONTRACT.args, props),
                       from_wire(cls.CONTRACT.outputs, props))
 

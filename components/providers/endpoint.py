@@ -42,6 +42,7 @@ unique name makes safe (RESOURCE_ALREADY_EXISTS -> adopt ours).
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -428,7 +429,7 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
         self._check_throughput(ops, args)
         entities = canonical(args, "served_entities")
         routes = canonical(args, "traffic")
-        gateway = _gateway_config(args) if any(canonical_gateway(args)) else None
+        gateway = _gateway_config(args) if any(canonical_gateway(args)) or _disabled_table(args) else None
         notes = canonical(args, "email_notifications")
         emails = EmailNotifications.from_dict(notes) if any(notes.values()) else None
         # The name is unique in the workspace, so sending the create again after a lost answer
@@ -874,6 +875,18 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
                 "serve another model in the stack file" + _replacement_hint(named[0] if named
                                                                             else ""),
                 describe(exc))
+        missing = re.search(r"model version (\S+) of '([^']+)' does not exist", text)
+        if missing is not None or "registered model" in text and "does not exist" in text:
+            # The version (or model) is named first: a permission hint in front of it sends the
+            # reader after the wrong cause (the workspace says "or you do not have permission").
+            models = [f"{e.entity_name} version {e.entity_version}" for e in args.served_entities or ()]
+            named = [m for m in models if m.split(" version ")[0].lower() in text] or models
+            return ProviderError(
+                f"{action} failed: the workspace has no {', '.join(named) or 'such model version'}",
+                f"endpoint {args.name}",
+                "set the model's version (model.version, or entity_version) in the stack file to one "
+                "the workspace has; if it does have it, check that the identity may read the model "
+                "(USE CATALOG, USE SCHEMA, EXECUTE on it)", describe(exc))
         return api_error(action, f"endpoint {args.name}", exc)
 
 
@@ -951,6 +964,13 @@ def _gateway_config(args: EndpointArgs, was: EndpointArgs | None = None) -> AiGa
             {**{k: v for k, v in table.items() if v is not None}, "enabled": True})
     elif was is not None and canonical(was, "inference_table") is not None:
         table_config = AiGatewayInferenceTableConfig(enabled=False)
+    elif _disabled_table(args):
+        # A table the stack writes disabled, with nothing logging now: stored where the stack
+        # says, disabled, so what the workspace holds reads as the stack file does (a location
+        # changes freely while the table is disabled, databricks-sdk AiGatewayInferenceTableConfig).
+        written = _plain(args.inference_table)
+        table_config = AiGatewayInferenceTableConfig.from_dict(
+            {**{k: v for k, v in written.items() if v is not None and k != "enabled"}, "enabled": False})
     return AiGatewayConfig(
         rate_limits=_rate_limits(canonical(args, "rate_limits")),
         usage_tracking_config=AiGatewayUsageTrackingConfig(enabled=canonical(args, "usage_tracking")),
@@ -959,6 +979,11 @@ def _gateway_config(args: EndpointArgs, was: EndpointArgs | None = None) -> AiGa
             for side, g in guardrails.items() if g is not None}),
         inference_table_config=table_config,
     )
+
+
+def _disabled_table(args: EndpointArgs) -> bool:
+    table = args.inference_table
+    return not is_unknown(table) and table is not None and _plain(table).get("enabled") is False
 
 
 def _put_gateway(ops: Ops, name: str, config: AiGatewayConfig) -> None:

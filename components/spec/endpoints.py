@@ -79,6 +79,11 @@ class RateLimit(BaseModel):
         if self.calls is None and self.tokens is None:
             raise FieldError((), "sets neither calls nor tokens (add calls: <queries per minute> and/or "
                                  "tokens: <tokens per minute>)")
+        if self.principal is not None and not self.principal.strip():
+            # An empty principal names nobody: with a limit of 0 it would pass as "one principal
+            # blocked" while the API reads it as no principal (every caller).
+            raise FieldError(("principal",), "is empty (name the user, group or service principal, or "
+                                             "remove principal: for a limit on every caller)")
         if self.key in NEEDS_PRINCIPAL and self.principal is None:
             what = "group name" if self.key == "user_group" else "service principal's application id"
             raise FieldError(("principal",), f"is required with key: {self.key} (add principal: <the {what}>)")

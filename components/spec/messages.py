@@ -26,6 +26,15 @@ from components.spec.endpoints import (
 from components.spec.stack import BraintrustSettings, PrincipalSettings, StackSpec, WorkspaceSettings
 
 _MODE_NAMES = {"provisioned": "a foundation_model", "custom": "a custom model", "pay_per_token": "a pay-per-token"}
+# A field of one kind of endpoint written on another that says the same thing under its own key:
+# the fix is that key, not removing the setting (a version pinned with `version:` on a
+# foundation_model endpoint is `entity_version:` there).
+_COUNTERPARTS = {
+    ("provisioned", "version"): "entity_version",
+    ("custom", "entity_version"): "model: {name, version}",
+    ("custom", "throughput"): "workload_size",
+    ("custom", "model_units"): "workload_size",
+}
 
 
 _MODELS = (StackSpec, WorkspaceSettings, PrincipalSettings, BraintrustSettings, Throughput, RateLimit,
@@ -109,6 +118,9 @@ def message_for(err: Mapping[str, Any]) -> str:
         if field in all_field_names():
             # A real field of another kind of entry, e.g. throughput on a custom model.
             where = _MODE_NAMES.get(loc[2]) if len(loc) > 3 and loc[0] == "endpoints" else None
+            instead = _COUNTERPARTS.get((loc[2], field)) if where and len(loc) == 4 else None
+            if instead:
+                return f"does not apply to {where} endpoint (write {instead} instead)"
             return (f"does not apply to {where} endpoint (remove it)" if where
                     else "does not apply here (remove it or move it to where it belongs)")
         close = difflib.get_close_matches(field, all_field_names(), n=1)

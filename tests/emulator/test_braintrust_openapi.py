@@ -268,6 +268,9 @@ def conformance_run(run: Run) -> None:  # one scenario, read top to bottom
     run.call("GET", COLLECTION, params={"starting_after": ids[0], "ending_before": ids[2]}, valid=False)
     run.call("GET", COLLECTION, params={"starting_after": MALFORMED}, valid=False)
     run.call("GET", COLLECTION, params={"ending_before": MALFORMED}, valid=False)
+    # Present but empty is no uuid either: not "no cursor" / "no filter".
+    for empty in ({"starting_after": ""}, {"ending_before": ""}, {"ids": ""}, {"ids": [a["id"], ""]}):
+        run.call("GET", COLLECTION, params=empty, valid=False)
     one = run.call("GET", COLLECTION, params={"ids": a["id"]}).json()["objects"]
     assert [o["id"] for o in one] == [a["id"]]
     two = run.call("GET", COLLECTION, params={"ids": [a["id"], b["id"].upper()]}).json()["objects"]

@@ -16,10 +16,10 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
+from testing.engine.props import from_struct, is_secret, strip_secrets
 
 from testing.emulator import EmulatorClient
 from testing.engine import StackEngine
-from testing.engine.props import from_struct, is_secret, strip_secrets
 from testing.mocks import PlaceholderMocks
 from testing.stacks import ROOT, emulator_config
 

@@ -9,10 +9,10 @@ import json
 from pathlib import Path
 
 import pytest
+from testing.engine.props import secret, strip_secrets
 
 from testing.emulator import EmulatorProcess, free_port
 from testing.engine import StackEngine
-from testing.engine.props import secret, strip_secrets
 from testing.stacks import ADMIN_TOKEN, BRAINTRUST_API_KEY, ROOT, emulator_config
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("upgrade-*"))

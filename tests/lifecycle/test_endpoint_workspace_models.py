@@ -134,3 +134,25 @@ def test_an_entity_switched_to_another_model_without_a_version_gets_that_models_
     step = engine.register(Endpoint, EndpointProvider, "pt", other)
     assert step.op == "update"
     assert step.outputs["served_entities"][0]["entity_version"] == "3"  # Mixtral's newest
+
+
+@pytest.mark.parametrize("kind", ["custom", "provisioned"])
+def test_a_model_version_the_workspace_lacks_is_named_first_before_any_permission_hint(
+        target: Target, engine: Engine, kind: str) -> None:
+    target.needs_emulator()
+    if kind == "custom":
+        inputs = provisioned(target, base="nover")
+        inputs["served_entities"] = [{"name": "churn", "entity_name": "main.ml.churn_scorer",
+                                      "entity_version": "99", "workload_size": "Small",
+                                      "scale_to_zero_enabled": True}]
+        inputs["mode"] = "custom"
+        model = "main.ml.churn_scorer version 99"
+    else:
+        inputs = provisioned(target, version="99", base="nover")
+        model = f"{LLAMA_8B} version 99"
+    with pytest.raises(ProviderCallError) as err:
+        engine.register(Endpoint, EndpointProvider, "nover", inputs)
+    first = err.value.message.splitlines()[0]
+    assert f"the workspace has no {model}" in first, first
+    assert first.index(model) < first.find("permission") if "permission" in first else True
+    assert inputs["name"] in first

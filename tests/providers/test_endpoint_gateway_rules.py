@@ -96,6 +96,20 @@ def test_a_disabled_inference_table_is_the_same_as_none() -> None:
     assert diff_endpoint(props(inference_table=off), props(inference_table=None)).changes is False
 
 
+def test_a_table_written_disabled_is_stored_where_the_stack_says_disabled() -> None:
+    """Read back, the workspace holds what the stack file says (catalog, schema, prefix,
+    enabled: false); turning a logging table off stays one bare `enabled: false` (the location
+    changes only while disabled)."""
+    off = {"catalog_name": "main", "schema_name": "audit", "table_name_prefix": "bt", "enabled": False}
+    created = endpoint._gateway_config(args(props(inference_table=off)))
+    assert created.inference_table_config is not None
+    assert created.inference_table_config.as_dict() == off
+    was_logging = args(props())
+    turned_off = endpoint._gateway_config(args(props(inference_table=off)), was=was_logging)
+    assert turned_off.inference_table_config is not None
+    assert turned_off.inference_table_config.as_dict() == {"enabled": False}
+
+
 def test_state_written_before_these_settings_existed_shows_no_change() -> None:
     old = {k: v for k, v in props(guardrails=None, inference_table=None, description=None,
                                    budget_policy_id=None, email_notifications=None).items()
