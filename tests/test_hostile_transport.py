@@ -308,6 +308,20 @@ def test_an_answer_of_unclosed_escaped_quotes_is_refused_promptly(status: str) -
     assert transport.json_depth('["\\"[", {"a": "]]"}]') == 2
 
 
+def _two_lengths(sock: socket.socket, stop: threading.Event) -> None:
+    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 99999\r\nConnection: close\r\n\r\n{}")
+
+
+def test_a_malformed_answer_is_a_lost_answer_naming_the_call_never_a_bare_exception() -> None:
+    for server in _serve(_two_lengths):
+        kind, value = _returns(lambda url=server.url: BoundedApi.within(_Config(url), 2).do("GET", "/api/2.0/m"))
+        assert kind == "raised" and isinstance(value, DeadlineExceeded), repr(value)
+        assert "GET /api/2.0/m" in str(value) and "malformed answer" in str(value)
+        kind, value = _returns(lambda url=server.url: BoundedApi.within(_Config(url), 2).do("POST", "/api/2.0/m",
+                                                                                          body={}))
+        assert kind == "raised" and isinstance(value, _client.AnswerLost), repr(value)
+
+
 def test_an_unknown_principal_message_is_recognised_in_linear_time() -> None:
     from databricks.sdk.errors import BadRequest
 

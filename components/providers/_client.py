@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import configparser
 import hashlib
+import http.client
 import json
 import os
 import threading
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import requests
+import urllib3.exceptions
 from pulumi.dynamic import ConfigureRequest, ResourceProvider
 
 from components import transport
@@ -543,10 +545,15 @@ class BoundedApi:
                     raw = transport.read_capped(response, MAX_ANSWER, what)
             except transport.AnswerTooLarge as exc:
                 raise AnswerRefused(str(exc)) from None
-            except requests.RequestException:
+            except (requests.RequestException, http.client.HTTPException, urllib3.exceptions.HTTPError) as exc:
                 if watch.fired:
                     raise requests.ReadTimeout(f"{what}: no complete answer within {seconds:.0f}s") from None
-                raise
+                if isinstance(exc, _LOST):
+                    raise
+                # A malformed answer (two different Content-Lengths, say: requests'
+                # InvalidHeader) is handled as an answer lost on the way (a GET goes again, a
+                # POST is reconciled), never an unnamed exception out of the provider.
+                raise requests.ConnectionError(f"{what}: a malformed answer ({type(exc).__name__})") from None
             if watch.fired:  # an answer read "to its end" may have ended at the shut-down socket
                 raise requests.ReadTimeout(f"{what}: no complete answer within {seconds:.0f}s")
         text = raw.decode("utf-8", errors="replace")
@@ -554,6 +561,10 @@ class BoundedApi:
             raise AnswerRefused(str(transport.TooDeeplyNested(what)))
         response._content = secrets.scrub(text).encode() if secrets.values else raw
         return response
+
+
+_LOST = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+         requests.exceptions.ContentDecodingError)
 
 
 def _sent_secrets(headers: dict[str, str], cfg: Any) -> transport.Secrets:
