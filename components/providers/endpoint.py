@@ -148,8 +148,15 @@ def _count(value: Any) -> int | None:
 def canonical_rate_limits(limits: Iterable[RateLimitArgs] | None) -> list[RateLimitKey]:
     """(key, period, calls, tokens, principal), sorted: order never shows as a change. A limit
     of 0 stays 0 (it blocks; it is never read as "no limit")."""
-    return sorted((str(r.key or "user"), str(r.renewal_period or "minute"), _count(r.calls),
-                   _count(r.tokens), str(r.principal or "")) for r in limits or [])
+    return sorted(((str(r.key or "user"), str(r.renewal_period or "minute"), _count(r.calls),
+                    _count(r.tokens), str(r.principal or "")) for r in limits or []), key=_limit_order)
+
+
+def _limit_order(limit: RateLimitKey) -> tuple[str, str, bool, int, bool, int, str]:
+    """A sort key: two limits of one key may set calls in one and tokens in the other, and
+    None never compares with a number."""
+    key, period, calls, tokens, principal = limit
+    return (key, period, calls is not None, calls or 0, tokens is not None, tokens or 0, principal)
 
 
 def _plain(value: Any) -> Any:
