@@ -68,6 +68,10 @@ A = TypeVar("A", bound=Args)
 Out = TypeVar("Out", bound=Outputs)
 T = TypeVar("T")
 
+# A delete the remote answered but a read still shows is sent again at most this many times in
+# all before the step fails (read after write, issue 21; the grant's writes use the same 3).
+DELETE_TRIES = 3
+
 _REFERENCES = (Ref, RolloutRef, SecretConfig)  # never on the wire: the program resolved them
 
 

@@ -46,7 +46,7 @@ from components.args import AI_SECRET, AiSecretArgs, AiSecretOutputs
 from components.braintrust import validate_record
 
 from ._braintrust import BraintrustApi, BraintrustCredentials, base_url, credentials_from_config
-from ._contract import ContractProvider, Stored, resource_class
+from ._contract import DELETE_TRIES, ContractProvider, Stored, resource_class
 from ._errors import ProviderError
 from ._props import diff_result, is_unknown
 
@@ -195,8 +195,20 @@ class AiSecretProvider(ContractProvider[AiSecretArgs, AiSecretOutputs]):
 
     def remove(self, id_: str, old: State) -> None:
         secret_id = old.outs.secret_id or id_
-        if not self._api(old.args).delete(secret_id, str(old.args.name)):
-            pulumi.log.info(f"AI secret {old.args.name!r} ({secret_id}) was already gone")
+        api = self._api(old.args)
+        # Read after write (issue 21): a delete acknowledged but never applied would leave the
+        # record (and the principal's secret in it) in Braintrust with no state to find it.
+        # A GET confirms it gone; the DELETE is sent again at most DELETE_TRIES times.
+        for attempt in range(DELETE_TRIES):
+            if not api.delete(secret_id, str(old.args.name)) and attempt == 0:
+                pulumi.log.info(f"AI secret {old.args.name!r} ({secret_id}) was already gone")
+                return
+            if api.get(secret_id, str(old.args.name)) is None:
+                return
+        raise ProviderError(
+            "AI secret not deleted", f"AI secret {old.args.name!r} ({secret_id})",
+            f"Braintrust answered {DELETE_TRIES} deletes but still holds it; delete it in "
+            "Braintrust (Settings, AI providers) or run `pulumi destroy` again")
 
 
 def _echo_free(remote: dict[str, Any]) -> dict[str, Any]:

@@ -84,7 +84,7 @@ from components.spec.constants import MANAGED_BY_TAG as OWNER_TAG
 from components.spec.constants import MODES, READINESS_TIMEOUT_MINUTES
 
 from ._client import TRANSIENT, AnswerLost, DatabricksProvider, DeadlineExceeded, poll_deadline
-from ._contract import ContractProvider, Stored, from_wire, resource_class
+from ._contract import DELETE_TRIES, ContractProvider, Stored, from_wire, resource_class
 from ._errors import ProviderError, api_error, describe
 from ._ops import OPERATION_BUDGET, READ_BUDGET, Ops
 from ._props import diff_result, inputs_only, is_unknown, stable_hash, whole
@@ -148,8 +148,15 @@ def _count(value: Any) -> int | None:
 def canonical_rate_limits(limits: Iterable[RateLimitArgs] | None) -> list[RateLimitKey]:
     """(key, period, calls, tokens, principal), sorted: order never shows as a change. A limit
     of 0 stays 0 (it blocks; it is never read as "no limit")."""
-    return sorted((str(r.key or "user"), str(r.renewal_period or "minute"), _count(r.calls),
-                   _count(r.tokens), str(r.principal or "")) for r in limits or [])
+    return sorted(((str(r.key or "user"), str(r.renewal_period or "minute"), _count(r.calls),
+                    _count(r.tokens), str(r.principal or "")) for r in limits or []), key=_limit_order)
+
+
+def _limit_order(limit: RateLimitKey) -> tuple[str, str, bool, int, bool, int, str]:
+    """A sort key: two limits of one key may set calls in one and tokens in the other, and
+    None never compares with a number."""
+    key, period, calls, tokens, principal = limit
+    return (key, period, calls is not None, calls or 0, tokens is not None, tokens or 0, principal)
 
 
 def _plain(value: Any) -> Any:
@@ -520,14 +527,26 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
         if old.args.mode == PAY_PER_TOKEN:
             return  # referenced, never created: never deleted
         name = old.args.name or id_
-        try:
-            self._ops(OPERATION_BUDGET).serving.delete(name)
-        except NotFound:
-            return
-        except DeadlineExceeded as exc:
-            raise _timed_out("deleting the serving endpoint", name, exc) from None
-        except DatabricksError as exc:
-            raise api_error("deleting the serving endpoint", f"endpoint {name}", exc) from None
+        ops = self._ops(OPERATION_BUDGET)
+        # Read after write (issue 21): a delete answered 200 but never applied would let state
+        # forget an endpoint the workspace still holds (and bills). A GET confirms it gone;
+        # the DELETE is sent again (a 404 then means done) at most DELETE_TRIES times.
+        # Whether the real service can still show an endpoint just after a 200 is not
+        # documented; that a second DELETE is harmless there is a GUESS.
+        for _ in range(DELETE_TRIES):
+            try:
+                ops.serving.delete(name)
+                ops.serving.get(name)
+            except NotFound:
+                return
+            except DeadlineExceeded as exc:
+                raise _timed_out("deleting the serving endpoint", name, exc) from None
+            except DatabricksError as exc:
+                raise api_error("deleting the serving endpoint", f"endpoint {name}", exc) from None
+        raise ProviderError(
+            "serving endpoint not deleted", f"endpoint {name} in {self.host()}",
+            f"the workspace answered {DELETE_TRIES} deletes but still lists it; delete it in the "
+            "workspace (Serving) or run `pulumi destroy` again")
 
     # ------------------------------------------------------------ helpers
 

@@ -9,7 +9,7 @@ import pytest
 
 from components.braintrust import build_provider_config, oauth_secret
 from components.providers.ai_secret import AiSecret, AiSecretProvider, record_hash
-from testing.provider import Engine, ProviderProcess
+from testing.provider import Engine, ProviderCallError, ProviderProcess
 from tests.lifecycle.conftest import ai_secret_names, braintrust_call
 
 
@@ -57,3 +57,28 @@ def test_a_lost_answer_to_the_delete_still_deletes_once(bt: Engine, emulator) ->
     bt.destroy(AiSecret, "bt")
     assert ai_secret_names(emulator) == []
     assert braintrust_call(emulator, "GET", f"/v1/ai_secret/{step.outputs['secret_id']}")[0] == 404
+
+
+def _swallow(emulator, count: int) -> None:
+    emulator.admin("POST", "faults", {"kind": "swallowed", "method": "DELETE",
+                                      "path": r"^/braintrust/v1/ai_secret/", "count": count})
+
+
+def test_a_delete_acknowledged_but_never_applied_is_sent_again_until_the_record_is_gone(
+        bt: Engine, emulator) -> None:
+    """Before, destroy ended on the 200 alone and left the record (and the principal's secret
+    in it) in Braintrust with nothing in state to find it (found by an outside fault drive)."""
+    bt.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, _record(emulator.url)))
+    _swallow(emulator, 1)
+    bt.destroy(AiSecret, "bt")
+    assert ai_secret_names(emulator) == []
+
+
+def test_deletes_never_applied_fail_the_step_saying_so(bt: Engine, emulator) -> None:
+    record = _record(emulator.url)
+    bt.register(AiSecret, AiSecretProvider, "bt", _inputs(emulator, record))
+    _swallow(emulator, 3)
+    with pytest.raises(ProviderCallError) as err:
+        bt.destroy(AiSecret, "bt")
+    assert "AI secret not deleted" in err.value.message and "destroy" in err.value.message
+    assert ai_secret_names(emulator) == [record["name"]]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from components.providers.endpoint import Endpoint, EndpointProvider
-from testing.provider import Engine
+from testing.provider import Engine, ProviderCallError
 from tests.lifecycle.conftest import Target
 from tests.lifecycle.test_lifecycle import endpoint_inputs
 
@@ -73,6 +75,35 @@ def test_a_lost_answer_to_the_delete_still_deletes_once(target: Target, engine: 
     engine.destroy(Endpoint, "churn")
     assert inputs["name"] not in [e.name for e in target.client().serving_endpoints.list()]
     assert engine.urn(Endpoint, "churn") not in engine.state
+
+
+def _swallow_deletes(target: Target, count: int) -> None:
+    target.emulator.admin("POST", "faults", {"kind": "swallowed", "method": "DELETE",
+                                             "path": r"^/api/2\.0/serving-endpoints/",
+                                             "count": count})
+
+
+def test_a_delete_acknowledged_but_never_applied_is_sent_again_until_the_endpoint_is_gone(
+        target: Target, engine: Engine) -> None:
+    """Before, destroy ended on the 200 alone: state forgot an endpoint the workspace still
+    held (found by an outside fault drive of `destroy` under swallowed answers)."""
+    target.needs_emulator()
+    inputs = endpoint_inputs(target)
+    engine.register(Endpoint, EndpointProvider, "churn", inputs)
+    _swallow_deletes(target, 1)
+    engine.destroy(Endpoint, "churn")
+    assert inputs["name"] not in [e.name for e in target.client().serving_endpoints.list()]
+
+
+def test_deletes_never_applied_fail_the_step_saying_so(target: Target, engine: Engine) -> None:
+    target.needs_emulator()
+    inputs = endpoint_inputs(target)
+    engine.register(Endpoint, EndpointProvider, "churn", inputs)
+    _swallow_deletes(target, 3)
+    with pytest.raises(ProviderCallError) as err:
+        engine.destroy(Endpoint, "churn")
+    assert "serving endpoint not deleted" in err.value.message
+    assert inputs["name"] in [e.name for e in target.client().serving_endpoints.list()]
 
 
 def test_a_lost_answer_to_a_config_update_is_sent_again_and_converges(

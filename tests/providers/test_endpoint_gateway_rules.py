@@ -91,6 +91,20 @@ def test_a_limit_of_zero_is_a_limit_not_the_absence_of_one() -> None:
     assert diff_endpoint(props(rate_limits=calls_none), props(rate_limits=calls_zero)).changes is True
 
 
+def test_calls_and_tokens_in_two_limits_of_one_key_compare_in_any_order() -> None:
+    """One limit of calls and another of tokens for the same key (and a repeated one): sorting
+    them compared None with a number and failed the whole `up`."""
+    limits = [{"calls": 5, "renewal_period": "minute", "key": "user"},
+              {"tokens": 9, "renewal_period": "minute", "key": "user"},
+              {"calls": 5, "renewal_period": "minute", "key": "user"}]
+    assert diff_endpoint(props(rate_limits=limits), props(rate_limits=limits[::-1])).changes is False
+    assert diff_endpoint(props(rate_limits=limits[:2]), props(rate_limits=limits)).changes is True
+    config = endpoint._gateway_config(args(props(rate_limits=limits)))
+    assert sorted(str(r.as_dict()) for r in config.rate_limits or []) == sorted(
+        str(r) for r in [{"calls": 5, "key": "user", "renewal_period": "minute"}] * 2
+        + [{"key": "user", "renewal_period": "minute", "tokens": 9}])
+
+
 def test_a_disabled_inference_table_is_the_same_as_none() -> None:
     off = {"catalog_name": "main", "schema_name": "logs", "enabled": False}
     assert diff_endpoint(props(inference_table=off), props(inference_table=None)).changes is False
