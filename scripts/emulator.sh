@@ -173,7 +173,10 @@ run() {
   local args=()
   mapfile -t args < <(emulator_args)
   echo "emulator on $URL, state and tokens in $DIR; Ctrl-C stops it"
-  echo "$$" >"$DIR/emulator.pid"  # exec keeps this pid: `make down` and `stop` find it
+  # exec keeps this pid: `make down` and `stop` find it. Exclusively, as in start: a symlink
+  # left in its place is removed, never followed.
+  rm -f "$DIR/emulator.pid"
+  (set -C; echo "$$" >"$DIR/emulator.pid")
   exec "$PY" "${args[@]}"
 }
 

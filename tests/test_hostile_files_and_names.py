@@ -242,3 +242,34 @@ def test_schema_output_replaces_a_symlink(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert victim.read_text() == "precious" and not link.is_symlink()
     assert json.loads(link.read_text())["type"] == "object"
+
+
+def test_the_foreground_emulator_writes_its_pid_file_beside_a_symlink_not_through_it(tmp_path: Path) -> None:
+    import os
+    import socket
+    import sys
+    import time
+
+    emu = tmp_path / "emu"
+    emu.mkdir(mode=0o700)
+    target = tmp_path / "target"
+    target.write_text("keep\n")
+    (emu / "emulator.pid").symlink_to(target)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "EMULATOR_DIR": str(emu), "EMULATOR_PORT": str(port), "PY": sys.executable}
+    proc = subprocess.Popen([str(ROOT / "scripts" / "emulator.sh"), "run"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        pid_file = emu / "emulator.pid"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (pid_file.is_symlink() or not pid_file.exists()):
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert not pid_file.is_symlink() and pid_file.read_text().strip() == str(proc.pid)
+        assert target.read_text() == "keep\n"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -111,8 +111,11 @@ def test_a_fresh_provider_process_keeps_the_gate_deadline_when_every_path_answer
         took = time.monotonic() - started
     finally:
         fresh.close()
-    # A correctness bound (deadline + 10 s), not a performance measurement.
-    assert took < deadline + SLACK, took
+    # A correctness bound, not a performance measurement: what it rules out is the SDK's own
+    # 300 s of probe retries and the 3600 s Retry-After. It also covers the fresh process
+    # importing databricks-sdk, which takes seconds on a loaded machine (four test workers on
+    # two cores), so it is wider than the warm-process bound above.
+    assert took < deadline + 6 * SLACK, took
     msg = err.value.message
     assert msg.splitlines()[0].startswith("timed out after 3s"), msg
     for name in endpoints:

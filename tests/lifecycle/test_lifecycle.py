@@ -417,17 +417,23 @@ def test_gate_rides_out_throttling(target: Target, engine: Engine) -> None:
     assert gate.outputs["ready"][inputs["name"]]["state"] == "READY"
 
 
-def test_preview_with_an_unknown_endpoint_id_plans_a_grant_replacement(target: Target,
-                                                                       engine: Engine) -> None:
+def test_preview_with_an_unknown_endpoint_id_replaces_the_grant_only_for_another_endpoint(
+        target: Target, engine: Engine) -> None:
+    # A preview hands a dynamic provider no output of an updated endpoint, so its id is unknown:
+    # the same endpoint (same name, updated in place) keeps its id at `up`, so no change; an
+    # endpoint of another name is another endpoint, so the grant is replaced (issue 20).
     from pulumi.runtime import rpc
 
     ep = up_endpoint(engine, "churn", endpoint_inputs(target)).outputs
     sp = up_principal(engine, target)
     engine.register(QueryGrant, QueryGrantProvider, "grant", grant_inputs(ep, sp))
     before = target.request_count()
-    diff = engine.diff(QueryGrant, QueryGrantProvider, "grant",
+    same = engine.diff(QueryGrant, QueryGrantProvider, "grant",
                        {**grant_inputs(ep, sp), "endpoint_id": rpc.UNKNOWN})
-    assert list(diff.replaces) == ["endpoint_id"]
+    assert list(same.replaces) == [] and list(same.diffs) == []
+    other = engine.diff(QueryGrant, QueryGrantProvider, "grant",
+                        {**grant_inputs(ep, sp), "endpoint_id": rpc.UNKNOWN, "endpoint_name": "bt-other"})
+    assert list(other.replaces) == ["endpoint_id"]
     if before is not None:
         assert target.request_count() == before
 
