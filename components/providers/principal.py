@@ -316,15 +316,32 @@ class ServicePrincipalProvider(DatabricksProvider, ContractProvider[ServicePrinc
             changes.append(Patch(op=PatchOp.REMOVE, path=f"entitlements[value eq {scim_string(e)}]"))
         if not changes:
             return
-        try:
-            until_known(
-                lambda: ops.scim.patch(id_, operations=changes, schemas=PATCH_SCHEMA),
-                recent=recent, principal=f"service principal {id_}",
-                listed=lambda: self._listed(ops, id_, None) is not None,
-                timeout=ops.left(PROPAGATION_TIMEOUT))
-        except (DatabricksError, DeadlineExceeded) as exc:
-            raise api_error("updating the service principal",
-                            f"service principal {new.display_name!r} ({id_})", exc) from None
+        obj = f"service principal {new.display_name!r} ({id_})"
+        # Read after write (issue 21): a rename answered but never applied would leave state
+        # naming the principal as the workspace does not. A GET must show the new name (one
+        # without a displayName, or a 404, is a principal still propagating: not a refusal);
+        # the PATCH (idempotent: replace, add, remove) is sent again at most DELETE_TRIES times.
+        for _ in range(DELETE_TRIES):
+            try:
+                until_known(
+                    lambda: ops.scim.patch(id_, operations=changes, schemas=PATCH_SCHEMA),
+                    recent=recent, principal=f"service principal {id_}",
+                    listed=lambda: self._listed(ops, id_, None) is not None,
+                    timeout=ops.left(PROPAGATION_TIMEOUT))
+                if old.display_name == new.display_name:
+                    return
+                try:
+                    shown = ops.scim.get(id_).display_name
+                except NotFound:
+                    return
+                if shown in (None, new.display_name):
+                    return
+            except (DatabricksError, DeadlineExceeded) as exc:
+                raise api_error("updating the service principal", obj, exc) from None
+        raise ProviderError(
+            "service principal not renamed", obj,
+            f"the workspace answered {DELETE_TRIES} renames but still names it {old.display_name!r}; "
+            "run `pulumi up` again")
 
 
 ServicePrincipal = resource_class(ServicePrincipalProvider)

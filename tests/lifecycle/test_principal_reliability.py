@@ -95,6 +95,20 @@ def test_principal_deletes_never_applied_fail_the_step_saying_so(
     assert len(principals(target)) == 1
 
 
+def test_a_rename_acknowledged_but_never_applied_is_sent_again_until_the_workspace_shows_it(
+        target: Target, engine: Engine) -> None:
+    """Before, the rename ended on the 200 alone: state named the principal as the workspace
+    did not, and every later `up` found nothing to do (found by an outside fault drive)."""
+    target.needs_emulator()
+    sp = up_principal(engine, target)
+    target.emulator.swallow("PATCH", SCIM_ONE)
+    renamed = target.name("braintrust-lc-renamed")
+    engine.register(ServicePrincipal, ServicePrincipalProvider, "principal", {
+        "display_name": renamed, "external_id": "databricks-braintrust/lifecycle",
+        "entitlements": []})
+    assert target.client().service_principals.get(sp["principal_id"]).display_name == renamed
+
+
 def test_principal_without_external_id_is_never_adopted_a_new_one_is_made_with_a_warning(
         target: Target, engine: Engine) -> None:
     target.needs_emulator()
