@@ -43,7 +43,7 @@ from pulumi.dynamic import (
 from components.args import SERVICE_PRINCIPAL, ServicePrincipalArgs, ServicePrincipalOutputs
 
 from ._client import DatabricksProvider
-from ._contract import ContractProvider, Stored, resource_class
+from ._contract import DELETE_TRIES, ContractProvider, Stored, resource_class
 from ._errors import ProviderError, api_error
 from ._ops import (
     MAX_ATTEMPTS,
@@ -272,16 +272,31 @@ class ServicePrincipalProvider(DatabricksProvider, ContractProvider[ServicePrinc
 
     def _delete(self, ops: Ops, id_: str, obj: str) -> None:
         """Delete, also when SCIM still answers 404 for a principal it has just made."""
+        unconfirmed = 0
+
         def attempt() -> Done[None] | Pending:
+            nonlocal unconfirmed
             try:
                 ops.scim.delete(id_)
-                return Done(None)
+                # Read after write (issue 21): a delete answered but never applied would let
+                # state forget a principal the workspace still holds. The list (which shows
+                # a new principal SCIM does not know by id yet) must no longer show it.
+                if self._listed(ops, id_, None) is None:
+                    return Done(None)
             except NotFound:
                 if self._listed(ops, id_, None) is None:
                     return Done(None)  # already gone
                 return Pending("the workspace lists it but does not know it by id yet")
             except (DatabricksError, DeadlineExceeded) as exc:
                 raise api_error("deleting the service principal", obj, exc) from None
+            unconfirmed += 1
+            if unconfirmed >= DELETE_TRIES:
+                raise ProviderError(
+                    "service principal not deleted", obj,
+                    f"the workspace answered {DELETE_TRIES} deletes but still lists it; delete it "
+                    "in the workspace (Settings, Identity and access) or run `pulumi destroy` "
+                    "again")
+            return Pending("the workspace answered the delete but still lists it")
 
         wait_for(attempt, what="the workspace to delete the new principal", obj=obj,
                  timeout=ops.left(PROPAGATION_TIMEOUT))
