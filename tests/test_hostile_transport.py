@@ -428,6 +428,22 @@ def test_a_workspace_echoing_the_authorization_header_never_shows_the_token(stat
         assert transport.REDACTED in shown or kind == "raised"
 
 
+def test_a_huge_or_escape_laden_workspace_error_is_quoted_short_and_inert() -> None:
+    # A workspace error of megabytes (the provider reads up to its 16 MiB cap) with terminal
+    # escapes in it: `up` shows its start, escaped, and how much was left out.
+    message = "\x1b]0;owned\x07\x1b[2J" + "x" * 3_000_000
+    body = json.dumps({"error_code": "BAD_REQUEST", "message": message}).encode()
+    for server in _serve(_answer(body, "400 Bad Request")):
+        api = BoundedApi.within(_Config(server.url), 10)
+        kind, value = _returns(lambda api=api: api.do("GET", "/api/2.0/serving-endpoints/x"))
+        assert kind == "raised"
+        from components.providers._errors import SERVER_TEXT_LIMIT, api_error
+
+        shown = str(api_error("reading the endpoint", "endpoint x", value))
+        assert len(shown) < SERVER_TEXT_LIMIT + 500, len(shown)
+        assert "\x1b" not in shown and "\x07" not in shown and "more characters not shown" in shown
+
+
 def test_an_error_message_never_carries_a_remembered_secret() -> None:
     from components.providers._errors import ProviderError
 

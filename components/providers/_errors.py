@@ -10,6 +10,18 @@ from databricks.sdk.errors import DatabricksError
 
 from components.transport import redact
 
+# A workspace may answer an error of any size (up to the provider's 16 MiB answer cap) and of
+# any bytes: `up` prints the start of it, never a screenful of server text or a terminal escape.
+SERVER_TEXT_LIMIT = 2000
+
+
+def quoted_server_text(text: str, limit: int = SERVER_TEXT_LIMIT) -> str:
+    """Server text as an error may quote it: control characters escaped (newlines and tabs
+    kept), at most `limit` characters, and how much more there was."""
+    shown = "".join(c if c in "\n\t" or c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256
+                    else f"\\u{ord(c):04x}" for c in text[:limit])
+    return shown if len(text) <= limit else f"{shown}… ({len(text) - limit} more characters not shown)"
+
 
 class ProviderError(Exception):
     """One failed provider operation, phrased for the person running `pulumi up`."""
@@ -36,8 +48,8 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, DatabricksError):
         code = getattr(exc, "error_code", None)
         prefix = f"{type(exc).__name__}" + (f" [{code}]" if code else "")
-        return redact(f"{prefix}: {exc}")
-    return redact(f"{type(exc).__name__}: {exc}")
+        return quoted_server_text(redact(f"{prefix}: {exc}"))
+    return quoted_server_text(redact(f"{type(exc).__name__}: {exc}"))
 
 
 def api_error(action: str, obj: str, exc: BaseException, todo: str | None = None) -> ProviderError:

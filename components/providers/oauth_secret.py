@@ -63,7 +63,7 @@ from components.args import OAUTH_SECRET, OAuthSecretArgs, OAuthSecretOutputs
 
 from ._client import DatabricksProvider
 from ._clock import host_of, workspace_now
-from ._contract import ContractProvider, Stored, resource_class
+from ._contract import DELETE_TRIES, ContractProvider, Stored, resource_class
 from ._errors import ProviderError, api_error
 from ._ops import MAX_ATTEMPTS, OPERATION_BUDGET, READ_BUDGET, AnswerLost, DeadlineExceeded, Ops
 from ._propagation import (
@@ -319,17 +319,27 @@ class OAuthSecretProvider(DatabricksProvider, ContractProvider[OAuthSecretArgs, 
     # ------------------------------------------------------------ helpers
 
     def _delete(self, ops: Ops, sp_id: str, secret_id: str, recent: bool) -> None:
-        try:
-            # A 404 for a principal still unknown to this API is not "already deleted".
-            until_known(lambda: ops.secrets.delete(sp_id, secret_id),
-                        recent=recent, principal=f"service principal {sp_id}",
-                        listed=lambda: self._principal_listed(ops, sp_id),
-                        timeout=ops.left(PROPAGATION_TIMEOUT))
-        except NotFound:
-            return
-        except (DatabricksError, DeadlineExceeded) as exc:
-            raise api_error("deleting an OAuth secret", f"secret {secret_id} of service principal "
-                            f"{sp_id}", exc) from None
+        obj = f"secret {secret_id} of service principal {sp_id}"
+        # Read after write (issue 21): a delete answered but never applied would leave an
+        # active secret (one of the principal's five) that state no longer knows. The list
+        # must no longer show it; the DELETE is sent again at most DELETE_TRIES times.
+        for _ in range(DELETE_TRIES):
+            try:
+                # A 404 for a principal still unknown to this API is not "already deleted".
+                until_known(lambda: ops.secrets.delete(sp_id, secret_id),
+                            recent=recent, principal=f"service principal {sp_id}",
+                            listed=lambda: self._principal_listed(ops, sp_id),
+                            timeout=ops.left(PROPAGATION_TIMEOUT))
+                if secret_id not in {str(s.id) for s in ops.secrets.list(sp_id)}:
+                    return
+            except NotFound:
+                return
+            except (DatabricksError, DeadlineExceeded) as exc:
+                raise api_error("deleting an OAuth secret", obj, exc) from None
+        raise ProviderError(
+            "OAuth secret not deleted", obj,
+            f"the workspace answered {DELETE_TRIES} deletes but still lists it; delete it in the "
+            "workspace (the principal's Secrets tab) or run `pulumi destroy` again")
 
     def _list(self, ops: Ops, sp_id: str, recent: bool) -> list[SecretInfo]:
         try:

@@ -43,7 +43,7 @@ from pulumi.dynamic import (
 from components.args import SERVICE_PRINCIPAL, ServicePrincipalArgs, ServicePrincipalOutputs
 
 from ._client import DatabricksProvider
-from ._contract import ContractProvider, Stored, resource_class
+from ._contract import DELETE_TRIES, ContractProvider, Stored, resource_class
 from ._errors import ProviderError, api_error
 from ._ops import (
     MAX_ATTEMPTS,
@@ -272,16 +272,31 @@ class ServicePrincipalProvider(DatabricksProvider, ContractProvider[ServicePrinc
 
     def _delete(self, ops: Ops, id_: str, obj: str) -> None:
         """Delete, also when SCIM still answers 404 for a principal it has just made."""
+        unconfirmed = 0
+
         def attempt() -> Done[None] | Pending:
+            nonlocal unconfirmed
             try:
                 ops.scim.delete(id_)
-                return Done(None)
+                # Read after write (issue 21): a delete answered but never applied would let
+                # state forget a principal the workspace still holds. The list (which shows
+                # a new principal SCIM does not know by id yet) must no longer show it.
+                if self._listed(ops, id_, None) is None:
+                    return Done(None)
             except NotFound:
                 if self._listed(ops, id_, None) is None:
                     return Done(None)  # already gone
                 return Pending("the workspace lists it but does not know it by id yet")
             except (DatabricksError, DeadlineExceeded) as exc:
                 raise api_error("deleting the service principal", obj, exc) from None
+            unconfirmed += 1
+            if unconfirmed >= DELETE_TRIES:
+                raise ProviderError(
+                    "service principal not deleted", obj,
+                    f"the workspace answered {DELETE_TRIES} deletes but still lists it; delete it "
+                    "in the workspace (Settings, Identity and access) or run `pulumi destroy` "
+                    "again")
+            return Pending("the workspace answered the delete but still lists it")
 
         wait_for(attempt, what="the workspace to delete the new principal", obj=obj,
                  timeout=ops.left(PROPAGATION_TIMEOUT))
@@ -301,15 +316,32 @@ class ServicePrincipalProvider(DatabricksProvider, ContractProvider[ServicePrinc
             changes.append(Patch(op=PatchOp.REMOVE, path=f"entitlements[value eq {scim_string(e)}]"))
         if not changes:
             return
-        try:
-            until_known(
-                lambda: ops.scim.patch(id_, operations=changes, schemas=PATCH_SCHEMA),
-                recent=recent, principal=f"service principal {id_}",
-                listed=lambda: self._listed(ops, id_, None) is not None,
-                timeout=ops.left(PROPAGATION_TIMEOUT))
-        except (DatabricksError, DeadlineExceeded) as exc:
-            raise api_error("updating the service principal",
-                            f"service principal {new.display_name!r} ({id_})", exc) from None
+        obj = f"service principal {new.display_name!r} ({id_})"
+        # Read after write (issue 21): a rename answered but never applied would leave state
+        # naming the principal as the workspace does not. A GET must show the new name (one
+        # without a displayName, or a 404, is a principal still propagating: not a refusal);
+        # the PATCH (idempotent: replace, add, remove) is sent again at most DELETE_TRIES times.
+        for _ in range(DELETE_TRIES):
+            try:
+                until_known(
+                    lambda: ops.scim.patch(id_, operations=changes, schemas=PATCH_SCHEMA),
+                    recent=recent, principal=f"service principal {id_}",
+                    listed=lambda: self._listed(ops, id_, None) is not None,
+                    timeout=ops.left(PROPAGATION_TIMEOUT))
+                if old.display_name == new.display_name:
+                    return
+                try:
+                    shown = ops.scim.get(id_).display_name
+                except NotFound:
+                    return
+                if shown in (None, new.display_name):
+                    return
+            except (DatabricksError, DeadlineExceeded) as exc:
+                raise api_error("updating the service principal", obj, exc) from None
+        raise ProviderError(
+            "service principal not renamed", obj,
+            f"the workspace answered {DELETE_TRIES} renames but still names it {old.display_name!r}; "
+            "run `pulumi up` again")
 
 
 ServicePrincipal = resource_class(ServicePrincipalProvider)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from components.providers.principal import ServicePrincipal, ServicePrincipalProvider
-from testing.provider import Engine
+from testing.provider import Engine, ProviderCallError
 from tests.lifecycle.conftest import Target
 from tests.lifecycle.test_lifecycle import DIFF_NONE, up_principal
 
@@ -71,6 +71,42 @@ def test_lost_answer_to_the_principal_delete_still_deletes_it(target: Target,
     target.emulator.lose_answer("DELETE", SCIM_ONE)
     engine.destroy(ServicePrincipal, "principal")
     assert principals(target) == []
+
+
+def test_a_principal_delete_acknowledged_but_never_applied_is_sent_again_until_it_is_gone(
+        target: Target, engine: Engine) -> None:
+    """Before, destroy ended on the 200 alone and state forgot a principal the workspace still
+    held (found by an outside fault drive of `destroy` under swallowed answers)."""
+    target.needs_emulator()
+    up_principal(engine, target)
+    target.emulator.swallow("DELETE", SCIM_ONE)
+    engine.destroy(ServicePrincipal, "principal")
+    assert principals(target) == []
+
+
+def test_principal_deletes_never_applied_fail_the_step_saying_so(
+        target: Target, engine: Engine) -> None:
+    target.needs_emulator()
+    up_principal(engine, target)
+    target.emulator.swallow("DELETE", SCIM_ONE, count=3)
+    with pytest.raises(ProviderCallError) as err:
+        engine.destroy(ServicePrincipal, "principal")
+    assert "service principal not deleted" in err.value.message
+    assert len(principals(target)) == 1
+
+
+def test_a_rename_acknowledged_but_never_applied_is_sent_again_until_the_workspace_shows_it(
+        target: Target, engine: Engine) -> None:
+    """Before, the rename ended on the 200 alone: state named the principal as the workspace
+    did not, and every later `up` found nothing to do (found by an outside fault drive)."""
+    target.needs_emulator()
+    sp = up_principal(engine, target)
+    target.emulator.swallow("PATCH", SCIM_ONE)
+    renamed = target.name("braintrust-lc-renamed")
+    engine.register(ServicePrincipal, ServicePrincipalProvider, "principal", {
+        "display_name": renamed, "external_id": "databricks-braintrust/lifecycle",
+        "entitlements": []})
+    assert target.client().service_principals.get(sp["principal_id"]).display_name == renamed
 
 
 def test_principal_without_external_id_is_never_adopted_a_new_one_is_made_with_a_warning(

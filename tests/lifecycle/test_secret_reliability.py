@@ -80,6 +80,30 @@ def test_lost_answer_to_the_secret_delete_still_deletes_it(target: Target,
     assert secret_ids(target, sp) == set()
 
 
+def test_a_secret_delete_acknowledged_but_never_applied_is_sent_again_until_it_is_gone(
+        target: Target, engine: Engine) -> None:
+    """Before, the delete ended on the 200 alone: an active secret (one of the principal's
+    five) outlived its state (found by an outside fault drive)."""
+    target.needs_emulator()
+    sp = up_principal(engine, target)
+    engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp))
+    target.emulator.swallow("DELETE", SECRETS + "/[^/]+$")
+    engine.destroy(OAuthSecret, "secret")
+    assert secret_ids(target, sp) == set()
+
+
+def test_secret_deletes_never_applied_fail_the_step_saying_so(
+        target: Target, engine: Engine) -> None:
+    target.needs_emulator()
+    sp = up_principal(engine, target)
+    engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp))
+    target.emulator.swallow("DELETE", SECRETS + "/[^/]+$", count=3)
+    with pytest.raises(ProviderCallError) as err:
+        engine.destroy(OAuthSecret, "secret")
+    assert "OAuth secret not deleted" in err.value.message
+    assert len(secret_ids(target, sp)) == 1
+
+
 def test_rotation_with_a_lost_answer_leaves_only_the_new_secret_the_old_one_goes_last(
         target: Target, engine: Engine) -> None:
     target.needs_emulator()
