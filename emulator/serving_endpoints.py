@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from databricks.sdk.service.serving import (
@@ -285,13 +286,20 @@ def validate_config(ws: Workspace, cfg: dict[str, Any], where: str) -> tuple[dic
             raise invalid_parameter(f"{where}.served_models must be a list")
         entities_in = [_served_model_to_entity(m, f"{where}.served_models[{i}]")
                        for i, m in enumerate(models_in)]
+    return _with_entities(ws, cfg, entities_in, where, _entity)
+
+
+def _with_entities(ws: Workspace, cfg: Any, entities_in: Any, where: str,
+                   entity: Callable[[Workspace, dict[str, Any], str], tuple[dict[str, Any], str | None]]
+                   ) -> tuple[dict[str, Any], str | None]:
+    """Both config APIs' served entities, each validated by `entity`, then the routes."""
     if not entities_in or not isinstance(entities_in, list):
         raise invalid_parameter(f"{where}.served_entities must hold at least one served entity")
     if len(entities_in) > MAX_SERVED_ENTITIES:
         raise invalid_parameter(f"{where}: at most {MAX_SERVED_ENTITIES} served entities")
     entities, tasks = [], set()
     for i, e in enumerate(entities_in):
-        out, task = _entity(ws, e, f"{where}.served_entities[{i}]")
+        out, task = entity(ws, e, f"{where}.served_entities[{i}]")
         entities.append(out)
         tasks.add(task)
     return _with_routes(cfg, entities, tasks, where)
@@ -300,17 +308,7 @@ def validate_config(ws: Workspace, cfg: dict[str, Any], where: str) -> tuple[dic
 def validate_pt_config(ws: Workspace, cfg: Any, where: str) -> tuple[dict[str, Any], str | None]:
     """Validate a /pt config (PtEndpointCoreConfig): normalized + task."""
     _check_keys(cfg, PT_CONFIG_FIELDS, where)
-    entities_in = cfg.get("served_entities")
-    if not entities_in or not isinstance(entities_in, list):
-        raise invalid_parameter(f"{where}.served_entities must hold at least one served entity")
-    if len(entities_in) > MAX_SERVED_ENTITIES:
-        raise invalid_parameter(f"{where}: at most {MAX_SERVED_ENTITIES} served entities")
-    entities, tasks = [], set()
-    for i, e in enumerate(entities_in):
-        out, task = _pt_entity(ws, e, f"{where}.served_entities[{i}]")
-        entities.append(out)
-        tasks.add(task)
-    return _with_routes(cfg, entities, tasks, where)
+    return _with_entities(ws, cfg, cfg.get("served_entities"), where, _pt_entity)
 
 
 def _with_routes(cfg: dict[str, Any], entities: list[dict[str, Any]], tasks: set[str | None],

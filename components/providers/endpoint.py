@@ -668,7 +668,7 @@ class EndpointProvider(DatabricksProvider, ContractProvider[EndpointArgs, Endpoi
                     _put_gateway(ops, name, _gateway_config(dataclasses.replace(
                         args, inference_table=dataclasses.replace(remote.inference_table, enabled=False)
                         if remote.inference_table else None), was=remote))
-                _put_gateway(ops, name, _gateway_config(args, was=remote))
+                _put_confirmed_gateway(ops, args, _gateway_config(args, was=remote))
             if notes_changed:
                 # The SDK's EmailNotifications drops empty lists, so `{}` could read as "change
                 # nothing"; both lists are sent as written, an empty one clearing its list
@@ -991,6 +991,23 @@ def _gateway_config(args: EndpointArgs, was: EndpointArgs | None = None) -> AiGa
 def _disabled_table(args: EndpointArgs) -> bool:
     table = args.inference_table
     return not is_unknown(table) and table is not None and _plain(table).get("enabled") is False
+
+
+def _put_confirmed_gateway(ops: Ops, args: EndpointArgs, config: AiGatewayConfig) -> None:
+    """PUT the gateway, then read it back (issue 21: state never records a write the workspace
+    did not apply). An answer of 200 for a write that was never applied is sent again, at most
+    DELETE_TRIES times in all; compared in the same canonical form the diff uses, so defaults
+    the workspace fills in are not a mismatch."""
+    want = canonical_gateway(args)
+    for _ in range(DELETE_TRIES):
+        _put_gateway(ops, args.name, config)
+        now = dataclasses.replace(args, **remote_gateway(ops.serving.get(args.name), args))
+        if canonical_gateway(now) == want:
+            return
+    raise ProviderError(
+        "the AI Gateway was not applied", f"endpoint {args.name}",
+        f"the workspace accepted {DELETE_TRIES} writes of it but still reads something else; "
+        "check the endpoint's AI Gateway in the workspace, then run `pulumi up` again")
 
 
 def _put_gateway(ops: Ops, name: str, config: AiGatewayConfig) -> None:

@@ -123,3 +123,37 @@ def test_a_lost_answer_to_a_config_update_is_sent_again_and_converges(
     cfg = ep.pending_config or ep.config
     assert cfg is not None and cfg.served_entities is not None
     assert cfg.served_entities[0].workload_size == "Medium"
+
+
+def _swallow_gateway_puts(target: Target, count: int) -> None:
+    target.emulator.admin("POST", "faults", {"kind": "swallowed", "method": "PUT",
+                                             "path": r"^/api/2\.0/serving-endpoints/[^/]+/ai-gateway$",
+                                             "count": count})
+
+
+LIMIT = {"calls": 7, "renewal_period": "minute", "key": "endpoint"}
+
+
+def test_an_ai_gateway_write_acknowledged_but_never_applied_is_sent_again(
+        target: Target, engine: Engine) -> None:
+    """Before, state recorded the limits on the 200 alone while the workspace held none, and the
+    next `up` found nothing to do (found by an outside fault drive under swallowed answers)."""
+    target.needs_emulator()
+    inputs = endpoint_inputs(target)
+    engine.register(Endpoint, EndpointProvider, "churn", inputs)
+    _swallow_gateway_puts(target, 1)
+    step = engine.register(Endpoint, EndpointProvider, "churn", {**inputs, "rate_limits": [LIMIT]})
+    assert step.op == "update"
+    gateway = target.client().serving_endpoints.get(inputs["name"]).ai_gateway
+    assert gateway is not None and [(r.calls, r.key.value if r.key else None)
+                                    for r in gateway.rate_limits or []] == [(7, "endpoint")]
+
+
+def test_ai_gateway_writes_never_applied_fail_the_step_saying_so(target: Target, engine: Engine) -> None:
+    target.needs_emulator()
+    inputs = endpoint_inputs(target)
+    engine.register(Endpoint, EndpointProvider, "churn", inputs)
+    _swallow_gateway_puts(target, 3)
+    with pytest.raises(ProviderCallError) as err:
+        engine.register(Endpoint, EndpointProvider, "churn", {**inputs, "rate_limits": [LIMIT]})
+    assert "the AI Gateway was not applied" in err.value.message
