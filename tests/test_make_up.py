@@ -414,7 +414,9 @@ def test_make_up_without_a_cli_refuses_a_workspace_not_on_this_machine_in_one_li
     done = subprocess.run(["make", "--no-print-directory", "up", "STACK=dev"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
-    (line,) = [x for x in done.stderr.splitlines() if not x.startswith("make: ")]
+    lines = [x for x in done.stderr.splitlines() if not x.startswith("make: ")]
+    assert len(lines) == 1, done.stderr
+    (line,) = lines
     assert line.startswith("error: refused: stack dev's workspace is https://") and "no substitute" in line
     assert "install the Pulumi CLI" in line and "none could be had" in line
     assert not (tmp_path / "state" / "bundled" / "dev.json").exists()
