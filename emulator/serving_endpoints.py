@@ -656,12 +656,7 @@ def render_summary(ws: Workspace, ep: dict[str, Any]) -> dict[str, Any]:
 def create(ws: Workspace, req: Request) -> Response:
     require_admin(req, "create serving endpoints")
     body = _check_keys(req.json(), CREATE_FIELDS, "the request")
-    name = body.get("name")
-    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise invalid_parameter(f"Invalid endpoint name {name!r}: use 1 to 63 letters, digits, "
-                                f"'-' and '_'.")
-    if name in ws.endpoints:
-        raise already_exists(f"Endpoint with name '{name}' already exists.")
+    name = _new_name(ws, body)
     cfg_in = body.get("config")
     if not cfg_in:
         raise invalid_parameter("config is required: give config.served_entities")
@@ -669,23 +664,10 @@ def create(ws: Workspace, req: Request) -> Response:
     if cfg_in.get("name") not in (None, name):
         raise invalid_parameter(f"config.name {cfg_in.get('name')!r} must equal the endpoint name {name!r}")
     cfg, task = validate_config(ws, cfg_in, "config")
-    ep: dict[str, Any] = {
-        "id": uuid.uuid4().hex, "name": name, "creator": req.caller.name,
-        "creation_timestamp": ws.now_ms(), "last_updated_timestamp": ws.now_ms(),
-        "task": task, "pay_per_token": False, "description": _description(body.get("description")),
-        "route_optimized": bool(body.get("route_optimized", False)),
-        "budget_policy_id": _budget_policy(body.get("budget_policy_id")),
-        "email_notifications": _email_notifications(body.get("email_notifications")),
-        "tags": _tags(body.get("tags"), "tags"),
-        "ai_gateway": (_ai_gateway(body["ai_gateway"], None, cfg["served_entities"])
-                       if body.get("ai_gateway") else None),
-        "rate_limits": _rate_limits(body["rate_limits"]) if body.get("rate_limits") else None,
-        "config": None, "pending": None, "failed": None,
-        "acl": [{"key": req.caller.acl_key, "name": req.caller.name, "level": "CAN_MANAGE"}],
-    }
-    start_rollout(ws, ep, cfg, req.caller.name)
-    ws.endpoints[name] = ep
-    return ok(render(ws, ep, req.caller))
+    return _add_endpoint(ws, req, body, name, cfg, task, pt=False,
+                         description=_description(body.get("description")),
+                         route_optimized=bool(body.get("route_optimized", False)),
+                         rate_limits=_rate_limits(body["rate_limits"]) if body.get("rate_limits") else None)
 
 
 def list_(ws: Workspace, req: Request) -> Response:
@@ -738,26 +720,40 @@ def create_pt(ws: Workspace, req: Request) -> Response:
     refused as unknown fields (whether the service ignores or refuses them is a GUESS)."""
     require_admin(req, "create serving endpoints")
     body = _check_keys(req.json(), PT_CREATE_FIELDS, "the request")
+    name = _new_name(ws, body)
+    if not body.get("config"):
+        raise invalid_parameter("config is required: give config.served_entities")
+    cfg, task = validate_pt_config(ws, body["config"], "config")
+    return _add_endpoint(ws, req, body, name, cfg, task, pt=True, description="",
+                         route_optimized=False, rate_limits=None)
+
+
+def _new_name(ws: Workspace, body: dict[str, Any]) -> str:
+    """A create's endpoint name, checked as both create APIs check it."""
     name = body.get("name")
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise invalid_parameter(f"Invalid endpoint name {name!r}: use 1 to 63 letters, digits, "
                                 f"'-' and '_'.")
     if name in ws.endpoints:
         raise already_exists(f"Endpoint with name '{name}' already exists.")
-    if not body.get("config"):
-        raise invalid_parameter("config is required: give config.served_entities")
-    cfg, task = validate_pt_config(ws, body["config"], "config")
+    return name
+
+
+def _add_endpoint(ws: Workspace, req: Request, body: dict[str, Any], name: str, cfg: dict[str, Any],
+                  task: str | None, *, pt: bool, description: str, route_optimized: bool,
+                  rate_limits: Any) -> Response:
+    """A new endpoint from either create API (`pt`: the /pt one), rolling out its config."""
     ep: dict[str, Any] = {
         "id": uuid.uuid4().hex, "name": name, "creator": req.caller.name,
         "creation_timestamp": ws.now_ms(), "last_updated_timestamp": ws.now_ms(),
-        "task": task, "pay_per_token": False, "pt": True, "description": "",
-        "route_optimized": False,
+        "task": task, "pay_per_token": False, **({"pt": True} if pt else {}), "description": description,
+        "route_optimized": route_optimized,
         "budget_policy_id": _budget_policy(body.get("budget_policy_id")),
         "email_notifications": _email_notifications(body.get("email_notifications")),
         "tags": _tags(body.get("tags"), "tags"),
         "ai_gateway": (_ai_gateway(body["ai_gateway"], None, cfg["served_entities"])
                        if body.get("ai_gateway") else None),
-        "rate_limits": None,
+        "rate_limits": rate_limits,
         "config": None, "pending": None, "failed": None,
         "acl": [{"key": req.caller.acl_key, "name": req.caller.name, "level": "CAN_MANAGE"}],
     }
