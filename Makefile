@@ -48,11 +48,12 @@ lint: venv
 # Four pytest workers on two cores: most of the suite waits on child processes (the provider
 # process, make, the installer), so more workers than cores pays. Each worker starts its own
 # emulator. TEST_JOBS=0 runs in one process; `-m unit` (or emulator, process, program) one layer.
-# Exported and read by the shell, never pasted into the recipe's text.
+# Exported and read by the shell, never pasted into the recipe's text. worksteal: a worker that
+# runs out of tests takes some of another's, so the few 20-40 s tests do not end the run alone.
 TEST_JOBS ?= 4
 export TEST_JOBS
 test: venv lint
-	$(PY) -m pytest -q -n "$$TEST_JOBS"
+	$(PY) -m pytest -q -n "$$TEST_JOBS" --dist worksteal
 
 validate: venv
 	$(PY) -m components validate
