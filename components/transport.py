@@ -73,8 +73,8 @@ class Result:
 # Every secret this process has seen (credentials it was configured with, tokens it sent,
 # secrets it created or published): no server text reaches an error, a log, an output or state
 # with one of them in it. Filled by `remember`; read by `Secrets.scrub` and `redact`.
-_KNOWN: set[str] = set()
-_KNOWN_LOCK = threading.Lock()
+_SEEN_SECRETS: set[str] = set()
+_SEEN_SECRETS_LOCK = threading.Lock()
 
 
 REMEMBER_MIN = 8  # every real credential is far longer; shorter text is too common to remove everywhere
@@ -85,8 +85,8 @@ def remember(*values: Any) -> None:
     or more)."""
     found = {v for v in values if isinstance(v, str) and len(v) >= REMEMBER_MIN}
     if found:
-        with _KNOWN_LOCK:
-            _KNOWN.update(found)
+        with _SEEN_SECRETS_LOCK:
+            _SEEN_SECRETS.update(found)
 
 
 def credential_secrets(secret: Any) -> list[str]:
@@ -139,8 +139,8 @@ class Secrets:
         """`text` without any secret (these, and every one `remember`ed in this process),
         written as it is or as a JSON string escapes it (a server echoing the JSON body it was
         sent)."""
-        with _KNOWN_LOCK:
-            values = self.values | _KNOWN
+        with _SEEN_SECRETS_LOCK:
+            values = self.values | _SEEN_SECRETS
         forms = {f for v in values for f in (v, json.dumps(v)[1:-1]) if f}
         for form in sorted(forms, key=len, reverse=True):
             text = text.replace(form, REDACTED)
