@@ -439,21 +439,24 @@ def _send(session: requests.Session, method: str, url: str, headers: dict[str, s
         return Result(status=0, error=f"not an http(s) URL: {origin(url)}")
     timed_out = Result(status=0, error=f"timed out after {timeout:g} s (the whole request, headers and body)")
     with deadline(time.monotonic() + timeout) as watch:
+
+        def failed(exc: Exception) -> Result:
+            # A socket shut down by the deadline fails as a connection error: say the deadline.
+            if watch.fired:
+                return timed_out
+            return Result(status=0, error=f"connection failed: {origin(url)}: {_root_cause(exc)}")
+
         try:
             resp = session.request(method, url, headers=headers, auth=auth, data=data,
                                    timeout=timeout, allow_redirects=False, stream=True)
         except requests.Timeout:
             return timed_out
         except requests.ConnectionError as exc:
-            if watch.fired:
-                return timed_out
-            return Result(status=0, error=f"connection failed: {origin(url)}: {_root_cause(exc)}")
+            return failed(exc)
         except (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader, ValueError) as exc:
             return Result(status=0, error=f"bad URL or header: {type(exc).__name__}")
         except requests.RequestException as exc:
-            if watch.fired:
-                return timed_out
-            return Result(status=0, error=f"connection failed: {origin(url)}: {_root_cause(exc)}")
+            return failed(exc)
         with resp:
             if resp.status_code in REDIRECTS:
                 target = urllib.parse.urljoin(url, resp.headers.get("Location", ""))
@@ -468,9 +471,7 @@ def _send(session: requests.Session, method: str, url: str, headers: dict[str, s
             except requests.Timeout:
                 return timed_out
             except requests.RequestException as exc:
-                if watch.fired:
-                    return timed_out
-                return Result(status=0, error=f"connection failed: {origin(url)}: {_root_cause(exc)}")
+                return failed(exc)
             if watch.fired:  # a body read "to the end" may have ended at the shut-down socket
                 return timed_out
             return _result(resp.status_code, raw, _headers(resp), f"{method} {origin(url)}")

@@ -122,6 +122,19 @@ def _int_field(e: dict[str, Any], key: str, where: str) -> int | None:
     return v
 
 
+def _registered_model(ws: Workspace, e: dict[str, Any], where: str) -> tuple[str, Any, Any]:
+    """A served entity's Unity Catalog model: its name, the version asked for, and the model
+    (both create APIs refuse a missing name and an unknown model the same way)."""
+    name, version = e.get("entity_name"), e.get("entity_version")
+    if not name:
+        raise invalid_parameter(f"{where}.entity_name is required")
+    model = ws.uc_models.get(name)
+    if model is None:
+        raise not_found(f"Registered model '{name}' does not exist or you do not have "
+                        f"permission to access it.")
+    return name, version, model
+
+
 def _entity(ws: Workspace, e: dict[str, Any], where: str) -> tuple[dict[str, Any], str | None]:
     """Validate one served entity; return its normalized input and its task."""
     _check_keys(e, ENTITY_FIELDS, where)
@@ -149,13 +162,7 @@ def _entity(ws: Workspace, e: dict[str, Any], where: str) -> tuple[dict[str, Any
         task = ext["task"]
         default_name = ext["name"].replace(".", "-")
     else:
-        name, version = e.get("entity_name"), e.get("entity_version")
-        if not name:
-            raise invalid_parameter(f"{where}.entity_name is required")
-        model = ws.uc_models.get(name)
-        if model is None:
-            raise not_found(f"Registered model '{name}' does not exist or you do not have "
-                            f"permission to access it.")
+        name, version, model = _registered_model(ws, e, where)
         if not version:
             raise invalid_parameter(f"{where}.entity_version is required for Unity Catalog models")
         if version not in model["versions"]:
@@ -231,13 +238,7 @@ def _pt_entity(ws: Workspace, e: dict[str, Any], where: str) -> tuple[dict[str, 
             raise invalid_parameter(f"{where}.{key} must be a string")
     if "burst_scaling_enabled" in e and not isinstance(e["burst_scaling_enabled"], bool):
         raise invalid_parameter(f"{where}.burst_scaling_enabled must be a boolean")
-    name, version = e.get("entity_name"), e.get("entity_version")
-    if not name:
-        raise invalid_parameter(f"{where}.entity_name is required")
-    model = ws.uc_models.get(name)
-    if model is None:
-        raise not_found(f"Registered model '{name}' does not exist or you do not have "
-                        f"permission to access it.")
+    name, version, model = _registered_model(ws, e, where)
     if not version:  # the Terraform resource requires it; the API's default is a GUESS
         raise invalid_parameter(f"{where}.entity_version is required")
     if version not in model["versions"]:

@@ -14,6 +14,7 @@ import socketserver
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 
 from components import transport
-from components.providers import _client
+from components.providers import _auth, _client
 from components.providers._client import AnswerRefused, BoundedApi, DeadlineExceeded
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,33 +133,29 @@ class _Config:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+@dataclass
+class _M2M:
+    """An SDK config with OAuth machine-to-machine credentials, minted by _auth itself."""
+    host: str
+    client_id: str = "app-id"
+    client_secret: str = "s" * 16
+    token: None = None
+    auth_type: str = "oauth-m2m"
+
+    def authenticate(self) -> dict[str, str]:
+        raise AssertionError("minted by _auth, not the SDK")
+
+
 # ---------------------------------------------------------------- deadlines
 
 
 @pytest.mark.parametrize("lifetime", [b"1" + b"0" * 400, b"NaN", b"-Infinity", b"Infinity", b"true", b'"soon"'])
 def test_a_token_endpoint_claiming_an_impossible_lifetime_still_gives_a_token(lifetime: bytes) -> None:
-    from components.providers import _auth
-
-    @dataclass
-    class M2M:
-        host: str
-        client_id: str = "app-id"
-        client_secret: str = "s" * 16
-        token: None = None
-        auth_type: str = "oauth-m2m"
-
-        def authenticate(self) -> dict[str, str]:
-            raise AssertionError("minted by _auth, not the SDK")
-
-    import time as _time
-
     body = b'{"access_token": "minted-token-1234", "token_type": "Bearer", "expires_in": ' + lifetime + b"}"
     for server in _serve(_answer(body)):
-        creds = _auth.Credentials(M2M(server.url))
-        kind, value = _returns(lambda creds=creds: creds.headers(_time.monotonic() + 10))
+        creds = _auth.Credentials(_M2M(server.url))
+        kind, value = _returns(lambda creds=creds: creds.headers(time.monotonic() + 10))
         assert kind == "ok" and value[1] == {"Authorization": "Bearer minted-token-1234"}, value
-
-
 
 
 def test_a_dribbling_server_cannot_hold_a_bounded_provider_call(dribbling: Server) -> None:
@@ -207,23 +204,8 @@ def test_a_dribbling_server_cannot_hold_the_clock_probe(dribbling: Server, monke
 
 
 def test_a_dribbling_token_endpoint_cannot_hold_a_token_mint(dribbling: Server) -> None:
-    from components.providers import _auth
-
-    @dataclass
-    class M2M:
-        host: str
-        client_id: str = "app-id"
-        client_secret: str = "s" * 16
-        token: None = None
-        auth_type: str = "oauth-m2m"
-
-        def authenticate(self) -> dict[str, str]:
-            raise AssertionError("minted by _auth, not the SDK")
-
-    import time as _time
-
-    creds = _auth.Credentials(M2M(dribbling.url))
-    kind, value = _returns(lambda: creds.headers(_time.monotonic() + 2))
+    creds = _auth.Credentials(_M2M(dribbling.url))
+    kind, value = _returns(lambda: creds.headers(time.monotonic() + 2))
     assert kind == "raised" and "no answer in time" in str(value), value
 
 

@@ -5,14 +5,8 @@ are `engine/`'s modules themselves (one engine: make up, tests and benches run t
 import importlib
 import sys
 
-from engine.engine import (
-    CommandResult,
-    EngineError,
-    Registration,
-    ResourceStep,
-    StackEngine,
-    type_token,
-)
+from engine import *  # noqa: F403 - the same names as engine's, listed once (engine.__all__)
+from engine import __all__  # noqa: F401
 
 # The same module objects, not copies: a test that patches testing.engine.engine.X patches
 # what the engine runs.
@@ -21,4 +15,3 @@ for _name in ("cli", "engine", "props", "state"):
     sys.modules[f"{__name__}.{_name}"] = _module
     globals()[_name] = _module
 
-__all__ = ["EngineError", "Registration", "CommandResult", "StackEngine", "ResourceStep", "type_token"]
