@@ -282,6 +282,23 @@ class OAuthSecretArgs(Args):
 
 
 @dataclass(frozen=True)
+class SecretSweepArgs(Args):
+    """Removes the stack's own OAuth secrets that state does not hold: made by a run that died
+    before saving its state (components/providers/oauth_secret.py, OAuthSecretSweepProvider).
+    Outputs: every input, plus SecretSweepOutputs."""
+
+    TYPE_NAME: ClassVar[str] = "OAuthSecretSweep"
+
+    service_principal_id: Ref | str  # the SCIM id
+    live_secret_id: Ref | str  # the OAuth secret's secret_id: the one state holds now
+    principal_created_at: Ref | str | None = None  # as OAuthSecretArgs.principal_created_at
+    # Ids of what must be done first: the readiness gate, every grant and, when the stack
+    # publishes, the Braintrust record, so a sweep never runs before Braintrust has switched.
+    # Their values are never compared.
+    after: tuple[Ref | str, ...] = ()
+
+
+@dataclass(frozen=True)
 class QueryGrantArgs(Args):
     """One entry on one endpoint's ACL, and only that entry (components/providers/grant.py).
     Outputs: every input, plus QueryGrantOutputs."""
@@ -384,6 +401,11 @@ class OAuthSecretOutputs(Outputs):
 
 
 @dataclass(frozen=True)
+class SecretSweepOutputs(Outputs):
+    removed_secret_ids: tuple[str, ...] = ()  # what its last create or update deleted
+
+
+@dataclass(frozen=True)
 class QueryGrantOutputs(Outputs):
     governed_by: str | None = None  # "acl", or "workspace"; None (earlier state) means "acl"
 
@@ -441,6 +463,9 @@ OAUTH_SECRET = Contract(OAuthSecretArgs, OAuthSecretOutputs, secret_outputs=("cl
                         # rotate_before_days moves nothing until a rotation falls due, which the
                         # stored expiry decides.
                         inert_keys=("rotate_before_days", "principal_created_at"))
+# No replace keys: a new principal or a new live secret is swept by an update, in place.
+SECRET_SWEEP = Contract(SecretSweepArgs, SecretSweepOutputs,
+                        inert_keys=("principal_created_at", "after"))
 QUERY_GRANT = Contract(QueryGrantArgs, QueryGrantOutputs,
                        replace_keys=("endpoint_id", "service_principal_name"),
                        inert_keys=("endpoint_name", "principal_created_at", "endpoint_pay_per_token",
@@ -449,7 +474,7 @@ AI_SECRET = Contract(AiSecretArgs, AiSecretOutputs, secret_outputs=("record", "p
                      replace_keys=("name", "api_url", "org_name"))
 
 CONTRACTS: tuple[Contract[Any, Any], ...] = (ENDPOINT, READINESS, SERVICE_PRINCIPAL, OAUTH_SECRET,
-                                             QUERY_GRANT, AI_SECRET)
+                                             SECRET_SWEEP, QUERY_GRANT, AI_SECRET)
 
 
 def contract_of(type_token: str) -> Contract[Any, Any] | None:

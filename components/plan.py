@@ -35,6 +35,7 @@ from components.args import (
     Ref,
     RolloutRef,
     SecretConfig,
+    SecretSweepArgs,
     ServedEntity,
     ServicePrincipalArgs,
     TrafficRoute,
@@ -66,6 +67,7 @@ FORMER_TYPES = {
 # then an in-place SCIM update, not a new principal, secret and grants (a URN change).
 PRINCIPAL_NAME = "query-principal"
 SECRET_NAME = f"{PRINCIPAL_NAME}-oauth"
+SWEEP_NAME = f"{SECRET_NAME}-sweep"
 
 
 @dataclass(frozen=True)
@@ -335,12 +337,20 @@ def build_plan(stack: Stack) -> Plan:
         secret=SecretConfig("braintrust_pat") if settings.auth_type == "pat" else Ref(secret, "client_secret"),
         after=(Ref(gate, "ready"), *(Ref(g, "id") for g in grants)),
     ))
+    after = [Ref(gate, "id"), *(Ref(g, "id") for g in grants)]
     if settings.publish:
-        declare(dynamic_type(AiSecretArgs.TYPE_NAME), settings.secret_name, AiSecretArgs(
+        after.append(Ref(declare(dynamic_type(AiSecretArgs.TYPE_NAME), settings.secret_name, AiSecretArgs(
             name=settings.secret_name,
             record_hash=Ref(record, "record_hash"),
             record=Ref(record, "record"),
             api_url=settings.api_url,
             org_name=settings.org_name,
-        ), record, under(record))
+        ), record, under(record)), "id"))
+    # Last: it removes orphan secrets once everything that uses the live one is done.
+    declare(dynamic_type(SecretSweepArgs.TYPE_NAME), SWEEP_NAME, SecretSweepArgs(
+        service_principal_id=Ref(sp, "principal_id"),
+        live_secret_id=Ref(secret, "secret_id"),
+        principal_created_at=Ref(sp, "created_at"),
+        after=tuple(after),
+    ), principal)
     return Plan(stack, tuple(out))

@@ -24,6 +24,7 @@ from components.args import (
     Reference,
     RolloutRef,
     SecretConfig,
+    SecretSweepArgs,
     ServicePrincipalArgs,
     rollout_id,
     substitute,
@@ -47,7 +48,7 @@ from components.principal import QueryPrincipal
 from components.providers.ai_secret import AiSecret
 from components.providers.endpoint import Endpoint
 from components.providers.grant import QueryGrant
-from components.providers.oauth_secret import OAuthSecret
+from components.providers.oauth_secret import OAuthSecret, OAuthSecretSweep
 from components.providers.principal import ServicePrincipal
 from components.providers.readiness import EndpointsReady
 from components.serving import ReadinessGate, ServingEndpoint
@@ -59,6 +60,7 @@ RESOURCES: dict[type[Args], Callable[[str, dict[str, Any], pulumi.ResourceOption
     ReadinessArgs: EndpointsReady,
     ServicePrincipalArgs: ServicePrincipal,
     OAuthSecretArgs: OAuthSecret,
+    SecretSweepArgs: OAuthSecretSweep,
     QueryGrantArgs: QueryGrant,
     AiSecretArgs: AiSecret,
 }

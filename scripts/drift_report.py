@@ -11,7 +11,8 @@ What the next `pulumi up` would do is what counts, so refresh and read steps are
 - the query principal's OAuth secret replaced for `expire_time` alone (its provider asks for that
   when the secret expires within `rotate_before_days`) is "rotation due", not drift; so is the
   Braintrust record being re-published (`record`, `record_hash`) in the same run, since it
-  carries the new secret;
+  carries the new secret, and the secret's sweep updated for `live_secret_id` alone (it follows
+  the new secret, for orphans of runs that died);
 - every other create, update, replace or delete is drift: someone changed, added or removed
   something the stack owns.
 
@@ -35,8 +36,10 @@ REPLACE_FAMILY = {"replace", "create-replacement", "delete-replaced", "read-repl
                   "discard-replaced", "import-replacement"}
 ROTATION_REASONS = {"expire_time"}
 REPUBLISH_REASONS = {"record", "record_hash"}
+SWEEP_REASONS = {"live_secret_id"}
 SECRET_TYPE = "OAuthSecret"
 RECORD_TYPE = "AiSecret"
+SWEEP_TYPE = "OAuthSecretSweep"
 STACK_TYPE = "pulumi:pulumi:Stack"
 
 
@@ -144,6 +147,9 @@ def classify(preview: dict[str, Any], stack: str) -> Report:
         elif (rotating and c.type == RECORD_TYPE and c.op == "update"
               and c.reasons and c.reasons <= REPUBLISH_REASONS):
             report.rotation.append(c)  # the new secret published to Braintrust
+        elif (rotating and c.type == SWEEP_TYPE and c.op == "update"
+              and c.reasons and c.reasons <= SWEEP_REASONS):
+            report.rotation.append(c)  # the sweep follows the new secret
         else:
             report.drift.append(c)
     for diag in preview.get("diagnostics") or []:

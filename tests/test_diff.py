@@ -140,7 +140,9 @@ def test_a_series_of_commits_each_read_as_a_reviewer_reads_it(repo: Repo, capsys
     # Replace the secret (a new lifetime): Braintrust's stored credentials stop working.
     a, b = change(repo, lambda c: c[f"{P}:principal"].update(secret_lifetime_days=60))
     code, data, _ = run_diff(capsys, a, b)
-    assert actions(data) == {"OAuthSecret/query-principal-oauth": ("replace", ["lifetime_days"])}
+    # The sweep follows the new secret: it runs again, after the record, for orphans.
+    assert actions(data) == {"OAuthSecret/query-principal-oauth": ("replace", ["lifetime_days"]),
+                             "OAuthSecretSweep/query-principal-oauth-sweep": ("update", ["live_secret_id"])}
     assert any("OAuth secret is replaced" in d and "published again" in d for d in data["stacks"]["dev"]["downtime"])
 
     # Rename an endpoint: a new endpoint and grant, the old ones deleted; the record moves.

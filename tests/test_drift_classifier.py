@@ -116,6 +116,27 @@ def test_a_rotation_mixed_with_another_replace_reason_is_drift() -> None:
     assert {c.type for c in report.drift} == {"OAuthSecret", "AiSecret"}
 
 
+def _with_sweep(preview: dict[str, Any], reasons: list[str]) -> dict[str, Any]:
+    """The preview as today's program makes it: the secret's sweep follows the rotated secret."""
+    secret = next(s for s in preview["steps"] if s["urn"].endswith("OAuthSecret::query-principal-oauth"))
+    head = secret["urn"].rsplit("::", 2)[0]
+    preview["steps"].append({"op": "update", "diffReasons": reasons,
+                             "urn": f"{head}::pulumi-python:dynamic/databricks-braintrust:OAuthSecretSweep"
+                                    "::query-principal-oauth-sweep"})
+    return preview
+
+
+def test_the_sweep_following_a_rotated_secret_is_part_of_the_rotation() -> None:
+    report = drift_report.classify(_with_sweep(_load("rotation-due-prod.json"), ["live_secret_id"]), "prod")
+    assert report.status == "rotation due"
+    assert "OAuthSecretSweep" in {c.type for c in report.rotation}
+    # Without a rotation, or for another reason (a new principal), it is drift.
+    clean = _with_sweep(_load("clean-dev.json"), ["live_secret_id"])
+    assert drift_report.classify(clean, "dev").status == "drift"
+    other = _with_sweep(_load("rotation-due-prod.json"), ["live_secret_id", "service_principal_id"])
+    assert {c.type for c in drift_report.classify(other, "prod").drift} == {"OAuthSecretSweep"}
+
+
 def test_a_detailed_diff_filled_in_by_the_engine_does_not_turn_a_rotation_into_drift() -> None:
     preview = _load("rotation-due-prod.json")
     for step in preview["steps"]:

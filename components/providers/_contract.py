@@ -4,7 +4,7 @@ Each provider declares its resource's contract (components/args.py: Args, Output
 outputs, replace keys) as the class attribute CONTRACT, and implements typed hooks:
 
     validate(args)                      -> check failures
-    compare(id, old: Stored, new: Args) -> DiffResult (pure: no call, no process state)
+    compare(id, old: Stored, new: Args) -> DiffResult (pure: no write, no process state)
     make(args)                          -> (id, Stored): create
     refresh(id, old: Stored)            -> Stored, or None when the object is gone: read
     change(id, old: Stored, new: Args)  -> Stored: update
@@ -19,7 +19,7 @@ field's default (None when it has none), so Read and Delete work with the old ou
 Deployed state holds each provider pickled (dill) by its module path, e.g.
 `components.providers.endpoint.EndpointProvider`, and the dynamic provider host unpickles it
 without calling `__init__` (pulumi/dynamic/__main__.py `get_provider`, then `configure`). So the
-contract lives in class attributes, never in attributes set by `__init__`, and those six class
+contract lives in class attributes, never in attributes set by `__init__`, and those class
 paths stay importable.
 
 `resource_class(Provider)` is the only way a dynamic Resource class is made: its type token is

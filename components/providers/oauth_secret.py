@@ -24,29 +24,35 @@ whose answer was lost can never be used: create lists the principal's secrets be
 attempt, sends through BoundedApi, which never re-sends a POST (`_ops`), and after a lost
 answer deletes every secret that appeared since (logging their ids, never a value) before
 sending again.
-Secrets it did not make are never touched: during a rotation the old one is the replace's
-delete step's, and one made by hand is left alone (`read` warns about it with its id).
 
 Orphans of a run that died (issue 21). A run killed between the secret's create and its state
 being saved leaves a secret on the stack's own principal (proven by the principal's marker)
-that state does not know. Its value was only in that run's memory, so it cannot be adopted;
-the next create removes it. Every secret this project makes is signed: it lives SIGNATURE
-seconds less than whole days, and the workspace reports that lifetime back (expire_time minus
-create_time). A secret with that signature, on our principal, that neither state (diff, read)
-nor this create knows is an orphan, removed after the new one exists (or before, when the
-orphans fill the cap). A secret made by hand (whole days or hours, the 730-day default) has no
-signature and is never removed, only reported in unmanaged_secret_ids.
+that state does not know. Its value was only in that run's memory, so it cannot be adopted.
+Every secret this project makes is signed: it lives SIGNATURE seconds less than whole days,
+and the workspace reports that lifetime back (expire_time minus create_time). A secret made by
+hand (whole days or hours, the 730-day default) has no signature and is never removed, only
+reported in unmanaged_secret_ids.
+Which signed secret is an orphan only state can say, and create is handed none of it (a
+rotation's old secret is signed too, and still in use). So orphans are removed by the stack's
+OAuthSecretSweep resource, below: its inputs are the principal and the live secret's id, it
+runs after the readiness gate, the grants and the Braintrust record (so after Braintrust has
+switched to the live secret), and it deletes every signed secret of the principal except the
+live one and, in an update, the one its previous run kept (a rotation's old secret, which the
+replace's own delete step removes). Every successful `up` therefore ends with no orphan: any
+signed secret present at a later create was made after the one state holds. No provider keeps
+anything in process memory between calls, and every diff is pure.
 
 The five-secret cap. Databricks allows five secrets per principal; the stack holds at most two
-(old and new, during a rotation). When the cap is reached by secrets the stack does not know,
-create fails before writing and names their ids and how to remove them.
+(old and new, during a rotation). A create that finds five first removes the signed secrets
+except the oldest (the only one state can hold, by the above: the rest are orphans nobody can
+use); when the cap is still reached, by secrets made by hand, it fails before writing and
+names their ids and how to remove them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -59,7 +65,14 @@ from databricks.sdk.service.oauth2 import (
 from pulumi.dynamic import CheckFailure, DiffResult
 
 from components import transport
-from components.args import OAUTH_SECRET, OAuthSecretArgs, OAuthSecretOutputs
+from components.args import (
+    OAUTH_SECRET,
+    SECRET_SWEEP,
+    OAuthSecretArgs,
+    OAuthSecretOutputs,
+    SecretSweepArgs,
+    SecretSweepOutputs,
+)
 
 from ._client import DatabricksProvider
 from ._clock import host_of, workspace_now
@@ -84,24 +97,6 @@ MAX_SECRETS = 5  # per principal (Databricks' OAuth docs)
 # touched). SLACK allows for the two times being stamped a moment apart.
 SIGNATURE = 4242
 SLACK = 2.0
-
-# Secret ids state holds, per principal, as diff and read saw them: during a rotation the old
-# secret is the stack's own, not an orphan to remove, one to blame for the cap, nor one to list
-# as unmanaged. Diff records the id it is handed (its result does not depend on this).
-_SEEN_LOCK = threading.Lock()
-_SEEN: dict[str, set[str]] = {}
-
-
-def _remember(sp_id: str, secret_id: Any) -> None:
-    if secret_id:
-        with _SEEN_LOCK:
-            _SEEN.setdefault(sp_id, set()).add(str(secret_id))
-
-
-def _known(sp_id: str) -> set[str]:
-    with _SEEN_LOCK:
-        return set(_SEEN.get(sp_id, ()))
-
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -178,6 +173,15 @@ def lifetime_seconds(lifetime_days: float) -> int:
     return max(1, int(float(lifetime_days) * DAY) - SIGNATURE)
 
 
+def newer_signed(listed: Iterable[SecretInfo]) -> list[str]:
+    """The signed secrets but the oldest: orphans of runs that died. Every successful `up` ends
+    with its sweep, which leaves no signed secret but the live one, so anything signed and
+    newer was made by a run that died after it; the oldest may be the one state holds."""
+    signed = sorted((parse_time(s.create_time) or dt.datetime.min.replace(tzinfo=dt.UTC), str(s.id))
+                    for s in listed if s.id and is_signed(s))
+    return sorted(secret_id for _, secret_id in signed[1:])
+
+
 def is_signed(info: SecretInfo) -> bool:
     """Made by this project's create: its lifetime, as the workspace reports it (expire_time
     minus create_time), is a whole number of days less SIGNATURE seconds, within SLACK. A
@@ -190,133 +194,8 @@ def is_signed(info: SecretInfo) -> bool:
     return abs(past_days - (DAY - SIGNATURE)) <= SLACK
 
 
-class OAuthSecretProvider(DatabricksProvider, ContractProvider[OAuthSecretArgs, OAuthSecretOutputs]):
-    """create / list / delete through w.service_principal_secrets_proxy."""
-
-    CONTRACT = OAUTH_SECRET
-
-    def validate(self, args: OAuthSecretArgs) -> list[CheckFailure]:
-        failures = []
-        lifetime, rotate = args.lifetime_days, args.rotate_before_days
-        if rotate is None:
-            rotate = 0
-        if not is_unknown(lifetime) and (not isinstance(lifetime, int | float) or lifetime <= 0):
-            failures.append(CheckFailure("lifetime_days", "must be a positive number of days"))
-        elif (not is_unknown(rotate) and not is_unknown(lifetime)
-              and (not isinstance(rotate, int | float) or not isinstance(lifetime, int | float)
-                   or not 0 <= rotate < lifetime)):
-            failures.append(CheckFailure("rotate_before_days",
-                                         "must be at least 0 and less than lifetime_days"))
-        return failures
-
-    def compare(self, id_: str, old: State, new: OAuthSecretArgs) -> DiffResult:
-        # The secret in state is the stack's own: a create in this process (a rotation's) must
-        # neither remove it as an orphan nor blame it for the cap.
-        _remember(str(_canonical(old.args, "service_principal_id")), old.outs.secret_id or id_)
-        host = host_of(self._creds.host if self._creds else None)
-        return diff_secret(old, new, now=lambda: workspace_now(host))
-
-    def make(self, args: OAuthSecretArgs) -> tuple[str, State]:
-        sp_id = str(_canonical(args, "service_principal_id"))
-        obj = f"service principal {sp_id}"
-        ops = Ops(self.bounded(OPERATION_BUDGET))
-        recent = is_recent(created_at_of(args.principal_created_at, sp_id))
-        seconds = lifetime_seconds(args.lifetime_days)
-        listed = self._list(ops, sp_id, recent)
-        orphans = sorted(str(s.id) for s in listed
-                         if s.id and is_signed(s) and str(s.id) not in _known(sp_id))
-        before = {str(s.id) for s in listed}
-        if len(before) >= MAX_SECRETS and orphans:
-            # Room for ours first: the orphans' values exist nowhere, nobody can be using them.
-            self._remove_orphans(ops, sp_id, orphans)
-            before -= set(orphans)
-            orphans = []
-        if len(before) >= MAX_SECRETS:
-            raise self._cap_error(sp_id, before)
-
-        def send() -> CreateServicePrincipalSecretResponse:
-            return until_known(
-                lambda: ops.secrets.create(sp_id, lifetime=f"{seconds}s",
-                                           scopes=list(args.scopes or ()) or None),
-                recent=recent, principal=obj, listed=lambda: self._principal_listed(ops, sp_id),
-                timeout=ops.left(PROPAGATION_TIMEOUT))
-
-        res: CreateServicePrincipalSecretResponse | None = None
-        lost = False
-        try:
-            for _ in range(MAX_ATTEMPTS):
-                try:
-                    res = send()
-                    break
-                except AnswerLost:
-                    # Its value was only in the lost answer: a secret made now is useless.
-                    lost = True
-                    self._sweep(ops, sp_id, before, keep=None)
-                except (DatabricksError, DeadlineExceeded) as exc:
-                    now = {str(s.id) for s in self._list(ops, sp_id, recent)}
-                    if len(now) >= MAX_SECRETS:
-                        raise self._cap_error(sp_id, now) from None
-                    raise api_error("creating an OAuth secret", obj, exc) from None
-            if res is None:
-                raise ProviderError(
-                    "creating an OAuth secret failed", obj,
-                    "the workspace never answered; no secret was left behind: check the "
-                    "network to the workspace, then run `pulumi up` again",
-                    f"{MAX_ATTEMPTS} attempts, every answer lost")
-        finally:
-            if lost:
-                self._sweep(ops, sp_id, before, keep=str(res.id) if res is not None else None)
-        # Not remembered as known here: only state makes a secret the stack's (diff and read
-        # remember it), so one whose step never reached state is an orphan to the next create.
-        # After ours exists, so a double fault (killed after publishing, before state was
-        # saved) leaves Braintrust without a working secret only until the record is updated.
-        self._remove_orphans(ops, sp_id, orphans)
-        outs = OAuthSecretOutputs(
-            secret_id=res.id, client_id=str(args.application_id), client_secret=_remembered(res.secret),
-            expire_time=res.expire_time, status=res.status or "ACTIVE",
-            # What was there before, except the stack's own old one during a rotation.
-            unmanaged_secret_ids=tuple(sorted(before - _known(sp_id) - set(orphans))))
-        pulumi.log.info(f"OAuth secret {res.id} created for service principal {sp_id}")
-        return str(res.id), Stored(args, outs)
-
-    def refresh(self, id_: str, old: State) -> State | None:
-        sp_id = str(_canonical(old.args, "service_principal_id"))
-        ops = Ops(self.bounded(READ_BUDGET))
-        try:
-            secrets = list(ops.secrets.list(sp_id))
-        except (DatabricksError, DeadlineExceeded) as exc:
-            if is_unknown_principal(exc):
-                if self._principal_listed(ops, sp_id):
-                    # Known to SCIM, not yet to the secrets API: nothing to say about it yet.
-                    return old
-                return None  # the principal is gone, and its secrets with it
-            raise api_error("listing OAuth secrets", f"service principal {sp_id}", exc) from None
-        _remember(sp_id, id_)
-        found = [s for s in secrets if s.id == id_]
-        others = sorted(str(s.id) for s in secrets if s.id != id_)
-        if others:
-            # Not ours to delete: made by hand, or left by a crash before state was saved.
-            pulumi.log.warn(
-                f"service principal {sp_id} has OAuth secrets this stack does not manage: "
-                f"{', '.join(others)}; left alone (delete those nobody uses: `databricks "
-                f"service-principal-secrets-proxy delete {sp_id} <secret-id>`)")
-        if not found:
-            return None  # gone: dropped from state, the next up creates one
-        outs = dataclasses.replace(
-            old.outs, expire_time=found[0].expire_time or old.outs.expire_time,
-            status=found[0].status or old.outs.status, unmanaged_secret_ids=tuple(others))
-        return Stored(old.args, outs)
-
-    def change(self, id_: str, old: State, new: OAuthSecretArgs) -> State:
-        # Only non-replacing inputs (rotate_before_days) reach here: nothing remote changes.
-        return Stored(new, old.outs)
-
-    def remove(self, id_: str, old: State) -> None:
-        sp_id = str(_canonical(old.args, "service_principal_id"))
-        self._delete(Ops(self.bounded(OPERATION_BUDGET)), sp_id, id_,
-                     recent=is_recent(created_at_of(old.args.principal_created_at, sp_id)))
-
-    # ------------------------------------------------------------ helpers
+class _PrincipalSecrets(DatabricksProvider):
+    """The calls on a principal's secrets both providers below make."""
 
     def _delete(self, ops: Ops, sp_id: str, secret_id: str, recent: bool) -> None:
         obj = f"secret {secret_id} of service principal {sp_id}"
@@ -369,24 +248,183 @@ class OAuthSecretProvider(DatabricksProvider, ContractProvider[OAuthSecretArgs, 
             pulumi.log.warn(f"deleted OAuth secret {secret_id} of service principal {sp_id}: "
                             f"made by this stack in a run that died before saving its state")
 
-    def _cap_error(self, sp_id: str, present: Iterable[str]) -> ProviderError:
-        present = sorted(present)
-        unknown = [i for i in present if i not in _known(sp_id)]
-        return ProviderError(
-            "creating an OAuth secret failed", f"service principal {sp_id}",
-            f"it already has {len(present)} OAuth secrets, the most Databricks allows"
-            + (f"; {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not this "
-               f"stack's (made by hand, or left by a crash)" if unknown else "")
-            + f": delete those nobody uses (`databricks service-principal-secrets-proxy delete "
-              f"{sp_id} <secret-id>`), then run `pulumi up` again",
-        )
-
     @staticmethod
     def _principal_listed(ops: Ops, sp_id: str) -> bool:
         return ops.listed_principal(scim_id=sp_id) is not None
 
 
+class OAuthSecretProvider(_PrincipalSecrets, ContractProvider[OAuthSecretArgs, OAuthSecretOutputs]):
+    """create / list / delete through w.service_principal_secrets_proxy."""
+
+    CONTRACT = OAUTH_SECRET
+
+    def validate(self, args: OAuthSecretArgs) -> list[CheckFailure]:
+        failures = []
+        lifetime, rotate = args.lifetime_days, args.rotate_before_days
+        if rotate is None:
+            rotate = 0
+        if not is_unknown(lifetime) and (not isinstance(lifetime, int | float) or lifetime <= 0):
+            failures.append(CheckFailure("lifetime_days", "must be a positive number of days"))
+        elif (not is_unknown(rotate) and not is_unknown(lifetime)
+              and (not isinstance(rotate, int | float) or not isinstance(lifetime, int | float)
+                   or not 0 <= rotate < lifetime)):
+            failures.append(CheckFailure("rotate_before_days",
+                                         "must be at least 0 and less than lifetime_days"))
+        return failures
+
+    def compare(self, id_: str, old: State, new: OAuthSecretArgs) -> DiffResult:
+        host = host_of(self._creds.host if self._creds else None)
+        return diff_secret(old, new, now=lambda: workspace_now(host))
+
+    def make(self, args: OAuthSecretArgs) -> tuple[str, State]:
+        sp_id = str(_canonical(args, "service_principal_id"))
+        obj = f"service principal {sp_id}"
+        ops = Ops(self.bounded(OPERATION_BUDGET))
+        recent = is_recent(created_at_of(args.principal_created_at, sp_id))
+        seconds = lifetime_seconds(args.lifetime_days)
+        listed = self._list(ops, sp_id, recent)
+        before = {str(s.id) for s in listed if s.id}
+        if len(before) >= MAX_SECRETS:
+            # Room for ours first: the orphans' values exist nowhere, nobody can be using them.
+            orphans = newer_signed(listed)
+            self._remove_orphans(ops, sp_id, orphans)
+            before -= set(orphans)
+        if len(before) >= MAX_SECRETS:
+            raise self._cap_error(sp_id, [s for s in listed if str(s.id) in before])
+
+        def send() -> CreateServicePrincipalSecretResponse:
+            return until_known(
+                lambda: ops.secrets.create(sp_id, lifetime=f"{seconds}s",
+                                           scopes=list(args.scopes or ()) or None),
+                recent=recent, principal=obj, listed=lambda: self._principal_listed(ops, sp_id),
+                timeout=ops.left(PROPAGATION_TIMEOUT))
+
+        res: CreateServicePrincipalSecretResponse | None = None
+        lost = False
+        try:
+            for _ in range(MAX_ATTEMPTS):
+                try:
+                    res = send()
+                    break
+                except AnswerLost:
+                    # Its value was only in the lost answer: a secret made now is useless.
+                    lost = True
+                    self._sweep(ops, sp_id, before, keep=None)
+                except (DatabricksError, DeadlineExceeded) as exc:
+                    now = self._list(ops, sp_id, recent)
+                    if len(now) >= MAX_SECRETS:
+                        raise self._cap_error(sp_id, now) from None
+                    raise api_error("creating an OAuth secret", obj, exc) from None
+            if res is None:
+                raise ProviderError(
+                    "creating an OAuth secret failed", obj,
+                    "the workspace never answered; no secret was left behind: check the "
+                    "network to the workspace, then run `pulumi up` again",
+                    f"{MAX_ATTEMPTS} attempts, every answer lost")
+        finally:
+            if lost:
+                self._sweep(ops, sp_id, before, keep=str(res.id) if res is not None else None)
+        outs = OAuthSecretOutputs(
+            secret_id=res.id, client_id=str(args.application_id), client_secret=_remembered(res.secret),
+            expire_time=res.expire_time, status=res.status or "ACTIVE",
+            # Those this project did not make: a rotation's old secret and an orphan are signed.
+            unmanaged_secret_ids=tuple(sorted(str(s.id) for s in listed
+                                              if str(s.id) in before and not is_signed(s))))
+        pulumi.log.info(f"OAuth secret {res.id} created for service principal {sp_id}")
+        return str(res.id), Stored(args, outs)
+
+    def refresh(self, id_: str, old: State) -> State | None:
+        sp_id = str(_canonical(old.args, "service_principal_id"))
+        ops = Ops(self.bounded(READ_BUDGET))
+        try:
+            secrets = list(ops.secrets.list(sp_id))
+        except (DatabricksError, DeadlineExceeded) as exc:
+            if is_unknown_principal(exc):
+                if self._principal_listed(ops, sp_id):
+                    # Known to SCIM, not yet to the secrets API: nothing to say about it yet.
+                    return old
+                return None  # the principal is gone, and its secrets with it
+            raise api_error("listing OAuth secrets", f"service principal {sp_id}", exc) from None
+        found = [s for s in secrets if s.id == id_]
+        others = sorted(str(s.id) for s in secrets if s.id != id_)
+        if others:
+            # Not ours to delete: made by hand, or left by a crash before state was saved.
+            pulumi.log.warn(
+                f"service principal {sp_id} has OAuth secrets this stack does not manage: "
+                f"{', '.join(others)}; left alone (delete those nobody uses: `databricks "
+                f"service-principal-secrets-proxy delete {sp_id} <secret-id>`)")
+        if not found:
+            return None  # gone: dropped from state, the next up creates one
+        outs = dataclasses.replace(
+            old.outs, expire_time=found[0].expire_time or old.outs.expire_time,
+            status=found[0].status or old.outs.status, unmanaged_secret_ids=tuple(others))
+        return Stored(old.args, outs)
+
+    def change(self, id_: str, old: State, new: OAuthSecretArgs) -> State:
+        # Only non-replacing inputs (rotate_before_days) reach here: nothing remote changes.
+        return Stored(new, old.outs)
+
+    def remove(self, id_: str, old: State) -> None:
+        sp_id = str(_canonical(old.args, "service_principal_id"))
+        self._delete(Ops(self.bounded(OPERATION_BUDGET)), sp_id, id_,
+                     recent=is_recent(created_at_of(old.args.principal_created_at, sp_id)))
+
+    def _cap_error(self, sp_id: str, present: Iterable[SecretInfo]) -> ProviderError:
+        secrets = list(present)
+        unknown = sorted(str(s.id) for s in secrets if not is_signed(s))
+        return ProviderError(
+            "creating an OAuth secret failed", f"service principal {sp_id}",
+            f"it already has {len(secrets)} OAuth secrets, the most Databricks allows"
+            + (f"; {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not this "
+               f"stack's (made by hand)" if unknown else "")
+            + f": delete those nobody uses (`databricks service-principal-secrets-proxy delete "
+              f"{sp_id} <secret-id>`), then run `pulumi up` again",
+        )
+
+
 OAuthSecret = resource_class(OAuthSecretProvider)
+
+
+SweepState = Stored[SecretSweepArgs, SecretSweepOutputs]
+
+
+class OAuthSecretSweepProvider(_PrincipalSecrets,
+                               ContractProvider[SecretSweepArgs, SecretSweepOutputs]):
+    """Deletes the stack's orphan OAuth secrets once the live one is in use (module doc).
+
+    Create and update list the principal's secrets and delete each signed one but the live
+    secret (and, in an update, the secret its previous run kept: during a rotation the old one
+    is still in state, and its replace's delete removes it). Read and delete touch nothing: the
+    sweep owns no remote object."""
+
+    CONTRACT = SECRET_SWEEP
+
+    def compare(self, id_: str, old: SweepState, new: SecretSweepArgs) -> DiffResult:
+        # The principal or the live secret: a change of either is a sweep, in place.
+        changed = [k for k in SECRET_SWEEP.input_keys() if k not in SECRET_SWEEP.inert_keys
+                   and (is_unknown(getattr(new, k)) or str(getattr(old.args, k)) != str(getattr(new, k)))]
+        return diff_result(changed, [])
+
+    def make(self, args: SecretSweepArgs) -> tuple[str, SweepState]:
+        return str(args.service_principal_id), self._swept(args, keep={str(args.live_secret_id)})
+
+    def change(self, id_: str, old: SweepState, new: SecretSweepArgs) -> SweepState:
+        keep = {str(new.live_secret_id)}
+        if str(old.args.service_principal_id) == str(new.service_principal_id):
+            keep.add(str(old.args.live_secret_id))
+        return self._swept(new, keep)
+
+    def _swept(self, args: SecretSweepArgs, keep: set[str]) -> SweepState:
+        sp_id = str(args.service_principal_id)
+        ops = Ops(self.bounded(OPERATION_BUDGET))
+        recent = is_recent(created_at_of(args.principal_created_at, sp_id))
+        orphans = sorted(str(s.id) for s in self._list(ops, sp_id, recent)
+                         if s.id and is_signed(s) and str(s.id) not in keep)
+        self._remove_orphans(ops, sp_id, orphans)
+        return Stored(args, SecretSweepOutputs(removed_secret_ids=tuple(orphans)))
+
+
+OAuthSecretSweep = resource_class(OAuthSecretSweepProvider)
 
 
 def _remembered(secret: str | None) -> str | None:

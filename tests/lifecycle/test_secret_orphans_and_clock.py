@@ -1,5 +1,5 @@
-"""Issue 21, the OAuth secret: no orphan left by a run that died, and rotation on the
-workspace's clock. Through the real provider process, against the emulator (its admin path
+"""Issue 21, the OAuth secret: no orphan left by a run that died (removed by the stack's sweep,
+after the create), and rotation on the workspace's clock. Through the real provider process, against the emulator (its admin path
 moves the workspace's clock, and every answer's Date header follows it)."""
 
 from __future__ import annotations
@@ -9,8 +9,14 @@ from typing import Any
 
 import pytest
 
-from components.providers.oauth_secret import OAuthSecret, OAuthSecretProvider, lifetime_seconds
-from testing.provider import Engine, ProviderProcess
+from components.providers.oauth_secret import (
+    OAuthSecret,
+    OAuthSecretProvider,
+    OAuthSecretSweep,
+    OAuthSecretSweepProvider,
+    lifetime_seconds,
+)
+from testing.provider import Engine, ProviderProcess, State, provider_string
 from tests.lifecycle.conftest import Target
 from tests.lifecycle.test_lifecycle import DIFF_NONE, up_principal
 from tests.lifecycle.test_principal_reliability import StderrMark
@@ -24,6 +30,14 @@ def died_before_saving(engine: Engine, name: str = "secret") -> dict[str, Any]:
     return engine.state.pop(engine.urn(OAuthSecret, name)).outputs
 
 
+def sweep(engine: Engine, sp: dict[str, Any]) -> dict[str, Any]:
+    """The stack's sweep, as the program declares it after the record: the live secret's id."""
+    live = engine.outputs(OAuthSecret, "secret")["secret_id"]
+    return engine.register(OAuthSecretSweep, OAuthSecretSweepProvider, "sweep", {
+        "service_principal_id": sp["principal_id"], "live_secret_id": live,
+        "principal_created_at": sp["created_at"], "after": []}).outputs
+
+
 def test_an_orphan_of_a_run_that_died_is_removed_by_the_next_up_a_hand_made_one_is_left(
         target: Target, engine: Engine) -> None:
     target.needs_emulator()
@@ -34,8 +48,12 @@ def test_an_orphan_of_a_run_that_died_is_removed_by_the_next_up_a_hand_made_one_
     died_before_saving(engine)
     mark = StderrMark(target)
     out = engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp)).outputs
+    # The create cannot tell an orphan from a secret state holds: it leaves every signed one.
+    assert secret_ids(target, sp) == {*by_hand, orphan, out["secret_id"]}
+    assert list(out["unmanaged_secret_ids"]) == by_hand  # the orphan is signed: the stack's
+    swept = sweep(engine, sp)
+    assert list(swept["removed_secret_ids"]) == [orphan]
     assert secret_ids(target, sp) == {*by_hand, out["secret_id"]}
-    assert list(out["unmanaged_secret_ids"]) == by_hand
     assert f"deleted OAuth secret {orphan}" in mark.new()
     # A refresh still warns about the hand-made one, and only it.
     state = engine.refresh(OAuthSecret, "secret")
@@ -51,14 +69,40 @@ def test_orphans_filling_the_cap_are_removed_before_the_create(target: Target,
     api = target.client().service_principal_secrets_proxy
     for _ in range(2):
         api.create(sp["principal_id"], lifetime=f"{lifetime_seconds(30)}s")
+    orphans = sorted(secret_ids(target, sp) - set(by_hand))
     assert len(secret_ids(target, sp)) == 5  # the cap
     out = engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp)).outputs
+    # Room made from the signed ones but the oldest (state's, had there been one).
+    (kept,) = secret_ids(target, sp) - {*by_hand, out["secret_id"]}
+    assert kept in orphans
+    sweep(engine, sp)
     assert secret_ids(target, sp) == {*by_hand, out["secret_id"]}
+
+
+def test_at_the_cap_a_rotation_keeps_the_secret_state_holds(target: Target, engine: Engine) -> None:
+    """State's secret is the oldest signed one: runs that died made the others after it."""
+    target.needs_emulator()
+    sp = up_principal(engine, target)
+    old = engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp)).outputs
+    sweep(engine, sp)
+    by_hand = hand_made(target, sp, 2)
+    api = target.client().service_principal_secrets_proxy
+    for _ in range(2):  # two rotations that died after their creates
+        target.emulator.advance_clock(60)
+        api.create(sp["principal_id"], lifetime=f"{lifetime_seconds(30)}s")
+    assert len(secret_ids(target, sp)) == 5
+    target.emulator.advance_clock(60)
+    step = engine.register(OAuthSecret, OAuthSecretProvider, "secret",
+                           secret_inputs(sp, lifetime_days=40))
+    assert step.op == "replace"  # the old one was kept for the replace's delete, which removed it
+    sweep(engine, sp)
+    assert secret_ids(target, sp) == {*by_hand, step.outputs["secret_id"]}
+    assert old["secret_id"] not in step.outputs["unmanaged_secret_ids"]
 
 
 def test_a_rotation_keeps_the_old_secret_until_the_replace_deletes_it(
         target: Target, engine: Engine) -> None:
-    """The old secret is signed and, to the create, not in state: diff made it known."""
+    """The old secret is signed, and the create leaves every signed secret alone."""
     target.needs_emulator()
     sp = up_principal(engine, target)
     old = engine.register(OAuthSecret, OAuthSecretProvider, "secret",
@@ -68,6 +112,31 @@ def test_a_rotation_keeps_the_old_secret_until_the_replace_deletes_it(
     assert step.op == "replace"
     assert secret_ids(target, sp) == {step.outputs["secret_id"]}
     assert old not in step.outputs["unmanaged_secret_ids"]
+
+
+def test_a_rotations_create_in_a_process_that_ran_no_diff_keeps_the_secret_state_holds(
+        target: Target, engine: Engine, fresh: tuple[Engine, ProviderProcess]) -> None:
+    """Diff is pure: nothing it sees is handed to a later create through process memory. A
+    create in another provider process than the diff's (here one that ran nothing before)
+    leaves the stack's old secret in place, and the sweep after it keeps that one too: only
+    the replace's delete removes it, after Braintrust has switched."""
+    sp = up_principal(engine, target)
+    old = engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp)).outputs
+    sweep(engine, sp)
+    assert list(engine.diff(OAuthSecret, OAuthSecretProvider, "secret",
+                            secret_inputs(sp, lifetime_days=40)).replaces) == ["lifetime_days"]
+    other, proc = fresh
+    urn = engine.urn(OAuthSecret, "secret")
+    checked, _ = proc.check(urn, {}, {**secret_inputs(sp, lifetime_days=40),
+                                      "__provider": provider_string(OAuthSecretProvider)})
+    new_id, new = proc.create(urn, checked)
+    assert secret_ids(target, sp) == {old["secret_id"], new["secret_id"]}
+    engine.state[urn] = State("OAuthSecret", new_id, checked, new)
+    swept = sweep(engine, sp)  # an update: the live secret changed
+    assert list(swept["removed_secret_ids"]) == []
+    assert secret_ids(target, sp) == {old["secret_id"], new["secret_id"]}
+    proc.delete(old["secret_id"], urn, old)  # the replace's delete step
+    assert secret_ids(target, sp) == {new["secret_id"]}
 
 
 # ------------------------------------------------------------------ the workspace's clock

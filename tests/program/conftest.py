@@ -51,6 +51,7 @@ SAMPLE_OUTPUTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
         expire_time="2027-01-01T00:00:00Z", status="ACTIVE", unmanaged_secret_ids=[]),
     "EndpointsReady": lambda name, inputs: dict(
         ready={n: {"state": "READY", "config_version": 1} for n in inputs["endpoints"]}),
+    "OAuthSecretSweep": lambda name, inputs: dict(removed_secret_ids=[]),
     "QueryGrant": lambda name, inputs: dict(governed_by="acl"),
     "AiSecret": lambda name, inputs: dict(secret_id="bt-1", preview_secret="****", updated_at="now"),
 }

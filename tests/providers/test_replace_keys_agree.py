@@ -13,12 +13,13 @@ from components.args import CONTRACTS, Contract, contract_of
 from components.providers.ai_secret import AiSecretProvider
 from components.providers.endpoint import EndpointProvider
 from components.providers.grant import QueryGrantProvider
-from components.providers.oauth_secret import OAuthSecretProvider
+from components.providers.oauth_secret import OAuthSecretProvider, OAuthSecretSweepProvider
 from components.providers.principal import ServicePrincipalProvider
 from components.providers.readiness import EndpointsReadyProvider
 
 PROVIDERS: list[type[ResourceProvider]] = [EndpointProvider, EndpointsReadyProvider, ServicePrincipalProvider,
-                                           OAuthSecretProvider, QueryGrantProvider, AiSecretProvider]
+                                           OAuthSecretProvider, OAuthSecretSweepProvider, QueryGrantProvider,
+                                           AiSecretProvider]
 ENTITY = {"name": "m-1", "entity_name": "system.ai.m", "entity_version": "1",
           "scale_to_zero_enabled": True, "min_provisioned_throughput": 0, "max_provisioned_throughput": 970}
 # One valid set of inputs per resource, and another value for each input.
@@ -48,6 +49,10 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         "service_principal_id": "2", "application_id": "app2", "lifetime_days": 60, "rotate_before_days": 8,
         "scopes": ["all-apis", "sql"], "principal_created_at": "2026-02-01T00:00:00Z",
     }),
+    "OAuthSecretSweep": ({"service_principal_id": "1", "live_secret_id": "s1", "principal_created_at": "t1",
+                          "after": ["gate", "grant"]},
+                         {"service_principal_id": "2", "live_secret_id": "s2", "principal_created_at": "t2",
+                          "after": ["gate", "grant", "record"]}),
     "QueryGrant": ({
         "endpoint_id": "e1", "endpoint_name": "ep", "service_principal_name": "app", "permission_level": "CAN_QUERY",
         "principal_created_at": "t1", "endpoint_pay_per_token": False,

@@ -16,10 +16,11 @@ import yaml
 from databricks.sdk.service.iam import Patch, PatchOp, PatchSchema
 from databricks.sdk.service.serving import ServedEntityInput
 
+from components.plan import SWEEP_NAME
 from components.providers.ai_secret import AiSecret
 from components.providers.endpoint import Endpoint
 from components.providers.grant import QueryGrant
-from components.providers.oauth_secret import OAuthSecret
+from components.providers.oauth_secret import OAuthSecret, OAuthSecretSweep
 from components.providers.principal import ServicePrincipal
 from components.providers.readiness import EndpointsReady
 from testing.deployment import Deployment, provider_for
@@ -274,14 +275,16 @@ def test_readiness_deadline_passed_fails_clearly_keeps_state_and_the_next_run_re
     assert PT in first and CUSTOM in first
     # Everything but the gate and what waits for it is in state and in the workspace.
     for token, name in run.resources():
-        expected = token not in (type_token(EndpointsReady), type_token(AiSecret))
+        expected = token not in (type_token(EndpointsReady), type_token(AiSecret),
+                                 type_token(OAuthSecretSweep))
         assert run.has(token, name) == expected, name
     posts_before = [r for r in emulator.requests() if r["method"] == "POST"]
 
     emulator.admin("POST", "clock", {"advance_seconds": 601})
     steps = run.up()
-    assert steps[run.gate_name].op == "create" and steps["databricks-local"].op == "create"
-    assert all(s.op == "same" for n, s in steps.items() if n not in (run.gate_name, "databricks-local"))
+    waited = (run.gate_name, "databricks-local", SWEEP_NAME)
+    assert all(steps[n].op == "create" for n in waited)
+    assert all(s.op == "same" for n, s in steps.items() if n not in waited)
     assert [r for r in emulator.requests() if r["method"] == "POST"
             and r["path"].startswith("/api/2.0/")] == [r for r in posts_before
                                                         if r["path"].startswith("/api/2.0/")]
