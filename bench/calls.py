@@ -83,6 +83,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     grid = QUICK if quick else FULL
     n, d = grid["n"], grid["d"]
     scenarios: dict[str, dict[str, Any]] = {}
+    resources = 0
 
     def record(name: str, log: list[dict[str, Any]], resources: int, **extra: Any) -> None:
         scenarios[name] = {"requests": len(log), "per_resource": len(log) / resources,
@@ -105,9 +106,9 @@ def run(quick: bool = False) -> dict[str, Any]:
 
         try:
             config = custom_stack(n, host=emulator.url)
-            resources = 2 * n + 3  # endpoints, grants, principal, secret, gate
-
             result, log = measure(emulator, engine(config).up)
+            # Endpoints, grants, the gate, the principal, its secret and the secret's sweep.
+            resources = len(result.ops())
             kinds = [request_kind(r["method"], r["path"]) for r in log]
             gets = Counter(r["path"] for r, k in zip(log, kinds, strict=True) if k == GET_ONE)
             lists = kinds.count(LIST)
@@ -166,7 +167,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "config change reads only the changed endpoint":
             scenarios["config change (1 endpoint)"]["endpoints_read"] == [endpoint_name(0)],
     }
-    return {"n": n, "d": d, "scenarios": scenarios, "goals": goals}
+    return {"n": n, "d": d, "resources": resources, "scenarios": scenarios, "goals": goals}
 
 
 def render(result: dict[str, Any]) -> str:
@@ -175,7 +176,7 @@ def render(result: dict[str, Any]) -> str:
             "endpoints read")
     rows = [(name, s["requests"], s["per_resource"], s["writes"], len(s["endpoints_written"]),
              len(s["endpoints_read"])) for name, s in scen.items()]
-    out = table(f"calls: stack of N = {result['n']} endpoints ({2 * result['n'] + 3} resources), "
+    out = table(f"calls: stack of N = {result['n']} endpoints ({result['resources']} resources), "
                 f"rollout {result['d']:g} s", cols, rows)
     kinds = sorted({k for s in scen.values() for k in s["by_kind"]})
     short = {name: name.split(" (")[0] for name in scen}

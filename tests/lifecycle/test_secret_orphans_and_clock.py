@@ -1,6 +1,7 @@
 """Issue 21, the OAuth secret: no orphan left by a run that died (removed by the stack's sweep,
-after the create), and rotation on the workspace's clock. Through the real provider process, against the emulator (its admin path
-moves the workspace's clock, and every answer's Date header follows it)."""
+after the create), and rotation on the workspace's clock. Through the real provider process,
+against the emulator (its admin path moves the workspace's clock, and every answer's Date
+header follows it)."""
 
 from __future__ import annotations
 
