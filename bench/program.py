@@ -1,9 +1,10 @@
-"""Program scale: the Pulumi program (`components.program.build(load_stack())`, what
-`__main__.py` runs) under Pulumi's mocks for stacks of 1, 10, 100, 500 custom-model endpoints,
-against a bare program registering the same number of plain dynamic resources (2N + 3: an
-Endpoint and a QueryGrant per endpoint, the gate, the principal, the secret) with a provider
-that does nothing. Each measurement runs in a fresh process (`python -c`), so module caches
-and the mock runtime's state never carry over; imports happen before the clock starts.
+"""Program scale: the Pulumi program (`components.program.build(load_stack())`, what `__main__.py`
+runs) under Pulumi's mocks for stacks of 1, 10, 100, 500 custom-model endpoints, against a bare
+program registering the same number of plain dynamic resources (as many as the plan's: an
+Endpoint and a QueryGrant per endpoint, the gate, the principal, the secret and its sweep) with
+a provider that does nothing, its class made by the same `resource_class`. Each measurement
+runs in a fresh process (`python -c`), so module caches and the mock runtime's state never
+carry over; imports happen before the clock starts.
 
 Reported: seconds from the first line of the program until every registration is resolved,
 peak Python memory (tracemalloc, in a separate run: tracing slows the program down), and
@@ -20,27 +21,43 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from pulumi.dynamic import CreateResult, Resource, ResourceProvider
+from pulumi.dynamic import CreateResult
 
 from bench.common import PROJECT, ROOT, custom_stack, progress, table, write_results
+from components.args import Args, Contract, Outputs
+from components.providers._contract import ContractProvider, resource_class
 
 FULL = (1, 10, 100, 500)
 QUICK = (10, 100)
 GOAL = 1.5
 
 
-class BareProvider(ResourceProvider):
+@dataclass(frozen=True)
+class BareArgs(Args):
+    TYPE_NAME: ClassVar[str] = "Bare"
+
+    name: str
+    value: int
+
+
+@dataclass(frozen=True)
+class BareOutputs(Outputs):
+    pass
+
+
+class BareProvider(ContractProvider[BareArgs, BareOutputs]):
     """A provider with nothing in it; pickled by reference like the project's."""
+
+    CONTRACT = Contract(BareArgs, BareOutputs)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         return CreateResult("bare", props)
 
 
-class Bare(Resource, module="bench", name="Bare"):
-    def __init__(self, name: str, props: dict[str, Any]) -> None:
-        super().__init__(BareProvider(), name, props)
+Bare = resource_class(BareProvider)
 
 
 def child(variant: str, n: int, metric: str, profile: str | None = None) -> None:
@@ -53,13 +70,14 @@ def child(variant: str, n: int, metric: str, profile: str | None = None) -> None
     from pulumi.runtime.sync_await import _sync_await
 
     from components import program as prog
+    from components.plan import build_plan
     from testing.mocks import PlaceholderMocks
 
     mocks = PlaceholderMocks()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="bench", preview=False)
     config = {f"{PROJECT}:{k}": json.dumps(v) for k, v in custom_stack(n).items()}
     pulumi.runtime.set_all_config(config, [])
-    count = 2 * n + 3
+    count = sum(d.custom for d in build_plan(prog.load_stack()))
 
     def body() -> Any:
         if variant == "real":

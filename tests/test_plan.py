@@ -115,7 +115,8 @@ def test_the_record_is_published_only_when_the_stack_says_so() -> None:
 
 @pytest.mark.parametrize("module, resource", [
     ("endpoint", "Endpoint"), ("readiness", "EndpointsReady"), ("principal", "ServicePrincipal"),
-    ("oauth_secret", "OAuthSecret"), ("grant", "QueryGrant"), ("ai_secret", "AiSecret"),
+    ("oauth_secret", "OAuthSecret"), ("oauth_secret", "OAuthSecretSweep"), ("grant", "QueryGrant"),
+    ("ai_secret", "AiSecret"),
 ])
 def test_each_resource_class_is_made_from_its_providers_contract(module: str, resource: str) -> None:
     import importlib
@@ -126,6 +127,29 @@ def test_each_resource_class_is_made_from_its_providers_contract(module: str, re
     assert cls.CONTRACT in CONTRACTS and cls.PROVIDER.CONTRACT is cls.CONTRACT
     # The type token the plan uses is the one pulumi.dynamic forms for the class.
     assert cls.CONTRACT.type_token == "pulumi-python:" + cls._resource_type_name
+
+
+def test_every_dynamic_resource_class_in_the_repository_is_made_by_resource_class() -> None:
+    """One factory: no class statement subclasses a Pulumi Resource with a type (the
+    `module=`/`name=` class keywords pulumi.dynamic reads), project code, tests and benches
+    alike, and no OUTPUT_KEYS table is left beside the contracts."""
+    import ast
+    import os
+
+    sources = []
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "node_modules"]  # .venv, .git
+        sources += [Path(folder) / f for f in files if f.endswith(".py")]
+    found: list[str] = []
+    for path in sorted(sources):
+        rel = path.relative_to(ROOT)
+        tree = ast.parse(path.read_text(), str(rel))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and {k.arg for k in node.keywords} & {"module", "name"}:
+                found.append(f"{rel}:{node.lineno} class {node.name}")
+            if isinstance(node, ast.Name | ast.Attribute) and "OUTPUT_KEYS" in ast.unparse(node):
+                found.append(f"{rel}:{node.lineno} OUTPUT_KEYS")
+    assert found == []
 
 
 def test_the_plan_imports_neither_pulumi_nor_databricks_sdk() -> None:

@@ -45,7 +45,7 @@ def test_renamed_component_and_child_with_aliases_are_the_same_resources(tmp_pat
     assert "Delete" not in renamed.methods() and "Create" not in renamed.methods()
     urns = {r["urn"] for r in json.loads((tmp_path / "state.json").read_text())["resources"]}
     assert not urns & old_urns
-    assert any(u.endswith("engine-test:index:RenamedGroup$pulumi-python:dynamic/engine-test:Echo"
+    assert any(u.endswith("engine-test:index:RenamedGroup$pulumi-python:dynamic/databricks-braintrust:Echo"
                           "::thing-renamed") for u in urns)
 
 

@@ -1,15 +1,35 @@
 """A dynamic resource that writes nothing anywhere: its outputs are its inputs. For testing the
-engine stand-in's own rules (aliases, secrets) apart from the project's providers."""
+engine stand-in's own rules (aliases, secrets) apart from the project's providers. Its class is
+made as every dynamic Resource class is, by `resource_class`, from a contract of its own (not
+one of the project's CONTRACTS)."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
+from pulumi.dynamic import CreateResult, DiffResult, UpdateResult
+
+from components.args import Args, Contract, Outputs
+from components.providers._contract import ContractProvider, resource_class
 
 
-class EchoProvider(ResourceProvider):
+@dataclass(frozen=True)
+class EchoArgs(Args):
+    TYPE_NAME: ClassVar[str] = "Echo"
+
+    value: str
+    token: str | None = None
+
+
+@dataclass(frozen=True)
+class EchoOutputs(Outputs):
+    derived: str | None = None
+
+
+class EchoProvider(ContractProvider[EchoArgs, EchoOutputs]):
+    CONTRACT = Contract(EchoArgs, EchoOutputs)
+
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = [k for k in ("value", "token") if olds.get(k) != news.get(k)]
         return DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
@@ -23,11 +43,4 @@ class EchoProvider(ResourceProvider):
         return UpdateResult({**outs, "derived": f"from-{news.get('token')}"})
 
 
-class Echo(pulumi.dynamic.Resource, module="engine-test", name="Echo"):
-    value: pulumi.Output[str]
-    token: pulumi.Output[str]
-    derived: pulumi.Output[str]
-
-    def __init__(self, name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(EchoProvider(), name, {"token": None, **props, "derived": None}, opts)
+Echo = resource_class(EchoProvider)
