@@ -173,6 +173,8 @@ def build(stack: Stack) -> dict[str, Any]:
         "endpoint_ids": {name: output(e, "endpoint_id") for name, e in endpoints.items()},
         "principal_application_id": output(sp, "application_id"),
         "principal_client_secret": pulumi.Output.secret(output(secret, "client_secret")),
+        # Which OAuth secret is the stack's live one: what to keep when the cap is reached.
+        "principal_secret_id": output(secret, "secret_id"),
         "secret_expire_time": output(secret, "expire_time"),
         "braintrust_provider": output(record, "record"),
         "braintrust_provider_redacted": output(record, "redacted"),

@@ -29,8 +29,11 @@ groups the steps that finished while the previous one ran: `state.Checkpoints`);
 changed nothing (`same`, or a refresh that read what state held) needs no write, as in Pulumi's
 snapshot manager (`sameSnapshotMutation.mustWrite`, pkg/backend/snapshot.go). A replaced
 resource waiting for its delete is kept in `pending_deletes`, so a killed run loses at most
-the steps in flight. `progress` gets one line per step as it finishes, and the provider
-process's `info:`/`warning:` lines (the readiness gate's progress).
+the steps in flight. Its delete comes at the end of a run with no error; a run that failed or
+was killed leaves it pending, and the next up deletes it before the program runs (Pulumi's
+retirePendingDeletes and performDeletes, pkg/resource/deploy/deployment_executor.go).
+`progress` gets one line per step as it finishes, and the provider process's
+`info:`/`warning:` lines (the readiness gate's progress).
 
 Not modelled (see docs/architecture.md): plugin loading and provider versions,
 protect/retainOnDelete/ignoreChanges, stack transforms (an optional `transform` hook stands in
@@ -317,7 +320,7 @@ class Monitor:
         self.old = dict(engine.state.resources)
         self.new: dict[str, ResourceState] = {}
         self.claimed: set[str] = set()  # URNs of `old` matched by a registration
-        self.pending_deletes: list[ResourceState] = []  # replaced, deleted at the end
+        self.pending_deletes: list[ResourceState] = []  # replaced by this run, deleted at its end
         self.errors: list[Exception] = []
         self.deleted_for_replace: set[str] = set()
         self.current_inputs: dict[str, Props] = {}
@@ -734,8 +737,16 @@ class StackEngine:
         t0 = time.monotonic()
         with self._provider():
             monitor = Monitor(self, result, preview, t0)
-            # left by a run that died before deleting them: deleted at the end, as Pulumi does
-            monitor.pending_deletes = list(self.state.pending_deletes)
+            if preview:  # shown as the deletes the up will start with
+                monitor.pending_deletes = list(self.state.pending_deletes)
+            elif self.state.pending_deletes:
+                # Left by a run that failed or died before deleting them: deleted first, before
+                # the program runs, and a failure stops the up there, as Pulumi's
+                # retirePendingDeletes does (pkg/resource/deploy/deployment_executor.go).
+                errors = self._delete(list(self.state.pending_deletes), result, t0)
+                if errors:
+                    result.wall = time.monotonic() - t0
+                    raise EngineError(command, errors, result)
             # In a thread of its own: the program gets its own event loop, the caller's stays.
             with ThreadPoolExecutor(max_workers=1) as runner:
                 program_error = runner.submit(contextvars.Context().run, self._run_in_context,
@@ -765,8 +776,10 @@ class StackEngine:
         if not errors:
             errors += self._delete(list(kept.values()) + monitor.pending_deletes, result, t0)
             survivors: dict[str, ResourceState] = {}
-        else:  # nothing is deleted after a failure: what was not re-registered stays
-            errors += self._delete(monitor.pending_deletes, result, t0)
+        else:
+            # Nothing is deleted after a failure, as in Pulumi (its performDeletes runs only
+            # once the program ended without one): what was not re-registered stays, and what
+            # this run replaced stays in pending_deletes for the next up to delete first.
             survivors = kept
         with self.state_lock:  # the program's order; what failed to delete stays pending
             final = {**monitor.new, **survivors}

@@ -43,10 +43,12 @@ signed secret present at a later create was made after the one state holds. No p
 anything in process memory between calls, and every diff is pure.
 
 The five-secret cap. Databricks allows five secrets per principal; the stack holds at most two
-(old and new, during a rotation). A create that finds five first removes the signed secrets
-except the oldest (the only one state can hold, by the above: the rest are orphans nobody can
-use); when the cap is still reached, by secrets made by hand, it fails before writing and
-names their ids and how to remove them.
+(old and new, during a rotation). A create that finds five fails before writing: it names the
+hand-made ones, and the signed ones (the secret state holds, exported as principal_secret_id,
+and orphans), with how to delete one. It never makes room itself: which signed secret is in
+use only state can say (a failed rotation leaves the live secret newer than an orphan), and
+deleting the one Braintrust uses would stop every query. Orphans reach the cap only when
+several runs died with no successful `up` between them, since each one ends with the sweep.
 """
 
 from __future__ import annotations
@@ -173,15 +175,6 @@ def lifetime_seconds(lifetime_days: float) -> int:
     return max(1, int(float(lifetime_days) * DAY) - SIGNATURE)
 
 
-def newer_signed(listed: Iterable[SecretInfo]) -> list[str]:
-    """The signed secrets but the oldest: orphans of runs that died. Every successful `up` ends
-    with its sweep, which leaves no signed secret but the live one, so anything signed and
-    newer was made by a run that died after it; the oldest may be the one state holds."""
-    signed = sorted((parse_time(s.create_time) or dt.datetime.min.replace(tzinfo=dt.UTC), str(s.id))
-                    for s in listed if s.id and is_signed(s))
-    return sorted(secret_id for _, secret_id in signed[1:])
-
-
 def is_signed(info: SecretInfo) -> bool:
     """Made by this project's create: its lifetime, as the workspace reports it (expire_time
     minus create_time), is a whole number of days less SIGNATURE seconds, within SLACK. A
@@ -285,11 +278,8 @@ class OAuthSecretProvider(_PrincipalSecrets, ContractProvider[OAuthSecretArgs, O
         listed = self._list(ops, sp_id, recent)
         before = {str(s.id) for s in listed if s.id}
         if len(before) >= MAX_SECRETS:
-            # Room for ours first: the orphans' values exist nowhere, nobody can be using them.
-            orphans = newer_signed(listed)
-            self._remove_orphans(ops, sp_id, orphans)
-            before -= set(orphans)
-        if len(before) >= MAX_SECRETS:
+            # Never make room by deleting: a signed secret may be the one state holds, which
+            # Braintrust uses, and only state (which a create is not handed) can tell.
             raise self._cap_error(sp_id, [s for s in listed if str(s.id) in before])
 
         def send() -> CreateServicePrincipalSecretResponse:
@@ -371,12 +361,19 @@ class OAuthSecretProvider(_PrincipalSecrets, ContractProvider[OAuthSecretArgs, O
 
     def _cap_error(self, sp_id: str, present: Iterable[SecretInfo]) -> ProviderError:
         secrets = list(present)
-        unknown = sorted(str(s.id) for s in secrets if not is_signed(s))
+        by_hand = sorted(str(s.id) for s in secrets if not is_signed(s))
+        ours = sorted(str(s.id) for s in secrets if is_signed(s))
+
+        def named(ids: list[str], what: str) -> str:
+            return f"; {', '.join(ids)} {'is' if len(ids) == 1 else 'are'} {what}" if ids else ""
+
         return ProviderError(
             "creating an OAuth secret failed", f"service principal {sp_id}",
             f"it already has {len(secrets)} OAuth secrets, the most Databricks allows"
-            + (f"; {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not this "
-               f"stack's (made by hand)" if unknown else "")
+            + named(by_hand, "not this stack's (made by hand)")
+            + named(ours, "this stack's: the one its state holds (stack output "
+                          "`principal_secret_id`, in use by Braintrust), or left by a run that "
+                          "died before saving its state (nobody can use those)")
             + f": delete those nobody uses (`databricks service-principal-secrets-proxy delete "
               f"{sp_id} <secret-id>`), then run `pulumi up` again",
         )

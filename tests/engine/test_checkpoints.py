@@ -16,7 +16,7 @@ import pytest
 from testing.engine.state import Checkpoints, ResourceState, StackState
 
 from testing.emulator import EmulatorClient
-from testing.engine import StackEngine
+from testing.engine import EngineError, StackEngine
 from testing.stacks import emulator_config
 from tests.conftest import READY_AFTER
 
@@ -194,3 +194,38 @@ def test_steps_finishing_together_share_a_write(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert len(writes) < 40
+
+
+REPLACING = Path(__file__).parent / "programs" / "replacing.py"
+
+
+def _replacing(tmp_path: Path, a: str, fail: bool = False) -> StackEngine:
+    stack_file = tmp_path / "Pulumi.pending.yaml"
+    stack_file.write_text(f"config:\n  engine-test:a: '{a}'\n  engine-test:fail: '{'yes' if fail else ''}'\n")
+    return StackEngine(stack_file, tmp_path / "state.json", program=REPLACING)
+
+
+def test_a_failed_up_deletes_nothing_and_the_next_up_deletes_what_it_replaced_first(
+        tmp_path: Path) -> None:
+    first = _replacing(tmp_path, "1").up()
+    assert first.ops() == {"a": "create", "b": "create"}
+
+    # `a` is replaced (its new one made first), then `b` fails: as in Pulumi, whose deletes
+    # run only once the program ended without an error, the old `a` is not deleted.
+    with pytest.raises(EngineError) as failed:
+        _replacing(tmp_path, "2", fail=True).up()
+    assert failed.value.result is not None
+    assert "Delete" not in failed.value.result.methods()
+    assert failed.value.result.ops()["a"] == "replace"
+    saved = StackState.load(tmp_path / "state.json", "databricks-braintrust", "pending")
+    assert [r.id for r in saved.pending_deletes] == ["thing-1"]
+    assert {r.name: r.id for r in saved.resources.values() if r.custom}["a"] == "thing-2"
+
+    # The next up deletes it before the program runs (Pulumi's retirePendingDeletes).
+    rerun = _replacing(tmp_path, "2").up()
+    methods = [c.method for c in rerun.calls if c.method in ("Create", "Update", "Delete")]
+    assert methods[0] == "Delete" and methods.count("Delete") == 1, methods
+    assert rerun.ops()["b"] == "update"
+    saved = StackState.load(tmp_path / "state.json", "databricks-braintrust", "pending")
+    assert saved.pending_deletes == []
+    assert {r.name: r.id for r in saved.resources.values() if r.custom} == {"a": "thing-2", "b": "thing-b"}

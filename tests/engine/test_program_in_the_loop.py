@@ -83,6 +83,11 @@ def test_up_noop_change_drift_preview_destroy_and_the_exported_record_verifies(
         assert first.export_is_secret(name), name
     assert not first.export_is_secret("braintrust_provider_redacted")
     client_secret = first.export("principal_client_secret")
+    # The live secret's id, plain: what the cap's error tells to keep (never the value).
+    (live,) = [s.id for s in w.service_principal_secrets_proxy.list(
+        first.by_name()["query-principal"].outputs["principal_id"])]
+    assert first.export("principal_secret_id") == live
+    assert not first.export_is_secret("principal_secret_id")
     registrations = json.dumps([r.as_json() for r in first.registrations])
     assert client_secret not in registrations and emulator.admin_token not in registrations
     assert emulator.admin_token not in state.read_text()  # provider config is not state

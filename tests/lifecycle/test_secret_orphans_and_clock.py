@@ -5,6 +5,7 @@ header follows it)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,11 +18,11 @@ from components.providers.oauth_secret import (
     OAuthSecretSweepProvider,
     lifetime_seconds,
 )
-from testing.provider import Engine, ProviderProcess, State, provider_string
+from testing.provider import Engine, ProviderCallError, ProviderProcess, State, provider_string
 from tests.lifecycle.conftest import Target
 from tests.lifecycle.test_lifecycle import DIFF_NONE, up_principal
 from tests.lifecycle.test_principal_reliability import StderrMark
-from tests.lifecycle.test_secret_reliability import DAY, hand_made, secret_ids, secret_inputs
+from tests.lifecycle.test_secret_reliability import DAY, calls, hand_made, secret_ids, secret_inputs
 
 PROBE = "/.well-known/databricks-config"
 
@@ -61,8 +62,18 @@ def test_an_orphan_of_a_run_that_died_is_removed_by_the_next_up_a_hand_made_one_
     assert state is not None and list(state.outputs["unmanaged_secret_ids"]) == by_hand
 
 
-def test_orphans_filling_the_cap_are_removed_before_the_create(target: Target,
-                                                                engine: Engine) -> None:
+def _cap_message(err: pytest.ExceptionInfo[ProviderCallError]) -> tuple[str, str]:
+    """The cap error's parts: what it calls hand-made, and what it calls the stack's."""
+    message = err.value.message
+    assert "the most Databricks allows" in message and "Traceback" not in message
+    assert "service-principal-secrets-proxy delete" in message and "pulumi up" in message
+    hand = re.search(r"; ([^;]*) (?:is|are) not this stack's \(made by hand\)", message)
+    ours = re.search(r"; ([^;:]*) (?:is|are) this stack's: [^;]*principal_secret_id", message)
+    return (hand.group(1) if hand else ""), (ours.group(1) if ours else "")
+
+
+def test_orphans_filling_the_cap_fail_the_create_before_it_writes_naming_them(
+        target: Target, engine: Engine) -> None:
     target.needs_emulator()
     sp = up_principal(engine, target)
     by_hand = hand_made(target, sp, 3)
@@ -72,16 +83,25 @@ def test_orphans_filling_the_cap_are_removed_before_the_create(target: Target,
         api.create(sp["principal_id"], lifetime=f"{lifetime_seconds(30)}s")
     orphans = sorted(secret_ids(target, sp) - set(by_hand))
     assert len(secret_ids(target, sp)) == 5  # the cap
+    posts = len(calls(target, "POST"))
+    with pytest.raises(ProviderCallError) as err:
+        engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp))
+    hand, ours = _cap_message(err)
+    assert hand == ", ".join(sorted(by_hand)) and ours == ", ".join(orphans)
+    assert len(calls(target, "POST")) == posts  # nothing written, nothing deleted
+    assert not calls(target, "DELETE", end="")
+    assert len(secret_ids(target, sp)) == 5
+    # Once one is deleted as the message says, the create goes through and the sweep ends the rest.
+    api.delete(sp["principal_id"], orphans[0])
     out = engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp)).outputs
-    # Room made from the signed ones but the oldest (state's, had there been one).
-    (kept,) = secret_ids(target, sp) - {*by_hand, out["secret_id"]}
-    assert kept in orphans
     sweep(engine, sp)
     assert secret_ids(target, sp) == {*by_hand, out["secret_id"]}
 
 
-def test_at_the_cap_a_rotation_keeps_the_secret_state_holds(target: Target, engine: Engine) -> None:
-    """State's secret is the oldest signed one: runs that died made the others after it."""
+def test_at_the_cap_a_rotation_fails_before_writing_and_names_the_secret_state_holds(
+        target: Target, engine: Engine) -> None:
+    """A create cannot tell the secret state holds from an orphan (after a failed rotation the
+    live one is the newer): it deletes neither, and names both as the stack's."""
     target.needs_emulator()
     sp = up_principal(engine, target)
     old = engine.register(OAuthSecret, OAuthSecretProvider, "secret", secret_inputs(sp)).outputs
@@ -91,14 +111,17 @@ def test_at_the_cap_a_rotation_keeps_the_secret_state_holds(target: Target, engi
     for _ in range(2):  # two rotations that died after their creates
         target.emulator.advance_clock(60)
         api.create(sp["principal_id"], lifetime=f"{lifetime_seconds(30)}s")
-    assert len(secret_ids(target, sp)) == 5
+    before = secret_ids(target, sp)
+    assert len(before) == 5
     target.emulator.advance_clock(60)
-    step = engine.register(OAuthSecret, OAuthSecretProvider, "secret",
-                           secret_inputs(sp, lifetime_days=40))
-    assert step.op == "replace"  # the old one was kept for the replace's delete, which removed it
-    sweep(engine, sp)
-    assert secret_ids(target, sp) == {*by_hand, step.outputs["secret_id"]}
-    assert old["secret_id"] not in step.outputs["unmanaged_secret_ids"]
+    with pytest.raises(ProviderCallError) as err:
+        engine.register(OAuthSecret, OAuthSecretProvider, "secret",
+                        secret_inputs(sp, lifetime_days=40))
+    hand, ours = _cap_message(err)
+    assert hand == ", ".join(sorted(by_hand))
+    assert ours == ", ".join(sorted(before - set(by_hand))) and old["secret_id"] in ours
+    assert secret_ids(target, sp) == before  # the live secret, and everything else, kept
+    assert engine.outputs(OAuthSecret, "secret")["secret_id"] == old["secret_id"]
 
 
 def test_a_rotation_keeps_the_old_secret_until_the_replace_deletes_it(
