@@ -31,8 +31,13 @@ from pulumi.runtime.proto import provider_pb2
 from pulumi.runtime.proto.provider_pb2_grpc import ResourceProviderStub
 
 from components.spec.constants import PROJECT
+from engine.forked import ForkedProcess, spawn
 
 ROOT = Path(__file__).resolve().parents[1]
+# Fork each provider process from one that has imported the providers already (engine/forked.py):
+# the test suite sets it, for speed; everyone else starts `python -m pulumi.dynamic` afresh.
+FORK = False
+Process = subprocess.Popen[bytes] | ForkedProcess
 PROVIDER_KEY = "__provider"
 _EXC_LINE = re.compile(r"^[A-Za-z_][\w.]*: ")
 _LOG_LINE = re.compile(r"^(info|warning|error): ")
@@ -78,7 +83,7 @@ def _deserialize(struct: struct_pb2.Struct) -> dict[str, Any]:
     return rpc.deserialize_properties(struct, keep_unknowns=True) or {}
 
 
-def first_line(proc: subprocess.Popen, timeout: float) -> bytes | None:
+def first_line(proc: Process, timeout: float) -> bytes | None:
     """The first line a child process prints on stdout, or None if it exits or stays silent
     past `timeout` (a server announcing its port, say)."""
     assert proc.stdout is not None
@@ -95,7 +100,7 @@ def first_line(proc: subprocess.Popen, timeout: float) -> bytes | None:
     return buf.split(b"\n")[0]
 
 
-def stop_process(proc: subprocess.Popen) -> None:
+def stop_process(proc: Process) -> None:
     """SIGTERM, then SIGKILL if it has not exited within 10 s."""
     proc.terminate()
     try:
@@ -120,9 +125,13 @@ class ProviderProcess:
         full_env["PYTHONPATH"] = str(ROOT)
         self._stderr = tempfile.TemporaryFile()
         self._stderr_lock = threading.Lock()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pulumi.dynamic"], cwd=ROOT, env=full_env,
-            stdout=subprocess.PIPE, stderr=self._stderr if on_log is None else subprocess.PIPE)
+        self.proc: Process
+        if FORK:
+            self.proc = spawn(ROOT, full_env, self._stderr if on_log is None else subprocess.PIPE)
+        else:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "pulumi.dynamic"], cwd=ROOT, env=full_env,
+                stdout=subprocess.PIPE, stderr=self._stderr if on_log is None else subprocess.PIPE)
         self._tee: threading.Thread | None = None
         if on_log is not None:
             self._tee = threading.Thread(target=self._read_stderr, args=(on_log,), daemon=True,
