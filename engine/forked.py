@@ -34,15 +34,19 @@ from typing import IO, Any
 # imported but never used before the fork (no channel, no server, no thread): the child starts
 # its server as a fresh process would.
 _ZYGOTE = r"""
-import json, os, runpy, signal, socket, sys
+import json, os, runpy, signal, socket, sys, traceback
 import dill, grpc, pulumi.dynamic, pulumi.runtime.proto.provider_pb2_grpc
 import components.providers
 import pkgutil, importlib
 for mod in pkgutil.iter_modules(components.providers.__path__):
     importlib.import_module("components.providers." + mod.name)
 sock = socket.socket(fileno=int(sys.argv[1]))
-signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
 while True:
+    try:  # children that exited: each stays a zombie until here, so its pid is never reused
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
     try:
         msg, fds, _, _ = socket.recv_fds(sock, 1 << 20, 2)
     except OSError:
@@ -52,9 +56,9 @@ while True:
     env = json.loads(msg)
     pid = os.fork()
     if pid == 0:
+        code = 0
         try:
             sock.close()
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             os.dup2(fds[0], 1)
             os.dup2(fds[1], 2)
             for fd in fds:
@@ -64,47 +68,70 @@ while True:
             os.close(null)
             os.environ.clear()
             os.environ.update(env)
-            sys.argv = [sys.executable, "-m", "pulumi.dynamic"]
+            sys.argv = ["-m"]  # what `python -m` leaves before the module sets its own path
             runpy.run_module("pulumi.dynamic", run_name="__main__", alter_sys=True)
+        except BaseException:  # a crash at start says why, as a real process would
+            traceback.print_exc()
+            code = 1
         finally:
-            os._exit(0)
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:
+                    pass
+            os._exit(code)
+    pidfd = os.pidfd_open(pid)  # before the child can be reaped: the caller's handle on it
     for fd in fds:
         os.close(fd)
-    sock.send(str(pid).encode())
+    socket.send_fds(sock, [str(pid).encode()], [pidfd])
+    os.close(pidfd)
 """
 
 
 class ForkedProcess:
     """What `ProviderProcess` uses of a `subprocess.Popen`, for a child of the zygote: it is not
-    this process's child, so its exit is watched through a pidfd (its exit status is unknown:
-    `returncode` is -1 once it has exited)."""
+    this process's child, so its exit is watched through a pidfd the zygote opened before the
+    child could exit (its exit status is unknown: `returncode` is -1 once it has exited)."""
 
-    def __init__(self, pid: int, stdout: IO[bytes], stderr: IO[bytes] | None) -> None:
+    def __init__(self, pid: int, pidfd: int, stdout: IO[bytes], stderr: IO[bytes] | None) -> None:
         self.pid = pid
-        self._pidfd = os.pidfd_open(pid)
+        self._pidfd = pidfd
+        self._lock = threading.Lock()
         self.stdout = stdout
         self.stderr = stderr
         self.returncode: int | None = None
 
+    def _ended(self, timeout: float | None) -> bool:
+        with self._lock:
+            if self.returncode is not None:
+                return True
+            poller = select.poll()
+            poller.register(self._pidfd, select.POLLIN)
+            if not poller.poll(None if timeout is None else int(timeout * 1000)):
+                return False
+            self.returncode = -1
+            os.close(self._pidfd)
+            self._pidfd = -1
+        if self.stdout is not None:
+            self.stdout.close()
+        return True
+
     def poll(self) -> int | None:
-        if self.returncode is None and select.select([self._pidfd], [], [], 0)[0]:
-            self._exited()
+        self._ended(0)
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        if self.returncode is None:
-            if not select.select([self._pidfd], [], [], timeout)[0]:
-                raise subprocess.TimeoutExpired(["pulumi.dynamic"], timeout or 0)
-            self._exited()
-        assert self.returncode is not None
-        return self.returncode
+        if not self._ended(timeout):
+            raise subprocess.TimeoutExpired(["pulumi.dynamic"], timeout or 0)
+        return -1
 
     def send_signal(self, sig: int) -> None:
-        if self.returncode is None:
-            try:
-                signal.pidfd_send_signal(self._pidfd, sig)
-            except ProcessLookupError:
-                pass
+        with self._lock:
+            if self.returncode is None:
+                try:  # a pidfd names this process only: never another that reused its pid
+                    signal.pidfd_send_signal(self._pidfd, sig)
+                except ProcessLookupError:
+                    pass
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
@@ -112,11 +139,9 @@ class ForkedProcess:
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
 
-    def _exited(self) -> None:
-        self.returncode = -1
-        os.close(self._pidfd)
-        if self.stdout is not None:
-            self.stdout.close()
+    def __del__(self) -> None:
+        if self._pidfd >= 0:
+            os.close(self._pidfd)
 
 
 class Zygote:
@@ -124,9 +149,12 @@ class Zygote:
 
     def __init__(self, root: Path) -> None:
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DATABRICKS_")}
+        self._sock.settimeout(SPAWN_TIMEOUT)
+        # The environment this module was imported with (by tests/conftest.py, before any test
+        # changed it): what is read at import time, and interpreter settings, come from it.
+        env = {k: v for k, v in _BASE_ENV.items() if not k.startswith("DATABRICKS_")}
         env["PYTHONPATH"] = str(root)
-        self._proc = subprocess.Popen([sys.executable, "-c", _ZYGOTE, str(theirs.fileno())],
+        self._proc = subprocess.Popen([sys.executable, "-u", "-c", _ZYGOTE, str(theirs.fileno())],
                                       pass_fds=(theirs.fileno(),), cwd=root, env=env)
         theirs.close()
         self._lock = threading.Lock()
@@ -140,22 +168,27 @@ class Zygote:
         else:
             assert not isinstance(stderr, int)
             err_r, err_w = -1, os.dup(stderr.fileno())
+        answer, fds = b"", list[int]()
         try:
             with self._lock:
                 socket.send_fds(self._sock, [json.dumps(env).encode()], [out_w, err_w])
-                answer = self._sock.recv(64)
+                answer, fds, _, _ = socket.recv_fds(self._sock, 64, 1)
+        except OSError:
+            pass  # the zygote is gone or stuck: said below
         finally:
             os.close(out_w)
             os.close(err_w)
-        if not answer:
-            os.close(out_r)
-            if err_r >= 0:
-                os.close(err_r)
-            raise RuntimeError("the provider zygote exited")
-        return ForkedProcess(int(answer), os.fdopen(out_r, "rb"),
+        if not answer or len(fds) != 1:
+            for fd in (out_r, err_r, *fds):
+                if fd >= 0:
+                    os.close(fd)
+            self.close()
+            raise RuntimeError("the provider zygote did not answer (engine/forked.py)")
+        return ForkedProcess(int(answer), fds[0], os.fdopen(out_r, "rb"),
                              os.fdopen(err_r, "rb") if err_r >= 0 else None)
 
     def close(self) -> None:
+        atexit.unregister(self.close)
         self._sock.close()
         try:
             self._proc.wait(timeout=10)
@@ -164,6 +197,8 @@ class Zygote:
             self._proc.wait()
 
 
+_BASE_ENV = dict(os.environ)
+SPAWN_TIMEOUT = 60.0
 _zygote: Zygote | None = None
 _zygote_lock = threading.Lock()
 
@@ -172,6 +207,8 @@ def zygote(root: Path) -> Zygote:
     global _zygote
     with _zygote_lock:
         if _zygote is None or _zygote._proc.poll() is not None:
+            if _zygote is not None:
+                _zygote.close()
             _zygote = Zygote(root)
             atexit.register(_zygote.close)
         return _zygote

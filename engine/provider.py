@@ -130,7 +130,9 @@ class ProviderProcess:
             self.proc = spawn(ROOT, full_env, self._stderr if on_log is None else subprocess.PIPE)
         else:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "pulumi.dynamic"], cwd=ROOT, env=full_env,
+                # -u, as Pulumi's own launcher (pulumi-resource-pulumi-python) runs it: the
+                # process writes its port without a flush, which a pipe would hold back.
+                [sys.executable, "-u", "-m", "pulumi.dynamic"], cwd=ROOT, env=full_env,
                 stdout=subprocess.PIPE, stderr=self._stderr if on_log is None else subprocess.PIPE)
         self._tee: threading.Thread | None = None
         if on_log is not None:

@@ -81,3 +81,17 @@ def test_a_forked_child_is_the_zygotes_and_the_zygote_ends_with_its_owner() -> N
     finally:
         zygote.close()
     assert zygote._proc.poll() is not None  # closing our end of the socket ends it
+
+
+@pytest.mark.parametrize("fork", [False, True], ids=["real", "forked"])
+def test_a_provider_process_prints_its_port_without_pythonunbuffered(
+        monkeypatch: pytest.MonkeyPatch, fork: bool) -> None:
+    # pulumi.dynamic writes its port without a flush: without -u a pipe holds it back, and the
+    # engine would wait for it until its start timeout (a machine without PYTHONUNBUFFERED).
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
+    monkeypatch.setattr(engine.provider, "FORK", fork)
+    proc = ProviderProcess(start_timeout=20)
+    try:
+        assert proc.port > 0
+    finally:
+        proc.close()
