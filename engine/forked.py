@@ -28,13 +28,18 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
+
+# The environment at import (tests/conftest.py imports this before any test changes it): the
+# zygote starts from it, so what is read at import time and interpreter settings come from it.
+_BASE_ENV = dict(os.environ)
+SPAWN_TIMEOUT = 60.0  # seconds for the zygote to answer a spawn
 
 # Runs in the zygote: `python -c`, so no package of ours is imported before it says so. gRPC is
 # imported but never used before the fork (no channel, no server, no thread): the child starts
 # its server as a fresh process would.
 _ZYGOTE = r"""
-import json, os, runpy, signal, socket, sys, traceback
+import json, os, runpy, socket, sys, traceback
 import dill, grpc, pulumi.dynamic, pulumi.runtime.proto.provider_pb2_grpc
 import components.providers
 import pkgutil, importlib
@@ -112,8 +117,6 @@ class ForkedProcess:
             self.returncode = -1
             os.close(self._pidfd)
             self._pidfd = -1
-        if self.stdout is not None:
-            self.stdout.close()
         return True
 
     def poll(self) -> int | None:
@@ -150,8 +153,6 @@ class Zygote:
     def __init__(self, root: Path) -> None:
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._sock.settimeout(SPAWN_TIMEOUT)
-        # The environment this module was imported with (by tests/conftest.py, before any test
-        # changed it): what is read at import time, and interpreter settings, come from it.
         env = {k: v for k, v in _BASE_ENV.items() if not k.startswith("DATABRICKS_")}
         env["PYTHONPATH"] = str(root)
         self._proc = subprocess.Popen([sys.executable, "-u", "-c", _ZYGOTE, str(theirs.fileno())],
@@ -197,8 +198,6 @@ class Zygote:
             self._proc.wait()
 
 
-_BASE_ENV = dict(os.environ)
-SPAWN_TIMEOUT = 60.0
 _zygote: Zygote | None = None
 _zygote_lock = threading.Lock()
 
@@ -214,5 +213,5 @@ def zygote(root: Path) -> Zygote:
         return _zygote
 
 
-def spawn(root: Path, env: dict[str, str], stderr: Any) -> ForkedProcess:
+def spawn(root: Path, env: dict[str, str], stderr: int | IO[bytes]) -> ForkedProcess:
     return zygote(root).spawn(env, stderr)

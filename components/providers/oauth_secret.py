@@ -95,7 +95,7 @@ DAY = 86400
 MAX_SECRETS = 5  # per principal (Databricks' OAuth docs)
 # The project's secrets live SIGNATURE seconds (1 h 10 min 42 s) less than lifetime_days: a
 # signature in the secret itself, read back from create_time and expire_time, that tells an
-# orphan of a run that died (removed by the next create) from a secret made by hand (never
+# orphan of a run that died (removed by the stack's sweep) from a secret made by hand (never
 # touched). SLACK allows for the two times being stamped a moment apart.
 SIGNATURE = 4242
 SLACK = 2.0
